@@ -1,0 +1,102 @@
+import { setTimeout as sleep } from 'node:timers/promises';
+import { computeCommitId } from '../core/commit.js';
+import { Conflict, NotFound, Unprocessable } from '../core/errors.js';
+import { applyChanges, lookup, type ChangeSet, type Entry, type NodeSource } from '../core/tree.js';
+import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
+import { KeyedMutex } from './keyed-mutex.js';
+import type { NodeCache } from './node-cache.js';
+
+export interface Author {
+  name: string;
+  email: string;
+}
+
+export interface CommitRequest {
+  repo: RepoRecord;
+  branch: string;
+  /** The head the caller validated against; null when the branch did not exist yet. */
+  base: CommitRecord | null;
+  changes: ChangeSet;
+  /** Blob references the commit introduces (recorded for the repository). */
+  blobs: Array<{ hash: string; size: number }>;
+  author: Author;
+  message: string;
+}
+
+const MAX_ATTEMPTS = 25;
+
+function sameEntry(a: Entry | null, b: Entry | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.kind === 'file' && b.kind === 'file') return a.hash === b.hash;
+  if (a.kind === 'dir' && b.kind === 'dir') return a.id === b.id;
+  return false;
+}
+
+/**
+ * The one path by which a change set becomes a commit on a branch. Under a per-branch lock it
+ * re-reads the head, applies the changes on top of it and lands nodes, commit and ref move in one
+ * transaction guarded by compare-and-swap; if another process moved the branch first, it retries
+ * on the new head. Changes are rebased like Oxen's workspace commits: if a path being changed was
+ * also changed on the branch since `base`, the commit is refused with 409 instead.
+ */
+export class CommitService {
+  private readonly locks = new KeyedMutex();
+
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly nodes: NodeCache,
+    private readonly bucketSize: number,
+  ) {}
+
+  async commit(request: CommitRequest): Promise<CommitRecord> {
+    const { repo, branch } = request;
+    return this.locks.run(`${repo.id}\u0000${branch}`, async () => {
+      for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
+        const [current] = await this.meta.findBranches(repo.id, [branch]);
+        if (!current && request.base) throw new NotFound(`Branch '${branch}' was deleted`);
+        const head = current ? await this.meta.getCommit(repo.id, current.commitId) : null;
+        if (current && !head) throw new Error(`Branch ${branch} points at missing commit ${current.commitId}`);
+        if (head && head.id !== request.base?.id) await this.assertUntouched(repo, request, head);
+
+        const source = this.nodes.forRepo(repo.id);
+        const applied = await applyChanges(source, head?.rootId ?? null, request.changes, this.bucketSize);
+        if (head && applied.rootId === head.rootId) throw new Unprocessable('No changes to commit', { type: 'no_changes' });
+        const content = {
+          parentIds: head ? [head.id] : [],
+          message: request.message,
+          author: request.author.name,
+          email: request.author.email,
+          timestamp: new Date().toISOString(),
+          rootId: applied.rootId,
+        };
+        const commit: CommitRecord = { id: computeCommitId(content), ...content, generation: (head?.generation ?? 0) + 1 };
+        const landed = await this.meta.landCommit(repo.id, {
+          nodes: [...applied.nodes],
+          commit,
+          blobs: request.blobs,
+          branch,
+          expectedHead: head?.id ?? null,
+        });
+        if (landed) return commit;
+        await sleep(Math.random() * 10 * (attempt + 1));
+      }
+      throw new Conflict(`Branch '${branch}' kept moving; gave up after ${MAX_ATTEMPTS} attempts`);
+    });
+  }
+
+  /** 409 if any path in the change set differs between the caller's base and the current head. */
+  private async assertUntouched(repo: RepoRecord, request: CommitRequest, head: CommitRecord): Promise<void> {
+    const source: NodeSource = this.nodes.forRepo(repo.id);
+    const conflicts: string[] = [];
+    for (const path of request.changes.keys()) {
+      const before = request.base ? await lookup(source, request.base.rootId, path) : null;
+      const now = await lookup(source, head.rootId, path);
+      if (!sameEntry(before, now)) conflicts.push(path);
+    }
+    if (conflicts.length > 0) {
+      throw new Conflict(`These paths changed on '${request.branch}' since ${request.base?.id ?? 'the request began'}: ${conflicts.join(', ')}`, {
+        conflicts: conflicts.map((path) => ({ path })),
+      });
+    }
+  }
+}

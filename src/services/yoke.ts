@@ -1,0 +1,36 @@
+import type { BlobStore } from '../storage/blob-store.js';
+import type { MetaStore } from '../storage/meta-store.js';
+import { DEFAULT_BUCKET_SIZE } from '../core/tree.js';
+import { CommitService } from './commits.js';
+import { NodeCache } from './node-cache.js';
+import { RepositoryService } from './repositories.js';
+import { RevisionResolver } from './revisions.js';
+
+export interface YokeOptions {
+  /** Entries per tree bucket before a directory splits (tests lower it). */
+  bucketSize?: number;
+}
+
+/** The application layer: every service, wired to one metadata store and one blob store. */
+export class Yoke {
+  readonly nodes: NodeCache;
+  readonly repos: RepositoryService;
+  readonly revisions: RevisionResolver;
+  readonly commits: CommitService;
+
+  constructor(
+    readonly meta: MetaStore,
+    readonly blobs: BlobStore,
+    options: YokeOptions = {},
+  ) {
+    this.nodes = new NodeCache(meta);
+    this.repos = new RepositoryService(meta);
+    this.revisions = new RevisionResolver(meta);
+    this.commits = new CommitService(meta, this.nodes, options.bucketSize ?? DEFAULT_BUCKET_SIZE);
+  }
+
+  async close(): Promise<void> {
+    await this.meta.close();
+    await this.blobs.close();
+  }
+}

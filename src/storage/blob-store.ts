@@ -1,0 +1,35 @@
+import type { Readable } from 'node:stream';
+
+/** Inclusive byte range, as HTTP `Range` expresses it. */
+export interface ByteRange {
+  start: number;
+  end: number;
+}
+
+export interface PutOptions {
+  /** If given, the bytes must hash to this (canonical) value or nothing is stored. */
+  expectedHash?: string;
+  /** Refuse (PayloadTooLarge) once more than this many bytes arrive. */
+  maxBytes?: number;
+}
+
+export interface PutResult {
+  hash: string;
+  size: number;
+  /** False when the blob was already present (deduplicated). */
+  created: boolean;
+}
+
+/**
+ * Content-addressed file bytes keyed by canonical xxh3-128 hex. Writes are atomic and verified:
+ * a blob is visible only once complete and hashed; a failed or mismatching write leaves nothing.
+ */
+export interface BlobStore {
+  put(source: AsyncIterable<Uint8Array>, options?: PutOptions): Promise<PutResult>;
+  /** Size in bytes, or null when absent. */
+  stat(hash: string): Promise<number | null>;
+  /** Throws NotFound when absent. `range` is inclusive and must lie within the blob. */
+  get(hash: string, range?: ByteRange): Promise<Readable>;
+  delete(hash: string): Promise<void>;
+  close(): Promise<void>;
+}

@@ -1,0 +1,89 @@
+/** Records and the metadata-store interface every backend (SQLite, PostgreSQL) implements. */
+
+export interface RepoRecord {
+  id: string;
+  namespace: string;
+  name: string;
+  description: string | null;
+  creatorName: string | null;
+  creatorEmail: string | null;
+  createdAt: string;
+}
+
+export interface BranchRecord {
+  name: string;
+  commitId: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface CommitRecord {
+  id: string;
+  parentIds: string[];
+  message: string;
+  author: string;
+  email: string;
+  /** RFC 3339 UTC with milliseconds. */
+  timestamp: string;
+  /** Id of the root directory node. */
+  rootId: string;
+  /** 1 + the highest parent generation; a root commit has generation 1. Orders history. */
+  generation: number;
+}
+
+export interface NewRepo {
+  namespace: string;
+  name: string;
+  description: string | null;
+  creatorName: string | null;
+  creatorEmail: string | null;
+}
+
+export interface Page {
+  offset: number;
+  limit: number;
+}
+
+/** Everything one commit writes, applied atomically by `landCommit`. */
+export interface CommitLanding {
+  nodes: Array<[id: string, bytes: Uint8Array]>;
+  commit: CommitRecord;
+  blobs: Array<{ hash: string; size: number }>;
+  branch: string;
+  /** Current head the branch must still point at; null means the branch must not exist yet. */
+  expectedHead: string | null;
+}
+
+export interface MetaStore {
+  createRepo(repo: NewRepo): Promise<RepoRecord>;
+  getRepo(namespace: string, name: string): Promise<RepoRecord | null>;
+  listRepos(namespace: string): Promise<RepoRecord[]>;
+  listNamespaces(): Promise<string[]>;
+  deleteRepo(repoId: string): Promise<void>;
+
+  listBranches(repoId: string): Promise<BranchRecord[]>;
+  /** Branches among `names` that exist (used to resolve `{branch}/{path}` by prefix). */
+  findBranches(repoId: string, names: string[]): Promise<BranchRecord[]>;
+  /** Creates a branch; false if the name is taken. */
+  createBranch(repoId: string, name: string, commitId: string): Promise<boolean>;
+  /** Moves a branch only if it still points at `expected` (null: creates it only if absent). */
+  compareAndSwapBranch(repoId: string, name: string, expected: string | null, next: string): Promise<boolean>;
+  deleteBranch(repoId: string, name: string): Promise<boolean>;
+
+  getCommit(repoId: string, id: string): Promise<CommitRecord | null>;
+  getCommits(repoId: string, ids: string[]): Promise<CommitRecord[]>;
+  /** `head` and its ancestors, newest first (generation, then timestamp). */
+  listAncestors(repoId: string, head: string, page: Page): Promise<CommitRecord[]>;
+  countAncestors(repoId: string, head: string): Promise<number>;
+  isAncestor(repoId: string, ancestor: string, descendant: string): Promise<boolean>;
+  listAllCommits(repoId: string, page: Page): Promise<CommitRecord[]>;
+  countAllCommits(repoId: string): Promise<number>;
+  /** Commits with no parents, oldest first. */
+  listRootCommits(repoId: string): Promise<CommitRecord[]>;
+
+  getNode(repoId: string, id: string): Promise<Uint8Array | null>;
+  /** Writes nodes, blob references and the commit, then moves the branch by CAS — all or nothing. */
+  landCommit(repoId: string, landing: CommitLanding): Promise<boolean>;
+
+  close(): Promise<void>;
+}

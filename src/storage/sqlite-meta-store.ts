@@ -1,0 +1,339 @@
+import Database from 'better-sqlite3';
+import { randomUUID } from 'node:crypto';
+import { Conflict } from '../core/errors.js';
+import type {
+  BranchRecord,
+  CommitLanding,
+  CommitRecord,
+  MetaStore,
+  NewRepo,
+  Page,
+  RepoRecord,
+} from './meta-store.js';
+
+const SCHEMA = `
+CREATE TABLE IF NOT EXISTS repos (
+  id TEXT PRIMARY KEY,
+  namespace TEXT NOT NULL,
+  name TEXT NOT NULL,
+  description TEXT,
+  creator_name TEXT,
+  creator_email TEXT,
+  created_at TEXT NOT NULL,
+  UNIQUE (namespace, name)
+);
+CREATE TABLE IF NOT EXISTS branches (
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  name TEXT NOT NULL,
+  commit_id TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (repo_id, name)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS commits (
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  parent_ids TEXT NOT NULL,
+  message TEXT NOT NULL,
+  author TEXT NOT NULL,
+  email TEXT NOT NULL,
+  timestamp TEXT NOT NULL,
+  root_id TEXT NOT NULL,
+  generation INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, id)
+);
+CREATE INDEX IF NOT EXISTS commits_by_time ON commits (repo_id, timestamp);
+CREATE TABLE IF NOT EXISTS commit_parents (
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  commit_id TEXT NOT NULL,
+  position INTEGER NOT NULL,
+  parent_id TEXT NOT NULL,
+  PRIMARY KEY (repo_id, commit_id, position)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tree_nodes (
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  data BLOB NOT NULL,
+  PRIMARY KEY (repo_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS repo_blobs (
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  hash TEXT NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (repo_id, hash)
+) WITHOUT ROWID;
+`;
+
+interface RepoRow {
+  id: string;
+  namespace: string;
+  name: string;
+  description: string | null;
+  creator_name: string | null;
+  creator_email: string | null;
+  created_at: string;
+}
+interface BranchRow {
+  name: string;
+  commit_id: string;
+  created_at: string;
+  updated_at: string;
+}
+interface CommitRow {
+  id: string;
+  parent_ids: string;
+  message: string;
+  author: string;
+  email: string;
+  timestamp: string;
+  root_id: string;
+  generation: number;
+}
+
+const toRepo = (r: RepoRow): RepoRecord => ({
+  id: r.id,
+  namespace: r.namespace,
+  name: r.name,
+  description: r.description,
+  creatorName: r.creator_name,
+  creatorEmail: r.creator_email,
+  createdAt: r.created_at,
+});
+const toBranch = (r: BranchRow): BranchRecord => ({
+  name: r.name,
+  commitId: r.commit_id,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+const toCommit = (r: CommitRow): CommitRecord => ({
+  id: r.id,
+  parentIds: JSON.parse(r.parent_ids) as string[],
+  message: r.message,
+  author: r.author,
+  email: r.email,
+  timestamp: r.timestamp,
+  rootId: r.root_id,
+  generation: r.generation,
+});
+
+const ANCESTORS = `WITH RECURSIVE anc(id) AS (
+  SELECT @head
+  UNION
+  SELECT p.parent_id FROM commit_parents p JOIN anc ON p.repo_id = @repo AND p.commit_id = anc.id
+)`;
+const COMMIT_COLUMNS = 'c.id, c.parent_ids, c.message, c.author, c.email, c.timestamp, c.root_id, c.generation';
+
+/** The embedded metadata store: one SQLite file in WAL mode, one connection, short transactions. */
+export class SqliteMetaStore implements MetaStore {
+  private readonly db: Database.Database;
+  private readonly stmt: Record<string, Database.Statement>;
+
+  constructor(file: string) {
+    this.db = new Database(file);
+    this.db.pragma('journal_mode = WAL');
+    // NORMAL in WAL mode is durable against process crashes; an OS crash may drop the last
+    // transactions but never corrupts the database.
+    this.db.pragma('synchronous = NORMAL');
+    this.db.pragma('foreign_keys = ON');
+    this.db.pragma('busy_timeout = 5000');
+    this.db.exec(SCHEMA);
+    const prepare = (sql: string) => this.db.prepare(sql);
+    this.stmt = {
+      insertRepo: prepare(
+        `INSERT INTO repos (id, namespace, name, description, creator_name, creator_email, created_at)
+         VALUES (@id, @namespace, @name, @description, @creator_name, @creator_email, @created_at)`,
+      ),
+      getRepo: prepare('SELECT * FROM repos WHERE namespace = ? AND name = ?'),
+      listRepos: prepare('SELECT * FROM repos WHERE namespace = ? ORDER BY name'),
+      listNamespaces: prepare('SELECT DISTINCT namespace FROM repos ORDER BY namespace'),
+      deleteRepo: prepare('DELETE FROM repos WHERE id = ?'),
+      listBranches: prepare('SELECT name, commit_id, created_at, updated_at FROM branches WHERE repo_id = ? ORDER BY name'),
+      insertBranch: prepare(
+        'INSERT OR IGNORE INTO branches (repo_id, name, commit_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
+      ),
+      casBranch: prepare(
+        'UPDATE branches SET commit_id = ?, updated_at = ? WHERE repo_id = ? AND name = ? AND commit_id = ?',
+      ),
+      deleteBranch: prepare('DELETE FROM branches WHERE repo_id = ? AND name = ?'),
+      getCommit: prepare(`SELECT ${COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ? AND c.id = ?`),
+      insertCommit: prepare(
+        `INSERT OR IGNORE INTO commits (repo_id, id, parent_ids, message, author, email, timestamp, root_id, generation)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+      ),
+      insertParent: prepare(
+        'INSERT OR IGNORE INTO commit_parents (repo_id, commit_id, position, parent_id) VALUES (?, ?, ?, ?)',
+      ),
+      listAncestors: prepare(
+        `${ANCESTORS} SELECT ${COMMIT_COLUMNS} FROM anc JOIN commits c ON c.repo_id = @repo AND c.id = anc.id
+         ORDER BY c.generation DESC, c.timestamp DESC, c.id LIMIT @limit OFFSET @offset`,
+      ),
+      countAncestors: prepare(`${ANCESTORS} SELECT count(*) AS n FROM anc`),
+      isAncestor: prepare(`${ANCESTORS} SELECT 1 AS found FROM anc WHERE id = @ancestor LIMIT 1`),
+      listAll: prepare(
+        `SELECT ${COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ?
+         ORDER BY c.timestamp DESC, c.generation DESC, c.id LIMIT ? OFFSET ?`,
+      ),
+      countAll: prepare('SELECT count(*) AS n FROM commits WHERE repo_id = ?'),
+      listRoots: prepare(
+        `SELECT ${COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ? AND c.generation = 1 ORDER BY c.timestamp, c.id`,
+      ),
+      getNode: prepare('SELECT data FROM tree_nodes WHERE repo_id = ? AND id = ?'),
+      insertNode: prepare('INSERT OR IGNORE INTO tree_nodes (repo_id, id, data) VALUES (?, ?, ?)'),
+      insertBlob: prepare('INSERT OR IGNORE INTO repo_blobs (repo_id, hash, size) VALUES (?, ?, ?)'),
+    };
+  }
+
+  async createRepo(repo: NewRepo): Promise<RepoRecord> {
+    const row: RepoRow = {
+      id: randomUUID(),
+      namespace: repo.namespace,
+      name: repo.name,
+      description: repo.description,
+      creator_name: repo.creatorName,
+      creator_email: repo.creatorEmail,
+      created_at: new Date().toISOString(),
+    };
+    try {
+      this.stmt.insertRepo.run(row);
+    } catch (err) {
+      if ((err as { code?: string }).code === 'SQLITE_CONSTRAINT_UNIQUE') {
+        throw new Conflict(`Repository '${repo.namespace}/${repo.name}' already exists`);
+      }
+      throw err;
+    }
+    return toRepo(row);
+  }
+
+  async getRepo(namespace: string, name: string): Promise<RepoRecord | null> {
+    const row = this.stmt.getRepo.get(namespace, name) as RepoRow | undefined;
+    return row ? toRepo(row) : null;
+  }
+
+  async listRepos(namespace: string): Promise<RepoRecord[]> {
+    return (this.stmt.listRepos.all(namespace) as RepoRow[]).map(toRepo);
+  }
+
+  async listNamespaces(): Promise<string[]> {
+    return (this.stmt.listNamespaces.all() as Array<{ namespace: string }>).map((r) => r.namespace);
+  }
+
+  async deleteRepo(repoId: string): Promise<void> {
+    this.stmt.deleteRepo.run(repoId);
+  }
+
+  async listBranches(repoId: string): Promise<BranchRecord[]> {
+    return (this.stmt.listBranches.all(repoId) as BranchRow[]).map(toBranch);
+  }
+
+  async findBranches(repoId: string, names: string[]): Promise<BranchRecord[]> {
+    if (names.length === 0) return [];
+    const placeholders = names.map(() => '?').join(', ');
+    const rows = this.db
+      .prepare(
+        `SELECT name, commit_id, created_at, updated_at FROM branches WHERE repo_id = ? AND name IN (${placeholders})`,
+      )
+      .all(repoId, ...names) as BranchRow[];
+    return rows.map(toBranch);
+  }
+
+  async createBranch(repoId: string, name: string, commitId: string): Promise<boolean> {
+    const now = new Date().toISOString();
+    return this.stmt.insertBranch.run(repoId, name, commitId, now, now).changes === 1;
+  }
+
+  async compareAndSwapBranch(repoId: string, name: string, expected: string | null, next: string): Promise<boolean> {
+    return this.casBranch(repoId, name, expected, next);
+  }
+
+  private casBranch(repoId: string, name: string, expected: string | null, next: string): boolean {
+    const now = new Date().toISOString();
+    if (expected === null) return this.stmt.insertBranch.run(repoId, name, next, now, now).changes === 1;
+    return this.stmt.casBranch.run(next, now, repoId, name, expected).changes === 1;
+  }
+
+  async deleteBranch(repoId: string, name: string): Promise<boolean> {
+    return this.stmt.deleteBranch.run(repoId, name).changes === 1;
+  }
+
+  async getCommit(repoId: string, id: string): Promise<CommitRecord | null> {
+    const row = this.stmt.getCommit.get(repoId, id) as CommitRow | undefined;
+    return row ? toCommit(row) : null;
+  }
+
+  async getCommits(repoId: string, ids: string[]): Promise<CommitRecord[]> {
+    const out: CommitRecord[] = [];
+    for (const id of ids) {
+      const row = this.stmt.getCommit.get(repoId, id) as CommitRow | undefined;
+      if (row) out.push(toCommit(row));
+    }
+    return out;
+  }
+
+  async listAncestors(repoId: string, head: string, page: Page): Promise<CommitRecord[]> {
+    const rows = this.stmt.listAncestors.all({ repo: repoId, head, limit: page.limit, offset: page.offset });
+    return (rows as CommitRow[]).map(toCommit);
+  }
+
+  async countAncestors(repoId: string, head: string): Promise<number> {
+    return (this.stmt.countAncestors.get({ repo: repoId, head }) as { n: number }).n;
+  }
+
+  async isAncestor(repoId: string, ancestor: string, descendant: string): Promise<boolean> {
+    return this.stmt.isAncestor.get({ repo: repoId, head: descendant, ancestor }) !== undefined;
+  }
+
+  async listAllCommits(repoId: string, page: Page): Promise<CommitRecord[]> {
+    return (this.stmt.listAll.all(repoId, page.limit, page.offset) as CommitRow[]).map(toCommit);
+  }
+
+  async countAllCommits(repoId: string): Promise<number> {
+    return (this.stmt.countAll.get(repoId) as { n: number }).n;
+  }
+
+  async listRootCommits(repoId: string): Promise<CommitRecord[]> {
+    return (this.stmt.listRoots.all(repoId) as CommitRow[]).map(toCommit);
+  }
+
+  async getNode(repoId: string, id: string): Promise<Uint8Array | null> {
+    const row = this.stmt.getNode.get(repoId, id) as { data: Buffer } | undefined;
+    return row ? row.data : null;
+  }
+
+  private readonly landTransaction = (repoId: string, landing: CommitLanding): boolean => {
+    const { commit } = landing;
+    for (const [id, bytes] of landing.nodes) this.stmt.insertNode.run(repoId, id, bytes);
+    for (const blob of landing.blobs) this.stmt.insertBlob.run(repoId, blob.hash, blob.size);
+    this.stmt.insertCommit.run(
+      repoId,
+      commit.id,
+      JSON.stringify(commit.parentIds),
+      commit.message,
+      commit.author,
+      commit.email,
+      commit.timestamp,
+      commit.rootId,
+      commit.generation,
+    );
+    commit.parentIds.forEach((parent, position) => this.stmt.insertParent.run(repoId, commit.id, position, parent));
+    if (!this.casBranch(repoId, landing.branch, landing.expectedHead, commit.id)) {
+      // Roll back everything written above: a lost race must leave no orphan commit behind.
+      throw new CasLost();
+    }
+    return true;
+  };
+
+  async landCommit(repoId: string, landing: CommitLanding): Promise<boolean> {
+    try {
+      return this.db.transaction(this.landTransaction)(repoId, landing);
+    } catch (err) {
+      if (err instanceof CasLost) return false;
+      throw err;
+    }
+  }
+
+  async close(): Promise<void> {
+    this.db.close();
+  }
+}
+
+class CasLost extends Error {}
