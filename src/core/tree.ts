@@ -119,6 +119,14 @@ export function bucketOf(name: string, buckets: number): number {
 
 const byName = (a: Entry, b: Entry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
 
+/** Two entries name the same content (same file bytes, or the same directory tree). */
+export function sameEntry(a: Entry | null, b: Entry | null): boolean {
+  if (a === null || b === null) return a === b;
+  if (a.kind === 'file' && b.kind === 'file') return a.hash === b.hash;
+  if (a.kind === 'dir' && b.kind === 'dir') return a.id === b.id;
+  return false;
+}
+
 // ---- reading --------------------------------------------------------------------------------
 
 async function loadDir(source: NodeSource, id: string): Promise<DirNode> {

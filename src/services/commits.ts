@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { computeCommitId } from '../core/commit.js';
 import { Conflict, NotFound, Unprocessable } from '../core/errors.js';
-import { applyChanges, lookup, type ChangeSet, type Entry, type NodeSource } from '../core/tree.js';
+import { applyChanges, lookup, sameEntry, type ChangeSet, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { NodeCache } from './node-cache.js';
@@ -24,13 +24,6 @@ export interface CommitRequest {
 }
 
 const MAX_ATTEMPTS = 25;
-
-function sameEntry(a: Entry | null, b: Entry | null): boolean {
-  if (a === null || b === null) return a === b;
-  if (a.kind === 'file' && b.kind === 'file') return a.hash === b.hash;
-  if (a.kind === 'dir' && b.kind === 'dir') return a.id === b.id;
-  return false;
-}
 
 /**
  * The one path by which a change set becomes a commit on a branch. Under a per-branch lock it

@@ -2,6 +2,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
 import { DEFAULT_BUCKET_SIZE } from '../core/tree.js';
 import { CommitService } from './commits.js';
+import { HistoryService } from './history.js';
 import { NodeCache } from './node-cache.js';
 import { RepositoryService } from './repositories.js';
 import { RevisionResolver } from './revisions.js';
@@ -17,6 +18,7 @@ export class Yoke {
   readonly repos: RepositoryService;
   readonly revisions: RevisionResolver;
   readonly commits: CommitService;
+  readonly history: HistoryService;
 
   constructor(
     readonly meta: MetaStore,
@@ -27,6 +29,7 @@ export class Yoke {
     this.repos = new RepositoryService(meta);
     this.revisions = new RevisionResolver(meta);
     this.commits = new CommitService(meta, this.nodes, options.bucketSize ?? DEFAULT_BUCKET_SIZE);
+    this.history = new HistoryService(meta, this.nodes);
   }
 
   async close(): Promise<void> {

@@ -25,7 +25,7 @@ export interface PutResult {
  * a blob is visible only once complete and hashed; a failed or mismatching write leaves nothing.
  */
 export interface BlobStore {
-  put(source: AsyncIterable<Uint8Array>, options?: PutOptions): Promise<PutResult>;
+  put(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: PutOptions): Promise<PutResult>;
   /** Size in bytes, or null when absent. */
   stat(hash: string): Promise<number | null>;
   /** Throws NotFound when absent. `range` is inclusive and must lie within the blob. */

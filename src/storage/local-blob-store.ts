@@ -45,7 +45,7 @@ export class LocalBlobStore implements BlobStore {
     return join(this.objectsDir, padded.slice(0, 2), padded.slice(2));
   }
 
-  async put(source: AsyncIterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
+  async put(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
     const expected = options.expectedHash === undefined ? undefined : normalizeHash(options.expectedHash);
     if (expected === null) throw new BadRequest(`Invalid hash: ${options.expectedHash}`);
     const tmpPath = join(this.tmpDir, randomUUID());

@@ -167,7 +167,7 @@ export class SqliteMetaStore implements MetaStore {
         `${ANCESTORS} SELECT ${COMMIT_COLUMNS} FROM anc JOIN commits c ON c.repo_id = @repo AND c.id = anc.id
          ORDER BY c.generation DESC, c.timestamp DESC, c.id LIMIT @limit OFFSET @offset`,
       ),
-      countAncestors: prepare(`${ANCESTORS} SELECT count(*) AS n FROM anc`),
+      countAncestors: prepare(`${ANCESTORS} SELECT count(*) AS n FROM anc JOIN commits c ON c.repo_id = @repo AND c.id = anc.id`),
       isAncestor: prepare(`${ANCESTORS} SELECT 1 AS found FROM anc WHERE id = @ancestor LIMIT 1`),
       listAll: prepare(
         `SELECT ${COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ?

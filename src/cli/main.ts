@@ -1,0 +1,28 @@
+import { Command } from 'commander';
+import { serverConfig } from '../config.js';
+import { startServer } from '../server/main.js';
+
+const program = new Command();
+program.name('yoke').description('Yoke: data version control for ML datasets, speaking Oxen\'s HTTP API').version('0.1.0');
+
+program
+  .command('serve')
+  .description('Run the Yoke server (embedded default: local data directory + SQLite)')
+  .option('--host <host>', 'address to listen on (env YOKE_HOST, default 127.0.0.1)')
+  .option('--port <port>', 'port to listen on (env YOKE_PORT, default 3000)')
+  .option('--data-dir <dir>', 'data directory (env YOKE_DATA_DIR, default ./data)')
+  .option('--log-level <level>', 'pino log level or "silent" (env YOKE_LOG_LEVEL, default info)')
+  .action(async (flags) => {
+    const server = await startServer(serverConfig(flags));
+    const shutdown = async () => {
+      await server.close();
+      process.exit(0);
+    };
+    process.once('SIGINT', shutdown);
+    process.once('SIGTERM', shutdown);
+  });
+
+program.parseAsync(process.argv).catch((err: Error) => {
+  console.error(`yoke: ${err.message}`);
+  process.exit(1);
+});

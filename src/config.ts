@@ -1,0 +1,33 @@
+import { resolve } from 'node:path';
+
+export interface ServerConfig {
+  host: string;
+  port: number;
+  dataDir: string;
+  logLevel: string;
+  maxFileBytes: number;
+}
+
+export interface ServerFlags {
+  host?: string;
+  port?: string | number;
+  dataDir?: string;
+  logLevel?: string;
+}
+
+function parsePort(value: string | number): number {
+  const port = Number(value);
+  if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`Invalid port: ${value}`);
+  return port;
+}
+
+/** Flags win over environment variables, which win over the defaults. */
+export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  return {
+    host: flags.host ?? env.YOKE_HOST ?? '127.0.0.1',
+    port: parsePort(flags.port ?? env.YOKE_PORT ?? 3000),
+    dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),
+    logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',
+    maxFileBytes: Number(env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
+  };
+}

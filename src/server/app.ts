@@ -1,0 +1,74 @@
+import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import multipart from '@fastify/multipart';
+import swagger from '@fastify/swagger';
+import swaggerUi from '@fastify/swagger-ui';
+import type { Yoke } from '../services/yoke.js';
+import { errorBody, handleError, OXEN_VERSION } from './envelope.js';
+import { branchRoutes } from './routes/branches.js';
+import { commitRoutes } from './routes/commits.js';
+import { dirRoutes } from './routes/dirs.js';
+import { fileRoutes } from './routes/files.js';
+import { metaRoutes } from './routes/meta.js';
+import { namespaceRoutes } from './routes/namespaces.js';
+import { repoRoutes } from './routes/repos.js';
+
+export interface AppOptions {
+  logger?: FastifyServerOptions['logger'];
+  /** Largest single file accepted in a multipart upload. */
+  maxFileBytes?: number;
+  /** Directory whose filesystem /api/health reports on. */
+  dataDir?: string;
+}
+
+export const SPEC_PATH = '/api/_spec/oxen_server_openapi.json';
+
+export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<FastifyInstance> {
+  const app = Fastify({
+    logger: options.logger ?? false,
+    // Oxen clients send many requests over one connection and large bodies; be generous.
+    keepAliveTimeout: 75_000,
+    requestTimeout: 0,
+    bodyLimit: 1024 * 1024,
+    routerOptions: { maxParamLength: 4096, ignoreDuplicateSlashes: false },
+    genReqId: (req) => {
+      const inbound = req.headers['x-oxen-request-id'];
+      return typeof inbound === 'string' && /^[A-Za-z0-9_-]{1,128}$/.test(inbound) ? inbound : crypto.randomUUID();
+    },
+  });
+
+  app.setErrorHandler(handleError);
+  app.setNotFoundHandler((request, reply) => {
+    reply.status(404).send(errorBody(404, 'resource_not_found', 'Not Found', `No route for ${request.method} ${request.url}`));
+  });
+  app.addHook('onSend', async (request, reply) => {
+    reply.header('oxen-version', OXEN_VERSION);
+    reply.header('x-oxen-request-id', request.id);
+  });
+
+  await app.register(swagger, {
+    openapi: {
+      info: { title: 'Yoke (Oxen-compatible) API', version: '0.1.0', description: "Oxen's HTTP API as served by Yoke" },
+    },
+  });
+  await app.register(swaggerUi, { routePrefix: '/swagger-ui' });
+  app.get(SPEC_PATH, { schema: { hide: true } }, async () => app.swagger());
+
+  await app.register(multipart, {
+    limits: {
+      fileSize: options.maxFileBytes ?? 64 * 1024 ** 3,
+      files: 1_000_000,
+      parts: 1_000_000,
+      fields: 1000,
+      fieldSize: 1024 * 1024,
+    },
+  });
+
+  metaRoutes(app, yoke, options.dataDir);
+  namespaceRoutes(app, yoke);
+  repoRoutes(app, yoke);
+  branchRoutes(app, yoke);
+  fileRoutes(app, yoke);
+  dirRoutes(app, yoke);
+  commitRoutes(app, yoke);
+  return app;
+}

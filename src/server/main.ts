@@ -1,0 +1,41 @@
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import type { FastifyInstance } from 'fastify';
+import type { ServerConfig } from '../config.js';
+import { Yoke, type YokeOptions } from '../services/yoke.js';
+import { LocalBlobStore } from '../storage/local-blob-store.js';
+import { SqliteMetaStore } from '../storage/sqlite-meta-store.js';
+import { buildApp } from './app.js';
+
+export interface RunningServer {
+  app: FastifyInstance;
+  yoke: Yoke;
+  url: string;
+  close(): Promise<void>;
+}
+
+/**
+ * Opens the embedded backends under `dataDir` (SQLite metadata + filesystem blobs) and serves.
+ * Layout: `<dataDir>/meta.sqlite`, `<dataDir>/blobs/objects/<h[0..2]>/<h[2..]>`, `<dataDir>/blobs/tmp/`.
+ */
+export async function startServer(config: ServerConfig, options: YokeOptions = {}): Promise<RunningServer> {
+  await mkdir(config.dataDir, { recursive: true });
+  const meta = new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
+  const blobs = await LocalBlobStore.open(join(config.dataDir, 'blobs'));
+  const yoke = new Yoke(meta, blobs, options);
+  const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
+  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, dataDir: config.dataDir });
+  await app.listen({ host: config.host, port: config.port });
+  const address = app.server.address();
+  const port = typeof address === 'object' && address ? address.port : config.port;
+  const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  return {
+    app,
+    yoke,
+    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    async close() {
+      await app.close();
+      await yoke.close();
+    },
+  };
+}

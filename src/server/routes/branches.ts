@@ -1,0 +1,100 @@
+import type { FastifyInstance } from 'fastify';
+import { BadRequest, Conflict, NotFound } from '../../core/errors.js';
+import { normalizeHash } from '../../core/hash.js';
+import { assertBranchName } from '../../core/names.js';
+import type { BranchRecord, RepoRecord } from '../../storage/meta-store.js';
+import type { Yoke } from '../../services/yoke.js';
+import { ok } from '../envelope.js';
+import { branchView, commitView } from '../views.js';
+import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
+
+/** Oxen reads these bodies as raw strings whatever the Content-Type; accept JSON text too. */
+function jsonBody(body: unknown): Record<string, unknown> {
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      throw new BadRequest('Invalid request body: not JSON');
+    }
+  }
+  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Invalid request body: expected a JSON object');
+  return body as Record<string, unknown>;
+}
+
+export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
+  const tags = ['branches'];
+
+  const withCommit = async (repo: RepoRecord, branch: BranchRecord) => {
+    const commit = await yoke.meta.getCommit(repo.id, branch.commitId);
+    return { ...branchView(branch), commit: commit ? commitView(commit) : null };
+  };
+  const requireBranch = async (repo: RepoRecord, name: string) => {
+    const [branch] = await yoke.meta.findBranches(repo.id, [name]);
+    if (!branch) throw new NotFound(`Branch '${name}' does not exist`);
+    return branch;
+  };
+
+  app.get<{ Params: RepoParams }>(`${REPO}/branches`, { schema: { tags, summary: 'List branches' } }, async (request) => {
+    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+    const branches = await yoke.meta.listBranches(repo.id);
+    return ok('resource_found', { branches: await Promise.all(branches.map((b) => withCommit(repo, b))) });
+  });
+
+  app.post<{ Params: RepoParams }>(
+    `${REPO}/branches`,
+    { schema: { tags, summary: 'Create a branch from a branch ({new_name, from_name}) or a commit ({new_name, commit_id})' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const body = jsonBody(request.body);
+      const name = assertBranchName(body.new_name);
+      let commitId: string;
+      if (typeof body.from_name === 'string') {
+        commitId = (await requireBranch(repo, body.from_name)).commitId;
+      } else if (typeof body.commit_id === 'string') {
+        const id = normalizeHash(body.commit_id);
+        const commit = id === null ? null : await yoke.meta.getCommit(repo.id, id);
+        if (!commit) throw new NotFound(`Commit '${body.commit_id}' not found`);
+        commitId = commit.id;
+      } else {
+        throw new BadRequest('Invalid request body: expected {new_name, from_name} or {new_name, commit_id}');
+      }
+      if (!(await yoke.meta.createBranch(repo.id, name, commitId))) throw new Conflict(`Branch '${name}' already exists`);
+      const branch = await requireBranch(repo, name);
+      return ok('resource_created', { branch: await withCommit(repo, branch), name, commit_id: commitId, created_at: branch.createdAt });
+    },
+  );
+
+  app.get<{ Params: RepoWildcardParams }>(`${REPO}/branches/*`, { schema: { tags, summary: 'Get a branch' } }, async (request) => {
+    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+    return ok('resource_found', { branch: await withCommit(repo, await requireBranch(repo, request.params['*'])) });
+  });
+
+  app.put<{ Params: RepoWildcardParams }>(
+    `${REPO}/branches/*`,
+    { schema: { tags, summary: 'Move (or create) a branch to {commit_id}; only fast-forward unless {force: true}' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const name = assertBranchName(request.params['*']);
+      const body = jsonBody(request.body);
+      const id = typeof body.commit_id === 'string' ? normalizeHash(body.commit_id) : null;
+      if (id === null) throw new BadRequest('Invalid request body: expected {commit_id}');
+      const target = await yoke.meta.getCommit(repo.id, id);
+      if (!target) throw new NotFound(`Commit '${body.commit_id}' not found`);
+      const force = body.force === true || body.force === 'true';
+      const [current] = await yoke.meta.findBranches(repo.id, [name]);
+      if (current && current.commitId !== target.id && !force && !(await yoke.meta.isAncestor(repo.id, current.commitId, target.id))) {
+        throw new Conflict(`Commit ${target.id} does not descend from the head of '${name}' (${current.commitId}); pass force to move it anyway`);
+      }
+      const moved = await yoke.meta.compareAndSwapBranch(repo.id, name, current?.commitId ?? null, target.id);
+      if (!moved) throw new Conflict(`Branch '${name}' moved while updating it; retry`);
+      return ok('resource_updated', { branch: await withCommit(repo, await requireBranch(repo, name)) });
+    },
+  );
+
+  app.delete<{ Params: RepoWildcardParams }>(`${REPO}/branches/*`, { schema: { tags, summary: 'Delete a branch' } }, async (request) => {
+    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+    const branch = await requireBranch(repo, request.params['*']);
+    if (!(await yoke.meta.deleteBranch(repo.id, branch.name))) throw new NotFound(`Branch '${branch.name}' does not exist`);
+    return ok('resource_deleted', { branch: branchView(branch) });
+  });
+}

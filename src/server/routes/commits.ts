@@ -1,0 +1,68 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { NotFound } from '../../core/errors.js';
+import { normalizeHash } from '../../core/hash.js';
+import type { Yoke } from '../../services/yoke.js';
+import { ok } from '../envelope.js';
+import { commitView, pageParams, pageView, type PageQuery } from '../views.js';
+import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
+
+type Req = FastifyRequest<{ Params: RepoWildcardParams; Querystring: PageQuery }>;
+
+export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
+  const tags = ['commits'];
+
+  app.get(
+    `${REPO}/commits/history/*`,
+    { schema: { tags, summary: 'History of a revision, or of one path: {revision}[/{path}] (paginated, newest first)' } },
+    async (request: Req) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const resolved = await yoke.revisions.resolve(repo, request.params['*']);
+      const { page, pageSize, offset } = pageParams(request.query);
+      const { commits, total } =
+        resolved.path === ''
+          ? await yoke.history.page(repo, resolved.commit, offset, pageSize)
+          : await yoke.history.pathPage(repo, resolved.commit, resolved.path, offset, pageSize);
+      return ok('resource_found', { commits: commits.map(commitView), ...pageView(page, pageSize, total) });
+    },
+  );
+
+  app.get<{ Params: RepoParams; Querystring: PageQuery }>(
+    `${REPO}/commits/all`,
+    { schema: { tags, summary: 'Every commit in the repository (paginated, newest first)' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const { page, pageSize, offset } = pageParams(request.query);
+      const [commits, total] = await Promise.all([
+        yoke.meta.listAllCommits(repo.id, { offset, limit: pageSize }),
+        yoke.meta.countAllCommits(repo.id),
+      ]);
+      return ok('resource_found', { commits: commits.map(commitView), ...pageView(page, pageSize, total) });
+    },
+  );
+
+  app.get<{ Params: RepoParams }>(`${REPO}/commits/root`, { schema: { tags, summary: 'The root (first) commit' } }, async (request) => {
+    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+    const [root] = await yoke.meta.listRootCommits(repo.id);
+    return ok('resource_found', { commit: root ? commitView(root) : null });
+  });
+
+  app.get(
+    `${REPO}/commits/*`,
+    { schema: { tags, summary: 'One commit by id: {commit_id}; or the ancestors of a revision: {revision}/parents' } },
+    async (request: Req) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const rest = request.params['*'];
+      if (rest.endsWith('/parents')) {
+        const commit = await yoke.revisions.resolveCommit(repo, rest.slice(0, -'/parents'.length));
+        // Oxen answers the whole ancestry under `commits`; `parents` holds the direct parents.
+        const ancestors = await yoke.meta.listAncestors(repo.id, commit.id, { offset: 1, limit: Number.MAX_SAFE_INTEGER });
+        const parents = await yoke.meta.getCommits(repo.id, commit.parentIds);
+        return ok('resource_found', { commits: ancestors.map(commitView), parents: parents.map(commitView) });
+      }
+      const id = normalizeHash(rest);
+      const commit = id === null ? null : await yoke.meta.getCommit(repo.id, id);
+      if (!commit) throw new NotFound(`Revision not found: ${rest}`);
+      return ok('resource_found', { commit: commitView(commit) });
+    },
+  );
+}

@@ -1,0 +1,30 @@
+import { statfs } from 'node:fs/promises';
+import type { FastifyInstance } from 'fastify';
+import type { Yoke } from '../../services/yoke.js';
+import { MIN_OXEN_CLIENT_VERSION, ok } from '../envelope.js';
+
+const GB = 1024 ** 3;
+
+export function metaRoutes(app: FastifyInstance, yoke: Yoke, dataDir = process.cwd()) {
+  const tags = ['server'];
+  app.get('/api/version', { schema: { tags, summary: 'Server version (also a liveness probe)' } }, async () =>
+    ok('resource_found', { version: '0.1.0' }),
+  );
+  app.get('/api/min_version', { schema: { tags, summary: 'Minimum supported Oxen client version' } }, async () =>
+    ok('resource_found', { version: MIN_OXEN_CLIENT_VERSION }),
+  );
+  app.get('/api/health', { schema: { tags, summary: 'Health and disk usage' } }, async () => {
+    const fs = await statfs(dataDir);
+    const total = fs.blocks * fs.bsize;
+    const free = fs.bavail * fs.bsize;
+    const used = total - fs.bfree * fs.bsize;
+    return ok('resource_found', {
+      disk_usage: {
+        total_gb: total / GB,
+        used_gb: used / GB,
+        free_gb: free / GB,
+        percent_used: total === 0 ? 0 : (used / total) * 100,
+      },
+    });
+  });
+}

@@ -1,0 +1,128 @@
+import type { FastifyInstance } from 'fastify';
+import { BadRequest } from '../../core/errors.js';
+import { normalizeRepoPath } from '../../core/paths.js';
+import type { ChangeSet } from '../../core/tree.js';
+import type { RepoRecord } from '../../storage/meta-store.js';
+import type { CreateRepoInput } from '../../services/repositories.js';
+import type { Yoke } from '../../services/yoke.js';
+import { ok } from '../envelope.js';
+import { readUploadForm } from '../multipart.js';
+import { repoView } from '../views.js';
+import { REPO, type RepoParams } from './params.js';
+
+const DEFAULT_BRANCH = 'main';
+
+interface InitialFiles {
+  changes: ChangeSet;
+  blobs: Array<{ hash: string; size: number }>;
+  author: { name: string; email: string };
+}
+
+export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
+  const tags = ['repositories'];
+
+  app.post('/api/repos', { schema: { tags, summary: 'Create a repository (JSON or multipart with initial files)' } }, async (request) => {
+    let input: CreateRepoInput;
+    let initial: InitialFiles | null = null;
+    if (request.isMultipart()) {
+      const form = await readUploadForm(request, yoke.blobs, new Set(['file', 'file[]']));
+      const raw = form.fields.get('new_repo');
+      if (raw === undefined) throw new BadRequest('Missing new_repo field');
+      input = parseJson(raw, 'new_repo') as CreateRepoInput;
+      if (form.files.length > 0) {
+        const changes: ChangeSet = new Map();
+        for (const file of form.files) {
+          if (!file.filename) throw new BadRequest('Every file part needs a filename');
+          changes.set(normalizeRepoPath(file.filename), { hash: file.hash, size: file.size });
+        }
+        initial = { changes, blobs: form.files, author: requireAuthor(form.fields.get('name'), form.fields.get('email')) };
+      }
+    } else {
+      if (request.body === null || typeof request.body !== 'object') throw new BadRequest('Expected a JSON object body');
+      input = request.body as CreateRepoInput;
+      initial = await jsonInitialFiles(yoke, request.body as { files?: unknown; user?: { name?: unknown; email?: unknown } });
+    }
+    const repo = await yoke.repos.create(input);
+    if (initial) {
+      try {
+        await yoke.commits.commit({ repo, branch: DEFAULT_BRANCH, base: null, ...initial, message: 'Initial commit' });
+      } catch (err) {
+        // A repository whose initial commit failed was never really created.
+        await yoke.meta.deleteRepo(repo.id);
+        throw err;
+      }
+    }
+    const view = await describe(yoke, repo);
+    return ok('resource_created', {
+      repository: view,
+      namespace: repo.namespace,
+      name: repo.name,
+      description: repo.description,
+      created_at: repo.createdAt,
+    });
+  });
+
+  app.get<{ Params: { namespace: string } }>(
+    '/api/repos/:namespace',
+    { schema: { tags, summary: 'List repositories in a namespace' } },
+    async (request) => {
+      const repos = await yoke.repos.list(request.params.namespace);
+      return ok('resource_found', { repositories: await Promise.all(repos.map((r) => describe(yoke, r))) });
+    },
+  );
+
+  app.get<{ Params: RepoParams }>(REPO, { schema: { tags, summary: 'Repository details' } }, async (request) => {
+    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+    return ok('resource_found', { repository: await describe(yoke, repo) });
+  });
+
+  app.delete<{ Params: RepoParams }>(REPO, { schema: { tags, summary: 'Delete a repository' } }, async (request) => {
+    const repo = await yoke.repos.delete(request.params.namespace, request.params.repo_name);
+    return ok('resource_deleted', { repository: { namespace: repo.namespace, name: repo.name } });
+  });
+}
+
+async function describe(yoke: Yoke, repo: RepoRecord) {
+  const branches = await yoke.meta.listBranches(repo.id);
+  const head = branches.find((b) => b.name === DEFAULT_BRANCH) ?? branches[0];
+  const latestCommit = head ? await yoke.meta.getCommit(repo.id, head.commitId) : null;
+  return repoView(repo, { latestCommit, branchCount: branches.length });
+}
+
+function parseJson(raw: string, field: string): unknown {
+  try {
+    return JSON.parse(raw);
+  } catch {
+    throw new BadRequest(`Field ${field} is not valid JSON`);
+  }
+}
+
+export function requireAuthor(name: unknown, email: unknown): { name: string; email: string } {
+  if (typeof name !== 'string' || name.trim() === '') throw new BadRequest('Name is required');
+  if (typeof email !== 'string' || email.trim() === '') throw new BadRequest('Email is required');
+  return { name, email };
+}
+
+/** Oxen's JSON variant may seed text files: `files: [{path, contents, user:{name,email}}]`. */
+async function jsonInitialFiles(
+  yoke: Yoke,
+  body: { files?: unknown; user?: { name?: unknown; email?: unknown } },
+): Promise<InitialFiles | null> {
+  if (body.files === undefined || body.files === null) return null;
+  if (!Array.isArray(body.files)) throw new BadRequest('files must be an array');
+  if (body.files.length === 0) return null;
+  const specs = body.files.map((f: { path?: unknown; contents?: unknown; user?: { name?: unknown; email?: unknown } }) => {
+    if (typeof f?.path !== 'string' || typeof f.contents !== 'string') throw new BadRequest('Each file needs a string path and contents');
+    return { path: normalizeRepoPath(f.path), contents: f.contents, user: f.user };
+  });
+  const first = specs[0].user ?? body.user;
+  const author = requireAuthor(first?.name, first?.email);
+  const changes: ChangeSet = new Map();
+  const blobs = [];
+  for (const spec of specs) {
+    const stored = await yoke.blobs.put([Buffer.from(spec.contents, 'utf8')]);
+    changes.set(spec.path, { hash: stored.hash, size: stored.size });
+    blobs.push(stored);
+  }
+  return { changes, blobs, author };
+}

@@ -1,0 +1,71 @@
+import { describeFile } from '../core/mime.js';
+import type { Entry } from '../core/tree.js';
+import type { BranchRecord, CommitRecord, RepoRecord } from '../storage/meta-store.js';
+import { MIN_OXEN_CLIENT_VERSION } from './envelope.js';
+
+/** JSON shapes of the API (Oxen's, with additive fields). */
+
+export function commitView(c: CommitRecord) {
+  return {
+    id: c.id,
+    parent_ids: c.parentIds,
+    message: c.message,
+    author: c.author,
+    email: c.email,
+    timestamp: c.timestamp,
+    root_hash: c.rootId,
+  };
+}
+
+export function branchView(b: BranchRecord) {
+  return { name: b.name, commit_id: b.commitId, created_at: b.createdAt, updated_at: b.updatedAt };
+}
+
+export function repoView(r: RepoRecord, extra: { latestCommit: CommitRecord | null; branchCount: number }) {
+  return {
+    namespace: r.namespace,
+    name: r.name,
+    description: r.description,
+    min_version: MIN_OXEN_CLIENT_VERSION,
+    is_empty: extra.latestCommit === null,
+    storage_kind: 'local',
+    latest_commit: extra.latestCommit ? commitView(extra.latestCommit) : null,
+    branch_count: extra.branchCount,
+    created_at: r.createdAt,
+    repo_uuid: r.id,
+  };
+}
+
+/** Oxen's MetadataEntry for a file or directory. */
+export function entryView(entry: Entry, latestCommit: CommitRecord | null = null) {
+  const common = { filename: entry.name, latest_commit: latestCommit ? commitView(latestCommit) : null, metadata: null, is_queryable: false };
+  if (entry.kind === 'dir') {
+    return { ...common, hash: entry.id, is_dir: true, size: entry.size, num_files: entry.files, data_type: 'dir', mime_type: 'inode/directory', extension: '' };
+  }
+  const { mimeType, dataType, extension } = describeFile(entry.name);
+  return { ...common, hash: entry.hash, is_dir: false, size: entry.size, data_type: dataType, mime_type: mimeType, extension };
+}
+
+export interface PageQuery {
+  page?: unknown;
+  page_size?: unknown;
+}
+
+export const MAX_PAGE_SIZE = 10_000;
+
+/** 1-based pages, default size 100 (COMPAT: pagination). */
+export function pageParams(query: PageQuery) {
+  const page = Math.max(1, Number.parseInt(String(query.page ?? '1'), 10) || 1);
+  const requested = Number.parseInt(String(query.page_size ?? '100'), 10);
+  const pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, Number.isNaN(requested) ? 100 : requested));
+  return { page, pageSize, offset: (page - 1) * pageSize };
+}
+
+export function pageView(page: number, pageSize: number, totalEntries: number) {
+  return {
+    page_number: page,
+    page_size: pageSize,
+    total_pages: Math.max(1, Math.ceil(totalEntries / pageSize)),
+    total_entries: totalEntries,
+  };
+}

@@ -1,0 +1,256 @@
+/**
+ * Shared conformance suite for BlobStore backends (in the spirit of lakeFS's pkg/block/blocktest).
+ * A backend's test file calls `blobStoreConformance(name, open)`; every case opens a fresh store
+ * through `open` and releases it with the returned `cleanup`. Content is random per case, so the
+ * suite also holds on a backend whose `open` hands out a shared, non-empty store.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { Readable } from 'node:stream';
+import type { BlobStore } from '../../src/storage/blob-store.js';
+import { hashBuffer } from '../../src/core/hash.js';
+import { YokeError } from '../../src/core/errors.js';
+
+export type OpenBlobStore = () => Promise<{ store: BlobStore; cleanup: () => Promise<void> }>;
+
+export const EMPTY_HASH = '99aa06d3014798d86001c324468d497f';
+
+/** Yields `data` in pieces of at most `chunkSize` bytes. */
+export async function* chunksOf(data: Uint8Array, chunkSize: number): AsyncGenerator<Uint8Array> {
+  if (data.byteLength === 0) return;
+  for (let at = 0; at < data.byteLength; at += chunkSize) {
+    yield data.subarray(at, Math.min(at + chunkSize, data.byteLength));
+  }
+}
+
+/** Yields `before`, then throws — a client that disconnects mid-upload. */
+export async function* failingSource(before: Uint8Array[]): AsyncGenerator<Uint8Array> {
+  for (const chunk of before) yield chunk;
+  throw new Error('source failed midway');
+}
+
+export async function readAll(stream: Readable): Promise<Buffer> {
+  const parts: Buffer[] = [];
+  for await (const chunk of stream) parts.push(Buffer.isBuffer(chunk) ? chunk : Buffer.from(chunk as Uint8Array));
+  return Buffer.concat(parts);
+}
+
+/** Predicate for assert.rejects: a YokeError of the given class name and HTTP status. */
+export function isYokeError(name: string, httpStatus: number): (err: unknown) => true {
+  return (err: unknown) => {
+    assert.ok(err instanceof YokeError, `expected a YokeError, got ${String(err)}`);
+    assert.equal(err.name, name);
+    assert.equal(err.httpStatus, httpStatus);
+    return true;
+  };
+}
+
+/** Content whose canonical hash is shorter than 32 digits (its padded form has leading zeros). */
+function contentWithShortHash(): Buffer {
+  const salt = randomBytes(8).toString('hex');
+  for (let i = 0; ; i++) {
+    const data = Buffer.from(`short-hash ${salt} ${i}`);
+    if (hashBuffer(data).length < 32) return data;
+  }
+}
+
+export function blobStoreConformance(name: string, open: OpenBlobStore): void {
+  /** Runs `fn` against a freshly opened store, always cleaning up. */
+  const withStore = async (fn: (store: BlobStore) => Promise<void>): Promise<void> => {
+    const { store, cleanup } = await open();
+    try {
+      await fn(store);
+    } finally {
+      try {
+        await store.close();
+      } finally {
+        await cleanup();
+      }
+    }
+  };
+
+  describe(`BlobStore conformance: ${name}`, () => {
+    it('put from several chunks returns the canonical hash, size and created:true', () =>
+      withStore(async (store) => {
+        const data = randomBytes(10_000);
+        const result = await store.put(chunksOf(data, 3_000));
+        assert.deepEqual(result, { hash: hashBuffer(data), size: data.byteLength, created: true });
+        assert.match(result.hash, /^[1-9a-f][0-9a-f]{0,31}$/);
+      }));
+
+    it('a second put of the same bytes deduplicates (created:false)', () =>
+      withStore(async (store) => {
+        const data = randomBytes(4_096);
+        const first = await store.put(chunksOf(data, 1_000));
+        const second = await store.put(chunksOf(data, 4_096));
+        assert.equal(first.created, true);
+        assert.deepEqual(second, { hash: first.hash, size: data.byteLength, created: false });
+        assert.deepEqual(await readAll(await store.get(first.hash)), data);
+      }));
+
+    it('stat returns the size of a present blob and null for an absent one', () =>
+      withStore(async (store) => {
+        const data = randomBytes(1_234);
+        const absent = hashBuffer(randomBytes(64));
+        assert.equal(await store.stat(absent), null);
+        const { hash } = await store.put(chunksOf(data, 500));
+        assert.equal(await store.stat(hash), 1_234);
+        assert.equal(await store.stat(absent), null);
+      }));
+
+    it('get streams the exact bytes', () =>
+      withStore(async (store) => {
+        const data = randomBytes(100_000);
+        const { hash } = await store.put(chunksOf(data, 7_777));
+        assert.deepEqual(await readAll(await store.get(hash)), data);
+      }));
+
+    it('get with an inclusive range returns exactly that slice', () =>
+      withStore(async (store) => {
+        const data = randomBytes(1_000);
+        const { hash } = await store.put(chunksOf(data, 256));
+        const cases: Array<[number, number]> = [
+          [0, 0], // first byte
+          [0, 99], // prefix
+          [123, 456], // middle
+          [500, 500], // a single middle byte
+          [999, 999], // last byte
+          [900, 999], // suffix
+          [0, 999], // whole blob
+        ];
+        for (const [start, end] of cases) {
+          const got = await readAll(await store.get(hash, { start, end }));
+          assert.deepEqual(got, data.subarray(start, end + 1), `range ${start}-${end}`);
+        }
+      }));
+
+    it('get of a missing blob rejects with NotFound (404)', () =>
+      withStore(async (store) => {
+        const missing = hashBuffer(randomBytes(32));
+        await assert.rejects(store.get(missing), isYokeError('NotFound', 404));
+        await assert.rejects(store.get(missing, { start: 0, end: 0 }), isYokeError('NotFound', 404));
+      }));
+
+    it('put with a matching expectedHash succeeds', () =>
+      withStore(async (store) => {
+        const data = randomBytes(2_048);
+        const expected = hashBuffer(data);
+        const result = await store.put(chunksOf(data, 1_000), { expectedHash: expected });
+        assert.deepEqual(result, { hash: expected, size: 2_048, created: true });
+        assert.equal(await store.stat(expected), 2_048);
+      }));
+
+    it('put with a wrong expectedHash rejects with HashMismatch (400) and stores nothing', () =>
+      withStore(async (store) => {
+        const data = randomBytes(2_048);
+        const actual = hashBuffer(data);
+        const wrong = hashBuffer(randomBytes(16));
+        assert.equal(await store.stat(actual), null);
+        await assert.rejects(store.put(chunksOf(data, 500), { expectedHash: wrong }), isYokeError('HashMismatch', 400));
+        assert.equal(await store.stat(actual), null);
+        assert.equal(await store.stat(wrong), null);
+        await assert.rejects(store.get(actual), isYokeError('NotFound', 404));
+        // The store is still usable for the same bytes afterwards.
+        const retry = await store.put(chunksOf(data, 500), { expectedHash: actual });
+        assert.equal(retry.created, true);
+      }));
+
+    it('expectedHash may be upper-case or zero-padded', () =>
+      withStore(async (store) => {
+        const upper = randomBytes(300);
+        const upperHash = hashBuffer(upper);
+        const r1 = await store.put(chunksOf(upper, 100), { expectedHash: upperHash.toUpperCase() });
+        assert.equal(r1.hash, upperHash);
+
+        // Content whose canonical hash is short: the 32-digit zero-padded form names it too,
+        // and the returned hash is the canonical (unpadded) one.
+        const short = contentWithShortHash();
+        const shortHash = hashBuffer(short);
+        const zeroPadded = shortHash.padStart(32, '0');
+        assert.notEqual(zeroPadded, shortHash);
+        const r3 = await store.put(chunksOf(short, 7), { expectedHash: zeroPadded.toUpperCase() });
+        assert.deepEqual(r3, { hash: shortHash, size: short.byteLength, created: true });
+        assert.equal(await store.stat(shortHash), short.byteLength);
+        assert.equal(await store.stat(zeroPadded), short.byteLength);
+        assert.deepEqual(await readAll(await store.get(zeroPadded)), short);
+      }));
+
+    it('exceeding maxBytes rejects with PayloadTooLarge (413) and stores nothing', () =>
+      withStore(async (store) => {
+        const data = randomBytes(10_000);
+        const hash = hashBuffer(data);
+        await assert.rejects(store.put(chunksOf(data, 1_000), { maxBytes: 9_999 }), isYokeError('PayloadTooLarge', 413));
+        assert.equal(await store.stat(hash), null);
+        // Exactly maxBytes is allowed.
+        const ok = await store.put(chunksOf(data, 1_000), { maxBytes: 10_000 });
+        assert.deepEqual(ok, { hash, size: 10_000, created: true });
+      }));
+
+    it('a source that throws midway rejects and leaves nothing visible', () =>
+      withStore(async (store) => {
+        const first = randomBytes(1_000);
+        const second = randomBytes(1_000);
+        const partial = hashBuffer(Buffer.concat([first, second]));
+        await assert.rejects(store.put(failingSource([first, second])), /source failed midway/);
+        assert.equal(await store.stat(partial), null);
+        assert.equal(await store.stat(hashBuffer(first)), null);
+      }));
+
+    it('delete removes a blob (and is harmless when absent)', () =>
+      withStore(async (store) => {
+        const data = randomBytes(512);
+        const { hash } = await store.put(chunksOf(data, 512));
+        await store.delete(hash);
+        assert.equal(await store.stat(hash), null);
+        await assert.rejects(store.get(hash), isYokeError('NotFound', 404));
+        await store.delete(hash);
+        // Putting it again creates it anew.
+        assert.equal((await store.put(chunksOf(data, 512))).created, true);
+      }));
+
+    it('the empty blob (0 bytes) works', () =>
+      withStore(async (store) => {
+        assert.equal(hashBuffer(new Uint8Array(0)), EMPTY_HASH);
+        const before = await store.stat(EMPTY_HASH);
+        const first = await store.put(chunksOf(new Uint8Array(0), 1));
+        assert.deepEqual(first, { hash: EMPTY_HASH, size: 0, created: before === null });
+        // An iterable yielding an empty chunk is the same blob.
+        const second = await store.put((async function* () {
+          yield new Uint8Array(0);
+        })(), { expectedHash: EMPTY_HASH });
+        assert.deepEqual(second, { hash: EMPTY_HASH, size: 0, created: false });
+        assert.equal(await store.stat(EMPTY_HASH), 0);
+        assert.equal((await readAll(await store.get(EMPTY_HASH))).byteLength, 0);
+      }));
+
+    it('20 concurrent puts of the same content all succeed and read back intact', () =>
+      withStore(async (store) => {
+        const data = randomBytes(256 * 1024);
+        const hash = hashBuffer(data);
+        const results = await Promise.all(Array.from({ length: 20 }, () => store.put(chunksOf(data, 16 * 1024))));
+        for (const r of results) {
+          assert.equal(r.hash, hash);
+          assert.equal(r.size, data.byteLength);
+        }
+        assert.ok(results.some((r) => r.created), 'at least one put reports created');
+        assert.equal(await store.stat(hash), data.byteLength);
+        assert.deepEqual(await readAll(await store.get(hash)), data);
+      }));
+
+    it('a larger blob (8 MiB streamed in 64 KiB chunks) round-trips', () =>
+      withStore(async (store) => {
+        const data = randomBytes(8 * 1024 * 1024);
+        const hash = hashBuffer(data);
+        const result = await store.put(chunksOf(data, 64 * 1024), { expectedHash: hash });
+        assert.deepEqual(result, { hash, size: data.byteLength, created: true });
+        assert.equal(await store.stat(hash), data.byteLength);
+        const back = await readAll(await store.get(hash));
+        assert.equal(back.byteLength, data.byteLength);
+        assert.ok(back.equals(data), 'bytes read back differ');
+        const start = 3 * 1024 * 1024 + 17;
+        const end = 5 * 1024 * 1024 + 3;
+        assert.ok((await readAll(await store.get(hash, { start, end }))).equals(data.subarray(start, end + 1)));
+      }));
+  });
+}

@@ -1,0 +1,87 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { randomBytes } from 'node:crypto';
+import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
+import { hashBuffer } from '../../src/core/hash.js';
+import { blobStoreConformance, chunksOf, failingSource, isYokeError, readAll } from './blob-store-conformance.js';
+
+const freshRoot = () => mkdtemp(join(tmpdir(), 'yoke-blobs-'));
+
+blobStoreConformance('LocalBlobStore', async () => {
+  const root = await freshRoot();
+  const store = await LocalBlobStore.open(root);
+  return { store, cleanup: () => rm(root, { recursive: true, force: true }) };
+});
+
+describe('LocalBlobStore specifics', () => {
+  it('leaves no temp files behind after failed puts', async () => {
+    const root = await freshRoot();
+    try {
+      const store = await LocalBlobStore.open(root);
+      const tmp = join(root, 'tmp');
+      const data = randomBytes(4_096);
+
+      await assert.rejects(
+        store.put(chunksOf(data, 1_000), { expectedHash: hashBuffer(randomBytes(8)) }),
+        isYokeError('HashMismatch', 400),
+      );
+      assert.deepEqual(await readdir(tmp), []);
+
+      await assert.rejects(store.put(chunksOf(data, 1_000), { maxBytes: 100 }), isYokeError('PayloadTooLarge', 413));
+      assert.deepEqual(await readdir(tmp), []);
+
+      await assert.rejects(store.put(failingSource([data])), /source failed midway/);
+      assert.deepEqual(await readdir(tmp), []);
+
+      // Successful, deduplicated and concurrent puts leave nothing either.
+      await store.put(chunksOf(data, 1_000));
+      await store.put(chunksOf(data, 1_000));
+      const other = randomBytes(64 * 1024);
+      await Promise.all(Array.from({ length: 20 }, () => store.put(chunksOf(other, 4_096))));
+      assert.deepEqual(await readdir(tmp), []);
+      await store.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('reopening the store on the same root clears leftover temp files and keeps blobs', async () => {
+    const root = await freshRoot();
+    try {
+      const first = await LocalBlobStore.open(root);
+      const data = randomBytes(2_000);
+      const { hash } = await first.put(chunksOf(data, 700));
+      await first.close();
+
+      const tmp = join(root, 'tmp');
+      await writeFile(join(tmp, 'leftover-1'), randomBytes(100));
+      await writeFile(join(tmp, 'leftover-2'), randomBytes(100));
+      assert.equal((await readdir(tmp)).length, 2);
+
+      const reopened = await LocalBlobStore.open(root);
+      assert.deepEqual(await readdir(tmp), []);
+      assert.equal(await reopened.stat(hash), 2_000);
+      assert.deepEqual(await readAll(await reopened.get(hash)), data);
+      await reopened.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
+  it('stores objects sharded by the zero-padded hash', async () => {
+    const root = await freshRoot();
+    try {
+      const store = await LocalBlobStore.open(root);
+      const data = randomBytes(10);
+      const { hash } = await store.put(chunksOf(data, 10));
+      const padded = hash.padStart(32, '0');
+      assert.deepEqual(await readdir(join(root, 'objects', padded.slice(0, 2))), [padded.slice(2)]);
+      await store.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+});

@@ -1,0 +1,509 @@
+/**
+ * Shared conformance suite for MetaStore backends (in the spirit of lakeFS's pkg/block/blocktest).
+ * A backend's test file calls `metaStoreConformance(name, open)`; every case opens a fresh store
+ * through `open` and releases it with the returned `cleanup`. Namespaces, repository names and
+ * commit ids are random per case, so the suite also holds on a shared, non-empty store.
+ */
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import type { CommitLanding, CommitRecord, MetaStore, RepoRecord } from '../../src/storage/meta-store.js';
+import { YokeError } from '../../src/core/errors.js';
+
+export type OpenMetaStore = () => Promise<{ store: MetaStore; cleanup: () => Promise<void> }>;
+
+const hex = (bytes = 16) => randomBytes(bytes).toString('hex');
+const uniqueName = (prefix: string) => `${prefix}-${hex(6)}`;
+
+const BASE_TIME = Date.parse('2024-03-01T12:00:00.000Z');
+/** RFC 3339 UTC with milliseconds, `seconds` after a fixed base time. */
+const at = (seconds: number) => new Date(BASE_TIME + seconds * 1000).toISOString();
+
+/** Builds a CommitRecord by hand; generation = 1 + max parent generation. */
+function makeCommit(parents: CommitRecord[], seconds: number, message = `commit at ${seconds}`): CommitRecord {
+  return {
+    id: hex(),
+    parentIds: parents.map((p) => p.id),
+    message,
+    author: 'Ada Lovelace',
+    email: 'ada@example.com',
+    timestamp: at(seconds),
+    rootId: hex(),
+    generation: 1 + Math.max(0, ...parents.map((p) => p.generation)),
+  };
+}
+
+function landingFor(commit: CommitRecord, branch: string, expectedHead: string | null, nodeCount = 1): CommitLanding {
+  const nodes: Array<[string, Uint8Array]> = [[commit.rootId, randomBytes(48)]];
+  for (let i = 1; i < nodeCount; i++) nodes.push([hex(), randomBytes(32)]);
+  return { nodes, commit, blobs: [{ hash: hex(), size: 123 }], branch, expectedHead };
+}
+
+const ids = (commits: CommitRecord[]) => commits.map((c) => c.id);
+const sorted = (xs: string[]) => [...xs].sort();
+
+function assertSameBytes(actual: Uint8Array | null, expected: Uint8Array): void {
+  assert.ok(actual !== null, 'expected bytes, got null');
+  assert.ok(actual instanceof Uint8Array, 'expected a Uint8Array');
+  assert.ok(Buffer.from(actual.buffer, actual.byteOffset, actual.byteLength).equals(expected), 'bytes differ');
+}
+
+export function metaStoreConformance(name: string, open: OpenMetaStore): void {
+  const withStore = async (fn: (store: MetaStore) => Promise<void>): Promise<void> => {
+    const { store, cleanup } = await open();
+    try {
+      await fn(store);
+    } finally {
+      try {
+        await store.close();
+      } finally {
+        await cleanup();
+      }
+    }
+  };
+
+  const newRepo = (store: MetaStore, namespace = uniqueName('ns'), repoName = uniqueName('repo')): Promise<RepoRecord> =>
+    store.createRepo({ namespace, name: repoName, description: null, creatorName: null, creatorEmail: null });
+
+  /** Lands `commits` one after another on `branch`, each expecting the previous as head. */
+  const landChain = async (store: MetaStore, repoId: string, branch: string, commits: CommitRecord[]) => {
+    let head: string | null = null;
+    for (const commit of commits) {
+      assert.equal(await store.landCommit(repoId, landingFor(commit, branch, head)), true);
+      head = commit.id;
+    }
+  };
+
+  /** A linear chain of `n` commits, oldest first. */
+  const linearChain = (n: number): CommitRecord[] => {
+    const chain: CommitRecord[] = [];
+    for (let i = 0; i < n; i++) chain.push(makeCommit(chain.length ? [chain[chain.length - 1]] : [], i * 10));
+    return chain;
+  };
+
+  /**
+   * A — B ─ M (main)      B and C both descend from A; M merges B and C.
+   *  \— C ─┘ (feature)    C is newer than B.
+   */
+  const landDiamond = async (store: MetaStore, repoId: string) => {
+    const a = makeCommit([], 0, 'A');
+    const b = makeCommit([a], 10, 'B');
+    const c = makeCommit([a], 20, 'C');
+    const m = makeCommit([b, c], 30, 'M');
+    assert.equal(m.generation, 3);
+    await landChain(store, repoId, 'main', [a, b]);
+    assert.equal(await store.createBranch(repoId, 'feature', a.id), true);
+    assert.equal(await store.landCommit(repoId, landingFor(c, 'feature', a.id)), true);
+    assert.equal(await store.landCommit(repoId, landingFor(m, 'main', b.id)), true);
+    return { a, b, c, m };
+  };
+
+  describe(`MetaStore conformance: ${name}`, () => {
+    describe('repositories', () => {
+      it('createRepo, getRepo, listRepos and listNamespaces', () =>
+        withStore(async (store) => {
+          const nsA = uniqueName('ns-a');
+          const nsB = uniqueName('ns-b');
+          const created = await store.createRepo({
+            namespace: nsA,
+            name: 'beta',
+            description: 'Second repo',
+            creatorName: 'Ada',
+            creatorEmail: 'ada@example.com',
+          });
+          assert.equal(created.namespace, nsA);
+          assert.equal(created.name, 'beta');
+          assert.equal(created.description, 'Second repo');
+          assert.equal(created.creatorName, 'Ada');
+          assert.equal(created.creatorEmail, 'ada@example.com');
+          assert.ok(created.id.length > 0);
+          assert.ok(!Number.isNaN(Date.parse(created.createdAt)));
+
+          const alpha = await newRepo(store, nsA, 'alpha');
+          const gamma = await newRepo(store, nsB, 'gamma');
+          assert.notEqual(alpha.id, created.id);
+          assert.notEqual(gamma.id, alpha.id);
+
+          assert.deepEqual(await store.getRepo(nsA, 'beta'), created);
+          assert.deepEqual(await store.getRepo(nsA, 'alpha'), alpha);
+          assert.equal(await store.getRepo(nsA, 'gamma'), null);
+          assert.equal(await store.getRepo(uniqueName('ns-missing'), 'alpha'), null);
+
+          const inA = await store.listRepos(nsA);
+          assert.deepEqual(sorted(inA.map((r) => r.name)), ['alpha', 'beta']);
+          assert.deepEqual(
+            inA.find((r) => r.name === 'beta'),
+            created,
+          );
+          assert.deepEqual(await store.listRepos(nsB), [gamma]);
+          assert.deepEqual(await store.listRepos(uniqueName('ns-empty')), []);
+
+          const namespaces = await store.listNamespaces();
+          assert.ok(namespaces.includes(nsA));
+          assert.ok(namespaces.includes(nsB));
+          assert.equal(new Set(namespaces).size, namespaces.length, 'namespaces are distinct');
+        }));
+
+      it('a duplicate repository rejects with Conflict (409)', () =>
+        withStore(async (store) => {
+          const ns = uniqueName('ns');
+          const first = await newRepo(store, ns, 'data');
+          await assert.rejects(newRepo(store, ns, 'data'), (err: unknown) => {
+            assert.ok(err instanceof YokeError, `expected a YokeError, got ${String(err)}`);
+            assert.equal(err.name, 'Conflict');
+            assert.equal(err.httpStatus, 409);
+            return true;
+          });
+          assert.deepEqual(await store.listRepos(ns), [first]);
+          // The same name in another namespace is a different repository.
+          const other = await newRepo(store, uniqueName('ns'), 'data');
+          assert.notEqual(other.id, first.id);
+        }));
+
+      it('deleteRepo removes the repository with its branches, commits and nodes', () =>
+        withStore(async (store) => {
+          const ns = uniqueName('ns');
+          const doomed = await newRepo(store, ns, 'doomed');
+          const kept = await newRepo(store, ns, 'kept');
+          const chain = linearChain(2);
+          await landChain(store, doomed.id, 'main', chain);
+          assert.equal(await store.createBranch(doomed.id, 'dev', chain[0].id), true);
+          const keptCommit = makeCommit([], 5);
+          const keptLanding = landingFor(keptCommit, 'main', null);
+          assert.equal(await store.landCommit(kept.id, keptLanding), true);
+
+          await store.deleteRepo(doomed.id);
+
+          assert.equal(await store.getRepo(ns, 'doomed'), null);
+          assert.deepEqual(
+            (await store.listRepos(ns)).map((r) => r.id),
+            [kept.id],
+          );
+          assert.deepEqual(await store.listBranches(doomed.id), []);
+          assert.deepEqual(await store.findBranches(doomed.id, ['main', 'dev']), []);
+          for (const commit of chain) {
+            assert.equal(await store.getCommit(doomed.id, commit.id), null);
+            assert.equal(await store.getNode(doomed.id, commit.rootId), null);
+          }
+          assert.equal(await store.countAllCommits(doomed.id), 0);
+          assert.deepEqual(await store.listAllCommits(doomed.id, { offset: 0, limit: 100 }), []);
+          assert.deepEqual(await store.listRootCommits(doomed.id), []);
+
+          // The other repository is untouched.
+          assert.deepEqual(await store.getCommit(kept.id, keptCommit.id), keptCommit);
+          assertSameBytes(await store.getNode(kept.id, keptCommit.rootId), keptLanding.nodes[0][1]);
+          assert.equal((await store.listBranches(kept.id)).length, 1);
+
+          // Re-creating the name yields a fresh, empty repository.
+          const again = await newRepo(store, ns, 'doomed');
+          assert.notEqual(again.id, doomed.id);
+          assert.deepEqual(await store.listBranches(again.id), []);
+          assert.equal(await store.countAllCommits(again.id), 0);
+        }));
+    });
+
+    describe('branches', () => {
+      it('createBranch returns false on a duplicate and keeps the original', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const [c1, c2] = [hex(), hex()];
+          assert.equal(await store.createBranch(repo.id, 'main', c1), true);
+          assert.equal(await store.createBranch(repo.id, 'main', c2), false);
+          assert.equal(await store.createBranch(repo.id, 'dev', c2), true);
+          const branches = await store.listBranches(repo.id);
+          assert.deepEqual(sorted(branches.map((b) => b.name)), ['dev', 'main']);
+          const main = branches.find((b) => b.name === 'main')!;
+          assert.equal(main.commitId, c1);
+          assert.ok(!Number.isNaN(Date.parse(main.createdAt)));
+          assert.ok(!Number.isNaN(Date.parse(main.updatedAt)));
+          // Branches are scoped to their repository.
+          const other = await newRepo(store);
+          assert.deepEqual(await store.listBranches(other.id), []);
+          assert.equal(await store.createBranch(other.id, 'main', c2), true);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, c1);
+        }));
+
+      it('findBranches returns only the existing branches among the names given', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const head = hex();
+          for (const branch of ['main', 'feature/x', 'feature']) {
+            assert.equal(await store.createBranch(repo.id, branch, head), true);
+          }
+          const found = await store.findBranches(repo.id, ['feature/x/data.csv', 'feature/x', 'feature', 'nope']);
+          assert.deepEqual(sorted(found.map((b) => b.name)), ['feature', 'feature/x']);
+          for (const b of found) assert.equal(b.commitId, head);
+          assert.deepEqual(await store.findBranches(repo.id, []), []);
+          assert.deepEqual(await store.findBranches(repo.id, ['missing']), []);
+          assert.deepEqual(await store.findBranches((await newRepo(store)).id, ['main']), []);
+        }));
+
+      it('compareAndSwapBranch moves only from the expected head', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const [c1, c2, c3] = [hex(), hex(), hex()];
+          assert.equal(await store.createBranch(repo.id, 'main', c1), true);
+
+          assert.equal(await store.compareAndSwapBranch(repo.id, 'main', c1, c2), true);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, c2);
+
+          // Stale expected: fails and leaves the branch unchanged.
+          assert.equal(await store.compareAndSwapBranch(repo.id, 'main', c1, c3), false);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, c2);
+
+          // A missing branch with a non-null expected is not created.
+          assert.equal(await store.compareAndSwapBranch(repo.id, 'ghost', c1, c3), false);
+          assert.deepEqual(await store.findBranches(repo.id, ['ghost']), []);
+        }));
+
+      it('compareAndSwapBranch with expected=null creates only if absent', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const [c1, c2] = [hex(), hex()];
+          assert.equal(await store.compareAndSwapBranch(repo.id, 'main', null, c1), true);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, c1);
+          assert.equal(await store.compareAndSwapBranch(repo.id, 'main', null, c2), false);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, c1);
+        }));
+
+      it('deleteBranch removes a branch and reports whether it existed', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          assert.equal(await store.createBranch(repo.id, 'dev', hex()), true);
+          assert.equal(await store.deleteBranch(repo.id, 'dev'), true);
+          assert.equal(await store.deleteBranch(repo.id, 'dev'), false);
+          assert.deepEqual(await store.listBranches(repo.id), []);
+        }));
+    });
+
+    describe('commits', () => {
+      it('landCommit writes nodes, the commit and moves the branch', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const root = makeCommit([], 0);
+          const rootLanding = landingFor(root, 'main', null, 3);
+          assert.equal(await store.landCommit(repo.id, rootLanding), true);
+          assert.deepEqual(await store.getCommit(repo.id, root.id), root);
+          for (const [id, bytes] of rootLanding.nodes) assertSameBytes(await store.getNode(repo.id, id), bytes);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, root.id);
+
+          // The next commit re-uses an unchanged node that is already stored.
+          const next = makeCommit([root], 10);
+          const nextLanding = landingFor(next, 'main', root.id);
+          nextLanding.nodes.push(rootLanding.nodes[1]);
+          assert.equal(await store.landCommit(repo.id, nextLanding), true);
+          assert.deepEqual(await store.getCommit(repo.id, next.id), next);
+          assertSameBytes(await store.getNode(repo.id, next.rootId), nextLanding.nodes[0][1]);
+          assertSameBytes(await store.getNode(repo.id, rootLanding.nodes[1][0]), rootLanding.nodes[1][1]);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, next.id);
+          assert.equal(await store.countAllCommits(repo.id), 2);
+
+          // A landing on a new branch (expectedHead null) creates it.
+          const side = makeCommit([root], 20);
+          assert.equal(await store.landCommit(repo.id, landingFor(side, 'side', null)), true);
+          assert.equal((await store.findBranches(repo.id, ['side']))[0].commitId, side.id);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, next.id);
+        }));
+
+      it('landCommit with a stale expectedHead returns false and writes nothing', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const chain = linearChain(2);
+          await landChain(store, repo.id, 'main', chain);
+          const [root, head] = chain;
+
+          const loser = makeCommit([root], 30);
+          const stale = landingFor(loser, 'main', root.id, 3);
+          assert.equal(await store.landCommit(repo.id, stale), false);
+          assert.equal(await store.getCommit(repo.id, loser.id), null);
+          for (const [id] of stale.nodes) assert.equal(await store.getNode(repo.id, id), null);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, head.id);
+          assert.equal(await store.countAllCommits(repo.id), 2);
+          assert.equal(await store.isAncestor(repo.id, root.id, loser.id), false);
+          assert.deepEqual(sorted(ids(await store.listRootCommits(repo.id))), [root.id]);
+
+          // expectedHead null on an existing branch is stale too.
+          const orphan = makeCommit([], 40);
+          const orphanLanding = landingFor(orphan, 'main', null);
+          assert.equal(await store.landCommit(repo.id, orphanLanding), false);
+          assert.equal(await store.getCommit(repo.id, orphan.id), null);
+          assert.equal(await store.getNode(repo.id, orphan.rootId), null);
+          assert.equal((await store.findBranches(repo.id, ['main']))[0].commitId, head.id);
+
+          // Non-null expectedHead on a missing branch is stale as well.
+          const lost = makeCommit([head], 50);
+          assert.equal(await store.landCommit(repo.id, landingFor(lost, 'nope', head.id)), false);
+          assert.equal(await store.getCommit(repo.id, lost.id), null);
+          assert.deepEqual(await store.findBranches(repo.id, ['nope']), []);
+
+          // The loser can retry on top of the current head.
+          const retry = { ...loser, parentIds: [head.id], generation: head.generation + 1 };
+          assert.equal(await store.landCommit(repo.id, { ...stale, commit: retry, expectedHead: head.id }), true);
+          assert.deepEqual(await store.getCommit(repo.id, retry.id), retry);
+          for (const [id, bytes] of stale.nodes) assertSameBytes(await store.getNode(repo.id, id), bytes);
+        }));
+
+      it('getCommit and getCommits return stored commits only, scoped to the repository', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const other = await newRepo(store);
+          const chain = linearChain(3);
+          await landChain(store, repo.id, 'main', chain);
+          assert.equal(await store.getCommit(repo.id, hex()), null);
+          assert.equal(await store.getCommit(other.id, chain[0].id), null);
+          const got = await store.getCommits(repo.id, [chain[2].id, hex(), chain[0].id]);
+          assert.deepEqual(sorted(ids(got)), sorted([chain[2].id, chain[0].id]));
+          for (const c of got) assert.deepEqual(c, chain.find((x) => x.id === c.id));
+          assert.deepEqual(await store.getCommits(repo.id, []), []);
+          assert.deepEqual(await store.getCommits(other.id, ids(chain)), []);
+        }));
+
+      it('listAncestors and countAncestors on a linear chain of 5 commits', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const chain = linearChain(5);
+          await landChain(store, repo.id, 'main', chain);
+          const newestFirst = ids([...chain].reverse());
+          const head = chain[4].id;
+
+          assert.deepEqual(await store.listAncestors(repo.id, head, { offset: 0, limit: 100 }), [...chain].reverse());
+          assert.equal(await store.countAncestors(repo.id, head), 5);
+          assert.deepEqual(ids(await store.listAncestors(repo.id, head, { offset: 0, limit: 2 })), newestFirst.slice(0, 2));
+          assert.deepEqual(ids(await store.listAncestors(repo.id, head, { offset: 1, limit: 2 })), newestFirst.slice(1, 3));
+          assert.deepEqual(ids(await store.listAncestors(repo.id, head, { offset: 4, limit: 10 })), newestFirst.slice(4));
+          assert.deepEqual(await store.listAncestors(repo.id, head, { offset: 5, limit: 10 }), []);
+
+          // From the middle of the chain only that commit and older ones are listed.
+          assert.deepEqual(ids(await store.listAncestors(repo.id, chain[2].id, { offset: 0, limit: 100 })), newestFirst.slice(2));
+          assert.equal(await store.countAncestors(repo.id, chain[2].id), 3);
+          assert.equal(await store.countAncestors(repo.id, chain[0].id), 1);
+
+          // Pages concatenate to the full history.
+          const paged: string[] = [];
+          for (let offset = 0; offset < 5; offset += 2) {
+            paged.push(...ids(await store.listAncestors(repo.id, head, { offset, limit: 2 })));
+          }
+          assert.deepEqual(paged, newestFirst);
+        }));
+
+      it('listAncestors and countAncestors count each ancestor of a merge once', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const { a, b, c, m } = await landDiamond(store, repo.id);
+
+          assert.equal(await store.countAncestors(repo.id, m.id), 4);
+          const history = await store.listAncestors(repo.id, m.id, { offset: 0, limit: 100 });
+          // Newest first: generation, then timestamp (C is newer than B).
+          assert.deepEqual(ids(history), [m.id, c.id, b.id, a.id]);
+          assert.deepEqual(history[0], m);
+          assert.deepEqual(history[0].parentIds, [b.id, c.id], 'parent order is preserved');
+          assert.deepEqual(ids(await store.listAncestors(repo.id, m.id, { offset: 1, limit: 2 })), [c.id, b.id]);
+
+          assert.equal(await store.countAncestors(repo.id, b.id), 2);
+          assert.equal(await store.countAncestors(repo.id, c.id), 2);
+          assert.deepEqual(ids(await store.listAncestors(repo.id, c.id, { offset: 0, limit: 100 })), [c.id, a.id]);
+        }));
+
+      it('countAncestors agrees with listAncestors, also for an unknown head', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const { b, m } = await landDiamond(store, repo.id);
+          for (const head of [m.id, b.id]) {
+            const listed = await store.listAncestors(repo.id, head, { offset: 0, limit: 100 });
+            assert.equal(await store.countAncestors(repo.id, head), listed.length);
+          }
+          const unknown = hex();
+          assert.deepEqual(await store.listAncestors(repo.id, unknown, { offset: 0, limit: 100 }), []);
+          assert.equal(await store.countAncestors(repo.id, unknown), 0);
+          // A commit id from another repository is unknown here too.
+          const other = await newRepo(store);
+          assert.deepEqual(await store.listAncestors(other.id, m.id, { offset: 0, limit: 100 }), []);
+          assert.equal(await store.countAncestors(other.id, m.id), 0);
+        }));
+
+      it('isAncestor', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const { a, b, c, m } = await landDiamond(store, repo.id);
+          assert.equal(await store.isAncestor(repo.id, a.id, m.id), true);
+          assert.equal(await store.isAncestor(repo.id, b.id, m.id), true);
+          assert.equal(await store.isAncestor(repo.id, c.id, m.id), true);
+          assert.equal(await store.isAncestor(repo.id, a.id, b.id), true);
+          assert.equal(await store.isAncestor(repo.id, m.id, a.id), false);
+          assert.equal(await store.isAncestor(repo.id, b.id, a.id), false);
+          assert.equal(await store.isAncestor(repo.id, b.id, c.id), false);
+          assert.equal(await store.isAncestor(repo.id, c.id, b.id), false);
+          assert.equal(await store.isAncestor(repo.id, hex(), m.id), false);
+
+          const chain = linearChain(5);
+          await landChain(store, repo.id, 'linear', chain);
+          assert.equal(await store.isAncestor(repo.id, chain[0].id, chain[4].id), true);
+          assert.equal(await store.isAncestor(repo.id, chain[3].id, chain[4].id), true);
+          assert.equal(await store.isAncestor(repo.id, chain[4].id, chain[0].id), false);
+          assert.equal(await store.isAncestor(repo.id, chain[0].id, m.id), false);
+          // History is per repository.
+          assert.equal(await store.isAncestor((await newRepo(store)).id, a.id, m.id), false);
+        }));
+
+      it('listAllCommits and countAllCommits include every branch', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const { a, b, c, m } = await landDiamond(store, repo.id);
+          const extra = makeCommit([c], 40);
+          assert.equal(await store.landCommit(repo.id, landingFor(extra, 'feature', c.id)), true);
+          const all = [a.id, b.id, c.id, m.id, extra.id];
+
+          assert.equal(await store.countAllCommits(repo.id), 5);
+          const listed = await store.listAllCommits(repo.id, { offset: 0, limit: 100 });
+          assert.deepEqual(sorted(ids(listed)), sorted(all));
+          for (const commit of listed) assert.deepEqual(commit, [a, b, c, m, extra].find((x) => x.id === commit.id));
+
+          // Pages are consistent: disjoint, and together the whole set in the same order.
+          const paged: string[] = [];
+          for (let offset = 0; offset < 5; offset += 2) {
+            const page = await store.listAllCommits(repo.id, { offset, limit: 2 });
+            assert.ok(page.length <= 2);
+            paged.push(...ids(page));
+          }
+          assert.deepEqual(paged, ids(listed));
+          assert.deepEqual(await store.listAllCommits(repo.id, { offset: 5, limit: 2 }), []);
+
+          const empty = await newRepo(store);
+          assert.equal(await store.countAllCommits(empty.id), 0);
+          assert.deepEqual(await store.listAllCommits(empty.id, { offset: 0, limit: 10 }), []);
+        }));
+
+      it('listRootCommits returns parentless commits, oldest first', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const { a } = await landDiamond(store, repo.id);
+          assert.deepEqual(await store.listRootCommits(repo.id), [a]);
+
+          // An unrelated history (orphan branch) adds a second, newer root.
+          const orphanRoot = makeCommit([], 100);
+          const orphanChild = makeCommit([orphanRoot], 110);
+          await landChain(store, repo.id, 'orphan', [orphanRoot, orphanChild]);
+          // And an older one.
+          const oldest = makeCommit([], -100);
+          assert.equal(await store.landCommit(repo.id, landingFor(oldest, 'ancient', null)), true);
+
+          assert.deepEqual(ids(await store.listRootCommits(repo.id)), [oldest.id, a.id, orphanRoot.id]);
+          assert.deepEqual(await store.listRootCommits((await newRepo(store)).id), []);
+        }));
+    });
+
+    describe('nodes', () => {
+      it('getNode returns the stored bytes or null, scoped to the repository', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const commit = makeCommit([], 0);
+          const landing = landingFor(commit, 'main', null, 4);
+          landing.nodes.push([hex(), new Uint8Array(0)]);
+          assert.equal(await store.landCommit(repo.id, landing), true);
+          for (const [id, bytes] of landing.nodes) assertSameBytes(await store.getNode(repo.id, id), bytes);
+          assert.equal(await store.getNode(repo.id, hex()), null);
+          assert.equal(await store.getNode((await newRepo(store)).id, commit.rootId), null);
+        }));
+    });
+  });
+}
