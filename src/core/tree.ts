@@ -293,10 +293,13 @@ async function rewriteDir(
   }
   for (const [name, sub] of change.dirs) {
     const old = await existing(name);
-    if (old?.kind === 'file') {
+    // The same change set also removes `name` (groupChanges allows only null there): start afresh.
+    const removed = change.files.has(name);
+    if (old?.kind === 'file' && !removed) {
       throw new PathConflict(`'${joinRepoPath(path, name)}' is a file, not a directory`);
     }
-    const child = await rewriteDir(source, writer, bucketSize, old?.kind === 'dir' ? old.id : null, joinRepoPath(path, name), sub);
+    const base = old?.kind === 'dir' && !removed ? old.id : null;
+    const child = await rewriteDir(source, writer, bucketSize, base, joinRepoPath(path, name), sub);
     const next: Entry | null =
       child.node.entries === 0 ? null : { kind: 'dir', name, id: child.id, size: child.node.size, files: child.node.files };
     replacements.set(name, { old, next });
@@ -324,7 +327,8 @@ async function rewriteDir(
     // Same layout: rewrite only the buckets holding a changed name.
     buckets = dir.buckets.slice();
     const touched = new Set<number>();
-    for (const [name, { next }] of replacements) {
+    for (const [name, { old, next }] of replacements) {
+      if (!old && !next) continue; // removing something absent: nothing to rewrite
       const index = bucketOf(name, newBuckets);
       const map = await bucketEntries(index);
       if (next) map.set(name, next);

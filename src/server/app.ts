@@ -1,4 +1,4 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions } from 'fastify';
+import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -18,6 +18,8 @@ export interface AppOptions {
   maxFileBytes?: number;
   /** Directory whose filesystem /api/health reports on. */
   dataDir?: string;
+  /** Called for every route as it is registered (tests use it to list the routes). */
+  onRoute?: (route: RouteOptions) => void;
 }
 
 export const SPEC_PATH = '/api/_spec/oxen_server_openapi.json';
@@ -36,6 +38,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     },
   });
 
+  if (options.onRoute) app.addHook('onRoute', options.onRoute);
   app.setErrorHandler(handleError);
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody(404, 'resource_not_found', 'Not Found', `No route for ${request.method} ${request.url}`));

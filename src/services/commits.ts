@@ -21,6 +21,17 @@ export interface CommitRequest {
   blobs: Array<{ hash: string; size: number }>;
   author: Author;
   message: string;
+  /**
+   * When the changes leave the tree as it is: answer the current head instead of 422. Uploading
+   * the same bytes again is then idempotent, as a PUT should be.
+   */
+  allowNoChanges?: boolean;
+}
+
+export interface CommitOutcome {
+  commit: CommitRecord;
+  /** False when nothing changed and the current head was returned (see `allowNoChanges`). */
+  created: boolean;
 }
 
 const MAX_ATTEMPTS = 25;
@@ -41,7 +52,7 @@ export class CommitService {
     private readonly bucketSize: number,
   ) {}
 
-  async commit(request: CommitRequest): Promise<CommitRecord> {
+  async commit(request: CommitRequest): Promise<CommitOutcome> {
     const { repo, branch } = request;
     return this.locks.run(`${repo.id}\u0000${branch}`, async () => {
       for (let attempt = 0; attempt < MAX_ATTEMPTS; attempt++) {
@@ -53,7 +64,10 @@ export class CommitService {
 
         const source = this.nodes.forRepo(repo.id);
         const applied = await applyChanges(source, head?.rootId ?? null, request.changes, this.bucketSize);
-        if (head && applied.rootId === head.rootId) throw new Unprocessable('No changes to commit', { type: 'no_changes' });
+        if (head && applied.rootId === head.rootId) {
+          if (request.allowNoChanges) return { commit: head, created: false };
+          throw new Unprocessable('No changes to commit', { type: 'no_changes' });
+        }
         const content = {
           parentIds: head ? [head.id] : [],
           message: request.message,
@@ -70,7 +84,7 @@ export class CommitService {
           branch,
           expectedHead: head?.id ?? null,
         });
-        if (landed) return commit;
+        if (landed) return { commit, created: true };
         await sleep(Math.random() * 10 * (attempt + 1));
       }
       throw new Conflict(`Branch '${branch}' kept moving; gave up after ${MAX_ATTEMPTS} attempts`);

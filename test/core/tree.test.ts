@@ -12,6 +12,7 @@ import {
   lookup,
   nodeId,
   PathConflict,
+  sameEntry,
   walkFiles,
   type ApplyResult,
   type ChangeSet,
@@ -755,6 +756,21 @@ describe('conflicts', () => {
     await assert.rejects(source.apply(r.rootId, changes({ 'a/b': 'x', 'b/d': 'y' })), PathConflict);
     assert.deepEqual(source.nodes, before);
     await assertTreeMatches(source, r.rootId, new Map([['a', '1'], ['b/c', '2']]));
+  });
+});
+
+describe('sameEntry', () => {
+  test('compares files by hash and directories by id', () => {
+    const f = (name: string, hash: string, size = 1): Entry => ({ kind: 'file', name, hash, size });
+    const d = (name: string, id: string, size = 1, files = 1): Entry => ({ kind: 'dir', name, id, size, files });
+    assert.ok(sameEntry(null, null));
+    assert.ok(!sameEntry(null, f('a', '1')));
+    assert.ok(!sameEntry(f('a', '1'), null));
+    assert.ok(sameEntry(f('a', '1'), f('a', '1')));
+    assert.ok(!sameEntry(f('a', '1'), f('a', '2')));
+    assert.ok(sameEntry(d('a', 'x'), d('a', 'x', 5, 5)));
+    assert.ok(!sameEntry(d('a', 'x'), d('a', 'y')));
+    assert.ok(!sameEntry(f('a', 'x'), d('a', 'x')));
   });
 });
 

@@ -57,9 +57,16 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     const placed = placeParts(form.files, target.path, targetEntry);
     const changes: ChangeSet = new Map([...placed].map(([path, part]) => [path, { hash: part.hash, size: part.size }]));
     const message = form.fields.get('message') || (target.head ? `Auto-commit files to ${target.path || '/'}` : 'Initial commit');
-    const commit = await yoke.commits.commit({ repo, branch: target.branch, base: target.head, changes, blobs: form.files, author, message });
+    const { commit, created } = await yoke.commits.commit({
+      repo, branch: target.branch, base: target.head, changes, blobs: form.files, author, message, allowNoChanges: true,
+    });
     const files = [...placed].map(([path, part]) => ({ path, size: part.size, hash: part.hash }));
-    return ok('resource_created', { commit: commitView(commit), files, ...(files.length === 1 ? { file: files[0] } : {}) });
+    return ok(created ? 'resource_created' : 'resource_found', {
+      commit: commitView(commit),
+      files,
+      ...(files.length === 1 ? { file: files[0] } : {}),
+      ...(created ? {} : { no_changes: true }),
+    });
   });
 
   // GET and HEAD share one handler; HEAD answers the real Content-Length without reading the blob.
@@ -87,7 +94,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     const entry = await lookup(yoke.nodes.forRepo(repo.id), target.head.rootId, target.path);
     if (!entry) throw new NotFound(`Could not find path: ${target.path} on ${target.branch}`);
     const message = typeof fields.message === 'string' && fields.message !== '' ? fields.message : `Delete ${target.path}`;
-    const commit = await yoke.commits.commit({
+    const { commit } = await yoke.commits.commit({
       repo, branch: target.branch, base: target.head, changes: new Map([[target.path, null]]), blobs: [], author: optionalAuthor(fields), message,
     });
     return ok('resource_deleted', { commit: commitView(commit) });
@@ -107,7 +114,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     if (await lookup(source, target.head.rootId, newPath)) throw new BadRequest(`new_path already exists: ${newPath}`);
     const changes: ChangeSet = new Map([[target.path, null], [newPath, { hash: entry.hash, size: entry.size }]]);
     const message = typeof body.message === 'string' && body.message !== '' ? body.message : `Move ${target.path} to ${newPath}`;
-    const commit = await yoke.commits.commit({ repo, branch: target.branch, base: target.head, changes, blobs: [], author: optionalAuthor(body), message });
+    const { commit } = await yoke.commits.commit({ repo, branch: target.branch, base: target.head, changes, blobs: [], author: optionalAuthor(body), message });
     return ok('resource_updated', { commit: commitView(commit), file: { path: newPath, size: entry.size, hash: entry.hash } });
   });
 }

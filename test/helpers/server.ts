@@ -1,0 +1,99 @@
+import { mkdtemp, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { serverConfig } from '../../src/config.js';
+import { startServer, type RunningServer } from '../../src/server/main.js';
+import type { YokeOptions } from '../../src/services/yoke.js';
+
+export interface TestServer extends RunningServer {
+  dataDir: string;
+  /** fetch() against the server; `path` starts with '/'. */
+  fetch(path: string, init?: RequestInit): Promise<Response>;
+  /** JSON helper: returns status and parsed body. */
+  json(path: string, init?: RequestInit): Promise<{ status: number; body: any }>;
+  /** A request whose path is sent byte for byte (fetch would normalise `..` and `%2e%2e`). */
+  raw(method: string, path: string, body?: Buffer, headers?: Record<string, string>): Promise<{ status: number; body: any }>;
+  stop(): Promise<void>;
+}
+
+/** Starts the real server on a free port over a fresh temporary data directory. */
+export async function startTestServer(options: YokeOptions = {}, dataDir?: string): Promise<TestServer> {
+  const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'yoke-test-')));
+  const server = await startServer(serverConfig({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent' }, {}), options);
+  const fetchPath = (path: string, init?: RequestInit) => fetch(server.url + path, init);
+  return {
+    ...server,
+    dataDir: dir,
+    fetch: fetchPath,
+    async json(path, init) {
+      const res = await fetchPath(path, init);
+      const text = await res.text();
+      let body: any;
+      try {
+        body = JSON.parse(text);
+      } catch {
+        throw new Error(`Expected JSON from ${init?.method ?? 'GET'} ${path} (${res.status}), got: ${text.slice(0, 200)}`);
+      }
+      return { status: res.status, body };
+    },
+    raw(method, path, body, headers = {}) {
+      const url = new URL(server.url);
+      return new Promise((resolve, reject) => {
+        const req = httpRequest({ host: url.hostname, port: url.port, method, path, headers }, (res) => {
+          const chunks: Buffer[] = [];
+          res.on('data', (c) => chunks.push(c));
+          res.on('end', () => {
+            const text = Buffer.concat(chunks).toString('utf8');
+            let parsed: any = text;
+            try {
+              parsed = JSON.parse(text);
+            } catch {}
+            resolve({ status: res.statusCode ?? 0, body: parsed });
+          });
+        });
+        req.on('error', reject);
+        req.end(body);
+      });
+    },
+    async stop() {
+      await server.close();
+      if (!dataDir) await rm(dir, { recursive: true, force: true });
+    },
+  };
+}
+
+export const AUTHOR = { name: 'Ada Lovelace', email: 'ada@example.com' };
+
+export async function createRepo(server: TestServer, namespace: string, name: string) {
+  const { status, body } = await server.json('/api/repos', {
+    method: 'POST',
+    headers: { 'content-type': 'application/json' },
+    body: JSON.stringify({ namespace, name, user: AUTHOR, description: `repo ${name}` }),
+  });
+  if (status !== 200) throw new Error(`create repo failed: ${status} ${JSON.stringify(body)}`);
+  return body;
+}
+
+/** PUT …/file/{resource} with the given parts (field name defaults to `file`). */
+export async function putFiles(
+  server: TestServer,
+  repoPath: string,
+  resource: string,
+  files: Array<{ name: string; content: string | Uint8Array; field?: string }>,
+  fields: Record<string, string> = { ...AUTHOR, message: 'upload' },
+) {
+  const form = new FormData();
+  for (const [key, value] of Object.entries(fields)) form.append(key, value);
+  for (const f of files) form.append(f.field ?? "file", new Blob([typeof f.content === "string" ? f.content : Buffer.from(f.content)]), f.name);
+  return server.json(`/api/repos/${repoPath}/file/${resource}`, { method: 'PUT', body: form });
+}
+
+export function assertEnvelope(body: any, status: 'success' | 'error') {
+  if (body.status !== status || typeof body.status_message !== 'string' || typeof body.oxen_version !== 'string') {
+    throw new Error(`Bad envelope: ${JSON.stringify(body)}`);
+  }
+  if (status === 'error' && (typeof body.error?.type !== 'string' || typeof body.status_description !== 'string')) {
+    throw new Error(`Bad error envelope: ${JSON.stringify(body)}`);
+  }
+}
