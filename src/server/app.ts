@@ -57,6 +57,8 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   app.get(SPEC_PATH, { schema: { hide: true } }, async () => app.swagger());
 
   await app.register(multipart, {
+    // Keep directories in part filenames: they are validated as repository paths, never stripped silently.
+    preservePath: true,
     limits: {
       fileSize: options.maxFileBytes ?? 64 * 1024 ** 3,
       files: 1_000_000,

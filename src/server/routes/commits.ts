@@ -16,8 +16,10 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
     { schema: { tags, summary: 'History of a revision, or of one path: {revision}[/{path}] (paginated, newest first)' } },
     async (request: Req) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const resolved = await yoke.revisions.resolve(repo, request.params['*']);
       const { page, pageSize, offset } = pageParams(request.query);
+      // An empty repository has no branch yet; Oxen answers an empty history there, not 404.
+      if ((await yoke.meta.countAllCommits(repo.id)) === 0) return ok('resource_found', { commits: [], ...pageView(page, pageSize, 0) });
+      const resolved = await yoke.revisions.resolve(repo, request.params['*']);
       const { commits, total } =
         resolved.path === ''
           ? await yoke.history.page(repo, resolved.commit, offset, pageSize)

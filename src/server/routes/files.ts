@@ -129,7 +129,7 @@ export async function sendBlob(yoke: Yoke, request: FastifyRequest, reply: Fasti
     .header('oxen-revision-id', revisionId)
     .header('access-control-expose-headers', 'content-length, content-range, oxen-revision-id');
   if (range.kind === 'unsatisfiable') {
-    reply.header('content-range', `bytes */${entry.size}`);
+    reply.header('content-range', `bytes */${entry.size}`).header('content-type', 'application/json; charset=utf-8');
     return reply.status(416).send(errorBody(416, 'range_not_satisfiable', 'Range Not Satisfiable', `File has ${entry.size} bytes`));
   }
   if (range.kind === 'partial') {
