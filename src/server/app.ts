@@ -2,6 +2,7 @@ import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOpt
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
+import { BadRequest } from '../core/errors.js';
 import type { Yoke } from '../services/yoke.js';
 import { errorBody, handleError, OXEN_VERSION } from './envelope.js';
 import { branchRoutes } from './routes/branches.js';
@@ -40,6 +41,16 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
 
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   app.setErrorHandler(handleError);
+  // Like Oxen, accept an empty body where JSON is optional (DELETE, PATCH) instead of failing.
+  app.removeContentTypeParser('application/json');
+  app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
+    if (body === '') return done(null, undefined);
+    try {
+      done(null, JSON.parse(body as string));
+    } catch {
+      done(new BadRequest('Malformed JSON body'), undefined);
+    }
+  });
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody(404, 'resource_not_found', 'Not Found', `No route for ${request.method} ${request.url}`));
   });

@@ -1,3 +1,4 @@
+import { BadRequest } from '../core/errors.js';
 import { describeFile } from '../core/mime.js';
 import type { Entry } from '../core/tree.js';
 import type { BranchRecord, CommitRecord, RepoRecord } from '../storage/meta-store.js';
@@ -55,10 +56,14 @@ export const MAX_PAGE_SIZE = 10_000;
 
 /** 1-based pages, default size 100 (COMPAT: pagination). */
 export function pageParams(query: PageQuery) {
-  const page = Math.max(1, Number.parseInt(String(query.page ?? '1'), 10) || 1);
-  const requested = Number.parseInt(String(query.page_size ?? '100'), 10);
-  const pageSize = Math.min(MAX_PAGE_SIZE, Math.max(1, Number.isNaN(requested) ? 100 : requested));
-  return { page, pageSize, offset: (page - 1) * pageSize };
+  const page = query.page === undefined ? 1 : Number(query.page);
+  const pageSize = query.page_size === undefined ? 100 : Number(query.page_size);
+  if (!Number.isInteger(page) || page < 0) throw new BadRequest(`Invalid page: ${String(query.page)}`);
+  if (!Number.isInteger(pageSize) || pageSize < 1) throw new BadRequest(`Invalid page_size: ${String(query.page_size)}`);
+  // Oxen treats page 0 as page 1.
+  const effectivePage = Math.max(1, page);
+  const size = Math.min(MAX_PAGE_SIZE, pageSize);
+  return { page: effectivePage, pageSize: size, offset: (effectivePage - 1) * size };
 }
 
 export function pageView(page: number, pageSize: number, totalEntries: number) {

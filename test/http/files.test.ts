@@ -102,6 +102,11 @@ describe('files: upload, download, delete, move, list', () => {
     assert.ok(root.body.entries.some((e: { filename: string }) => e.filename === 'data'));
     assert.equal((await server.json(`/api/repos/${R}/dir/main/data/example.txt`)).status, 404);
     assert.equal((await server.json(`/api/repos/${R}/dir/main/nope`)).status, 404);
+    for (const bad of ['page_size=0', 'page_size=-1', 'page=abc', 'page_size=1.5']) {
+      const res = await server.json(`/api/repos/${R}/dir/main/listing?${bad}`);
+      assert.equal(res.status, 400, bad);
+      assertEnvelope(res.body, 'error');
+    }
   });
 
   it('answers metadata and revision resolution', async () => {
@@ -133,6 +138,10 @@ describe('files: upload, download, delete, move, list', () => {
     assert.equal((await server.json(`/api/repos/${R}/dir/main/trash`)).status, 404);
     assert.equal((await history()).length, before + 2);
     assert.equal((await server.json(`/api/repos/${R}/file/main/trash`, { method: 'DELETE' })).status, 404);
+    // An empty body under a JSON content type is no body at all, as with Oxen.
+    await putFiles(server, R, 'main/trash2.txt', [{ name: 'trash2.txt', content: 't' }]);
+    const empty = await server.json(`/api/repos/${R}/file/main/trash2.txt`, { method: 'DELETE', headers: { 'content-type': 'application/json' } });
+    assert.equal(empty.status, 200);
   });
 
   it('moves a file as one commit', async () => {
