@@ -21,6 +21,12 @@ function parsePort(value: string | number): number {
   return port;
 }
 
+function parsePositive(name: string, value: string | number): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n <= 0) throw new Error(`Invalid ${name}: ${value}`);
+  return n;
+}
+
 /** Flags win over environment variables, which win over the defaults. */
 export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   return {
@@ -28,6 +34,6 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     port: parsePort(flags.port ?? env.YOKE_PORT ?? 3000),
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),
     logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',
-    maxFileBytes: Number(env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
+    maxFileBytes: parsePositive('YOKE_MAX_FILE_BYTES', env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
   };
 }

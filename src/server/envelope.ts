@@ -58,7 +58,8 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
   if (status === 406) status = 400;
   if (status >= 400 && status < 500) {
     const code = CODE_BY_STATUS[status] ?? 'bad_request';
-    return reply.status(status).send(errorBody(status, code, code.replace(/_/g, ' '), error.message));
+    const title = code.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join(' ');
+    return reply.status(status).send(errorBody(status, code, title, error.message));
   }
   request.log.error({ err: error }, 'unhandled error');
   return reply.status(500).send(errorBody(500, 'internal_server_error', 'Internal Server Error', 'Internal server error'));

@@ -1,6 +1,7 @@
 import type { FastifyRequest } from 'fastify';
+import type { MultipartFile } from '@fastify/multipart';
 import { BadRequest, PayloadTooLarge, YokeError } from '../core/errors.js';
-import type { BlobStore } from '../storage/blob-store.js';
+import type { BlobStore, PutResult, WriteBatch } from '../storage/blob-store.js';
 
 export interface UploadedPart {
   field: string;
@@ -14,15 +15,80 @@ export interface UploadForm {
   files: UploadedPart[];
 }
 
+/** Parts up to this size are buffered and written in the background while parsing continues. */
+const SMALL_PART_BYTES = 512 * 1024;
+/** At most this many buffered parts are being written at once (bounds memory to ~32 MiB; fsyncs of concurrent writes share journal commits). */
+const MAX_WRITES_IN_FLIGHT = 64;
+
+/** A counting semaphore: `acquire` waits while `limit` holders are active. */
+class Semaphore {
+  private active = 0;
+  private readonly waiting: Array<() => void> = [];
+  constructor(private readonly limit: number) {}
+  async acquire(): Promise<void> {
+    if (this.active < this.limit) {
+      this.active += 1;
+      return;
+    }
+    await new Promise<void>((resolve) => this.waiting.push(resolve));
+  }
+  release(): void {
+    const next = this.waiting.shift();
+    if (next) next();
+    else this.active -= 1;
+  }
+}
+
 /**
- * Reads a multipart form, streaming each file part straight into the blob store (hashed and
- * verified on the way; never buffered whole). Text fields may come before or after the files.
- * File parts under other field names are drained and ignored, as Oxen does.
+ * Stores one file part. Small parts are read whole and their write is started without waiting, so
+ * the parser moves on to the next part while fsyncs run in parallel; larger parts stream straight
+ * into the blob store (never buffered whole).
+ */
+async function startStoring(file: MultipartFile, blobs: BlobStore, writes: Semaphore, batch: WriteBatch): Promise<{ write: Promise<PutResult> }> {
+  const stream = file.file;
+  const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const head: Buffer[] = [];
+  let size = 0;
+  let finished = false;
+  while (size <= SMALL_PART_BYTES) {
+    const next = await iterator.next();
+    if (next.done) {
+      finished = true;
+      break;
+    }
+    head.push(next.value);
+    size += next.value.byteLength;
+  }
+  if (stream.truncated) throw new PayloadTooLarge(`File part '${file.filename ?? file.fieldname}' is too large`);
+  if (!finished) {
+    const rest = { [Symbol.asyncIterator]: () => iterator };
+    async function* all() {
+      yield* head;
+      yield* rest;
+      // Throwing here, before the source ends, makes the blob store discard what it received.
+      if (stream.truncated) throw new PayloadTooLarge(`File part '${file.filename ?? file.fieldname}' is too large`);
+    }
+    return { write: Promise.resolve(await blobs.put(all(), { batch })) };
+  }
+  await writes.acquire();
+  const write = blobs.put([head.length === 1 ? head[0] : Buffer.concat(head)], { batch }).finally(() => writes.release());
+  // Rejections are collected by the caller; keep Node from reporting them as unhandled meanwhile.
+  write.catch(() => {});
+  // Wrapped: returning the promise itself from an async function would wait for it.
+  return { write };
+}
+
+/**
+ * Reads a multipart form, storing every file part in the blob store (hashed and verified on the
+ * way). Text fields may come before or after the files. File parts under other field names are
+ * drained and ignored, as Oxen does.
  */
 export async function readUploadForm(request: FastifyRequest, blobs: BlobStore, fileFields: ReadonlySet<string>): Promise<UploadForm> {
   if (!request.isMultipart()) throw new BadRequest('Expected a multipart/form-data body');
   const fields = new Map<string, string>();
-  const files: UploadedPart[] = [];
+  const pending: Array<{ field: string; filename: string | undefined; write: Promise<PutResult> }> = [];
+  const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
+  const batch = blobs.createBatch();
   try {
     for await (const part of request.parts()) {
       if (part.type === 'file') {
@@ -30,16 +96,23 @@ export async function readUploadForm(request: FastifyRequest, blobs: BlobStore, 
           for await (const _ of part.file);
           continue;
         }
-        const stored = await blobs.put(part.file);
-        if (part.file.truncated) throw new PayloadTooLarge(`File part '${part.filename ?? part.fieldname}' is too large`);
-        files.push({ field: part.fieldname, filename: part.filename || undefined, hash: stored.hash, size: stored.size });
+        pending.push({ field: part.fieldname, filename: part.filename || undefined, ...(await startStoring(part, blobs, writes, batch)) });
       } else {
         fields.set(part.fieldname, String(part.value));
       }
     }
   } catch (err) {
+    await Promise.allSettled(pending.map((p) => p.write));
     throw asClientError(err);
   }
+  const settled = await Promise.allSettled(pending.map((p) => p.write));
+  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  if (failure) throw asClientError(failure.reason);
+  await batch.commit();
+  const files = pending.map((p, i) => {
+    const stored = (settled[i] as PromiseFulfilledResult<PutResult>).value;
+    return { field: p.field, filename: p.filename, hash: stored.hash, size: stored.size };
+  });
   return { fields, files };
 }
 

@@ -11,6 +11,16 @@ export interface PutOptions {
   expectedHash?: string;
   /** Refuse (PayloadTooLarge) once more than this many bytes arrive. */
   maxBytes?: number;
+  /**
+   * Defer the final durability barrier to `batch.commit()`. The blob is complete and verified
+   * when `put` returns either way; a crash before the commit can only lose it, never expose part.
+   */
+  batch?: WriteBatch;
+}
+
+/** Puts whose durability barrier is taken once for all of them (many small files per request). */
+export interface WriteBatch {
+  commit(): Promise<void>;
 }
 
 export interface PutResult {
@@ -26,6 +36,7 @@ export interface PutResult {
  */
 export interface BlobStore {
   put(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: PutOptions): Promise<PutResult>;
+  createBatch(): WriteBatch;
   /** Size in bytes, or null when absent. */
   stat(hash: string): Promise<number | null>;
   /** Throws NotFound when absent. `range` is inclusive and must lie within the blob. */

@@ -1,12 +1,28 @@
 import { createReadStream } from 'node:fs';
 import { mkdir, open, rename, rm, stat, readdir } from 'node:fs/promises';
-import { join } from 'node:path';
+import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { createStreamHasher } from '../core/hash.js';
+import { createStreamHasher, hashBuffer } from '../core/hash.js';
 import { HashMismatch, NotFound, PayloadTooLarge, BadRequest } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
-import type { BlobStore, ByteRange, PutOptions, PutResult } from './blob-store.js';
+import type { BlobStore, ByteRange, PutOptions, PutResult, WriteBatch } from './blob-store.js';
+
+/**
+ * On the local filesystem the durability barrier of a put is the fsync of the shard directory
+ * after the rename. A batch collects those directories and syncs each once: thousands of small
+ * files then cost at most 256 directory syncs instead of one each.
+ */
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+
+class DirectorySyncBatch implements WriteBatch {
+  readonly dirs = new Set<string>();
+  async commit(): Promise<void> {
+    const dirs = [...this.dirs];
+    this.dirs.clear();
+    for (let i = 0; i < dirs.length; i += 64) await Promise.all(dirs.slice(i, i + 64).map(fsyncDir));
+  }
+}
 
 /**
  * Blobs on the local filesystem: `<root>/objects/<h[0..2]>/<h[2..]>`. Each write goes to
@@ -24,9 +40,8 @@ export class LocalBlobStore implements BlobStore {
 
   static async open(root: string): Promise<LocalBlobStore> {
     const store = new LocalBlobStore(root);
-    // Leftover temp files belong to writes that never completed; they are never visible.
-    await rm(store.tmpDir, { recursive: true, force: true });
     await mkdir(store.tmpDir, { recursive: true });
+    await store.removeStaleTempFiles();
     await mkdir(store.objectsDir, { recursive: true });
     // Pre-create the 256 shard directories so a write never races a mkdir.
     const existing = new Set(await readdir(store.objectsDir));
@@ -35,6 +50,19 @@ export class LocalBlobStore implements BlobStore {
       if (!existing.has(shard)) await mkdir(join(store.objectsDir, shard), { recursive: true });
     }
     return store;
+  }
+
+  /**
+   * Temp files belong to writes in progress or to writes a crash interrupted; they are never
+   * visible as blobs. Only old ones are removed, since another process may share this directory.
+   */
+  private async removeStaleTempFiles(maxAgeMs = STALE_TEMP_MS): Promise<void> {
+    const cutoff = Date.now() - maxAgeMs;
+    for (const name of await readdir(this.tmpDir)) {
+      const path = join(this.tmpDir, name);
+      const info = await stat(path).catch(() => null);
+      if (info && info.mtimeMs < cutoff) await rm(path, { force: true });
+    }
   }
 
   private pathOf(hash: string): string {
@@ -48,10 +76,11 @@ export class LocalBlobStore implements BlobStore {
   async put(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options: PutOptions = {}): Promise<PutResult> {
     const expected = options.expectedHash === undefined ? undefined : normalizeHash(options.expectedHash);
     if (expected === null) throw new BadRequest(`Invalid hash: ${options.expectedHash}`);
+    const batch = options.batch instanceof DirectorySyncBatch ? options.batch : undefined;
+    if (Array.isArray(source) && source.length === 1) return this.putBuffer(source[0], expected, options.maxBytes, batch);
     const tmpPath = join(this.tmpDir, randomUUID());
     const handle = await open(tmpPath, 'wx');
     let size = 0;
-    let committed = false;
     try {
       const hasher = await createStreamHasher();
       for await (const chunk of source) {
@@ -64,20 +93,58 @@ export class LocalBlobStore implements BlobStore {
       }
       const hash = hasher.digest();
       if (expected !== undefined && expected !== hash) throw new HashMismatch(expected, hash);
-      const target = this.pathOf(hash);
-      if ((await this.stat(hash)) !== null) {
-        return { hash, size, created: false };
-      }
+      if ((await this.stat(hash)) !== null) return { hash, size, created: false };
       await handle.sync();
       await handle.close();
-      await rename(tmpPath, target);
-      committed = true;
-      await fsyncDir(join(target, '..'));
+      await this.publish(tmpPath, hash, batch);
       return { hash, size, created: true };
     } finally {
       await handle.close().catch(() => {});
-      if (!committed) await rm(tmpPath, { force: true });
+      await rm(tmpPath, { force: true });
     }
+  }
+
+  /** Small blobs arrive whole: hash natively, and skip the write entirely when already stored. */
+  private async putBuffer(
+    data: Uint8Array,
+    expected: string | undefined,
+    maxBytes: number | undefined,
+    batch: DirectorySyncBatch | undefined,
+  ): Promise<PutResult> {
+    if (maxBytes !== undefined && data.byteLength > maxBytes) {
+      throw new PayloadTooLarge(`Content exceeds the limit of ${maxBytes} bytes`);
+    }
+    const hash = hashBuffer(data);
+    if (expected !== undefined && expected !== hash) throw new HashMismatch(expected, hash);
+    const size = data.byteLength;
+    if ((await this.stat(hash)) !== null) return { hash, size, created: false };
+    const tmpPath = join(this.tmpDir, randomUUID());
+    try {
+      const handle = await open(tmpPath, 'wx');
+      try {
+        await handle.writeFile(data);
+        await handle.sync();
+      } finally {
+        await handle.close();
+      }
+      await this.publish(tmpPath, hash, batch);
+      return { hash, size, created: true };
+    } catch (err) {
+      await rm(tmpPath, { force: true });
+      throw err;
+    }
+  }
+
+  /** Renames a complete, synced temp file into place and makes the rename itself durable. */
+  private async publish(tmpPath: string, hash: string, batch: DirectorySyncBatch | undefined): Promise<void> {
+    const target = this.pathOf(hash);
+    await rename(tmpPath, target);
+    if (batch) batch.dirs.add(dirname(target));
+    else await fsyncDir(dirname(target));
+  }
+
+  createBatch(): WriteBatch {
+    return new DirectorySyncBatch();
   }
 
   async stat(hash: string): Promise<number | null> {

@@ -127,6 +127,8 @@ const COMMIT_COLUMNS = 'c.id, c.parent_ids, c.message, c.author, c.email, c.time
 export class SqliteMetaStore implements MetaStore {
   private readonly db: Database.Database;
   private readonly stmt: Record<string, Database.Statement>;
+  /** `findBranches` statements by number of names (resource paths are short, so few arities). */
+  private readonly findBranchStatements = new Map<number, Database.Statement>();
 
   constructor(file: string) {
     this.db = new Database(file);
@@ -227,12 +229,15 @@ export class SqliteMetaStore implements MetaStore {
 
   async findBranches(repoId: string, names: string[]): Promise<BranchRecord[]> {
     if (names.length === 0) return [];
-    const placeholders = names.map(() => '?').join(', ');
-    const rows = this.db
-      .prepare(
+    let statement = this.findBranchStatements.get(names.length);
+    if (!statement) {
+      const placeholders = names.map(() => '?').join(', ');
+      statement = this.db.prepare(
         `SELECT name, commit_id, created_at, updated_at FROM branches WHERE repo_id = ? AND name IN (${placeholders})`,
-      )
-      .all(repoId, ...names) as BranchRow[];
+      );
+      this.findBranchStatements.set(names.length, statement);
+    }
+    const rows = statement.all(repoId, ...names) as BranchRow[];
     return rows.map(toBranch);
   }
 

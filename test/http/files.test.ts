@@ -1,5 +1,7 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
 import { AUTHOR, assertEnvelope, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
@@ -259,16 +261,41 @@ describe('files: bad input answers 4xx JSON and changes nothing', () => {
     assert.equal(await head(), headBefore);
   });
 
-  it('answers 413 for an oversized part and changes nothing', async () => {
-    const capped = await startTestServer({ maxFileBytes: 1024 });
+  // Parts up to 512 KiB are read whole before storing; larger ones stream into the blob store.
+  for (const { cap, size } of [{ cap: 100 * 1024, size: 200 * 1024 }, { cap: 1024 * 1024, size: 3 * 1024 * 1024 }]) {
+    it(`answers 413 for a ${size >> 10} KiB part over a ${cap >> 10} KiB cap, and stores nothing`, async () => {
+      const capped = await startTestServer({ maxFileBytes: cap });
+      try {
+        await createRepo(capped, 'big', 'files');
+        const { status, body } = await putFiles(capped, 'big/files', 'main/big.bin', [{ name: 'big.bin', content: randomBytes(size) }]);
+        assert.equal(status, 413);
+        assertEnvelope(body, 'error');
+        assert.equal((await capped.json('/api/repos/big/files')).body.repository.is_empty, true);
+        const stored = await readdir(join(capped.dataDir, 'blobs/objects'), { recursive: true, withFileTypes: true });
+        assert.deepEqual(stored.filter((e) => e.isFile()).map((e) => e.name), []);
+        assert.deepEqual(await readdir(join(capped.dataDir, 'blobs/tmp')), []);
+      } finally {
+        await capped.stop();
+      }
+    });
+  }
+
+
+});
+
+describe('files: server-side damage', () => {
+  it('answers 500 version_blob_missing (not 404) when a committed file lost its bytes', async () => {
+    const server = await startTestServer();
     try {
-      await createRepo(capped, 'big', 'files');
-      const { status, body } = await putFiles(capped, 'big/files', 'main/big.bin', [{ name: 'big.bin', content: randomBytes(4096) }]);
-      assert.equal(status, 413);
-      assertEnvelope(body, 'error');
-      assert.equal((await capped.json('/api/repos/big/files')).body.repository.is_empty, true);
+      await createRepo(server, 'dmg', 'repo');
+      const { body } = await putFiles(server, 'dmg/repo', 'main/x.txt', [{ name: 'x.txt', content: 'precious' }]);
+      await server.yoke.blobs.delete(body.file.hash);
+      const res = await server.json('/api/repos/dmg/repo/file/main/x.txt');
+      assert.equal(res.status, 500);
+      assert.equal(res.body.error.type, 'version_blob_missing');
+      assert.equal(res.body.error.hash, body.file.hash);
     } finally {
-      await capped.stop();
+      await server.stop();
     }
   });
 });

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -48,7 +48,7 @@ describe('LocalBlobStore specifics', () => {
     }
   });
 
-  it('reopening the store on the same root clears leftover temp files and keeps blobs', async () => {
+  it('reopening the store on the same root clears stale temp files, keeps fresh ones (another process may own them) and keeps blobs', async () => {
     const root = await freshRoot();
     try {
       const first = await LocalBlobStore.open(root);
@@ -59,10 +59,14 @@ describe('LocalBlobStore specifics', () => {
       const tmp = join(root, 'tmp');
       await writeFile(join(tmp, 'leftover-1'), randomBytes(100));
       await writeFile(join(tmp, 'leftover-2'), randomBytes(100));
-      assert.equal((await readdir(tmp)).length, 2);
+      await writeFile(join(tmp, 'in-progress'), randomBytes(100));
+      const twoDaysAgo = new Date(Date.now() - 2 * 24 * 3600 * 1000);
+      await utimes(join(tmp, 'leftover-1'), twoDaysAgo, twoDaysAgo);
+      await utimes(join(tmp, 'leftover-2'), twoDaysAgo, twoDaysAgo);
+      assert.equal((await readdir(tmp)).length, 3);
 
       const reopened = await LocalBlobStore.open(root);
-      assert.deepEqual(await readdir(tmp), []);
+      assert.deepEqual(await readdir(tmp), ['in-progress']);
       assert.equal(await reopened.stat(hash), 2_000);
       assert.deepEqual(await readAll(await reopened.get(hash)), data);
       await reopened.close();

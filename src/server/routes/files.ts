@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequest, NotFound } from '../../core/errors.js';
+import { BadRequest, NotFound, YokeError } from '../../core/errors.js';
+import type { ByteRange } from '../../storage/blob-store.js';
 import { describeFile } from '../../core/mime.js';
 import { basename, joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
 import { lookup, type ChangeSet, type Entry } from '../../core/tree.js';
@@ -119,6 +120,18 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
   });
 }
 
+/** A committed file whose bytes are gone is server-side damage (500), not a missing file (404). */
+async function openCommittedBlob(yoke: Yoke, hash: string, range?: ByteRange) {
+  try {
+    return await yoke.blobs.get(hash, range);
+  } catch (err) {
+    if (err instanceof NotFound) {
+      throw new YokeError(500, 'internal_server_error', 'Version blob missing', `The bytes of ${hash} are missing from the blob store`, { type: 'version_blob_missing', hash });
+    }
+    throw err;
+  }
+}
+
 /** Streams a committed file with its type, length, validators and byte-range support. */
 export async function sendBlob(yoke: Yoke, request: FastifyRequest, reply: FastifyReply, entry: Entry & { kind: 'file' }, revisionId: string) {
   const range = parseRange(request.headers.range, entry.size);
@@ -136,9 +149,9 @@ export async function sendBlob(yoke: Yoke, request: FastifyRequest, reply: Fasti
     const { start, end } = range.range;
     reply.status(206).header('content-range', `bytes ${start}-${end}/${entry.size}`).header('content-length', end - start + 1);
     if (request.method === 'HEAD') return reply.send();
-    return reply.send(await yoke.blobs.get(entry.hash, range.range));
+    return reply.send(await openCommittedBlob(yoke, entry.hash, range.range));
   }
   reply.header('content-length', entry.size);
   if (request.method === 'HEAD') return reply.send();
-  return reply.send(entry.size === 0 ? '' : await yoke.blobs.get(entry.hash));
+  return reply.send(entry.size === 0 ? '' : await openCommittedBlob(yoke, entry.hash));
 }

@@ -1,0 +1,84 @@
+import { spawn, type ChildProcess } from 'node:child_process';
+import { createServer } from 'node:net';
+import { fileURLToPath } from 'node:url';
+import { dirname, join } from 'node:path';
+
+export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
+
+export async function freePort(): Promise<number> {
+  return new Promise((resolve, reject) => {
+    const srv = createServer();
+    srv.listen(0, '127.0.0.1', () => {
+      const address = srv.address();
+      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
+    });
+  });
+}
+
+export interface ServerProcess {
+  url: string;
+  child: ChildProcess;
+  stop(): Promise<void>;
+}
+
+/** Runs `yoke serve` in its own process, so client work does not share the server's event loop. */
+export async function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+  const port = await freePort();
+  const child = spawn(process.execPath, [join(ROOT, 'bin/yoke.cjs'), 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], {
+    stdio: ['ignore', 'inherit', 'inherit'],
+    env: { ...process.env, ...env },
+  });
+  const url = `http://127.0.0.1:${port}`;
+  for (let i = 0; i < 200; i++) {
+    try {
+      if ((await fetch(`${url}/api/version`)).ok) break;
+    } catch {}
+    await new Promise((r) => setTimeout(r, 50));
+  }
+  return {
+    url,
+    child,
+    stop: () =>
+      new Promise((resolve) => {
+        child.once('exit', () => resolve());
+        child.kill('SIGTERM');
+      }),
+  };
+}
+
+export async function time<T>(work: () => Promise<T>): Promise<{ seconds: number; result: T }> {
+  const start = process.hrtime.bigint();
+  const result = await work();
+  return { seconds: Number(process.hrtime.bigint() - start) / 1e9, result };
+}
+
+export interface Row {
+  case: string;
+  yoke: number;
+  baseline: number;
+  baselineName: string;
+  unit?: string;
+  note?: string;
+}
+
+export function printTable(title: string, rows: Row[]) {
+  const lines = [
+    `### ${title}`,
+    '',
+    '| case | Yoke | baseline | baseline time | Yoke / baseline | note |',
+    '|---|---:|---|---:|---:|---|',
+    ...rows.map(
+      (r) =>
+        `| ${r.case} | ${r.yoke.toFixed(3)} s | ${r.baselineName} | ${r.baseline.toFixed(3)} s | ${(r.yoke / r.baseline).toFixed(1)}× | ${r.note ?? ''} |`,
+    ),
+    '',
+  ];
+  console.log(lines.join('\n'));
+  return lines.join('\n');
+}
+
+export async function jsonOrThrow(res: Response) {
+  const body = await res.json();
+  if (!res.ok) throw new Error(`${res.status}: ${JSON.stringify(body)}`);
+  return body;
+}

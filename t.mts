@@ -1,0 +1,13 @@
+import { randomBytes } from 'node:crypto';
+import { request } from 'node:http';
+const url = process.argv[2]; const n = Number(process.argv[3] ?? 2000);
+const B = 'BENCHB';
+const parts: Buffer[] = [Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="name"\r\n\r\nA\r\n--${B}\r\nContent-Disposition: form-data; name="email"\r\n\r\nB\r\n`)];
+for (let i = 0; i < n; i++) parts.push(Buffer.from(`--${B}\r\nContent-Disposition: form-data; name="files[]"; filename="f${i}.bin"\r\n\r\n`), randomBytes(1024 + (i % 3072)), Buffer.from('\r\n'));
+parts.push(Buffer.from(`--${B}--\r\n`));
+const body = Buffer.concat(parts);
+await fetch(`${url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'pp', name: 'r' + Date.now() % 100000 }) }).then(r=>r.json()).then(b=>{console.log(JSON.stringify(b).slice(0,200)); (globalThis as any).repo=b.name});
+const t = process.hrtime.bigint();
+await new Promise<void>((resolve, reject) => { const req = request(`${url}/api/repos/pp/${(globalThis as any).repo}/file/main/d`, { method: 'PUT', headers: { 'content-type': `multipart/form-data; boundary=${B}`, 'content-length': body.length } }, (res) => { let s=''; res.on('data', c => s+=c); res.on('end', () => { console.log(res.statusCode, s.slice(0,100)); resolve(); }); }); req.on('error', reject); req.end(body); });
+const sec = Number(process.hrtime.bigint() - t) / 1e9;
+console.log(`${n} files in ${sec.toFixed(3)} s = ${Math.round(n / sec)} files/s`);
