@@ -82,6 +82,11 @@ export interface MetaStore {
   listRootCommits(repoId: string): Promise<CommitRecord[]>;
 
   getNode(repoId: string, id: string): Promise<Uint8Array | null>;
+
+  /** Records that a repository holds these blobs (uploaded or committed). Idempotent. */
+  addRepoBlobs(repoId: string, blobs: Array<{ hash: string; size: number }>): Promise<void>;
+  /** Size of each of `hashes` the repository holds; absent hashes are missing from the map. */
+  findRepoBlobs(repoId: string, hashes: string[]): Promise<Map<string, number>>;
   /** Writes nodes, blob references and the commit, then moves the branch by CAS — all or nothing. */
   landCommit(repoId: string, landing: CommitLanding): Promise<boolean>;
 

@@ -182,6 +182,7 @@ export class SqliteMetaStore implements MetaStore {
       getNode: prepare('SELECT data FROM tree_nodes WHERE repo_id = ? AND id = ?'),
       insertNode: prepare('INSERT OR IGNORE INTO tree_nodes (repo_id, id, data) VALUES (?, ?, ?)'),
       insertBlob: prepare('INSERT OR IGNORE INTO repo_blobs (repo_id, hash, size) VALUES (?, ?, ?)'),
+      getBlob: prepare('SELECT size FROM repo_blobs WHERE repo_id = ? AND hash = ?'),
     };
   }
 
@@ -304,10 +305,27 @@ export class SqliteMetaStore implements MetaStore {
     return row ? row.data : null;
   }
 
+  private readonly addBlobsTransaction = (repoId: string, blobs: Array<{ hash: string; size: number }>) => {
+    for (const blob of blobs) this.stmt.insertBlob.run(repoId, blob.hash, blob.size);
+  };
+
+  async addRepoBlobs(repoId: string, blobs: Array<{ hash: string; size: number }>): Promise<void> {
+    this.db.transaction(this.addBlobsTransaction)(repoId, blobs);
+  }
+
+  async findRepoBlobs(repoId: string, hashes: string[]): Promise<Map<string, number>> {
+    const found = new Map<string, number>();
+    for (const hash of hashes) {
+      const row = this.stmt.getBlob.get(repoId, hash) as { size: number } | undefined;
+      if (row) found.set(hash, row.size);
+    }
+    return found;
+  }
+
   private readonly landTransaction = (repoId: string, landing: CommitLanding): boolean => {
     const { commit } = landing;
     for (const [id, bytes] of landing.nodes) this.stmt.insertNode.run(repoId, id, bytes);
-    for (const blob of landing.blobs) this.stmt.insertBlob.run(repoId, blob.hash, blob.size);
+    this.addBlobsTransaction(repoId, landing.blobs);
     this.stmt.insertCommit.run(
       repoId,
       commit.id,

@@ -505,5 +505,25 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.equal(await store.getNode((await newRepo(store)).id, commit.rootId), null);
         }));
     });
+
+    describe('repository blobs', () => {
+      it('addRepoBlobs is idempotent, findRepoBlobs answers per repository, and landed commits record theirs', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const other = await newRepo(store);
+          const [a, b, c] = [hex(), hex(), hex()];
+          await store.addRepoBlobs(repo.id, [{ hash: a, size: 10 }, { hash: b, size: 0 }]);
+          await store.addRepoBlobs(repo.id, [{ hash: a, size: 10 }]);
+          assert.deepEqual(await store.findRepoBlobs(repo.id, [a, b, c]), new Map([[a, 10], [b, 0]]));
+          assert.deepEqual(await store.findRepoBlobs(other.id, [a, b]), new Map());
+          assert.deepEqual(await store.findRepoBlobs(repo.id, []), new Map());
+          const landing = landingFor(makeCommit([], 0), 'main', null);
+          landing.blobs = [{ hash: c, size: 7 }];
+          assert.equal(await store.landCommit(repo.id, landing), true);
+          assert.deepEqual(await store.findRepoBlobs(repo.id, [c]), new Map([[c, 7]]));
+          await store.deleteRepo(repo.id);
+          assert.deepEqual(await store.findRepoBlobs(repo.id, [a, b, c]), new Map());
+        }));
+    });
   });
 }
