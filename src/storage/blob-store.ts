@@ -42,5 +42,17 @@ export interface BlobStore {
   /** Throws NotFound when absent. `range` is inclusive and must lie within the blob. */
   get(hash: string, range?: ByteRange): Promise<Readable>;
   delete(hash: string): Promise<void>;
+
+  /**
+   * Staging for uploads that arrive in parts (chunked and resumable uploads). A part is stored
+   * atomically: whole or absent, and a re-sent part replaces the earlier one. `part` is a decimal
+   * number (a chunk index or a byte offset); `uploadId` is chosen by the server.
+   */
+  putPart(uploadId: string, part: number, source: AsyncIterable<Uint8Array>, options?: { maxBytes?: number }): Promise<number>;
+  /** Streams one stored part. */
+  getPart(uploadId: string, part: number): Promise<Readable>;
+  /** Removes every part of an upload (idempotent). */
+  deleteParts(uploadId: string): Promise<void>;
+
   close(): Promise<void>;
 }

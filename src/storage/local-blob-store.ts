@@ -33,14 +33,18 @@ export class LocalBlobStore implements BlobStore {
   private readonly objectsDir: string;
   private readonly tmpDir: string;
 
+  private readonly uploadsDir: string;
+
   private constructor(root: string) {
     this.objectsDir = join(root, 'objects');
     this.tmpDir = join(root, 'tmp');
+    this.uploadsDir = join(root, 'uploads');
   }
 
   static async open(root: string): Promise<LocalBlobStore> {
     const store = new LocalBlobStore(root);
     await mkdir(store.tmpDir, { recursive: true });
+    await mkdir(store.uploadsDir, { recursive: true });
     await store.removeStaleTempFiles();
     await mkdir(store.objectsDir, { recursive: true });
     // Pre-create the 256 shard directories so a write never races a mkdir.
@@ -168,6 +172,53 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(hash: string): Promise<void> {
     await rm(this.pathOf(hash), { force: true });
+  }
+
+  private uploadDir(uploadId: string): string {
+    if (!/^[A-Za-z0-9-]{1,64}$/.test(uploadId)) throw new BadRequest(`Invalid upload id: ${uploadId}`);
+    return join(this.uploadsDir, uploadId);
+  }
+
+  private partPath(uploadId: string, part: number): string {
+    if (!Number.isSafeInteger(part) || part < 0) throw new BadRequest(`Invalid part number: ${part}`);
+    return join(this.uploadDir(uploadId), String(part));
+  }
+
+  async putPart(uploadId: string, part: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
+    const target = this.partPath(uploadId, part);
+    await mkdir(dirname(target), { recursive: true });
+    const tmpPath = join(this.tmpDir, randomUUID());
+    const handle = await open(tmpPath, 'wx');
+    let size = 0;
+    try {
+      for await (const chunk of source) {
+        size += chunk.byteLength;
+        if (options.maxBytes !== undefined && size > options.maxBytes) {
+          throw new PayloadTooLarge(`Part exceeds the limit of ${options.maxBytes} bytes`);
+        }
+        await handle.write(chunk);
+      }
+      await handle.sync();
+      await handle.close();
+      await rename(tmpPath, target);
+      await fsyncDir(dirname(target));
+      return size;
+    } finally {
+      await handle.close().catch(() => {});
+      await rm(tmpPath, { force: true });
+    }
+  }
+
+  async getPart(uploadId: string, part: number): Promise<Readable> {
+    const handle = await open(this.partPath(uploadId, part), 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new NotFound(`Part ${part} of upload ${uploadId} not found`);
+      throw err;
+    });
+    return createReadStream('', { fd: handle, highWaterMark: 1 << 20 });
+  }
+
+  async deleteParts(uploadId: string): Promise<void> {
+    await rm(this.uploadDir(uploadId), { recursive: true, force: true });
   }
 
   async close(): Promise<void> {}
