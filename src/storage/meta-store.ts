@@ -54,6 +54,35 @@ export interface CommitLanding {
   expectedHead: string | null;
 }
 
+/** An upload that arrives in parts: `commits/upload_chunk` ('chunked') or `versions/{hash}/chunks` ('version'). */
+export interface UploadRecord {
+  id: string;
+  repoId: string;
+  kind: 'chunked' | 'version';
+  /** The client's name for the upload: the `hash` query parameter, or the version hash. */
+  key: string;
+  /** What the client declared, when it did: totals, compression, file name. */
+  totalSize: number | null;
+  totalChunks: number | null;
+  details: Record<string, unknown>;
+  /** 'open' accepts parts; 'assembling' is held by exactly one request. */
+  state: 'open' | 'assembling';
+  createdAt: string;
+  updatedAt: string;
+}
+
+export interface UploadPart {
+  /** Chunk index or byte offset. */
+  part: number;
+  size: number;
+}
+
+export interface NewUpload {
+  totalSize: number | null;
+  totalChunks: number | null;
+  details: Record<string, unknown>;
+}
+
 export interface MetaStore {
   createRepo(repo: NewRepo): Promise<RepoRecord>;
   getRepo(namespace: string, name: string): Promise<RepoRecord | null>;
@@ -89,6 +118,20 @@ export interface MetaStore {
   findRepoBlobs(repoId: string, hashes: string[]): Promise<Map<string, number>>;
   /** Writes nodes, blob references and the commit, then moves the branch by CAS — all or nothing. */
   landCommit(repoId: string, landing: CommitLanding): Promise<boolean>;
+
+  /** The open upload with this key, created with `init` if there is none. */
+  openUpload(repoId: string, kind: UploadRecord['kind'], key: string, init: NewUpload): Promise<UploadRecord>;
+  getUpload(repoId: string, kind: UploadRecord['kind'], key: string): Promise<UploadRecord | null>;
+  /** Records (or replaces) a stored part and marks the upload as active. */
+  recordUploadPart(uploadId: string, part: number, size: number): Promise<void>;
+  listUploadParts(uploadId: string): Promise<UploadPart[]>;
+  /** Moves an upload from 'open' to 'assembling'; false if another request holds it. */
+  claimUpload(uploadId: string): Promise<boolean>;
+  /** Returns a claimed upload to 'open' (assembly failed for a reason the client can fix by resending). */
+  releaseUpload(uploadId: string): Promise<void>;
+  deleteUpload(uploadId: string): Promise<void>;
+  /** Uploads not touched since `before` (ISO time), for expiry. */
+  listUploadsIdleSince(before: string): Promise<UploadRecord[]>;
 
   close(): Promise<void>;
 }

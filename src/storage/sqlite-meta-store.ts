@@ -7,8 +7,11 @@ import type {
   CommitRecord,
   MetaStore,
   NewRepo,
+  NewUpload,
   Page,
   RepoRecord,
+  UploadPart,
+  UploadRecord,
 } from './meta-store.js';
 
 const SCHEMA = `
@@ -62,6 +65,26 @@ CREATE TABLE IF NOT EXISTS repo_blobs (
   size INTEGER NOT NULL,
   PRIMARY KEY (repo_id, hash)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS uploads (
+  id TEXT PRIMARY KEY,
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  kind TEXT NOT NULL,
+  key TEXT NOT NULL,
+  total_size INTEGER,
+  total_chunks INTEGER,
+  details TEXT NOT NULL,
+  state TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (repo_id, kind, key)
+);
+CREATE INDEX IF NOT EXISTS uploads_by_activity ON uploads (updated_at);
+CREATE TABLE IF NOT EXISTS upload_parts (
+  upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
+  part INTEGER NOT NULL,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (upload_id, part)
+) WITHOUT ROWID;
 `;
 
 interface RepoRow {
@@ -89,6 +112,32 @@ interface CommitRow {
   root_id: string;
   generation: number;
 }
+
+interface UploadRow {
+  id: string;
+  repo_id: string;
+  kind: UploadRecord['kind'];
+  key: string;
+  total_size: number | null;
+  total_chunks: number | null;
+  details: string;
+  state: UploadRecord['state'];
+  created_at: string;
+  updated_at: string;
+}
+
+const toUpload = (r: UploadRow): UploadRecord => ({
+  id: r.id,
+  repoId: r.repo_id,
+  kind: r.kind,
+  key: r.key,
+  totalSize: r.total_size,
+  totalChunks: r.total_chunks,
+  details: JSON.parse(r.details) as Record<string, unknown>,
+  state: r.state,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
 
 const toRepo = (r: RepoRow): RepoRecord => ({
   id: r.id,
@@ -183,6 +232,21 @@ export class SqliteMetaStore implements MetaStore {
       insertNode: prepare('INSERT OR IGNORE INTO tree_nodes (repo_id, id, data) VALUES (?, ?, ?)'),
       insertBlob: prepare('INSERT OR IGNORE INTO repo_blobs (repo_id, hash, size) VALUES (?, ?, ?)'),
       getBlob: prepare('SELECT size FROM repo_blobs WHERE repo_id = ? AND hash = ?'),
+      insertUpload: prepare(
+        `INSERT OR IGNORE INTO uploads (id, repo_id, kind, key, total_size, total_chunks, details, state, created_at, updated_at)
+         VALUES (@id, @repo_id, @kind, @key, @total_size, @total_chunks, @details, 'open', @now, @now)`,
+      ),
+      getUpload: prepare('SELECT * FROM uploads WHERE repo_id = ? AND kind = ? AND key = ?'),
+      upsertPart: prepare(
+        `INSERT INTO upload_parts (upload_id, part, size) VALUES (?, ?, ?)
+         ON CONFLICT (upload_id, part) DO UPDATE SET size = excluded.size`,
+      ),
+      touchUpload: prepare('UPDATE uploads SET updated_at = ? WHERE id = ?'),
+      listParts: prepare('SELECT part, size FROM upload_parts WHERE upload_id = ? ORDER BY part'),
+      claimUpload: prepare(`UPDATE uploads SET state = 'assembling', updated_at = ? WHERE id = ? AND state = 'open'`),
+      releaseUpload: prepare(`UPDATE uploads SET state = 'open', updated_at = ? WHERE id = ?`),
+      deleteUpload: prepare('DELETE FROM uploads WHERE id = ?'),
+      idleUploads: prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
     };
   }
 
@@ -320,6 +384,54 @@ export class SqliteMetaStore implements MetaStore {
       if (row) found.set(hash, row.size);
     }
     return found;
+  }
+
+  async openUpload(repoId: string, kind: UploadRecord['kind'], key: string, init: NewUpload): Promise<UploadRecord> {
+    this.stmt.insertUpload.run({
+      id: randomUUID(),
+      repo_id: repoId,
+      kind,
+      key,
+      total_size: init.totalSize,
+      total_chunks: init.totalChunks,
+      details: JSON.stringify(init.details),
+      now: new Date().toISOString(),
+    });
+    return (await this.getUpload(repoId, kind, key))!;
+  }
+
+  async getUpload(repoId: string, kind: UploadRecord['kind'], key: string): Promise<UploadRecord | null> {
+    const row = this.stmt.getUpload.get(repoId, kind, key) as UploadRow | undefined;
+    return row ? toUpload(row) : null;
+  }
+
+  private readonly recordPartTransaction = (uploadId: string, part: number, size: number) => {
+    this.stmt.upsertPart.run(uploadId, part, size);
+    this.stmt.touchUpload.run(new Date().toISOString(), uploadId);
+  };
+
+  async recordUploadPart(uploadId: string, part: number, size: number): Promise<void> {
+    this.db.transaction(this.recordPartTransaction)(uploadId, part, size);
+  }
+
+  async listUploadParts(uploadId: string): Promise<UploadPart[]> {
+    return this.stmt.listParts.all(uploadId) as UploadPart[];
+  }
+
+  async claimUpload(uploadId: string): Promise<boolean> {
+    return this.stmt.claimUpload.run(new Date().toISOString(), uploadId).changes === 1;
+  }
+
+  async releaseUpload(uploadId: string): Promise<void> {
+    this.stmt.releaseUpload.run(new Date().toISOString(), uploadId);
+  }
+
+  async deleteUpload(uploadId: string): Promise<void> {
+    this.stmt.deleteUpload.run(uploadId);
+  }
+
+  async listUploadsIdleSince(before: string): Promise<UploadRecord[]> {
+    return (this.stmt.idleUploads.all(before) as UploadRow[]).map(toUpload);
   }
 
   private readonly landTransaction = (repoId: string, landing: CommitLanding): boolean => {

@@ -252,5 +252,60 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         const end = 5 * 1024 * 1024 + 3;
         assert.ok((await readAll(await store.get(hash, { start, end }))).equals(data.subarray(start, end + 1)));
       }));
+
+    it('batched puts are complete when put returns and durable after commit', () =>
+      withStore(async (store) => {
+        const batch = store.createBatch();
+        const items = Array.from({ length: 20 }, () => randomBytes(100));
+        const results = await Promise.all(items.map((data) => store.put([data], { batch })));
+        await batch.commit();
+        for (const [i, r] of results.entries()) assert.deepEqual(await readAll(await store.get(r.hash)), items[i]);
+      }));
+
+    describe('upload parts', () => {
+      const uploadId = () => `up-${randomBytes(6).toString('hex')}`;
+
+      it('stores parts, replaces a re-sent part, reads them back and deletes them all', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const first = randomBytes(3000);
+          assert.equal(await store.putPart(id, 0, chunksOf(first, 1000)), 3000);
+          assert.equal(await store.putPart(id, 3000, chunksOf(randomBytes(10), 10)), 10);
+          const resent = randomBytes(2500);
+          assert.equal(await store.putPart(id, 0, chunksOf(resent, 700)), 2500);
+          assert.deepEqual(await readAll(await store.getPart(id, 0)), resent);
+          await store.deleteParts(id);
+          await assert.rejects(store.getPart(id, 0), isYokeError('NotFound', 404));
+          await store.deleteParts(id);
+        }));
+
+      it('a failing or oversized part leaves no part behind (and keeps an earlier copy)', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const good = randomBytes(100);
+          await store.putPart(id, 5, chunksOf(good, 100));
+          await assert.rejects(store.putPart(id, 5, failingSource([randomBytes(50)])));
+          assert.deepEqual(await readAll(await store.getPart(id, 5)), good);
+          await assert.rejects(store.putPart(id, 6, chunksOf(randomBytes(200), 50), { maxBytes: 100 }), isYokeError('PayloadTooLarge', 413));
+          await assert.rejects(store.getPart(id, 6), isYokeError('NotFound', 404));
+          await store.deleteParts(id);
+        }));
+
+      it('part numbers above 4 GiB (64-bit offsets) work', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const offset = 5 * 1024 ** 3 + 123;
+          await store.putPart(id, offset, chunksOf(Buffer.from('far'), 3));
+          assert.equal((await readAll(await store.getPart(id, offset))).toString(), 'far');
+          await store.deleteParts(id);
+        }));
+
+      it('rejects upload ids and part numbers that could escape the staging area', () =>
+        withStore(async (store) => {
+          await assert.rejects(store.putPart('../x', 0, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
+          await assert.rejects(store.putPart(uploadId(), -1, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
+          await assert.rejects(store.putPart(uploadId(), 1.5, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
+        }));
+    });
   });
 }

@@ -525,5 +525,54 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.deepEqual(await store.findRepoBlobs(repo.id, [a, b, c]), new Map());
         }));
     });
+
+    describe('uploads', () => {
+      it('openUpload is get-or-create per (repository, kind, key) and keeps the first declaration', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const key = hex();
+          const first = await store.openUpload(repo.id, 'chunked', key, { totalSize: 100, totalChunks: 2, details: { filename: 'a.bin' } });
+          assert.equal(first.state, 'open');
+          assert.equal(first.totalSize, 100);
+          assert.deepEqual(first.details, { filename: 'a.bin' });
+          const again = await store.openUpload(repo.id, 'chunked', key, { totalSize: 999, totalChunks: 9, details: {} });
+          assert.equal(again.id, first.id);
+          assert.equal(again.totalSize, 100);
+          const otherKind = await store.openUpload(repo.id, 'version', key, { totalSize: null, totalChunks: null, details: {} });
+          assert.notEqual(otherKind.id, first.id);
+          assert.equal((await store.getUpload(repo.id, 'chunked', key))?.id, first.id);
+          assert.equal(await store.getUpload((await newRepo(store)).id, 'chunked', key), null);
+        }));
+
+      it('records parts (replacing by number, offsets above 2^32), claims once, releases, deletes', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const upload = await store.openUpload(repo.id, 'version', hex(), { totalSize: null, totalChunks: null, details: {} });
+          const far = 6 * 1024 ** 3;
+          await store.recordUploadPart(upload.id, far, 10);
+          await store.recordUploadPart(upload.id, 0, 5);
+          await store.recordUploadPart(upload.id, 0, 7);
+          assert.deepEqual(await store.listUploadParts(upload.id), [{ part: 0, size: 7 }, { part: far, size: 10 }]);
+          assert.equal(await store.claimUpload(upload.id), true);
+          assert.equal(await store.claimUpload(upload.id), false);
+          await store.releaseUpload(upload.id);
+          assert.equal(await store.claimUpload(upload.id), true);
+          await store.deleteUpload(upload.id);
+          assert.deepEqual(await store.listUploadParts(upload.id), []);
+          assert.equal(await store.getUpload(repo.id, 'version', upload.key), null);
+        }));
+
+      it('lists uploads idle since a time, and repository deletion removes its uploads', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const upload = await store.openUpload(repo.id, 'chunked', hex(), { totalSize: 1, totalChunks: 1, details: {} });
+          const future = new Date(Date.now() + 60_000).toISOString();
+          const past = new Date(Date.now() - 60_000).toISOString();
+          assert.ok((await store.listUploadsIdleSince(future)).some((u) => u.id === upload.id));
+          assert.ok(!(await store.listUploadsIdleSince(past)).some((u) => u.id === upload.id));
+          await store.deleteRepo(repo.id);
+          assert.ok(!(await store.listUploadsIdleSince(future)).some((u) => u.id === upload.id));
+        }));
+    });
   });
 }
