@@ -24,8 +24,14 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   const blobs = await LocalBlobStore.open(join(config.dataDir, 'blobs'));
   const yoke = new Yoke(meta, blobs, options);
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
-  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, dataDir: config.dataDir });
+  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir });
   await app.listen({ host: config.host, port: config.port });
+  // Abandoned partial uploads expire; look for them a few times per TTL.
+  const ttl = yoke.uploads.idleTtlMs;
+  const sweeper = setInterval(() => {
+    yoke.uploads.expireIdleUploads().catch((err) => app.log.error({ err }, 'expiring idle uploads failed'));
+  }, Math.min(Math.max(ttl / 4, 1000), 60 * 60 * 1000));
+  sweeper.unref();
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
@@ -34,6 +40,7 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
     yoke,
     url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
     async close() {
+      clearInterval(sweeper);
       await app.close();
       await yoke.close();
     },

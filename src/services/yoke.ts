@@ -6,10 +6,13 @@ import { HistoryService } from './history.js';
 import { NodeCache } from './node-cache.js';
 import { RepositoryService } from './repositories.js';
 import { RevisionResolver } from './revisions.js';
+import { DEFAULT_UPLOAD_OPTIONS, UploadService, type UploadOptions } from './uploads.js';
 
 export interface YokeOptions {
   /** Entries per tree bucket before a directory splits (tests lower it). */
   bucketSize?: number;
+  /** Limits and expiry of uploads that arrive in parts. */
+  uploads?: Partial<UploadOptions>;
 }
 
 /** The application layer: every service, wired to one metadata store and one blob store. */
@@ -19,6 +22,7 @@ export class Yoke {
   readonly revisions: RevisionResolver;
   readonly commits: CommitService;
   readonly history: HistoryService;
+  readonly uploads: UploadService;
 
   constructor(
     readonly meta: MetaStore,
@@ -30,6 +34,7 @@ export class Yoke {
     this.revisions = new RevisionResolver(meta);
     this.commits = new CommitService(meta, this.nodes, options.bucketSize ?? DEFAULT_BUCKET_SIZE);
     this.history = new HistoryService(meta, this.nodes);
+    this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });
   }
 
   async close(): Promise<void> {

@@ -1,0 +1,144 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest, NotFound } from '../../core/errors.js';
+import { normalizeHash } from '../../core/hash.js';
+import type { Yoke } from '../../services/yoke.js';
+import { ok } from '../envelope.js';
+import { REPO, type RepoParams } from './params.js';
+
+type HashParams = RepoParams & { hash: string };
+type Query = Record<string, string | undefined>;
+
+function integerParam(query: Query, name: string, fallback?: number): number {
+  const raw = query[name];
+  if (raw === undefined || raw === '') {
+    if (fallback !== undefined) return fallback;
+    throw new BadRequest(`Missing query parameter ${name}`);
+  }
+  const value = Number(raw);
+  if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) throw new BadRequest(`Query parameter ${name} must be a non-negative integer: ${raw}`);
+  return value;
+}
+
+function booleanParam(query: Query, name: string): boolean {
+  const raw = query[name];
+  if (raw === 'true' || raw === '1') return true;
+  if (raw === 'false' || raw === '0') return false;
+  throw new BadRequest(`Query parameter ${name} must be true or false`);
+}
+
+function hashParam(raw: string | undefined, name = 'hash'): string {
+  const hash = raw === undefined ? null : normalizeHash(raw);
+  if (hash === null) throw new BadRequest(`Invalid ${name}: ${raw ?? '(missing)'}`);
+  return hash;
+}
+
+/** JSON bodies that Oxen reads as raw text whatever the Content-Type. */
+function jsonObject(body: unknown): Record<string, unknown> {
+  if (body === undefined || body === null || body === '') return {};
+  if (typeof body === 'string') {
+    try {
+      body = JSON.parse(body);
+    } catch {
+      throw new BadRequest('Invalid request body: not JSON');
+    }
+  }
+  if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Invalid request body: expected a JSON object');
+  return body as Record<string, unknown>;
+}
+
+/**
+ * Uploads that arrive in parts: Oxen's `commits/upload_chunk` (chunks by index, assembled when all
+ * are present) and `versions/{hash}/create | chunks | complete` (chunks by byte offset, assembled
+ * on request), plus `GET versions/{hash}/chunks` to resume.
+ */
+export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
+  const tags = ['versions'];
+
+  // Chunk bodies are raw bytes of any (or no) content type, streamed straight to staging.
+  app.register(async (raw) => {
+    raw.removeAllContentTypeParsers();
+    raw.addContentTypeParser('*', (_request, _payload, done) => done(null));
+
+    raw.post<{ Params: RepoParams; Querystring: Query }>(
+      `${REPO}/commits/upload_chunk`,
+      { schema: { tags, summary: 'Upload chunk `chunk_num` of `total_chunks` (query: hash, chunk_num, total_chunks, total_size, is_compressed, filename)' } },
+      async (request) => {
+        const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+        const q = request.query;
+        const outcome = await yoke.uploads.uploadChunk(
+          repo,
+          {
+            hash: hashParam(q.hash),
+            chunkNum: integerParam(q, 'chunk_num'),
+            totalChunks: integerParam(q, 'total_chunks'),
+            totalSize: integerParam(q, 'total_size'),
+            isCompressed: booleanParam(q, 'is_compressed'),
+            filename: q.filename ?? null,
+          },
+          request.raw,
+        );
+        return ok('resource_created', outcome);
+      },
+    );
+
+    raw.put<{ Params: HashParams; Querystring: Query }>(
+      `${REPO}/versions/:hash/chunks`,
+      { schema: { tags, summary: 'Upload the bytes at `offset` of a large file (64-bit offsets; re-sending a chunk replaces it)' } },
+      async (request) => {
+        const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+        const offset = integerParam(request.query, 'offset');
+        const part = await yoke.uploads.putVersionChunk(repo, hashParam(request.params.hash), offset, request.raw);
+        return ok('resource_created', { chunk: { offset: part.part, size: part.size } });
+      },
+    );
+  });
+
+  app.post<{ Params: HashParams }>(
+    `${REPO}/versions/:hash/create`,
+    { schema: { tags, summary: 'Start a large-file upload (optional; body {size?, file_name?, dst_dir?})' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const body = jsonObject(request.body);
+      const size = body.size === undefined || body.size === null ? null : Number(body.size);
+      if (size !== null && (!Number.isSafeInteger(size) || size < 0)) throw new BadRequest(`Invalid size: ${String(body.size)}`);
+      const details = { file_name: body.file_name ?? null, dst_dir: body.dst_dir ?? null };
+      const upload = await yoke.uploads.createVersionUpload(repo, hashParam(request.params.hash), size, details);
+      return ok('resource_found', { upload: { hash: upload.key, size: upload.totalSize, created_at: upload.createdAt } });
+    },
+  );
+
+  app.get<{ Params: HashParams }>(
+    `${REPO}/versions/:hash/chunks`,
+    { schema: { tags, summary: 'The chunks the server already holds for a large-file upload, to resume it' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const hash = hashParam(request.params.hash);
+      const { upload, parts, stored } = await yoke.uploads.versionUploadStatus(repo, hash);
+      return ok('resource_found', {
+        hash,
+        stored,
+        size: upload?.totalSize ?? null,
+        received_bytes: parts.reduce((n, p) => n + p.size, 0),
+        chunks: parts.map((p) => ({ offset: p.part, size: p.size })),
+      });
+    },
+  );
+
+  app.post<{ Params: HashParams }>(
+    `${REPO}/versions/:hash/complete`,
+    { schema: { tags, summary: 'Assemble and verify a large-file upload (body {files:[{hash, file_name, dst_dir?}], workspace_id?})' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const hash = hashParam(request.params.hash);
+      const body = jsonObject(request.body);
+      if (body.files !== undefined && (!Array.isArray(body.files) || body.files.length !== 1)) {
+        throw new BadRequest('Expected a single file in the request');
+      }
+      if (body.workspace_id !== undefined && body.workspace_id !== null) {
+        throw new NotFound(`Workspace not found: ${String(body.workspace_id)}`);
+      }
+      const version = await yoke.uploads.completeVersionUpload(repo, hash);
+      return ok('resource_found', { version });
+    },
+  );
+}

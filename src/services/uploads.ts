@@ -1,0 +1,312 @@
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { createStreamHasher, normalizeHash } from '../core/hash.js';
+import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
+import type { BlobStore } from '../storage/blob-store.js';
+import type { MetaStore, RepoRecord, UploadPart, UploadRecord } from '../storage/meta-store.js';
+
+export interface UploadOptions {
+  /** Cap on the bytes a compressed upload may unpack to (gzip bombs). */
+  maxDecompressedBytes: number;
+  /** Uploads idle for longer than this are discarded. */
+  idleTtlMs: number;
+}
+
+export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = {
+  maxDecompressedBytes: 64 * 1024 ** 3,
+  idleTtlMs: 24 * 60 * 60 * 1000,
+};
+
+/** `commits/upload_chunk` query, parsed. */
+export interface ChunkRequest {
+  hash: string;
+  chunkNum: number;
+  totalChunks: number;
+  totalSize: number;
+  isCompressed: boolean;
+  filename: string | null;
+}
+
+export interface ChunkOutcome {
+  /** True once every chunk is present and the upload was assembled (by this request). */
+  complete: boolean;
+  /** Blobs the assembled upload stored (the file, or every file of a tarball). */
+  hashes: string[];
+}
+
+const TAR_VERSION_ENTRY = /^versions\/files\/([0-9a-fA-F]{2})\/([0-9a-fA-F]{1,30})\/data$/;
+const TAR_VERSION_DIRS = /^versions(\/files(\/[0-9a-fA-F]{2}(\/[0-9a-fA-F]{1,30})?)?)?\/?$/;
+
+/**
+ * Uploads that arrive in parts. Parts are staged in the blob store and recorded in the metadata
+ * store (so any server process can take any part); one request claims a complete upload and
+ * assembles it exactly once, verifying the bytes against the declared hash before anything
+ * becomes visible to the repository.
+ */
+export class UploadService {
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly blobs: BlobStore,
+    private readonly options: UploadOptions = DEFAULT_UPLOAD_OPTIONS,
+  ) {}
+
+  get idleTtlMs(): number {
+    return this.options.idleTtlMs;
+  }
+
+  // ---- commits/upload_chunk ------------------------------------------------------------------
+
+  async uploadChunk(repo: RepoRecord, request: ChunkRequest, body: AsyncIterable<Uint8Array>): Promise<ChunkOutcome> {
+    const { chunkNum, totalChunks, totalSize } = request;
+    if (totalChunks < 1) throw new BadRequest('total_chunks must be at least 1');
+    if (chunkNum >= totalChunks) throw new BadRequest(`chunk_num ${chunkNum} is not below total_chunks ${totalChunks}`);
+    if (!request.isCompressed && !request.filename) throw new BadRequest('filename is required when is_compressed=false');
+    const upload = await this.meta.openUpload(repo.id, 'chunked', request.hash, {
+      totalSize,
+      totalChunks,
+      details: { is_compressed: request.isCompressed, filename: request.filename },
+    });
+    if (upload.totalSize !== totalSize || upload.totalChunks !== totalChunks || upload.details.is_compressed !== request.isCompressed) {
+      throw new Conflict(
+        `Upload ${request.hash} is already in progress with total_size=${upload.totalSize}, total_chunks=${upload.totalChunks}, is_compressed=${String(upload.details.is_compressed)}`,
+      );
+    }
+    this.assertOpen(upload);
+    const others = (await this.meta.listUploadParts(upload.id)).filter((p) => p.part !== chunkNum);
+    const room = totalSize - sum(others);
+    const size = await this.blobs.putPart(upload.id, chunkNum, body, { maxBytes: room }).catch((err) => {
+      if (err instanceof PayloadTooLarge) {
+        throw new BadRequest(`Chunk ${chunkNum} goes past total_size ${totalSize} (${room} bytes left for it)`);
+      }
+      throw err;
+    });
+    await this.meta.recordUploadPart(upload.id, chunkNum, size);
+    const parts = await this.meta.listUploadParts(upload.id);
+    if (parts.length < totalChunks || sum(parts) < totalSize) return { complete: false, hashes: [] };
+    // Of several requests that see the upload complete, exactly one assembles it.
+    if (!(await this.meta.claimUpload(upload.id))) return { complete: false, hashes: [] };
+    const pieces = parts.map((p) => ({ part: p.part }));
+    const hashes = await this.finish(repo, upload, pieces, (open) =>
+      request.isCompressed ? this.unpackVersions(open, request.hash) : this.storeWhole(open(), request.hash),
+    );
+    return { complete: true, hashes };
+  }
+
+  // ---- versions/{hash}/create | chunks | complete ---------------------------------------------
+
+  async createVersionUpload(repo: RepoRecord, hash: string, size: number | null, details: Record<string, unknown>): Promise<UploadRecord> {
+    return this.meta.openUpload(repo.id, 'version', canonical(hash), { totalSize: size, totalChunks: null, details });
+  }
+
+  async putVersionChunk(repo: RepoRecord, hash: string, offset: number, body: AsyncIterable<Uint8Array>): Promise<UploadPart> {
+    // Oxen's `create` is optional; the first chunk opens the upload too.
+    const upload = await this.createVersionUpload(repo, hash, null, {});
+    this.assertOpen(upload);
+    if (upload.totalSize !== null && offset > upload.totalSize) {
+      throw new BadRequest(`offset ${offset} is past the declared size ${upload.totalSize}`);
+    }
+    const maxBytes = upload.totalSize === null ? undefined : upload.totalSize - offset;
+    const size = await this.blobs.putPart(upload.id, offset, body, { maxBytes }).catch((err) => {
+      if (err instanceof PayloadTooLarge) throw new BadRequest(`Chunk at offset ${offset} goes past the declared size ${upload.totalSize}`);
+      throw err;
+    });
+    await this.meta.recordUploadPart(upload.id, offset, size);
+    return { part: offset, size };
+  }
+
+  /** What the server holds of an upload, so a client resumes instead of restarting. */
+  async versionUploadStatus(repo: RepoRecord, hash: string) {
+    const key = canonical(hash);
+    const upload = await this.meta.getUpload(repo.id, 'version', key);
+    const stored = (await this.meta.findRepoBlobs(repo.id, [key])).has(key);
+    const parts = upload ? await this.meta.listUploadParts(upload.id) : [];
+    return { upload, parts, stored };
+  }
+
+  async completeVersionUpload(repo: RepoRecord, hash: string): Promise<{ hash: string; size: number }> {
+    const key = canonical(hash);
+    const upload = await this.meta.getUpload(repo.id, 'version', key);
+    if (!upload) {
+      const held = await this.meta.findRepoBlobs(repo.id, [key]);
+      if (held.has(key)) return { hash: key, size: held.get(key)! };
+      throw new NotFound(`No upload in progress for ${key}`);
+    }
+    this.assertOpen(upload);
+    if (!(await this.meta.claimUpload(upload.id))) throw new Conflict(`Upload ${key} is being assembled by another request`);
+    const parts = await this.meta.listUploadParts(upload.id);
+    const plan = coverage(parts, upload.totalSize);
+    if ('gap' in plan) {
+      await this.meta.releaseUpload(upload.id);
+      throw new BadRequest(`Upload ${key} is missing bytes at offset ${plan.gap}`, { missing_offset: plan.gap });
+    }
+    const [stored] = await this.finish(repo, upload, plan.pieces, (open) => this.storeWhole(open(), key));
+    return { hash: stored, size: plan.size };
+  }
+
+  // ---- expiry -------------------------------------------------------------------------------
+
+  /** Discards uploads idle for longer than the TTL; returns how many. */
+  async expireIdleUploads(now = Date.now()): Promise<number> {
+    const idle = await this.meta.listUploadsIdleSince(new Date(now - this.options.idleTtlMs).toISOString());
+    for (const upload of idle) await this.discard(upload);
+    return idle.length;
+  }
+
+  // ---- assembly -----------------------------------------------------------------------------
+
+  private assertOpen(upload: UploadRecord) {
+    if (upload.state !== 'open') throw new Conflict(`Upload ${upload.key} is being assembled`);
+  }
+
+  private async discard(upload: UploadRecord) {
+    await this.blobs.deleteParts(upload.id);
+    await this.meta.deleteUpload(upload.id);
+  }
+
+  /**
+   * Runs `store` over the concatenated parts of a claimed upload. Bytes that fail verification end
+   * the upload (the client must start again); other failures return it to 'open' for a retry.
+   */
+  private async finish(
+    repo: RepoRecord,
+    upload: UploadRecord,
+    pieces: Piece[],
+    store: (open: () => AsyncIterable<Uint8Array>) => Promise<Array<{ hash: string; size: number }>>,
+  ): Promise<string[]> {
+    let stored: Array<{ hash: string; size: number }>;
+    try {
+      stored = await store(() => this.concat(upload.id, pieces));
+    } catch (err) {
+      if (err instanceof BadRequest || err instanceof PayloadTooLarge) {
+        await this.discard(upload);
+        throw err;
+      }
+      await this.meta.releaseUpload(upload.id);
+      throw err;
+    }
+    await this.meta.addRepoBlobs(repo.id, stored);
+    await this.discard(upload);
+    return stored.map((s) => s.hash);
+  }
+
+  private async *concat(uploadId: string, pieces: Piece[]): AsyncGenerator<Uint8Array> {
+    for (const piece of pieces) {
+      let skip = piece.skip ?? 0;
+      for await (const chunk of await this.blobs.getPart(uploadId, piece.part)) {
+        const buf = chunk as Buffer;
+        if (skip >= buf.byteLength) {
+          skip -= buf.byteLength;
+          continue;
+        }
+        yield skip > 0 ? buf.subarray(skip) : buf;
+        skip = 0;
+      }
+    }
+  }
+
+  private async storeWhole(source: AsyncIterable<Uint8Array>, hash: string) {
+    const result = await this.blobs.put(source, { expectedHash: hash }).catch((err) => {
+      if (err instanceof HashMismatch) throw new BadRequest(`Assembled bytes hash to ${err.actual}, not ${err.expected}`, { type: 'hash_mismatch' });
+      throw err;
+    });
+    return [{ hash: result.hash, size: result.size }];
+  }
+
+  /**
+   * A compressed upload is a tar.gz of `versions/files/<2>/<rest>/data` entries. The tarball's own
+   * bytes are verified against `hash` first (one read pass); then every entry is stored and
+   * verified against the hash its path names. Anything else in the archive (other paths, links,
+   * devices) is refused, and the unpacked size is capped against gzip bombs.
+   */
+  private async unpackVersions(open: () => AsyncIterable<Uint8Array>, hash: string) {
+    const hasher = await createStreamHasher();
+    for await (const chunk of open()) hasher.update(chunk);
+    const actual = hasher.digest();
+    if (actual !== hash) throw new BadRequest(`Assembled bytes hash to ${actual}, not ${hash}`, { type: 'hash_mismatch' });
+
+    const extract = tar.extract();
+    const batch = this.blobs.createBatch();
+    const stored: Array<{ hash: string; size: number }> = [];
+    const unpacking = pipeline(Readable.from(open()), createGunzip(), capBytes(this.options.maxDecompressedBytes), extract);
+    try {
+      for await (const entry of extract) {
+        const name = entry.header.name.replace(/^\.\//, '');
+        const type = entry.header.type;
+        if (type === 'directory' && TAR_VERSION_DIRS.test(name)) {
+          entry.resume();
+          continue;
+        }
+        const match = type === 'file' ? TAR_VERSION_ENTRY.exec(name) : null;
+        if (!match) {
+          throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${type}): only versions/files/<2>/<rest>/data files are accepted`);
+        }
+        const expectedHash = `${match[1]}${match[2]}`;
+        const result = await this.blobs.put(entry as AsyncIterable<Uint8Array>, { expectedHash, batch }).catch((err) => {
+          if (err instanceof HashMismatch) throw new BadRequest(`Tar entry '${name}' hashes to ${err.actual}`, { type: 'hash_mismatch' });
+          throw err;
+        });
+        stored.push({ hash: result.hash, size: result.size });
+      }
+      await unpacking;
+    } catch (err) {
+      extract.destroy();
+      await unpacking.catch(() => {});
+      if (err instanceof BadRequest || err instanceof PayloadTooLarge) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (code.startsWith('Z_') || /tar|header|unexpected end/i.test((err as Error).message)) {
+        throw new BadRequest(`The assembled upload is not a valid tar.gz: ${(err as Error).message}`);
+      }
+      throw err;
+    }
+    await batch.commit();
+    return stored;
+  }
+}
+
+/** Passes bytes through, failing once more than `limit` have gone by. */
+function capBytes(limit: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.byteLength;
+      if (seen > limit) done(new PayloadTooLarge(`Unpacked data exceeds the limit of ${limit} bytes`));
+      else done(null, chunk);
+    },
+  });
+}
+
+interface Piece {
+  part: number;
+  /** Bytes at the start of the part already covered by the previous piece. */
+  skip?: number;
+}
+
+function sum(parts: UploadPart[]): number {
+  return parts.reduce((total, p) => total + p.size, 0);
+}
+
+function canonical(hash: string): string {
+  const normalized = normalizeHash(hash);
+  if (normalized === null) throw new BadRequest(`Invalid hash: ${hash}`);
+  return normalized;
+}
+
+/**
+ * Orders offset-keyed parts into a gap-free run from 0. Parts may overlap (two clients resending
+ * with different chunk sizes): each byte is taken once, from the first part that covers it.
+ */
+function coverage(parts: UploadPart[], declaredSize: number | null): { pieces: Piece[]; size: number } | { gap: number } {
+  const pieces: Piece[] = [];
+  let end = 0;
+  for (const { part: offset, size } of parts) {
+    if (offset > end) return { gap: end };
+    if (offset + size <= end) continue;
+    pieces.push({ part: offset, skip: end - offset });
+    end = offset + size;
+  }
+  if (declaredSize !== null && end < declaredSize) return { gap: end };
+  if (parts.length === 0) return { gap: 0 };
+  return { pieces, size: end };
+}

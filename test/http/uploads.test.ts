@@ -1,0 +1,253 @@
+import { strict as assert } from 'node:assert';
+import { randomBytes } from 'node:crypto';
+import { readdir } from 'node:fs/promises';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import { gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { hashBuffer } from '../../src/core/hash.js';
+import { assertEnvelope, createRepo, startTestServer, type TestServer } from '../helpers/server.js';
+
+/** A tar.gz built in memory from the given entries. */
+async function tarGz(entries: Array<{ name: string; data?: Buffer; type?: 'file' | 'directory' | 'symlink'; linkname?: string }>): Promise<Buffer> {
+  const pack = tar.pack();
+  const chunks: Buffer[] = [];
+  pack.on('data', (c) => chunks.push(c as Buffer));
+  const done = new Promise<void>((resolve) => pack.on('end', () => resolve()));
+  for (const e of entries) {
+    await new Promise<void>((resolve, reject) =>
+      pack.entry({ name: e.name, type: e.type ?? 'file', linkname: e.linkname, size: e.data?.length ?? 0 }, e.data ?? Buffer.alloc(0), (err) => (err ? reject(err) : resolve())),
+    );
+  }
+  pack.finalize();
+  await done;
+  return gzipSync(Buffer.concat(chunks));
+}
+
+const versionPath = (hash: string) => `versions/files/${hash.slice(0, 2)}/${hash.slice(2)}/data`;
+
+describe('chunked uploads: commits/upload_chunk', () => {
+  let server: TestServer;
+  const R = 'up/repo';
+  before(async () => {
+    server = await startTestServer();
+    await createRepo(server, 'up', 'repo');
+  });
+  after(() => server.stop());
+
+  const repoId = async () => (await server.yoke.repos.require('up', 'repo')).id;
+  const held = async (hash: string) => (await server.yoke.meta.findRepoBlobs(await repoId(), [hash])).get(hash);
+  /** Uploads staged right now; a finished or refused upload leaves no staging behind. */
+  const staging = async () => (await readdir(join(server.dataDir, 'blobs/uploads'))).sort();
+
+  function sendChunk(q: Record<string, string | number | boolean>, body: Buffer) {
+    const query = new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]));
+    return server.json(`/api/repos/${R}/commits/upload_chunk?${query}`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'application/octet-stream' } });
+  }
+
+  function split(data: Buffer, n: number): Buffer[] {
+    const size = Math.ceil(data.length / n);
+    return Array.from({ length: n }, (_, i) => data.subarray(i * size, (i + 1) * size));
+  }
+
+  it('assembles raw chunks sent out of order once all are present, verified, as a version', async () => {
+    const stagedBefore = await staging();
+    const data = randomBytes(300_000);
+    const hash = hashBuffer(data);
+    const chunks = split(data, 3);
+    const base = { hash, total_chunks: 3, total_size: data.length, is_compressed: false, filename: 'images/cow.jpg' };
+    for (const i of [2, 0]) {
+      const { status, body } = await sendChunk({ ...base, chunk_num: i }, chunks[i]);
+      assert.equal(status, 200);
+      assertEnvelope(body, 'success');
+      assert.equal(body.complete, false);
+    }
+    assert.equal(await held(hash), undefined);
+    const last = await sendChunk({ ...base, chunk_num: 1 }, chunks[1]);
+    assert.equal(last.body.complete, true);
+    assert.deepEqual(last.body.hashes, [hash]);
+    assert.equal(await held(hash), data.length);
+    const stored = Buffer.concat(await (await server.yoke.blobs.get(hash)).toArray());
+    assert.ok(stored.equals(data));
+    assert.deepEqual(await staging(), stagedBefore);
+  });
+
+  it('assembles exactly once when the last chunks arrive together', async () => {
+    const data = randomBytes(200_000);
+    const hash = hashBuffer(data);
+    const chunks = split(data, 4);
+    const base = { hash, total_chunks: 4, total_size: data.length, is_compressed: false, filename: 'x.bin' };
+    await sendChunk({ ...base, chunk_num: 0 }, chunks[0]);
+    const results = await Promise.all([1, 2, 3, 3, 2].map((i) => sendChunk({ ...base, chunk_num: i }, chunks[i])));
+    for (const r of results) assert.equal(r.status, 200, JSON.stringify(r.body));
+    assert.ok(results.filter((r) => r.body.complete).length <= 1);
+    assert.equal(await held(hash), data.length);
+  });
+
+  it('refuses assembled bytes that do not match the hash, and keeps nothing', async () => {
+    const stagedBefore = await staging();
+    const data = randomBytes(1000);
+    const wrong = hashBuffer(randomBytes(10));
+    const { status, body } = await sendChunk({ hash: wrong, chunk_num: 0, total_chunks: 1, total_size: 1000, is_compressed: false, filename: 'a' }, data);
+    assert.equal(status, 400);
+    assertEnvelope(body, 'error');
+    assert.equal(await held(wrong), undefined);
+    assert.equal(await server.yoke.blobs.stat(hashBuffer(data)), null);
+    assert.deepEqual(await staging(), stagedBefore);
+  });
+
+  it('rejects chunk_num ≥ total_chunks, a chunk past total_size, a changed declaration, missing params, and a raw upload without filename', async () => {
+    const hash = hashBuffer(randomBytes(8));
+    const base = { hash, total_chunks: 2, total_size: 100, is_compressed: false, filename: 'f' };
+    assert.equal((await sendChunk({ ...base, chunk_num: 2 }, Buffer.alloc(10))).status, 400);
+    const past = await sendChunk({ ...base, chunk_num: 0 }, Buffer.alloc(101));
+    assert.equal(past.status, 400);
+    assert.match(past.body.status_description, /past total_size/);
+    assert.equal((await sendChunk({ ...base, chunk_num: 0 }, Buffer.alloc(60))).status, 200);
+    assert.equal((await sendChunk({ ...base, chunk_num: 1 }, Buffer.alloc(41))).status, 400, 'the second chunk would overflow');
+    assert.equal((await sendChunk({ ...base, total_size: 200, chunk_num: 1 }, Buffer.alloc(40))).status, 409);
+    const { hash: _h, ...noHash } = base;
+    assert.equal((await sendChunk({ ...noHash, chunk_num: 0 }, Buffer.alloc(1))).status, 400);
+    assert.equal((await sendChunk({ ...base, chunk_num: -1 }, Buffer.alloc(1))).status, 400);
+    assert.equal((await sendChunk({ ...base, is_compressed: 'maybe' } as never, Buffer.alloc(1))).status, 400);
+    const { filename: _f, ...noName } = base;
+    assert.equal((await sendChunk({ ...noName, hash: hashBuffer('z'), chunk_num: 0 }, Buffer.alloc(1))).status, 400);
+  });
+
+  it('unpacks a compressed upload of versions/files entries, each verified', async () => {
+    const stagedBefore = await staging();
+    const files = [randomBytes(5000), randomBytes(12), Buffer.alloc(0)];
+    const archive = await tarGz([
+      { name: 'versions', type: 'directory' },
+      { name: 'versions/files', type: 'directory' },
+      ...files.map((data) => ({ name: versionPath(hashBuffer(data)), data })),
+    ]);
+    const chunks = split(archive, 2);
+    const base = { hash: hashBuffer(archive), total_chunks: 2, total_size: archive.length, is_compressed: true };
+    await sendChunk({ ...base, chunk_num: 1 }, chunks[1]);
+    const { status, body } = await sendChunk({ ...base, chunk_num: 0 }, chunks[0]);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.deepEqual(body.hashes, files.map((f) => hashBuffer(f)));
+    for (const f of files) assert.equal(await held(hashBuffer(f)), f.length);
+    assert.deepEqual(await staging(), stagedBefore);
+  });
+
+  for (const [label, entries] of [
+    ['a path with ..', [{ name: 'versions/files/../../etc/passwd', data: Buffer.from('x') }]],
+    ['an absolute path', [{ name: '/etc/passwd', data: Buffer.from('x') }]],
+    ['a symlink', [{ name: 'versions/files/ab/cd/data', type: 'symlink', linkname: '/etc/passwd' }]],
+    ['another directory', [{ name: 'history/abc/dir_hashes/CURRENT', data: Buffer.from('x') }]],
+    ['an entry whose bytes do not match its hash', [{ name: versionPath(hashBuffer('claimed')), data: Buffer.from('actual') }]],
+  ] as const) {
+    it(`refuses a compressed upload with ${label}, recording nothing`, async () => {
+      const stagedBefore = await staging();
+      const good = randomBytes(64);
+      const archive = await tarGz([{ name: versionPath(hashBuffer(good)), data: good }, ...(entries as unknown as Parameters<typeof tarGz>[0])]);
+      const { status, body } = await sendChunk({ hash: hashBuffer(archive), chunk_num: 0, total_chunks: 1, total_size: archive.length, is_compressed: true }, archive);
+      assert.equal(status, 400, JSON.stringify(body));
+      assertEnvelope(body, 'error');
+      assert.equal(await held(hashBuffer(good)), undefined, 'nothing of a refused archive is recorded for the repository');
+      assert.deepEqual(await staging(), stagedBefore);
+    });
+  }
+
+  it('refuses a compressed upload that is not gzip', async () => {
+    const stagedBefore = await staging();
+    const junk = randomBytes(500);
+    const { status } = await sendChunk({ hash: hashBuffer(junk), chunk_num: 0, total_chunks: 1, total_size: 500, is_compressed: true }, junk);
+    assert.equal(status, 400);
+    assert.deepEqual(await staging(), stagedBefore);
+  });
+
+  it('answers 404 for an unknown repository', async () => {
+    const { status } = await server.json(`/api/repos/nobody/none/commits/upload_chunk?hash=abc&chunk_num=0&total_chunks=1&total_size=1&is_compressed=false&filename=a`, { method: 'POST', body: 'x' });
+    assert.equal(status, 404);
+  });
+});
+
+describe('resumable uploads: versions/{hash}/create | chunks | complete', () => {
+  let server: TestServer;
+  const R = 'big/repo';
+  before(async () => {
+    server = await startTestServer({ uploads: { idleTtlMs: 60_000 } });
+    await createRepo(server, 'big', 'repo');
+  });
+  after(() => server.stop());
+
+  const put = (hash: string, offset: number, body: Buffer) =>
+    server.json(`/api/repos/${R}/versions/${hash}/chunks?offset=${offset}`, { method: 'PUT', body: new Uint8Array(body), headers: { 'content-type': 'application/octet-stream' } });
+  const complete = (hash: string, body: unknown = { files: [{ hash, file_name: 'big.bin' }] }) =>
+    server.json(`/api/repos/${R}/versions/${hash}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+  const status = (hash: string) => server.json(`/api/repos/${R}/versions/${hash}/chunks`);
+
+  it('creates, receives chunks out of order, reports what it holds, resumes after a gap, and completes verified', async () => {
+    const data = randomBytes(250_000);
+    const hash = hashBuffer(data);
+    const created = await server.json(`/api/repos/${R}/versions/${hash}/create`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hash, file_name: 'big.bin', size: data.length }),
+    });
+    assert.equal(created.status, 200);
+    assert.equal((await put(hash, 200_000, data.subarray(200_000))).status, 200);
+    assert.equal((await put(hash, 0, data.subarray(0, 100_000))).status, 200);
+    const held = await status(hash);
+    assert.deepEqual(held.body.chunks, [{ offset: 0, size: 100_000 }, { offset: 200_000, size: 50_000 }]);
+    assert.equal(held.body.received_bytes, 150_000);
+    assert.equal(held.body.size, data.length);
+    const early = await complete(hash);
+    assert.equal(early.status, 400);
+    assert.equal(early.body.error.missing_offset, 100_000);
+    // The client resumes with only the missing range.
+    assert.equal((await put(hash, 100_000, data.subarray(100_000, 200_000))).status, 200);
+    const done = await complete(hash);
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.deepEqual(done.body.version, { hash, size: data.length });
+    assert.ok(Buffer.concat(await (await server.yoke.blobs.get(hash)).toArray()).equals(data));
+    const after = await status(hash);
+    assert.equal(after.body.stored, true);
+    assert.deepEqual(after.body.chunks, []);
+    assert.equal((await complete(hash)).status, 200, 'completing again is idempotent');
+  });
+
+  it('two clients uploading the same file with different chunk sizes at once do not corrupt it', async () => {
+    const data = randomBytes(300_000);
+    const hash = hashBuffer(data);
+    const client = (size: number) => Array.from({ length: Math.ceil(data.length / size) }, (_, i) => put(hash, i * size, data.subarray(i * size, (i + 1) * size)));
+    const results = await Promise.all([...client(70_000), ...client(110_000)]);
+    for (const r of results) assert.equal(r.status, 200);
+    const [a, b] = await Promise.all([complete(hash), complete(hash)]);
+    assert.ok([a.status, b.status].includes(200), `${a.status} ${b.status}`);
+    for (const r of [a, b]) assert.ok(r.status === 200 || r.status === 409, JSON.stringify(r.body));
+    assert.ok(Buffer.concat(await (await server.yoke.blobs.get(hash)).toArray()).equals(data));
+  });
+
+  it('refuses bytes that do not hash to the name, a chunk past the declared size, bad offsets, unknown uploads and workspaces', async () => {
+    const data = randomBytes(1000);
+    const claimed = hashBuffer(randomBytes(5));
+    await put(claimed, 0, data);
+    const wrong = await complete(claimed);
+    assert.equal(wrong.status, 400);
+    assert.deepEqual((await status(claimed)).body.chunks, [], 'a refused upload is discarded');
+    assert.equal(await server.yoke.blobs.stat(hashBuffer(data)), null);
+
+    const h = hashBuffer(randomBytes(9));
+    await server.json(`/api/repos/${R}/versions/${h}/create`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ size: 100 }) });
+    assert.equal((await put(h, 50, Buffer.alloc(51))).status, 400);
+    assert.equal((await put(h, 101, Buffer.alloc(1))).status, 400);
+    assert.equal((await server.json(`/api/repos/${R}/versions/${h}/chunks?offset=-5`, { method: 'PUT', body: 'x' })).status, 400);
+    assert.equal((await server.json(`/api/repos/${R}/versions/${h}/chunks`, { method: 'PUT', body: 'x' })).status, 400);
+    assert.equal((await server.json(`/api/repos/${R}/versions/not-hex/chunks?offset=0`, { method: 'PUT', body: 'x' })).status, 400);
+    assert.equal((await complete(hashBuffer('never uploaded'))).status, 404);
+    assert.equal((await complete(h, { files: [{ hash: h }], workspace_id: 'nope' })).status, 404);
+    assert.equal((await complete(h, { files: [] })).status, 400);
+  });
+
+  it('expires abandoned partial uploads and removes their bytes', async () => {
+    const hash = hashBuffer(randomBytes(7));
+    await put(hash, 0, randomBytes(100));
+    assert.equal((await status(hash)).body.chunks.length, 1);
+    const expired = await server.yoke.uploads.expireIdleUploads(Date.now() + 120_000);
+    assert.ok(expired >= 1);
+    assert.deepEqual((await status(hash)).body.chunks, []);
+    assert.deepEqual(await readdir(join(server.dataDir, 'blobs/uploads')), []);
+  });
+});
