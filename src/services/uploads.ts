@@ -87,8 +87,7 @@ export class UploadService {
     if (parts.length < totalChunks || sum(parts) < totalSize) return { complete: false, hashes: [] };
     // Of several requests that see the upload complete, exactly one assembles it.
     if (!(await this.meta.claimUpload(upload.id))) return { complete: false, hashes: [] };
-    const pieces = parts.map((p) => ({ part: p.part }));
-    const hashes = await this.finish(repo, upload, pieces, (open) =>
+    const hashes = await this.finish(repo, upload, parts, (open) =>
       request.isCompressed ? this.unpackVersions(open, request.hash) : this.storeWhole(open(), request.hash),
     );
     return { complete: true, hashes };
@@ -108,7 +107,7 @@ export class UploadService {
       throw new BadRequest(`offset ${offset} is past the declared size ${upload.totalSize}`);
     }
     const maxBytes = upload.totalSize === null ? undefined : upload.totalSize - offset;
-    const size = await this.blobs.putPart(upload.id, offset, body, { maxBytes }).catch((err) => {
+    const size = await this.blobs.writeAt(upload.id, offset, body, { maxBytes }).catch((err) => {
       if (err instanceof PayloadTooLarge) throw new BadRequest(`Chunk at offset ${offset} goes past the declared size ${upload.totalSize}`);
       throw err;
     });
@@ -141,8 +140,20 @@ export class UploadService {
       await this.meta.releaseUpload(upload.id);
       throw new BadRequest(`Upload ${key} is missing bytes at offset ${plan.gap}`, { missing_offset: plan.gap });
     }
-    const [stored] = await this.finish(repo, upload, plan.pieces, (open) => this.storeWhole(open(), key));
-    return { hash: stored, size: plan.size };
+    let stored;
+    try {
+      stored = await this.blobs.commitUpload(upload.id, plan.size, key);
+    } catch (err) {
+      if (err instanceof HashMismatch) {
+        await this.discard(upload);
+        throw new BadRequest(`Assembled bytes hash to ${err.actual}, not ${err.expected}`, { type: 'hash_mismatch' });
+      }
+      await this.meta.releaseUpload(upload.id);
+      throw err;
+    }
+    await this.meta.addRepoBlobs(repo.id, [stored]);
+    await this.discard(upload);
+    return { hash: stored.hash, size: stored.size };
   }
 
   // ---- expiry -------------------------------------------------------------------------------
@@ -172,12 +183,12 @@ export class UploadService {
   private async finish(
     repo: RepoRecord,
     upload: UploadRecord,
-    pieces: Piece[],
+    parts: UploadPart[],
     store: (open: () => AsyncIterable<Uint8Array>) => Promise<Array<{ hash: string; size: number }>>,
   ): Promise<string[]> {
     let stored: Array<{ hash: string; size: number }>;
     try {
-      stored = await store(() => this.concat(upload.id, pieces));
+      stored = await store(() => this.concat(upload.id, parts));
     } catch (err) {
       if (err instanceof BadRequest || err instanceof PayloadTooLarge) {
         await this.discard(upload);
@@ -191,19 +202,8 @@ export class UploadService {
     return stored.map((s) => s.hash);
   }
 
-  private async *concat(uploadId: string, pieces: Piece[]): AsyncGenerator<Uint8Array> {
-    for (const piece of pieces) {
-      let skip = piece.skip ?? 0;
-      for await (const chunk of await this.blobs.getPart(uploadId, piece.part)) {
-        const buf = chunk as Buffer;
-        if (skip >= buf.byteLength) {
-          skip -= buf.byteLength;
-          continue;
-        }
-        yield skip > 0 ? buf.subarray(skip) : buf;
-        skip = 0;
-      }
-    }
+  private async *concat(uploadId: string, parts: UploadPart[]): AsyncGenerator<Uint8Array> {
+    for (const { part } of parts) yield* (await this.blobs.getPart(uploadId, part)) as AsyncIterable<Uint8Array>;
   }
 
   private async storeWhole(source: AsyncIterable<Uint8Array>, hash: string) {
@@ -277,12 +277,6 @@ function capBytes(limit: number): Transform {
   });
 }
 
-interface Piece {
-  part: number;
-  /** Bytes at the start of the part already covered by the previous piece. */
-  skip?: number;
-}
-
 function sum(parts: UploadPart[]): number {
   return parts.reduce((total, p) => total + p.size, 0);
 }
@@ -294,19 +288,15 @@ function canonical(hash: string): string {
 }
 
 /**
- * Orders offset-keyed parts into a gap-free run from 0. Parts may overlap (two clients resending
- * with different chunk sizes): each byte is taken once, from the first part that covers it.
+ * The byte count covered from offset 0 without a gap by offset-keyed parts (they may overlap when
+ * two clients resend with different chunk sizes; the bytes are written in place either way).
  */
-function coverage(parts: UploadPart[], declaredSize: number | null): { pieces: Piece[]; size: number } | { gap: number } {
-  const pieces: Piece[] = [];
+function coverage(parts: UploadPart[], declaredSize: number | null): { size: number } | { gap: number } {
   let end = 0;
   for (const { part: offset, size } of parts) {
     if (offset > end) return { gap: end };
-    if (offset + size <= end) continue;
-    pieces.push({ part: offset, skip: end - offset });
-    end = offset + size;
+    end = Math.max(end, offset + size);
   }
-  if (declaredSize !== null && end < declaredSize) return { gap: end };
-  if (parts.length === 0) return { gap: 0 };
-  return { pieces, size: end };
+  if (parts.length === 0 || (declaredSize !== null && end < declaredSize)) return { gap: end };
+  return { size: end };
 }

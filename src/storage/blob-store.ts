@@ -51,7 +51,17 @@ export interface BlobStore {
   putPart(uploadId: string, part: number, source: AsyncIterable<Uint8Array>, options?: { maxBytes?: number }): Promise<number>;
   /** Streams one stored part. */
   getPart(uploadId: string, part: number): Promise<Readable>;
-  /** Removes every part of an upload (idempotent). */
+  /**
+   * Writes bytes at `offset` of an upload assembled in place (resumable uploads by byte offset).
+   * Durable when it returns; a re-sent range simply overwrites. Returns the bytes written.
+   */
+  writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options?: { maxBytes?: number }): Promise<number>;
+  /**
+   * Turns the first `size` bytes written with `writeAt` into a blob, verified against
+   * `expectedHash` (HashMismatch otherwise, and nothing becomes visible). The staging is consumed.
+   */
+  commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult>;
+  /** Removes every part and in-place write of an upload (idempotent). */
   deleteParts(uploadId: string): Promise<void>;
 
   close(): Promise<void>;

@@ -1,4 +1,5 @@
 import { createReadStream } from 'node:fs';
+import { constants } from 'node:fs';
 import { mkdir, open, rename, rm, stat, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
@@ -14,6 +15,8 @@ import type { BlobStore, ByteRange, PutOptions, PutResult, WriteBatch } from './
  * files then cost at most 256 directory syncs instead of one each.
  */
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+/** The file an in-place (offset-addressed) upload is assembled in. */
+const IN_PLACE_FILE = 'in-place';
 
 class DirectorySyncBatch implements WriteBatch {
   readonly dirs = new Set<string>();
@@ -215,6 +218,60 @@ export class LocalBlobStore implements BlobStore {
       throw err;
     });
     return createReadStream('', { fd: handle, highWaterMark: 1 << 20 });
+  }
+
+  async writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
+    if (!Number.isSafeInteger(offset) || offset < 0) throw new BadRequest(`Invalid offset: ${offset}`);
+    const dir = this.uploadDir(uploadId);
+    await mkdir(dir, { recursive: true });
+    // 'a+' would force appends; open read-write, creating the file if needed, without truncating.
+    const handle = await open(join(dir, IN_PLACE_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
+    let written = 0;
+    try {
+      for await (const chunk of source) {
+        if (options.maxBytes !== undefined && written + chunk.byteLength > options.maxBytes) {
+          throw new PayloadTooLarge(`Chunk exceeds the limit of ${options.maxBytes} bytes`);
+        }
+        let done = 0;
+        while (done < chunk.byteLength) {
+          const { bytesWritten } = await handle.write(chunk, done, chunk.byteLength - done, offset + written + done);
+          done += bytesWritten;
+        }
+        written += chunk.byteLength;
+      }
+      await handle.datasync();
+      return written;
+    } finally {
+      await handle.close();
+    }
+  }
+
+  async commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult> {
+    const expected = normalizeHash(expectedHash);
+    if (expected === null) throw new BadRequest(`Invalid hash: ${expectedHash}`);
+    const staged = join(this.uploadDir(uploadId), IN_PLACE_FILE);
+    const handle = await open(staged, 'r+').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
+      throw err;
+    });
+    try {
+      await handle.truncate(size);
+      const hasher = await createStreamHasher();
+      if (size > 0) {
+        for await (const chunk of handle.createReadStream({ start: 0, end: size - 1, highWaterMark: 4 << 20, autoClose: false })) {
+          hasher.update(chunk as Buffer);
+        }
+      }
+      const hash = hasher.digest();
+      if (hash !== expected) throw new HashMismatch(expected, hash);
+      if ((await this.stat(hash)) !== null) return { hash, size, created: false };
+      await handle.sync();
+      await handle.close();
+      await this.publish(staged, hash, undefined);
+      return { hash, size, created: true };
+    } finally {
+      await handle.close().catch(() => {});
+    }
   }
 
   async deleteParts(uploadId: string): Promise<void> {

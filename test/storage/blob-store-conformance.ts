@@ -300,6 +300,32 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
           await store.deleteParts(id);
         }));
 
+      it('assembles in place: writes at offsets in any order, overwrites resent ranges, commits verified', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const data = randomBytes(10_000);
+          assert.equal(await store.writeAt(id, 6000, chunksOf(data.subarray(6000), 1000)), 4000);
+          assert.equal(await store.writeAt(id, 0, chunksOf(randomBytes(3000), 1000)), 3000);
+          await store.writeAt(id, 0, chunksOf(data.subarray(0, 3000), 512));
+          await store.writeAt(id, 2500, chunksOf(data.subarray(2500, 6500), 777));
+          const result = await store.commitUpload(id, data.length, hashBuffer(data).toUpperCase());
+          assert.deepEqual(result, { hash: hashBuffer(data), size: data.length, created: true });
+          assert.deepEqual(await readAll(await store.get(result.hash)), data);
+          await store.deleteParts(id);
+        }));
+
+      it('an in-place upload whose bytes do not match is refused and nothing becomes visible', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const data = randomBytes(500);
+          await store.writeAt(id, 0, chunksOf(data, 100));
+          await assert.rejects(store.commitUpload(id, data.length, hashBuffer(randomBytes(3))), isYokeError('HashMismatch', 400));
+          assert.equal(await store.stat(hashBuffer(data)), null);
+          await assert.rejects(store.writeAt(id, 0, chunksOf(randomBytes(300), 100), { maxBytes: 200 }), isYokeError('PayloadTooLarge', 413));
+          await store.deleteParts(id);
+          await assert.rejects(store.commitUpload(id, 1, hashBuffer('x')), isYokeError('NotFound', 404));
+        }));
+
       it('rejects upload ids and part numbers that could escape the staging area', () =>
         withStore(async (store) => {
           await assert.rejects(store.putPart('../x', 0, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
