@@ -1,6 +1,14 @@
-/** `npm run bench`: runs every benchmark and prints Markdown tables (copy them into RESULTS.md). */
+/**
+ * `npm run bench`: runs the benchmarks and prints Markdown tables (copy them into RESULTS.md).
+ * `npm run bench -- versions` runs one of them.
+ */
 import { foundationBench } from './foundation.js';
+import { versionsBench } from './versions.js';
 
-const tables = [await foundationBench()];
+const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench };
+const chosen = process.argv.slice(2);
+for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
+  if (!benches[name]) throw new Error(`Unknown benchmark ${name}; choose from ${Object.keys(benches).join(', ')}`);
+  await benches[name]();
+}
 console.log(`\n_${new Date().toISOString()}, node ${process.version}_`);
-void tables;

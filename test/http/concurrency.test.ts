@@ -35,20 +35,23 @@ describe('concurrent writers on one branch', () => {
     assert.equal(dir.body.total_entries, 16);
   });
 
-  it('refuses (409) a slow write whose path was changed by another writer meanwhile, and keeps the other write', async () => {
-    await putFiles(server, 'race/repo', 'main/shared.txt', [{ name: 'shared.txt', content: 'base' }]);
-    // Start a slow upload: the server resolves the branch head as soon as the headers arrive.
+  /**
+   * A PUT of `file` whose body stalls halfway: the server resolves the branch head as soon as the
+   * headers arrive; `meanwhile` runs before the rest of the body is sent.
+   */
+  function slowPut(file: string, content: string, meanwhile: () => Promise<void>) {
     const boundary = 'SLOWBOUNDARY';
+    const half = Math.floor(content.length / 2);
     const head = [
       `--${boundary}`, 'Content-Disposition: form-data; name="name"', '', AUTHOR.name,
       `--${boundary}`, 'Content-Disposition: form-data; name="email"', '', AUTHOR.email,
-      `--${boundary}`, 'Content-Disposition: form-data; name="file"; filename="shared.txt"', '', 'slo',
+      `--${boundary}`, `Content-Disposition: form-data; name="file"; filename="${file}"`, '', content.slice(0, half),
     ].join('\r\n');
-    const tail = `w\r\n--${boundary}--\r\n`;
+    const tail = `${content.slice(half)}\r\n--${boundary}--\r\n`;
     const url = new URL(server.url);
-    const slow = new Promise<{ status: number; body: any }>((resolve, reject) => {
+    return new Promise<{ status: number; body: any }>((resolve, reject) => {
       const req = request(
-        { host: url.hostname, port: url.port, method: 'PUT', path: '/api/repos/race/repo/file/main/shared.txt', headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': Buffer.byteLength(head + tail) } },
+        { host: url.hostname, port: url.port, method: 'PUT', path: `/api/repos/race/repo/file/main/${file}`, headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': Buffer.byteLength(head + tail) } },
         (res) => {
           let text = '';
           res.on('data', (c) => (text += c));
@@ -57,12 +60,15 @@ describe('concurrent writers on one branch', () => {
       );
       req.on('error', reject);
       req.write(head);
-      // Meanwhile a fast writer changes the same path.
-      setTimeout(async () => {
-        const fast = await putFiles(server, 'race/repo', 'main/shared.txt', [{ name: 'shared.txt', content: 'fast' }]);
-        assert.equal(fast.status, 200);
-        req.end(tail);
-      }, 100);
+      setTimeout(() => meanwhile().then(() => req.end(tail), reject), 100);
+    });
+  }
+
+  it('refuses (409) a slow write whose path was changed by another writer meanwhile, and keeps the other write', async () => {
+    await putFiles(server, 'race/repo', 'main/shared.txt', [{ name: 'shared.txt', content: 'base' }]);
+    const slow = slowPut('shared.txt', 'slow', async () => {
+      const fast = await putFiles(server, 'race/repo', 'main/shared.txt', [{ name: 'shared.txt', content: 'fast' }]);
+      assert.equal(fast.status, 200);
     });
     const { status, body } = await slow;
     assert.equal(status, 409, JSON.stringify(body));
@@ -71,29 +77,8 @@ describe('concurrent writers on one branch', () => {
   });
 
   it('rebases a slow write onto a head that moved elsewhere', async () => {
-    const boundary = 'SLOW2';
-    const head = [
-      `--${boundary}`, 'Content-Disposition: form-data; name="name"', '', AUTHOR.name,
-      `--${boundary}`, 'Content-Disposition: form-data; name="email"', '', AUTHOR.email,
-      `--${boundary}`, 'Content-Disposition: form-data; name="file"; filename="mine.txt"', '', 'mi',
-    ].join('\r\n');
-    const tail = `ne\r\n--${boundary}--\r\n`;
-    const url = new URL(server.url);
-    const slow = new Promise<{ status: number; body: any }>((resolve, reject) => {
-      const req = request(
-        { host: url.hostname, port: url.port, method: 'PUT', path: '/api/repos/race/repo/file/main/mine.txt', headers: { 'content-type': `multipart/form-data; boundary=${boundary}`, 'content-length': Buffer.byteLength(head + tail) } },
-        (res) => {
-          let text = '';
-          res.on('data', (c) => (text += c));
-          res.on('end', () => resolve({ status: res.statusCode ?? 0, body: JSON.parse(text) }));
-        },
-      );
-      req.on('error', reject);
-      req.write(head);
-      setTimeout(async () => {
-        await putFiles(server, 'race/repo', 'main/theirs.txt', [{ name: 'theirs.txt', content: 'theirs' }]);
-        req.end(tail);
-      }, 100);
+    const slow = slowPut('mine.txt', 'mine', async () => {
+      await putFiles(server, 'race/repo', 'main/theirs.txt', [{ name: 'theirs.txt', content: 'theirs' }]);
     });
     const { status, body } = await slow;
     assert.equal(status, 200, JSON.stringify(body));

@@ -1,0 +1,190 @@
+/**
+ * Version-files benchmark (issue: batch upload by hash, tarball download, chunked upload):
+ *  1. batch upload of N files of 4 KiB in ~10 MiB multipart requests, vs writing the same files with
+ *     fsync from one Node process (64 in flight: the floor for this disk);
+ *  2. batch download of those files as one tar.gz, vs `tar cf - | cat` of the same files;
+ *  3. a G GiB file through the chunk endpoints, vs `dd … conv=fdatasync` to the same disk;
+ *  4. the server's peak RSS while a 4 GiB file arrives through the chunk endpoints.
+ * Sizes: BENCH_VERSION_FILES (10000), BENCH_CHUNKED_GIB (2), BENCH_RSS_GIB (4).
+ */
+import { execFileSync } from 'node:child_process';
+import { randomBytes, randomUUID } from 'node:crypto';
+import { createReadStream } from 'node:fs';
+import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
+import { request } from 'node:http';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { Readable } from 'node:stream';
+import { createGunzip, gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
+import { createStreamHasher, hashBuffer } from '../src/core/hash.js';
+import { jsonOrThrow, printTable, startServerProcess, time, type Row } from './lib.js';
+
+const FILES = Number(process.env.BENCH_VERSION_FILES ?? 10_000);
+const CHUNKED_GIB = Number(process.env.BENCH_CHUNKED_GIB ?? 2);
+const RSS_GIB = Number(process.env.BENCH_RSS_GIB ?? 4);
+const MiB = 1024 * 1024;
+const CHUNK = 64 * MiB;
+
+function send(url: string, method: string, body: Buffer | Readable, headers: Record<string, string | number>): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    if (Buffer.isBuffer(body)) req.end(body);
+    else body.pipe(req);
+  });
+}
+
+function multipart(files: Array<{ hash: string; data: Buffer }>, boundary: string): Buffer {
+  const parts: Buffer[] = [];
+  for (const f of files) {
+    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file[]"; filename="${f.hash}"\r\nContent-Type: application/octet-stream\r\n\r\n`), f.data, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return Buffer.concat(parts);
+}
+
+/** Floor: the same small files written durably (temp, fsync, rename) by one Node process. */
+async function rawFsyncFloor(dir: string, files: Array<{ hash: string; data: Buffer }>) {
+  await mkdir(join(dir, 'tmp'), { recursive: true });
+  let next = 0;
+  await Promise.all(
+    Array.from({ length: 64 }, async () => {
+      while (next < files.length) {
+        const f = files[next++];
+        const tmp = join(dir, 'tmp', randomUUID());
+        const handle = await open(tmp, 'wx');
+        await handle.writeFile(f.data);
+        await handle.sync();
+        await handle.close();
+        await rename(tmp, join(dir, f.hash));
+      }
+    }),
+  );
+  const handle = await open(dir, 'r');
+  await handle.sync();
+  await handle.close();
+}
+
+async function uploadChunked(url: string, hash: string, size: number, body: (start: number, end: number) => Readable) {
+  const starts = Array.from({ length: Math.ceil(size / CHUNK) }, (_, i) => i * CHUNK);
+  let next = 0;
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < starts.length) {
+        const start = starts[next++];
+        const end = Math.min(start + CHUNK, size);
+        const res = await send(`${url}/versions/${hash}/chunks?offset=${start}`, 'PUT', body(start, end), { 'content-length': end - start });
+        if (res.status !== 200) throw new Error(`chunk ${start}: ${res.status} ${res.body}`);
+      }
+    }),
+  );
+  const done = await send(`${url}/versions/${hash}/complete`, 'POST', Buffer.from(JSON.stringify({ files: [{ hash, file_name: 'big' }] })), { 'content-type': 'application/json' });
+  if (done.status !== 200) throw new Error(`complete: ${done.status} ${done.body}`);
+}
+
+function vmHwmMiB(pid: number): Promise<number> {
+  return readFile(`/proc/${pid}/status`, 'utf8').then((s) => Number(/VmHWM:\s+(\d+) kB/.exec(s)![1]) / 1024);
+}
+
+export async function versionsBench(): Promise<string> {
+  const work = await mkdtemp(join(tmpdir(), 'yoke-bench-versions-'));
+  const server = await startServerProcess(join(work, 'data'));
+  const rows: Row[] = [];
+  const repo = `${server.url}/api/repos/bench/versions`;
+  try {
+    await jsonOrThrow(await fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'versions' }) }));
+    const files = Array.from({ length: FILES }, () => {
+      const data = randomBytes(4096);
+      return { hash: hashBuffer(data), data };
+    });
+
+    // 1. Batch upload in ~10 MiB requests, two in flight (as the Oxen client does).
+    const perRequest = Math.floor((10 * MiB) / 4096);
+    const batches = Array.from({ length: Math.ceil(FILES / perRequest) }, (_, i) => files.slice(i * perRequest, (i + 1) * perRequest));
+    const bodies = batches.map((b) => multipart(b, 'BENCH'));
+    let nextBatch = 0;
+    const upload = await time(() =>
+      Promise.all(
+        [0, 1].map(async () => {
+          while (nextBatch < bodies.length) {
+            const res = await send(`${repo}/versions`, 'POST', bodies[nextBatch++], { 'content-type': 'multipart/form-data; boundary=BENCH' });
+            const parsed = JSON.parse(res.body.toString());
+            if (res.status !== 200 || parsed.err_files.length > 0) throw new Error(`batch upload: ${res.status} ${res.body.toString().slice(0, 300)}`);
+          }
+        }),
+      ),
+    );
+    const floor = await time(() => rawFsyncFloor(join(work, 'floor'), files));
+    rows.push({ case: `batch upload ${FILES} × 4 KiB (${bodies.length} requests of ~10 MiB)`, yoke: upload.seconds, baseline: floor.seconds, baselineName: 'Node write+fsync, 64 in flight', note: `${Math.round(FILES / upload.seconds)} files/s (target ≥ 4,000); floor ${Math.round(FILES / floor.seconds)} files/s` });
+
+    // 2. Batch download of the same files.
+    const list = gzipSync(files.map((f) => `${f.hash}\n`).join(''));
+    const download = await time(async () => {
+      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+        const req = request(`${repo}/versions/batch-download`, { method: 'POST', headers: { 'content-type': 'application/gzip' } }, resolve);
+        req.on('error', reject);
+        req.end(list);
+      });
+      if (res.statusCode !== 200) throw new Error(`batch download: ${res.statusCode}`);
+      const extract = tar.extract();
+      let entries = 0;
+      const counting = (async () => {
+        for await (const entry of extract) {
+          entries += 1;
+          entry.resume();
+        }
+      })();
+      res.pipe(createGunzip()).pipe(extract);
+      await counting;
+      if (entries !== FILES) throw new Error(`downloaded ${entries} entries`);
+    });
+    const onDisk = join(work, 'tar-src');
+    await mkdir(onDisk);
+    for (const f of files) await writeFile(join(onDisk, f.hash), f.data);
+    const tarBaseline = await time(async () => execFileSync('sh', ['-c', `tar cf - -C '${onDisk}' . | cat > /dev/null`]));
+    rows.push({ case: `batch download ${FILES} × 4 KiB as one tar.gz`, yoke: download.seconds, baseline: tarBaseline.seconds, baselineName: 'tar cf - | cat', note: `${Math.round(FILES / download.seconds)} files/s (target ≥ 5,000)` });
+
+    // 3. A big file through the chunk endpoints, 64 MiB chunks, two in flight.
+    const bigPath = join(work, 'big.bin');
+    const bigSize = CHUNKED_GIB * 1024 * MiB;
+    execFileSync('sh', ['-c', `head -c ${bigSize} /dev/urandom > '${bigPath}'`]);
+    const hasher = await createStreamHasher();
+    for await (const chunk of createReadStream(bigPath, { highWaterMark: 4 * MiB })) hasher.update(chunk as Buffer);
+    const bigHash = hasher.digest();
+    const chunked = await time(() => uploadChunked(repo, bigHash, bigSize, (start, end) => createReadStream(bigPath, { start, end: end - 1, highWaterMark: 4 * MiB })));
+    const dd = await time(async () => execFileSync('dd', [`if=${bigPath}`, `of=${join(work, 'dd.out')}`, 'bs=4M', 'conv=fdatasync'], { stdio: 'ignore' }));
+    rows.push({ case: `${CHUNKED_GIB} GiB file via versions/{hash}/chunks + complete`, yoke: chunked.seconds, baseline: dd.seconds, baselineName: 'dd conv=fdatasync', note: `${Math.round(bigSize / MiB / chunked.seconds)} MiB/s = ${Math.round((100 * dd.seconds) / chunked.seconds)} % of dd (target ≥ 75 %)` });
+    await rm(join(work, 'dd.out'), { force: true });
+  } finally {
+    await server.stop();
+  }
+
+  // 4. Peak RSS of a fresh server while a large generated file arrives in chunks.
+  const fresh = await startServerProcess(join(work, 'data-rss'));
+  try {
+    await jsonOrThrow(await fetch(`${fresh.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'rss' }) }));
+    const size = RSS_GIB * 1024 * MiB;
+    const block = randomBytes(MiB);
+    const generate = (start: number, end: number) =>
+      Readable.from(
+        (function* () {
+          for (let at = start; at < end; at += MiB) yield block.subarray(0, Math.min(MiB, end - at));
+        })(),
+      );
+    const hasher = await createStreamHasher();
+    for (let at = 0; at < size; at += MiB) hasher.update(block.subarray(0, Math.min(MiB, size - at)));
+    const before = await vmHwmMiB(fresh.child.pid!);
+    const took = await time(() => uploadChunked(`${fresh.url}/api/repos/bench/rss`, hasher.digest(), size, generate));
+    const peak = await vmHwmMiB(fresh.child.pid!);
+    rows.push({ case: `server peak RSS while ${RSS_GIB} GiB arrive in chunks`, yoke: took.seconds, baseline: took.seconds, baselineName: '—', note: `peak RSS ${peak.toFixed(0)} MiB (idle ${before.toFixed(0)} MiB; target < 200 MiB)` });
+  } finally {
+    await fresh.stop();
+    await rm(work, { recursive: true, force: true });
+  }
+  return printTable(`Version files (${FILES} small files, ${CHUNKED_GIB} GiB chunked, ${RSS_GIB} GiB for RSS)`, rows);
+}
