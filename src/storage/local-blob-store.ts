@@ -85,8 +85,10 @@ export class LocalBlobStore implements BlobStore {
     if (expected === null) throw new BadRequest(`Invalid hash: ${options.expectedHash}`);
     const batch = options.batch instanceof DirectorySyncBatch ? options.batch : undefined;
     if (Array.isArray(source) && source.length === 1) return this.putBuffer(source[0], expected, options.maxBytes, batch);
+    // A blob already stored under the expected hash is verified but not written again.
+    const writing = expected === undefined || (await this.stat(expected)) === null;
     const tmpPath = join(this.tmpDir, randomUUID());
-    const handle = await open(tmpPath, 'wx');
+    const handle = writing ? await open(tmpPath, 'wx') : null;
     let size = 0;
     try {
       const hasher = await createStreamHasher();
@@ -96,18 +98,21 @@ export class LocalBlobStore implements BlobStore {
           throw new PayloadTooLarge(`Content exceeds the limit of ${options.maxBytes} bytes`);
         }
         hasher.update(chunk);
-        await handle.write(chunk);
+        if (handle) await handle.write(chunk);
       }
       const hash = hasher.digest();
       if (expected !== undefined && expected !== hash) throw new HashMismatch(expected, hash);
-      if ((await this.stat(hash)) !== null) return { hash, size, created: false };
+      if (await this.alreadyStored(hash, batch)) return { hash, size, created: false };
+      if (!handle) throw new Error(`Blob ${hash} was deleted while being verified; retry`);
       await handle.sync();
       await handle.close();
       await this.publish(tmpPath, hash, batch);
       return { hash, size, created: true };
     } finally {
-      await handle.close().catch(() => {});
-      await rm(tmpPath, { force: true });
+      if (handle) {
+        await handle.close().catch(() => {});
+        await rm(tmpPath, { force: true });
+      }
     }
   }
 
@@ -124,7 +129,7 @@ export class LocalBlobStore implements BlobStore {
     const hash = hashBuffer(data);
     if (expected !== undefined && expected !== hash) throw new HashMismatch(expected, hash);
     const size = data.byteLength;
-    if ((await this.stat(hash)) !== null) return { hash, size, created: false };
+    if (await this.alreadyStored(hash, batch)) return { hash, size, created: false };
     const tmpPath = join(this.tmpDir, randomUUID());
     try {
       const handle = await open(tmpPath, 'wx');
@@ -140,6 +145,18 @@ export class LocalBlobStore implements BlobStore {
       await rm(tmpPath, { force: true });
       throw err;
     }
+  }
+
+  /**
+   * Whether the blob exists. Another request may have renamed it into place without its directory
+   * sync yet; take that barrier here too, so a deduplicated put is as durable as a written one.
+   */
+  private async alreadyStored(hash: string, batch: DirectorySyncBatch | undefined): Promise<boolean> {
+    if ((await this.stat(hash)) === null) return false;
+    const dir = dirname(this.pathOf(hash));
+    if (batch) batch.dirs.add(dir);
+    else await fsyncDir(dir);
+    return true;
   }
 
   /** Renames a complete, synced temp file into place and makes the rename itself durable. */
@@ -264,7 +281,7 @@ export class LocalBlobStore implements BlobStore {
       }
       const hash = hasher.digest();
       if (hash !== expected) throw new HashMismatch(expected, hash);
-      if ((await this.stat(hash)) !== null) return { hash, size, created: false };
+      if (await this.alreadyStored(hash, undefined)) return { hash, size, created: false };
       await handle.sync();
       await handle.close();
       await this.publish(staged, hash, undefined);

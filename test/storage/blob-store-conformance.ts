@@ -253,6 +253,18 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         assert.ok((await readAll(await store.get(hash, { start, end }))).equals(data.subarray(start, end + 1)));
       }));
 
+    it('a put under an existing hash is verified, never trusted, and leaves the stored blob intact', () =>
+      withStore(async (store) => {
+        const data = randomBytes(300_000);
+        const hash = hashBuffer(data);
+        await store.put(chunksOf(data, 64 * 1024));
+        const again = await store.put(chunksOf(data, 10_000), { expectedHash: hash });
+        assert.deepEqual(again, { hash, size: data.byteLength, created: false });
+        const impostor = randomBytes(300_000);
+        await assert.rejects(store.put(chunksOf(impostor, 64 * 1024), { expectedHash: hash }), isYokeError('HashMismatch', 400));
+        assert.deepEqual(await readAll(await store.get(hash)), data);
+      }));
+
     it('batched puts are complete when put returns and durable after commit', () =>
       withStore(async (store) => {
         const batch = store.createBatch();
