@@ -6,7 +6,12 @@ export interface ServerConfig {
   dataDir: string;
   logLevel: string;
   maxFileBytes: number;
+  /** Largest decompressed size of one gzip part in a batch upload (`POST …/versions`). */
+  maxDecompressedBytes: number;
 }
+
+/** Default cap on what one gzip part may decompress to (the Oxen CLI sends parts of at most 10 MiB). */
+export const DEFAULT_MAX_DECOMPRESSED_BYTES = 1024 ** 3;
 
 export interface ServerFlags {
   host?: string;
@@ -35,5 +40,6 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),
     logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',
     maxFileBytes: parsePositive('YOKE_MAX_FILE_BYTES', env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
+    maxDecompressedBytes: parsePositive('YOKE_MAX_DECOMPRESSED_BYTES', env.YOKE_MAX_DECOMPRESSED_BYTES ?? DEFAULT_MAX_DECOMPRESSED_BYTES),
   };
 }

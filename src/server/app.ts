@@ -12,11 +12,16 @@ import { fileRoutes } from './routes/files.js';
 import { metaRoutes } from './routes/meta.js';
 import { namespaceRoutes } from './routes/namespaces.js';
 import { repoRoutes } from './routes/repos.js';
+import { versionsUploadRoutes } from './routes/versions-upload.js';
+import { uploadRoutes } from './routes/uploads.js';
+import { versionReadRoutes } from './routes/versions-read.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
   /** Largest single file accepted in a multipart upload. */
   maxFileBytes?: number;
+  /** Largest decompressed size of one gzip part in a batch upload (default 1 GiB). */
+  maxDecompressedBytes?: number;
   /** Directory whose filesystem /api/health reports on. */
   dataDir?: string;
   /** Called for every route as it is registered (tests use it to list the routes). */
@@ -86,5 +91,8 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   fileRoutes(app, yoke);
   dirRoutes(app, yoke);
   commitRoutes(app, yoke);
+  versionsUploadRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });
+  uploadRoutes(app, yoke);
+  versionReadRoutes(app, yoke);
   return app;
 }

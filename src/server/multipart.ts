@@ -16,12 +16,12 @@ export interface UploadForm {
 }
 
 /** Parts up to this size are buffered and written in the background while parsing continues. */
-const SMALL_PART_BYTES = 512 * 1024;
+export const SMALL_PART_BYTES = 512 * 1024;
 /** At most this many buffered parts are being written at once (bounds memory to ~32 MiB; fsyncs of concurrent writes share journal commits). */
-const MAX_WRITES_IN_FLIGHT = 64;
+export const MAX_WRITES_IN_FLIGHT = 64;
 
 /** A counting semaphore: `acquire` waits while `limit` holders are active. */
-class Semaphore {
+export class Semaphore {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
   constructor(private readonly limit: number) {}
@@ -40,6 +40,22 @@ class Semaphore {
 }
 
 /**
+ * Reads a part's chunks until more than `limit` bytes have arrived or the part ends (`finished`).
+ * The iterator is left where it stopped, so the caller can go on reading the rest.
+ */
+export async function readHead(iterator: AsyncIterator<Buffer>, limit: number): Promise<{ head: Buffer[]; size: number; finished: boolean }> {
+  const head: Buffer[] = [];
+  let size = 0;
+  while (size <= limit) {
+    const next = await iterator.next();
+    if (next.done) return { head, size, finished: true };
+    head.push(next.value);
+    size += next.value.byteLength;
+  }
+  return { head, size, finished: false };
+}
+
+/**
  * Stores one file part. Small parts are read whole and their write is started without waiting, so
  * the parser moves on to the next part while fsyncs run in parallel; larger parts stream straight
  * into the blob store (never buffered whole).
@@ -47,18 +63,7 @@ class Semaphore {
 async function startStoring(file: MultipartFile, blobs: BlobStore, writes: Semaphore, batch: WriteBatch): Promise<{ write: Promise<PutResult> }> {
   const stream = file.file;
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const head: Buffer[] = [];
-  let size = 0;
-  let finished = false;
-  while (size <= SMALL_PART_BYTES) {
-    const next = await iterator.next();
-    if (next.done) {
-      finished = true;
-      break;
-    }
-    head.push(next.value);
-    size += next.value.byteLength;
-  }
+  const { head, finished } = await readHead(iterator, SMALL_PART_BYTES);
   if (stream.truncated) throw new PayloadTooLarge(`File part '${file.filename ?? file.fieldname}' is too large`);
   if (!finished) {
     const rest = { [Symbol.asyncIterator]: () => iterator };
@@ -132,7 +137,7 @@ export async function readFormFields(request: FastifyRequest): Promise<Map<strin
 }
 
 /** Parser failures on a client's body are the client's mistake: 400 unless they carry a 4xx. */
-function asClientError(err: unknown): Error {
+export function asClientError(err: unknown): Error {
   if (err instanceof YokeError) return err;
   // A failing disk is ours, not the client's.
   if ((err as NodeJS.ErrnoException).syscall !== undefined) return err as Error;

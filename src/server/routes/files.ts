@@ -6,6 +6,7 @@ import { basename, joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
 import { lookup, type ChangeSet, type Entry } from '../../core/tree.js';
 import type { Author } from '../../services/commits.js';
 import type { Yoke } from '../../services/yoke.js';
+import type { RepoRecord } from '../../storage/meta-store.js';
 import { errorBody, ok } from '../envelope.js';
 import { readFormFields, readUploadForm, type UploadedPart } from '../multipart.js';
 import { parseRange } from '../range.js';
@@ -78,10 +79,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     schema: { tags, summary: 'Download a file at {revision}/{path} (supports Range; HEAD for headers only)' },
     handler: async (request: Req, reply) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-    const resolved = await yoke.revisions.resolve(repo, request.params['*']);
-    const entry = await lookup(yoke.nodes.forRepo(repo.id), resolved.commit.rootId, resolved.path);
-    if (!entry) throw new NotFound(`Could not find path: ${resolved.path} at ${resolved.version}`);
-    if (entry.kind !== 'file') throw new BadRequest(`Not a file: ${resolved.path}`, { type: 'not_a_file' });
+    const { resolved, entry } = await findCommittedFile(yoke, repo, request.params['*']);
     return sendBlob(yoke, request, reply, entry, resolved.commit.id);
     },
   });
@@ -120,8 +118,17 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
   });
 }
 
+/** Resolves `{rev}/{path}` to a committed file: 404 if nothing is there, 400 `not_a_file` for a directory. */
+export async function findCommittedFile(yoke: Yoke, repo: RepoRecord, resource: string) {
+  const resolved = await yoke.revisions.resolve(repo, resource);
+  const entry = await lookup(yoke.nodes.forRepo(repo.id), resolved.commit.rootId, resolved.path);
+  if (!entry) throw new NotFound(`Could not find path: ${resolved.path} at ${resolved.version}`);
+  if (entry.kind !== 'file') throw new BadRequest(`Not a file: ${resolved.path}`, { type: 'not_a_file' });
+  return { resolved, entry };
+}
+
 /** A committed file whose bytes are gone is server-side damage (500), not a missing file (404). */
-async function openCommittedBlob(yoke: Yoke, hash: string, range?: ByteRange) {
+export async function openCommittedBlob(yoke: Yoke, hash: string, range?: ByteRange) {
   try {
     return await yoke.blobs.get(hash, range);
   } catch (err) {
