@@ -83,6 +83,28 @@ export interface NewUpload {
   details: Record<string, unknown>;
 }
 
+/** A server-side staging area pinned to a base commit of a branch. */
+export interface WorkspaceRecord {
+  /** The store's own key for the workspace; the methods below take it. */
+  uid: string;
+  /** Chosen by the client (Oxen's `workspace_id`), unique in the repository. */
+  id: string;
+  repoId: string;
+  /** Optional unique name; a named workspace survives its commits. */
+  name: string | null;
+  branch: string;
+  baseCommitId: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
+/** One staged path: new content (hash and size), or a removal (`hash` null). */
+export interface StagedChange {
+  path: string;
+  hash: string | null;
+  size: number;
+}
+
 export interface MetaStore {
   createRepo(repo: NewRepo): Promise<RepoRecord>;
   getRepo(namespace: string, name: string): Promise<RepoRecord | null>;
@@ -132,6 +154,26 @@ export interface MetaStore {
   deleteUpload(uploadId: string): Promise<void>;
   /** Uploads not touched since `before` (ISO time), for expiry. */
   listUploadsIdleSince(before: string): Promise<UploadRecord[]>;
+
+  /** Creates a workspace; Conflict (409) if its id or name is taken in the repository. */
+  createWorkspace(repoId: string, workspace: { id: string; name: string | null; branch: string; baseCommitId: string }): Promise<WorkspaceRecord>;
+  /** By id, or else by name. */
+  getWorkspace(repoId: string, idOrName: string): Promise<WorkspaceRecord | null>;
+  listWorkspaces(repoId: string, name?: string): Promise<WorkspaceRecord[]>;
+  /** Deletes a workspace and everything staged in it. */
+  deleteWorkspace(uid: string): Promise<boolean>;
+  deleteAllWorkspaces(repoId: string): Promise<number>;
+  /** Stages changes (replacing earlier ones for the same paths) in one transaction. */
+  stageChanges(uid: string, changes: StagedChange[]): Promise<void>;
+  /** Unstages `path` and everything below it; returns how many staged paths were dropped. */
+  unstage(uid: string, path: string): Promise<number>;
+  /** Staged changes sorted by path, optionally only `prefix` and below. */
+  listStagedChanges(uid: string, options?: { prefix?: string }): Promise<StagedChange[]>;
+  /**
+   * After a commit of `committed`: moves the workspace to `baseCommitId` and drops exactly the
+   * staged changes that were committed (changes staged meanwhile stay).
+   */
+  advanceWorkspace(uid: string, baseCommitId: string, committed: StagedChange[]): Promise<void>;
 
   close(): Promise<void>;
 }

@@ -10,8 +10,10 @@ import type {
   NewUpload,
   Page,
   RepoRecord,
+  StagedChange,
   UploadPart,
   UploadRecord,
+  WorkspaceRecord,
 } from './meta-store.js';
 
 const SCHEMA = `
@@ -79,6 +81,25 @@ CREATE TABLE IF NOT EXISTS uploads (
   UNIQUE (repo_id, kind, key)
 );
 CREATE INDEX IF NOT EXISTS uploads_by_activity ON uploads (updated_at);
+CREATE TABLE IF NOT EXISTS workspaces (
+  uid TEXT PRIMARY KEY,
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  name TEXT,
+  branch TEXT NOT NULL,
+  base_commit_id TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  UNIQUE (repo_id, id)
+);
+CREATE UNIQUE INDEX IF NOT EXISTS workspaces_by_name ON workspaces (repo_id, name) WHERE name IS NOT NULL;
+CREATE TABLE IF NOT EXISTS staged_changes (
+  workspace_uid TEXT NOT NULL REFERENCES workspaces(uid) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  hash TEXT,
+  size INTEGER NOT NULL,
+  PRIMARY KEY (workspace_uid, path)
+) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS upload_parts (
   upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
   part INTEGER NOT NULL,
@@ -135,6 +156,28 @@ const toUpload = (r: UploadRow): UploadRecord => ({
   totalChunks: r.total_chunks,
   details: JSON.parse(r.details) as Record<string, unknown>,
   state: r.state,
+  createdAt: r.created_at,
+  updatedAt: r.updated_at,
+});
+
+interface WorkspaceRow {
+  uid: string;
+  repo_id: string;
+  id: string;
+  name: string | null;
+  branch: string;
+  base_commit_id: string;
+  created_at: string;
+  updated_at: string;
+}
+
+const toWorkspace = (r: WorkspaceRow): WorkspaceRecord => ({
+  uid: r.uid,
+  id: r.id,
+  repoId: r.repo_id,
+  name: r.name,
+  branch: r.branch,
+  baseCommitId: r.base_commit_id,
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
@@ -247,6 +290,30 @@ export class SqliteMetaStore implements MetaStore {
       releaseUpload: prepare(`UPDATE uploads SET state = 'open', updated_at = ? WHERE id = ?`),
       deleteUpload: prepare('DELETE FROM uploads WHERE id = ?'),
       idleUploads: prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
+      insertWorkspace: prepare(
+        `INSERT INTO workspaces (uid, repo_id, id, name, branch, base_commit_id, created_at, updated_at)
+         VALUES (@uid, @repo_id, @id, @name, @branch, @base_commit_id, @now, @now)`,
+      ),
+      workspaceById: prepare('SELECT * FROM workspaces WHERE repo_id = ? AND id = ?'),
+      workspaceByName: prepare('SELECT * FROM workspaces WHERE repo_id = ? AND name = ?'),
+      listWorkspaces: prepare('SELECT * FROM workspaces WHERE repo_id = ? ORDER BY created_at, id'),
+      deleteWorkspace: prepare('DELETE FROM workspaces WHERE uid = ?'),
+      deleteAllWorkspaces: prepare('DELETE FROM workspaces WHERE repo_id = ?'),
+      stageChange: prepare(
+        `INSERT INTO staged_changes (workspace_uid, path, hash, size) VALUES (?, ?, ?, ?)
+         ON CONFLICT (workspace_uid, path) DO UPDATE SET hash = excluded.hash, size = excluded.size`,
+      ),
+      touchWorkspace: prepare('UPDATE workspaces SET updated_at = ? WHERE uid = ?'),
+      unstage: prepare(
+        `DELETE FROM staged_changes WHERE workspace_uid = @uid AND (path = @path OR substr(path, 1, length(@path) + 1) = @path || '/' OR @path = '')`,
+      ),
+      listStaged: prepare('SELECT path, hash, size FROM staged_changes WHERE workspace_uid = ? ORDER BY path'),
+      listStagedUnder: prepare(
+        `SELECT path, hash, size FROM staged_changes WHERE workspace_uid = @uid
+         AND (path = @prefix OR substr(path, 1, length(@prefix) + 1) = @prefix || '/') ORDER BY path`,
+      ),
+      dropCommitted: prepare('DELETE FROM staged_changes WHERE workspace_uid = ? AND path = ? AND hash IS ?'),
+      moveWorkspace: prepare('UPDATE workspaces SET base_commit_id = ?, updated_at = ? WHERE uid = ?'),
     };
   }
 
@@ -432,6 +499,77 @@ export class SqliteMetaStore implements MetaStore {
 
   async listUploadsIdleSince(before: string): Promise<UploadRecord[]> {
     return (this.stmt.idleUploads.all(before) as UploadRow[]).map(toUpload);
+  }
+
+  async createWorkspace(
+    repoId: string,
+    workspace: { id: string; name: string | null; branch: string; baseCommitId: string },
+  ): Promise<WorkspaceRecord> {
+    const row = {
+      uid: randomUUID(),
+      repo_id: repoId,
+      id: workspace.id,
+      name: workspace.name,
+      branch: workspace.branch,
+      base_commit_id: workspace.baseCommitId,
+      now: new Date().toISOString(),
+    };
+    try {
+      this.stmt.insertWorkspace.run(row);
+    } catch (err) {
+      if ((err as { code?: string }).code?.startsWith('SQLITE_CONSTRAINT')) {
+        throw new Conflict(`A workspace with id '${workspace.id}' or name '${workspace.name}' already exists`);
+      }
+      throw err;
+    }
+    return toWorkspace(this.stmt.workspaceById.get(repoId, workspace.id) as WorkspaceRow);
+  }
+
+  async getWorkspace(repoId: string, idOrName: string): Promise<WorkspaceRecord | null> {
+    const row = (this.stmt.workspaceById.get(repoId, idOrName) ?? this.stmt.workspaceByName.get(repoId, idOrName)) as WorkspaceRow | undefined;
+    return row ? toWorkspace(row) : null;
+  }
+
+  async listWorkspaces(repoId: string, name?: string): Promise<WorkspaceRecord[]> {
+    const rows = this.stmt.listWorkspaces.all(repoId) as WorkspaceRow[];
+    return rows.map(toWorkspace).filter((w) => name === undefined || w.name === name);
+  }
+
+  async deleteWorkspace(uid: string): Promise<boolean> {
+    return this.stmt.deleteWorkspace.run(uid).changes === 1;
+  }
+
+  async deleteAllWorkspaces(repoId: string): Promise<number> {
+    return this.stmt.deleteAllWorkspaces.run(repoId).changes;
+  }
+
+  private readonly stageTransaction = (uid: string, changes: StagedChange[]) => {
+    for (const c of changes) this.stmt.stageChange.run(uid, c.path, c.hash, c.size);
+    this.stmt.touchWorkspace.run(new Date().toISOString(), uid);
+  };
+
+  async stageChanges(uid: string, changes: StagedChange[]): Promise<void> {
+    this.db.transaction(this.stageTransaction)(uid, changes);
+  }
+
+  async unstage(uid: string, path: string): Promise<number> {
+    return this.stmt.unstage.run({ uid, path }).changes;
+  }
+
+  async listStagedChanges(uid: string, options: { prefix?: string } = {}): Promise<StagedChange[]> {
+    const rows = options.prefix
+      ? this.stmt.listStagedUnder.all({ uid, prefix: options.prefix })
+      : this.stmt.listStaged.all(uid);
+    return rows as StagedChange[];
+  }
+
+  private readonly advanceTransaction = (uid: string, baseCommitId: string, committed: StagedChange[]) => {
+    for (const c of committed) this.stmt.dropCommitted.run(uid, c.path, c.hash);
+    this.stmt.moveWorkspace.run(baseCommitId, new Date().toISOString(), uid);
+  };
+
+  async advanceWorkspace(uid: string, baseCommitId: string, committed: StagedChange[]): Promise<void> {
+    this.db.transaction(this.advanceTransaction)(uid, baseCommitId, committed);
   }
 
   private readonly landTransaction = (repoId: string, landing: CommitLanding): boolean => {

@@ -40,6 +40,7 @@ function landingFor(commit: CommitRecord, branch: string, expectedHead: string |
 }
 
 const ids = (commits: CommitRecord[]) => commits.map((c) => c.id);
+const isConflict = (err: unknown) => (err as { httpStatus?: number }).httpStatus === 409;
 const sorted = (xs: string[]) => [...xs].sort();
 
 function assertSameBytes(actual: Uint8Array | null, expected: Uint8Array): void {
@@ -523,6 +524,65 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.deepEqual(await store.findRepoBlobs(repo.id, [c]), new Map([[c, 7]]));
           await store.deleteRepo(repo.id);
           assert.deepEqual(await store.findRepoBlobs(repo.id, [a, b, c]), new Map());
+        }));
+    });
+
+    describe('workspaces', () => {
+      it('creates, finds by id or name, lists, refuses duplicates, deletes', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const base = hex();
+          const named = await store.createWorkspace(repo.id, { id: 'ws-1', name: 'annotations', branch: 'main', baseCommitId: base });
+          assert.equal(named.baseCommitId, base);
+          const unnamed = await store.createWorkspace(repo.id, { id: 'ws-2', name: null, branch: 'dev/x', baseCommitId: base });
+          assert.equal((await store.getWorkspace(repo.id, 'ws-1'))?.uid, named.uid);
+          assert.equal((await store.getWorkspace(repo.id, 'annotations'))?.uid, named.uid);
+          assert.equal(await store.getWorkspace(repo.id, 'nope'), null);
+          assert.deepEqual((await store.listWorkspaces(repo.id)).map((w) => w.id), ['ws-1', 'ws-2']);
+          assert.deepEqual((await store.listWorkspaces(repo.id, 'annotations')).map((w) => w.id), ['ws-1']);
+          await assert.rejects(store.createWorkspace(repo.id, { id: 'ws-1', name: null, branch: 'main', baseCommitId: base }), isConflict);
+          await assert.rejects(store.createWorkspace(repo.id, { id: 'ws-3', name: 'annotations', branch: 'main', baseCommitId: base }), isConflict);
+          const other = await newRepo(store);
+          await store.createWorkspace(other.id, { id: 'ws-1', name: 'annotations', branch: 'main', baseCommitId: base });
+          assert.equal(await store.deleteWorkspace(unnamed.uid), true);
+          assert.equal(await store.deleteWorkspace(unnamed.uid), false);
+          assert.equal(await store.deleteAllWorkspaces(repo.id), 1);
+          assert.deepEqual(await store.listWorkspaces(repo.id), []);
+          assert.equal((await store.listWorkspaces(other.id)).length, 1);
+        }));
+
+      it('stages, replaces, lists by prefix, unstages subtrees, and advances after a commit keeping later changes', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const ws = await store.createWorkspace(repo.id, { id: 'w', name: null, branch: 'main', baseCommitId: hex() });
+          const [h1, h2, h3] = [hex(), hex(), hex()];
+          await store.stageChanges(ws.uid, [
+            { path: 'a/x.txt', hash: h1, size: 1 },
+            { path: 'a/y.txt', hash: h2, size: 2 },
+            { path: 'ab.txt', hash: h3, size: 3 },
+            { path: 'gone.txt', hash: null, size: 0 },
+          ]);
+          await store.stageChanges(ws.uid, [{ path: 'a/x.txt', hash: h3, size: 30 }]);
+          assert.deepEqual(await store.listStagedChanges(ws.uid), [
+            { path: 'a/x.txt', hash: h3, size: 30 },
+            { path: 'a/y.txt', hash: h2, size: 2 },
+            { path: 'ab.txt', hash: h3, size: 3 },
+            { path: 'gone.txt', hash: null, size: 0 },
+          ]);
+          assert.deepEqual((await store.listStagedChanges(ws.uid, { prefix: 'a' })).map((c) => c.path), ['a/x.txt', 'a/y.txt']);
+          const committed = await store.listStagedChanges(ws.uid);
+          await store.stageChanges(ws.uid, [{ path: 'a/y.txt', hash: h1, size: 9 }, { path: 'late.txt', hash: h1, size: 9 }]);
+          const next = hex();
+          await store.advanceWorkspace(ws.uid, next, committed);
+          assert.equal((await store.getWorkspace(repo.id, 'w'))?.baseCommitId, next);
+          assert.deepEqual((await store.listStagedChanges(ws.uid)).map((c) => c.path), ['a/y.txt', 'late.txt']);
+          assert.equal(await store.unstage(ws.uid, 'a'), 1);
+          assert.equal(await store.unstage(ws.uid, 'late.txt'), 1);
+          assert.equal(await store.unstage(ws.uid, 'late.txt'), 0);
+          assert.deepEqual(await store.listStagedChanges(ws.uid), []);
+          await store.stageChanges(ws.uid, [{ path: 'z', hash: h1, size: 1 }]);
+          await store.deleteWorkspace(ws.uid);
+          assert.deepEqual(await store.listStagedChanges(ws.uid), []);
         }));
     });
 
