@@ -1,0 +1,232 @@
+import type { FastifyRequest } from 'fastify';
+import type { MultipartFile } from '@fastify/multipart';
+import { createGunzip, gunzip } from 'node:zlib';
+import { pipeline } from 'node:stream/promises';
+import { promisify } from 'node:util';
+import { HashMismatch } from '../core/errors.js';
+import { createStreamHasher } from '../core/hash.js';
+import type { BlobStore, PutResult, WriteBatch } from '../storage/blob-store.js';
+import { asClientError, MAX_WRITES_IN_FLIGHT, readHead, Semaphore, SMALL_PART_BYTES } from './multipart.js';
+
+/**
+ * Multipart parts that each carry one blob, stored in the blob store with per-part outcomes:
+ * `POST …/versions` (filename = content hash, verified) and workspace uploads (filename = path,
+ * hashed by the server). Parts named `file` or `file[]`; a part `Content-Type` of
+ * `application/gzip` (or `application/x-gzip`) means the bytes are gunzipped first, within a cap.
+ *
+ * Memory stays flat: a part of up to SMALL_PART_BYTES (compressed) is buffered and stored in the
+ * background, at most MAX_WRITES_IN_FLIGHT at once, while parsing continues; a larger part is
+ * streamed (gunzip → hash → temp file) before the parser moves on. All writes of a request share
+ * one WriteBatch, so durability costs one barrier per request.
+ */
+
+const FILE_FIELDS = new Set(['file', 'file[]']);
+const GZIP_TYPES = new Set(['application/gzip', 'application/x-gzip']);
+/** A gzip part whose decompressed bytes fit in this is decompressed into memory and stored as one buffer. */
+const SMALL_DECOMPRESSED_BYTES = 512 * 1024;
+/** zlib output chunk size for streamed decompression (fewer, larger writes than the 16 KiB default). */
+const GUNZIP_CHUNK_BYTES = 64 * 1024;
+
+const gunzipBuffer = promisify(gunzip);
+
+export interface ReceiveOptions {
+  /** Largest decompressed size of one gzip part; larger parts fail (gzip bombs). */
+  cap: number;
+  /** Decides from a part's filename whether to store it, and what hash its bytes must have. */
+  accept(filename: string): { expectedHash?: string } | { error: string };
+  /** The failure reported for a part without a filename. */
+  missingFilename: string;
+}
+
+export type PartOutcome =
+  | { ok: true; filename: string; hash: string; size: number; created: boolean }
+  | { ok: false; filename: string; error: string };
+
+/** A problem with one part: reported in its outcome, the rest of the request carries on. */
+class PartFailure extends Error {}
+
+/** Busboy options: a `file`/`file[]` part is a file even without a filename (it then fails alone). */
+const PARSE_OPTIONS = {
+  // A part over the server's file size limit fails alone instead of failing the whole request.
+  throwFileSizeLimit: false,
+  isPartAFile: (field: string | undefined, contentType: string | undefined, filename: string | undefined) =>
+    FILE_FIELDS.has(field ?? '') || contentType === 'application/octet-stream' || filename !== undefined,
+} as Parameters<FastifyRequest['parts']>[0];
+
+/**
+ * Reads every part and stores the blobs. Resolves with one outcome per `file`/`file[]` part, in
+ * order, once every write is done and the batch is committed. A malformed body rejects (400) after
+ * all writes in flight have settled, so nothing is left in the blob store's temp directory.
+ */
+export async function receiveBlobParts(request: FastifyRequest, blobs: BlobStore, options: ReceiveOptions): Promise<PartOutcome[]> {
+  const { cap } = options;
+  const pending: Array<Promise<PartOutcome>> = [];
+  const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
+  const batch = blobs.createBatch();
+  try {
+    for await (const part of request.parts(PARSE_OPTIONS)) {
+      if (!FILE_FIELDS.has(part.fieldname)) {
+        if (part.type === 'file') await drain(part.file[Symbol.asyncIterator]());
+        continue;
+      }
+      if (part.type !== 'file') {
+        pending.push(Promise.resolve({ ok: false, filename: '', error: options.missingFilename }));
+        continue;
+      }
+      pending.push((await receivePart(part, blobs, writes, batch, options)).outcome);
+    }
+  } catch (err) {
+    await Promise.allSettled(pending);
+    // Blobs already published stay (harmless orphans); make them durable like any other.
+    await batch.commit().catch(() => {});
+    throw asClientError(err);
+  }
+  const settled = await Promise.allSettled(pending);
+  await batch.commit();
+  const fault = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
+  // Not a per-part problem (a failing disk, a bug): ours, and the whole request fails.
+  if (fault) throw fault.reason;
+  return settled.map((s) => (s as PromiseFulfilledResult<PartOutcome>).value);
+}
+
+/**
+ * Starts storing one part. A small part is read whole and handed to a background write (the
+ * returned outcome is still pending); a large one is streamed to the end before this returns, so the
+ * parser can move on to the next part either way. Per-part problems become a failed outcome; only
+ * failures that are not the part's (the body, the disk) reject.
+ */
+async function receivePart(
+  file: MultipartFile,
+  blobs: BlobStore,
+  writes: Semaphore,
+  batch: WriteBatch,
+  options: ReceiveOptions,
+): Promise<{ outcome: Promise<PartOutcome> }> {
+  const { cap } = options;
+  const sent = file.filename ?? '';
+  const iterator = file.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
+  const fail = (error: string): PartOutcome => ({ ok: false, filename: sent, error });
+  const accepted = sent === '' ? { error: options.missingFilename } : options.accept(sent);
+  if ('error' in accepted) {
+    await drain(iterator);
+    return { outcome: Promise.resolve(fail(accepted.error)) };
+  }
+  const expected = accepted.expectedHash;
+  const gzip = GZIP_TYPES.has((file.mimetype ?? '').toLowerCase());
+  const tooLarge = () => new PartFailure(`File part ${sent} exceeds the server's size limit`);
+
+  const { head, finished } = await readHead(iterator, SMALL_PART_BYTES);
+  if (finished) {
+    if (file.file.truncated) return { outcome: Promise.resolve(fail(tooLarge().message)) };
+    const bytes = head.length === 1 ? head[0] : Buffer.concat(head);
+    await writes.acquire();
+    const outcome = settle(sent, storeBuffered(bytes, gzip, expected, blobs, batch, cap)).finally(() => writes.release());
+    // Rejections are collected by the caller; keep Node from reporting them as unhandled meanwhile.
+    outcome.catch(() => {});
+    // Wrapped: returning the promise itself from an async function would wait for it.
+    return { outcome };
+  }
+
+  // Streamed. Reading the rest never destroys the part's stream (that would end the whole parse),
+  // so after a failure what is left of the part can still be drained.
+  async function* body(): AsyncGenerator<Buffer> {
+    yield* head;
+    for (;;) {
+      const next = await iterator.next();
+      if (next.done) break;
+      yield next.value;
+    }
+    if (file.file.truncated) throw tooLarge();
+  }
+  // The blob store verifies without rewriting when the blob is already stored.
+  const outcome = await settle(sent, blobs.put(gzip ? capped(gunzipChunks(body()), cap) : body(), { expectedHash: expected, batch }));
+  if (!outcome.ok) await drain(iterator);
+  return { outcome: Promise.resolve(outcome) };
+}
+
+/** Turns a part's store result into an outcome; errors that are not the part's own are rethrown. */
+async function settle(sent: string, store: Promise<PutResult>): Promise<PartOutcome> {
+  try {
+    const { hash, size, created } = await store;
+    return { ok: true, filename: sent, hash, size, created };
+  } catch (err) {
+    const error = partError(err);
+    if (error === null) throw err;
+    return { ok: false, filename: sent, error };
+  }
+}
+
+function partError(err: unknown): string | null {
+  if (err instanceof PartFailure) return err.message;
+  if (err instanceof HashMismatch) return `Failed to store version: ${err.message}`;
+  const code = (err as { code?: unknown }).code;
+  if (typeof code === 'string' && code.startsWith('Z_')) return `Failed to decompress version: not gzip (${(err as Error).message})`;
+  return null;
+}
+
+/**
+ * A buffered part. Plain bytes go to the blob store whole (it hashes first and skips the write when
+ * the blob exists). Gzip bytes are decompressed in memory when small; otherwise they are first
+ * decompressed only to hash them (no disk write for a bomb or a wrong hash, no rewrite of a stored
+ * blob), then — only if verified and new — decompressed again into the blob store.
+ */
+async function storeBuffered(bytes: Buffer, gzip: boolean, expected: string | undefined, blobs: BlobStore, batch: WriteBatch, cap: number): Promise<PutResult> {
+  if (!gzip) return blobs.put([bytes], { expectedHash: expected, batch });
+  const inMemory = Math.min(SMALL_DECOMPRESSED_BYTES, cap);
+  let data: Buffer | null = null;
+  try {
+    data = await gunzipBuffer(bytes, { maxOutputLength: inMemory });
+  } catch (err) {
+    if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
+    if (inMemory === cap) throw decompressedTooLarge(cap);
+  }
+  if (data !== null) return blobs.put([data], { expectedHash: expected, batch });
+  if (expected === undefined) return blobs.put(capped(gunzipChunks([bytes]), cap), { batch });
+  const { hash } = await hashChunks(capped(gunzipChunks([bytes]), cap));
+  if (hash !== expected) throw new HashMismatch(expected, hash);
+  return blobs.put(gunzipChunks([bytes]), { expectedHash: expected, batch, maxBytes: cap });
+}
+
+
+
+/** Decompresses a gzip stream chunk by chunk (zlib runs on the thread pool; backpressure keeps memory flat). */
+async function* gunzipChunks(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>): AsyncGenerator<Buffer> {
+  const inflate = createGunzip({ chunkSize: GUNZIP_CHUNK_BYTES });
+  // A source failure destroys `inflate` with that error, which the loop below rethrows.
+  const feeding = pipeline(source, inflate).catch(() => {});
+  try {
+    for await (const chunk of inflate) yield chunk as Buffer;
+  } finally {
+    inflate.destroy();
+    await feeding;
+  }
+}
+
+/** Passes chunks through, failing the part once more than `cap` bytes have come out. */
+async function* capped(source: AsyncIterable<Buffer>, cap: number): AsyncGenerator<Buffer> {
+  let size = 0;
+  for await (const chunk of source) {
+    size += chunk.byteLength;
+    if (size > cap) throw decompressedTooLarge(cap);
+    yield chunk;
+  }
+}
+
+function decompressedTooLarge(cap: number): PartFailure {
+  return new PartFailure(`Failed to decompress: decompressed size exceeds the limit of ${cap} bytes`);
+}
+
+async function hashChunks(source: AsyncIterable<Uint8Array>): Promise<{ hash: string; size: number }> {
+  const hasher = await createStreamHasher();
+  let size = 0;
+  for await (const chunk of source) {
+    hasher.update(chunk);
+    size += chunk.byteLength;
+  }
+  return { hash: hasher.digest(), size };
+}
+
+/** Reads and discards the rest of a part: the parser only moves on once a part is consumed. */
+async function drain(iterator: AsyncIterator<unknown>): Promise<void> {
+  while (!(await iterator.next()).done);
+}
