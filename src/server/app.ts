@@ -14,6 +14,7 @@ import { namespaceRoutes } from './routes/namespaces.js';
 import { repoRoutes } from './routes/repos.js';
 import { versionsUploadRoutes } from './routes/versions-upload.js';
 import { uploadRoutes } from './routes/uploads.js';
+import { workspaceRoutes } from './routes/workspaces.js';
 import { versionReadRoutes } from './routes/versions-read.js';
 
 export interface AppOptions {
@@ -94,5 +95,6 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   versionsUploadRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });
   uploadRoutes(app, yoke);
   versionReadRoutes(app, yoke);
+  workspaceRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });
   return app;
 }

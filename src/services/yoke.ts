@@ -7,6 +7,7 @@ import { NodeCache } from './node-cache.js';
 import { RepositoryService } from './repositories.js';
 import { RevisionResolver } from './revisions.js';
 import { DEFAULT_UPLOAD_OPTIONS, UploadService, type UploadOptions } from './uploads.js';
+import { WorkspaceService } from './workspaces.js';
 
 export interface YokeOptions {
   /** Entries per tree bucket before a directory splits (tests lower it). */
@@ -23,6 +24,7 @@ export class Yoke {
   readonly commits: CommitService;
   readonly history: HistoryService;
   readonly uploads: UploadService;
+  readonly workspaces: WorkspaceService;
 
   constructor(
     readonly meta: MetaStore,
@@ -32,9 +34,11 @@ export class Yoke {
     this.nodes = new NodeCache(meta);
     this.repos = new RepositoryService(meta);
     this.revisions = new RevisionResolver(meta);
-    this.commits = new CommitService(meta, this.nodes, options.bucketSize ?? DEFAULT_BUCKET_SIZE);
+    const bucketSize = options.bucketSize ?? DEFAULT_BUCKET_SIZE;
+    this.commits = new CommitService(meta, this.nodes, bucketSize);
     this.history = new HistoryService(meta, this.nodes);
     this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });
+    this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, bucketSize);
   }
 
   async close(): Promise<void> {

@@ -5,21 +5,9 @@ import { assertBranchName } from '../../core/names.js';
 import type { BranchRecord, RepoRecord } from '../../storage/meta-store.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
+import { jsonObject } from '../json-body.js';
 import { branchView, commitView } from '../views.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
-
-/** Oxen reads these bodies as raw strings whatever the Content-Type; accept JSON text too. */
-function jsonBody(body: unknown): Record<string, unknown> {
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      throw new BadRequest('Invalid request body: not JSON');
-    }
-  }
-  if (body === null || typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Invalid request body: expected a JSON object');
-  return body as Record<string, unknown>;
-}
 
 export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
   const tags = ['branches'];
@@ -45,7 +33,7 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
     { schema: { tags, summary: 'Create a branch from a branch ({new_name, from_name}) or a commit ({new_name, commit_id})' } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const body = jsonBody(request.body);
+      const body = jsonObject(request.body);
       const name = assertBranchName(body.new_name);
       let commitId: string;
       if (typeof body.from_name === 'string') {
@@ -75,7 +63,7 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const name = assertBranchName(request.params['*']);
-      const body = jsonBody(request.body);
+      const body = jsonObject(request.body);
       const id = typeof body.commit_id === 'string' ? normalizeHash(body.commit_id) : null;
       if (id === null) throw new BadRequest('Invalid request body: expected {commit_id}');
       const target = await yoke.meta.getCommit(repo.id, id);

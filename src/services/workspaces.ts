@@ -1,0 +1,243 @@
+import { BadRequest, NotFound, Unprocessable } from '../core/errors.js';
+import { assertBranchName } from '../core/names.js';
+import { normalizeRepoPath } from '../core/paths.js';
+import { applyChanges, decodeNode, lookup, sameEntry, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
+import type { CommitRecord, MetaStore, RepoRecord, StagedChange, WorkspaceRecord } from '../storage/meta-store.js';
+import type { Author, CommitService } from './commits.js';
+import type { NodeCache } from './node-cache.js';
+
+export type ChangeStatus = 'added' | 'modified' | 'removed';
+
+export interface ClassifiedChange extends StagedChange {
+  status: ChangeStatus;
+}
+
+/** What a workspace looks like: its base tree with the staged changes applied (nothing stored). */
+export interface WorkspaceView {
+  base: CommitRecord;
+  rootId: string;
+  source: NodeSource;
+}
+
+const SYSTEM_AUTHOR: Author = { name: 'Yoke', email: 'yoke@localhost' };
+const WORKSPACE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
+
+function changeSet(changes: StagedChange[]): ChangeSet {
+  return new Map(changes.map((c) => [c.path, c.hash === null ? null : { hash: c.hash, size: c.size }]));
+}
+
+/**
+ * Server-side staging areas (Oxen workspaces). A workspace is pinned to a base commit of a branch;
+ * staged changes live in the metadata store (so they survive restarts and any server process can
+ * take any request); committing goes through the same CommitService path as `PUT …/file`.
+ */
+export class WorkspaceService {
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly nodes: NodeCache,
+    private readonly commits: CommitService,
+    private readonly bucketSize: number,
+  ) {}
+
+  /** Finds the workspace by id (or by name), or creates it on the branch's head. */
+  async getOrCreate(repo: RepoRecord, request: { id: unknown; branch: unknown; name?: unknown }): Promise<{ workspace: WorkspaceRecord; created: boolean }> {
+    if (typeof request.id !== 'string' || !WORKSPACE_ID.test(request.id)) {
+      throw new BadRequest(`Invalid workspace_id '${String(request.id)}': expected up to 128 of [A-Za-z0-9_.-]`);
+    }
+    const name = request.name === undefined || request.name === null || request.name === '' ? null : request.name;
+    if (name !== null && (typeof name !== 'string' || !WORKSPACE_ID.test(name))) throw new BadRequest(`Invalid workspace name '${String(name)}'`);
+    const branch = assertBranchName(request.branch);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const existing = (await this.meta.getWorkspace(repo.id, request.id)) ?? (name ? await this.meta.getWorkspace(repo.id, name) : null);
+      if (existing) return { workspace: existing, created: false };
+      const head = await this.branchHead(repo, branch);
+      try {
+        const workspace = await this.meta.createWorkspace(repo.id, { id: request.id, name, branch, baseCommitId: head.id });
+        return { workspace, created: true };
+      } catch (err) {
+        // Another request created it (or took the name) meanwhile: answer with that one.
+        if ((err as { httpStatus?: number }).httpStatus !== 409) throw err;
+      }
+    }
+    throw new Error(`Could not get or create workspace ${request.id}`);
+  }
+
+  /** The branch's head; an empty repository gets the branch with an empty initial commit (as Oxen does). */
+  private async branchHead(repo: RepoRecord, branch: string): Promise<CommitRecord> {
+    const [found] = await this.meta.findBranches(repo.id, [branch]);
+    if (found) return (await this.meta.getCommit(repo.id, found.commitId))!;
+    if ((await this.meta.listBranches(repo.id)).length > 0) throw new NotFound(`Branch '${branch}' not found`);
+    const author = repo.creatorName && repo.creatorEmail ? { name: repo.creatorName, email: repo.creatorEmail } : SYSTEM_AUTHOR;
+    try {
+      const { commit } = await this.commits.commit({ repo, branch, base: null, changes: new Map(), blobs: [], author, message: 'Initial commit' });
+      return commit;
+    } catch (err) {
+      // A concurrent request created the branch first: use its head.
+      const [now] = await this.meta.findBranches(repo.id, [branch]);
+      if (now) return (await this.meta.getCommit(repo.id, now.commitId))!;
+      throw err;
+    }
+  }
+
+  async require(repo: RepoRecord, idOrName: string): Promise<WorkspaceRecord> {
+    const workspace = await this.meta.getWorkspace(repo.id, idOrName);
+    if (!workspace) throw new NotFound(`Workspace not found: ${idOrName}`);
+    return workspace;
+  }
+
+  async baseCommit(workspace: WorkspaceRecord): Promise<CommitRecord> {
+    const commit = await this.meta.getCommit(workspace.repoId, workspace.baseCommitId);
+    if (!commit) throw new Error(`Workspace ${workspace.id} points at missing commit ${workspace.baseCommitId}`);
+    return commit;
+  }
+
+  /** The workspace's tree: base plus staged changes, computed in memory. */
+  async view(workspace: WorkspaceRecord): Promise<WorkspaceView> {
+    const base = await this.baseCommit(workspace);
+    const stored = this.nodes.forRepo(workspace.repoId);
+    const changes = await this.meta.listStagedChanges(workspace.uid);
+    if (changes.length === 0) return { base, rootId: base.rootId, source: stored };
+    const applied = await applyChanges(stored, base.rootId, changeSet(changes), this.bucketSize);
+    const decoded = new Map<string, TreeNode>();
+    const source: NodeSource = {
+      getNode: async (id) => {
+        const bytes = applied.nodes.get(id);
+        if (!bytes) return stored.getNode(id);
+        let node = decoded.get(id);
+        if (!node) decoded.set(id, (node = decodeNode(bytes)));
+        return node;
+      },
+    };
+    return { base, rootId: applied.rootId, source };
+  }
+
+  async entryAt(workspace: WorkspaceRecord, path: string): Promise<Entry | null> {
+    const view = await this.view(workspace);
+    return lookup(view.source, view.rootId, path);
+  }
+
+  /** Stages new contents; each path is validated against the workspace's tree before anything is staged. */
+  async stageFiles(workspace: WorkspaceRecord, files: Array<{ path: string; hash: string; size: number }>): Promise<void> {
+    const changes = files.map((f) => ({ path: f.path, hash: f.hash, size: f.size }));
+    await this.assertApplicable(workspace, changes);
+    await this.meta.stageChanges(workspace.uid, changes);
+  }
+
+  /** Stages removals of existing files or directories; returns the paths that were not there. */
+  async stageRemovals(workspace: WorkspaceRecord, rawPaths: string[]): Promise<{ removed: string[]; missing: string[] }> {
+    const paths = rawPaths.map((p) => normalizeRepoPath(p));
+    const view = await this.view(workspace);
+    const removed: string[] = [];
+    const missing: string[] = [];
+    for (const path of paths) ((await lookup(view.source, view.rootId, path)) ? removed : missing).push(path);
+    await this.meta.stageChanges(workspace.uid, removed.map((path) => ({ path, hash: null, size: 0 })));
+    return { removed, missing };
+  }
+
+  /** Stages a move of a file: removal of `from`, addition of its content at `to`. */
+  async stageMove(workspace: WorkspaceRecord, from: string, rawTo: unknown): Promise<string> {
+    if (typeof rawTo !== 'string' || rawTo.trim() === '') throw new BadRequest('new_path is required');
+    const to = normalizeRepoPath(rawTo);
+    const view = await this.view(workspace);
+    const entry = await lookup(view.source, view.rootId, from);
+    if (!entry) throw new NotFound(`Could not find path: ${from}`);
+    if (entry.kind !== 'file') throw new BadRequest(`Only files can be moved: ${from} is a directory`);
+    if (await lookup(view.source, view.rootId, to)) throw new BadRequest(`new_path already exists: ${to}`);
+    const changes = [
+      { path: from, hash: null, size: 0 },
+      { path: to, hash: entry.hash, size: entry.size },
+    ];
+    await this.assertApplicable(workspace, changes);
+    await this.meta.stageChanges(workspace.uid, changes);
+    return to;
+  }
+
+  /** Refuses (400) changes that collide with the workspace's tree, e.g. a file under a file. */
+  private async assertApplicable(workspace: WorkspaceRecord, changes: StagedChange[]): Promise<void> {
+    const view = await this.view(workspace);
+    await applyChanges(view.source, view.rootId, changeSet(changes), this.bucketSize);
+  }
+
+  unstage(workspace: WorkspaceRecord, path: string): Promise<number> {
+    return this.meta.unstage(workspace.uid, path);
+  }
+
+  /** Staged changes (under `prefix`), each classified against the base tree. */
+  async status(workspace: WorkspaceRecord, prefix = ''): Promise<ClassifiedChange[]> {
+    const base = await this.baseCommit(workspace);
+    const source = this.nodes.forRepo(workspace.repoId);
+    const out: ClassifiedChange[] = [];
+    for (const change of await this.meta.listStagedChanges(workspace.uid, { prefix: prefix || undefined })) {
+      const before = await lookup(source, base.rootId, change.path);
+      if (change.hash === null) {
+        if (before) out.push({ ...change, status: 'removed' });
+      } else if (!before || before.kind !== 'file') {
+        out.push({ ...change, status: 'added' });
+      } else if (before.hash !== change.hash) {
+        out.push({ ...change, status: 'modified' });
+      }
+    }
+    return out;
+  }
+
+  /** Whether the workspace can be committed onto `branch`, the conflicting paths, and the commits it would be applied on top of. */
+  async mergeability(workspace: WorkspaceRecord, branch: string) {
+    const base = await this.baseCommit(workspace);
+    const head = await this.headOf(workspace, branch);
+    const source = this.nodes.forRepo(workspace.repoId);
+    const conflicts: string[] = [];
+    if (head.id !== base.id) {
+      for (const change of await this.meta.listStagedChanges(workspace.uid)) {
+        const before = await lookup(source, base.rootId, change.path);
+        const now = await lookup(source, head.rootId, change.path);
+        if (!sameEntry(before, now)) conflicts.push(change.path);
+      }
+    }
+    const ahead = head.id === base.id ? [] : await this.commitsSince(workspace, base, head);
+    return { isMergeable: conflicts.length === 0, conflicts, commits: ahead };
+  }
+
+  private async headOf(workspace: WorkspaceRecord, branch: string): Promise<CommitRecord> {
+    const [found] = await this.meta.findBranches(workspace.repoId, [branch]);
+    if (!found) return this.baseCommit(workspace);
+    return (await this.meta.getCommit(workspace.repoId, found.commitId))!;
+  }
+
+  private async commitsSince(workspace: WorkspaceRecord, base: CommitRecord, head: CommitRecord): Promise<CommitRecord[]> {
+    const out: CommitRecord[] = [];
+    for (const commit of await this.meta.listAncestors(workspace.repoId, head.id, { offset: 0, limit: 1000 })) {
+      if (commit.id === base.id || (await this.meta.isAncestor(workspace.repoId, commit.id, base.id))) break;
+      out.push(commit);
+    }
+    return out;
+  }
+
+  /**
+   * Commits everything staged onto `branch` (created at the workspace's base if missing): a plain
+   * commit if the branch has not moved, otherwise the changes rebased onto its head unless a staged
+   * path also changed there (409). Nothing staged: 422. Unnamed workspaces are then deleted; named
+   * ones move to the new commit, keeping anything staged meanwhile.
+   */
+  async commit(repo: RepoRecord, workspace: WorkspaceRecord, rawBranch: string, request: { message?: unknown; author?: unknown; email?: unknown }) {
+    const branch = assertBranchName(rawBranch);
+    if (typeof request.message !== 'string' || request.message.trim() === '') throw new BadRequest('message is required');
+    if (typeof request.author !== 'string' || request.author.trim() === '') throw new BadRequest('author is required');
+    if (typeof request.email !== 'string' || request.email.trim() === '') throw new BadRequest('email is required');
+    const changes = await this.meta.listStagedChanges(workspace.uid);
+    if (changes.length === 0) throw new Unprocessable('Nothing is staged in this workspace', { type: 'no_changes' });
+    const base = await this.baseCommit(workspace);
+    await this.meta.createBranch(repo.id, branch, base.id);
+    const { commit } = await this.commits.commit({
+      repo,
+      branch,
+      base,
+      changes: changeSet(changes),
+      blobs: changes.flatMap((c) => (c.hash === null ? [] : [{ hash: c.hash, size: c.size }])),
+      author: { name: request.author, email: request.email },
+      message: request.message,
+    });
+    if (workspace.name === null) await this.meta.deleteWorkspace(workspace.uid);
+    else await this.meta.advanceWorkspace(workspace.uid, commit.id, changes);
+    return commit;
+  }
+}
