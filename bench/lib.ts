@@ -1,4 +1,6 @@
 import { spawn, type ChildProcess } from 'node:child_process';
+import { request } from 'node:http';
+import type { Readable } from 'node:stream';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
@@ -82,3 +84,28 @@ export async function jsonOrThrow(res: Response) {
   if (!res.ok) throw new Error(`${res.status}: ${JSON.stringify(body)}`);
   return body;
 }
+
+/** One HTTP request with a buffered or streamed body; resolves with status and body. */
+export function send(url: string, method: string, body: Buffer | Readable, headers: Record<string, string | number>): Promise<{ status: number; body: Buffer }> {
+  return new Promise((resolve, reject) => {
+    const req = request(url, { method, headers }, (res) => {
+      const chunks: Buffer[] = [];
+      res.on('data', (c) => chunks.push(c));
+      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
+    });
+    req.on('error', reject);
+    if (Buffer.isBuffer(body)) req.end(body);
+    else body.pipe(req);
+  });
+}
+
+/** A multipart body of `file[]` parts; each part's filename is `name` (a hash or a path). */
+export function multipart(files: Array<{ name: string; data: Buffer }>, boundary: string): Buffer {
+  const parts: Buffer[] = [];
+  for (const f of files) {
+    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file[]"; filename="${f.name}"\r\nContent-Type: application/octet-stream\r\n\r\n`), f.data, Buffer.from('\r\n'));
+  }
+  parts.push(Buffer.from(`--${boundary}--\r\n`));
+  return Buffer.concat(parts);
+}
+

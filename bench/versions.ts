@@ -18,35 +18,13 @@ import { Readable } from 'node:stream';
 import { createGunzip, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { createStreamHasher, hashBuffer } from '../src/core/hash.js';
-import { jsonOrThrow, printTable, startServerProcess, time, type Row } from './lib.js';
+import { jsonOrThrow, multipart, printTable, send, startServerProcess, time, type Row } from './lib.js';
 
 const FILES = Number(process.env.BENCH_VERSION_FILES ?? 10_000);
 const CHUNKED_GIB = Number(process.env.BENCH_CHUNKED_GIB ?? 2);
 const RSS_GIB = Number(process.env.BENCH_RSS_GIB ?? 4);
 const MiB = 1024 * 1024;
 const CHUNK = 64 * MiB;
-
-function send(url: string, method: string, body: Buffer | Readable, headers: Record<string, string | number>): Promise<{ status: number; body: Buffer }> {
-  return new Promise((resolve, reject) => {
-    const req = request(url, { method, headers }, (res) => {
-      const chunks: Buffer[] = [];
-      res.on('data', (c) => chunks.push(c));
-      res.on('end', () => resolve({ status: res.statusCode ?? 0, body: Buffer.concat(chunks) }));
-    });
-    req.on('error', reject);
-    if (Buffer.isBuffer(body)) req.end(body);
-    else body.pipe(req);
-  });
-}
-
-function multipart(files: Array<{ hash: string; data: Buffer }>, boundary: string): Buffer {
-  const parts: Buffer[] = [];
-  for (const f of files) {
-    parts.push(Buffer.from(`--${boundary}\r\nContent-Disposition: form-data; name="file[]"; filename="${f.hash}"\r\nContent-Type: application/octet-stream\r\n\r\n`), f.data, Buffer.from('\r\n'));
-  }
-  parts.push(Buffer.from(`--${boundary}--\r\n`));
-  return Buffer.concat(parts);
-}
 
 /** Floor: the same small files written durably (temp, fsync, rename) by one Node process. */
 async function rawFsyncFloor(dir: string, files: Array<{ hash: string; data: Buffer }>) {
@@ -106,7 +84,7 @@ export async function versionsBench(): Promise<string> {
     // 1. Batch upload in ~10 MiB requests, two in flight (as the Oxen client does).
     const perRequest = Math.floor((10 * MiB) / 4096);
     const batches = Array.from({ length: Math.ceil(FILES / perRequest) }, (_, i) => files.slice(i * perRequest, (i + 1) * perRequest));
-    const bodies = batches.map((b) => multipart(b, 'BENCH'));
+    const bodies = batches.map((b) => multipart(b.map((f) => ({ name: f.hash, data: f.data })), 'BENCH'));
     let nextBatch = 0;
     const upload = await time(() =>
       Promise.all(
