@@ -129,13 +129,13 @@ export function sameEntry(a: Entry | null, b: Entry | null): boolean {
 
 // ---- reading --------------------------------------------------------------------------------
 
-async function loadDir(source: NodeSource, id: string): Promise<DirNode> {
+export async function loadDir(source: NodeSource, id: string): Promise<DirNode> {
   const node = await source.getNode(id);
   if (node.kind !== 'dir') throw new Error(`Node ${id} is not a directory`);
   return node;
 }
 
-async function loadBucket(source: NodeSource, id: string | null): Promise<Entry[]> {
+export async function loadBucket(source: NodeSource, id: string | null): Promise<Entry[]> {
   if (id === null) return [];
   const node = await source.getNode(id);
   if (node.kind !== 'vnode') throw new Error(`Node ${id} is not a vnode`);

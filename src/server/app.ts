@@ -15,6 +15,7 @@ import { repoRoutes } from './routes/repos.js';
 import { versionsUploadRoutes } from './routes/versions-upload.js';
 import { uploadRoutes } from './routes/uploads.js';
 import { workspaceRoutes } from './routes/workspaces.js';
+import { mergeRoutes } from './routes/merge.js';
 import { versionReadRoutes } from './routes/versions-read.js';
 
 export interface AppOptions {
@@ -96,5 +97,6 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   uploadRoutes(app, yoke);
   versionReadRoutes(app, yoke);
   workspaceRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });
+  mergeRoutes(app, yoke);
   return app;
 }

@@ -26,6 +26,10 @@ export interface CommitRequest {
    * the same bytes again is then idempotent, as a PUT should be.
    */
   allowNoChanges?: boolean;
+  /** Parents after the branch head: a merge commit names the commit it merged. */
+  mergeParents?: CommitRecord[];
+  /** Land the commit even if the tree does not change (a merge that brings no new content). */
+  allowEmpty?: boolean;
 }
 
 export interface CommitOutcome {
@@ -64,19 +68,21 @@ export class CommitService {
 
         const source = this.nodes.forRepo(repo.id);
         const applied = await applyChanges(source, head?.rootId ?? null, request.changes, this.bucketSize);
-        if (head && applied.rootId === head.rootId) {
+        if (head && applied.rootId === head.rootId && !request.allowEmpty) {
           if (request.allowNoChanges) return { commit: head, created: false };
           throw new Unprocessable('No changes to commit', { type: 'no_changes' });
         }
+        const parents = [...(head ? [head] : []), ...(request.mergeParents ?? [])];
         const content = {
-          parentIds: head ? [head.id] : [],
+          parentIds: parents.map((p) => p.id),
           message: request.message,
           author: request.author.name,
           email: request.author.email,
           timestamp: new Date().toISOString(),
           rootId: applied.rootId,
         };
-        const commit: CommitRecord = { id: computeCommitId(content), ...content, generation: (head?.generation ?? 0) + 1 };
+        const generation = Math.max(0, ...parents.map((p) => p.generation)) + 1;
+        const commit: CommitRecord = { id: computeCommitId(content), ...content, generation };
         const landed = await this.meta.landCommit(repo.id, {
           nodes: [...applied.nodes],
           commit,

@@ -3,6 +3,7 @@ import type { MetaStore } from '../storage/meta-store.js';
 import { DEFAULT_BUCKET_SIZE } from '../core/tree.js';
 import { CommitService } from './commits.js';
 import { HistoryService } from './history.js';
+import { MergeService } from './merge.js';
 import { NodeCache } from './node-cache.js';
 import { RepositoryService } from './repositories.js';
 import { RevisionResolver } from './revisions.js';
@@ -25,6 +26,7 @@ export class Yoke {
   readonly history: HistoryService;
   readonly uploads: UploadService;
   readonly workspaces: WorkspaceService;
+  readonly merges: MergeService;
 
   constructor(
     readonly meta: MetaStore,
@@ -39,6 +41,7 @@ export class Yoke {
     this.history = new HistoryService(meta, this.nodes);
     this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });
     this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, bucketSize);
+    this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
   }
 
   async close(): Promise<void> {

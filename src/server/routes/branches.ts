@@ -2,11 +2,12 @@ import type { FastifyInstance } from 'fastify';
 import { BadRequest, Conflict, NotFound } from '../../core/errors.js';
 import { normalizeHash } from '../../core/hash.js';
 import { assertBranchName } from '../../core/names.js';
+import { normalizeRepoPath } from '../../core/paths.js';
 import type { BranchRecord, RepoRecord } from '../../storage/meta-store.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
-import { branchView, commitView } from '../views.js';
+import { branchView, commitView, pageParams, pageView, type PageQuery } from '../views.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
 export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
@@ -52,10 +53,28 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
     },
   );
 
-  app.get<{ Params: RepoWildcardParams }>(`${REPO}/branches/*`, { schema: { tags, summary: 'Get a branch' } }, async (request) => {
-    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-    return ok('resource_found', { branch: await withCommit(repo, await requireBranch(repo, request.params['*'])) });
-  });
+  app.get<{ Params: RepoWildcardParams; Querystring: PageQuery }>(
+    `${REPO}/branches/*`,
+    { schema: { tags, summary: 'Get a branch; or the history of one file on it: {branch}/versions/{path} (paginated)' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const rest = request.params['*'];
+      const [exact] = await yoke.meta.findBranches(repo.id, [rest]);
+      const marker = rest.indexOf('/versions/');
+      if (exact || marker < 0) return ok('resource_found', { branch: await withCommit(repo, exact ?? (await requireBranch(repo, rest))) });
+      const branch = await requireBranch(repo, rest.slice(0, marker));
+      const path = normalizeRepoPath(rest.slice(marker + '/versions/'.length));
+      const head = (await yoke.meta.getCommit(repo.id, branch.commitId))!;
+      const { page, pageSize, offset } = pageParams(request.query);
+      const { commits, total } = await yoke.history.pathPage(repo, head, path, offset, pageSize);
+      return ok('resource_found', {
+        branch: branchView(branch),
+        path,
+        versions: commits.map((c) => ({ commit: commitView(c), resource: { path, version: c.id } })),
+        ...pageView(page, pageSize, total),
+      });
+    },
+  );
 
   app.put<{ Params: RepoWildcardParams }>(
     `${REPO}/branches/*`,

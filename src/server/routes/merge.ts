@@ -1,0 +1,111 @@
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest } from '../../core/errors.js';
+import { basename, normalizeRepoPath } from '../../core/paths.js';
+import type { FileChange } from '../../core/diff.js';
+import { parseRange } from '../../services/merge.js';
+import type { Yoke } from '../../services/yoke.js';
+import { ok } from '../envelope.js';
+import { jsonObject } from '../json-body.js';
+import { commitView, pageParams, pageView, type PageQuery } from '../views.js';
+import { requireAuthor } from './repos.js';
+import { REPO, type RepoWildcardParams } from './params.js';
+
+type Req = FastifyRequest<{ Params: RepoWildcardParams; Querystring: PageQuery }>;
+
+function diffEntryView(change: FileChange) {
+  return {
+    status: change.status,
+    path: change.path,
+    filename: basename(change.path),
+    is_dir: false,
+    size: (change.after ?? change.before)!.size,
+    base_entry: change.before && { hash: change.before.hash, size: change.before.size },
+    head_entry: change.after && { hash: change.after.hash, size: change.after.size },
+  };
+}
+
+/** Server-side merge of branches, and comparisons of revisions (commits, entries, one file). */
+export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
+  const repoOf = (request: Req) => yoke.repos.require(request.params.namespace, request.params.repo_name);
+
+  app.get(`${REPO}/merge/*`, { schema: { tags: ['merge'], summary: 'Can {head} be merged into branch {base}: {base}..{head}' } }, async (request: Req) => {
+    const repo = await repoOf(request);
+    const result = await yoke.merges.check(repo, parseRange(request.params['*']));
+    const body = { is_mergeable: result.isMergeable, conflicts: result.conflicts, commits: result.commits.map(commitView) };
+    return ok('resource_found', { ...body, mergeable: body });
+  });
+
+  app.post(
+    `${REPO}/merge/*`,
+    { schema: { tags: ['merge'], summary: 'Merge {head} into branch {base}: {base}..{head}, body {name, email}; fast-forward, merge commit, or 409 with the conflicts' } },
+    async (request: Req) => {
+      const repo = await repoOf(request);
+      const body = jsonObject(request.body);
+      const author = requireAuthor(body.name, body.email);
+      const outcome = await yoke.merges.merge(repo, parseRange(request.params['*']), author);
+      const merge = outcome.kind === 'merge_commit' ? outcome.merge : outcome.kind === 'fast_forward' ? outcome.head : null;
+      return ok(outcome.kind === 'merge_commit' ? 'resource_created' : 'resource_found', {
+        result: outcome.kind,
+        commits: { base: commitView(outcome.base), head: commitView(outcome.head), merge: merge && commitView(merge) },
+      });
+    },
+  );
+
+  app.get(`${REPO}/compare/commits/*`, { schema: { tags: ['compare'], summary: 'Commits {head} adds ({base}..{head}), or both sides since the merge base ({base}...{head}), paginated' } }, async (request: Req) => {
+    const repo = await repoOf(request);
+    const { base, head, commits } = await yoke.merges.compareCommits(repo, parseRange(request.params['*']));
+    const { page, pageSize, offset } = pageParams(request.query);
+    return ok('resource_found', {
+      compare: {
+        base_commit: commitView(base),
+        head_commit: commitView(head),
+        commits: commits.slice(offset, offset + pageSize).map((c) => ({ ...commitView(c.commit), side: c.side })),
+      },
+      ...pageView(page, pageSize, commits.length),
+    });
+  });
+
+  app.get(
+    `${REPO}/compare/entries/*`,
+    { schema: { tags: ['compare'], summary: 'Files added, removed and modified between revisions: {base}..{head}[/dir/{dir}], with counts, paginated' } },
+    async (request: Req) => {
+      const repo = await repoOf(request);
+      const spec = request.params['*'];
+      const split = spec.indexOf('/dir/');
+      const range = parseRange(split < 0 ? spec : spec.slice(0, split));
+      const dir = split < 0 ? '' : normalizeRepoPath(spec.slice(split + '/dir/'.length), { allowRoot: true });
+      const { base, head, changes } = await yoke.merges.compareEntries(repo, range, dir);
+      const { page, pageSize, offset } = pageParams(request.query);
+      const count = (status: FileChange['status']) => changes.filter((c) => c.status === status).length;
+      return ok('resource_found', {
+        compare: {
+          base_commit: commitView(base),
+          head_commit: commitView(head),
+          counts: { added: count('added'), removed: count('removed'), modified: count('modified') },
+          entries: changes.slice(offset, offset + pageSize).map(diffEntryView),
+        },
+        ...pageView(page, pageSize, changes.length),
+      });
+    },
+  );
+
+  app.get(`${REPO}/compare/file/*`, { schema: { tags: ['compare'], summary: 'One file in two revisions: {base}..{head}/{path}; a line diff for text' } }, async (request: Req) => {
+    const repo = await repoOf(request);
+    const spec = request.params['*'];
+    const range = parseRange(spec);
+    if (range.threeDot) throw new BadRequest('compare/file takes a two-dot range: base..head/path');
+    const result = await yoke.merges.compareFile(repo, range.base, range.head);
+    return ok('resource_found', {
+      compare: {
+        status: result.status,
+        path: result.path,
+        data_type: result.dataType,
+        base_commit: commitView(result.base),
+        head_commit: commitView(result.head),
+        base_entry: result.before,
+        head_entry: result.after,
+        diff: result.lines && { lines: result.lines },
+      },
+    });
+  });
+}
