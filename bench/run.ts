@@ -2,11 +2,12 @@
  * `npm run bench`: runs the benchmarks and prints Markdown tables (copy them into RESULTS.md).
  * `npm run bench -- versions` runs one of them.
  */
+import { compareBench } from './compare.js';
 import { foundationBench } from './foundation.js';
 import { versionsBench } from './versions.js';
 import { workspacesBench } from './workspaces.js';
 
-const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench };
+const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   if (!benches[name]) throw new Error(`Unknown benchmark ${name}; choose from ${Object.keys(benches).join(', ')}`);
