@@ -111,6 +111,25 @@ describe('merge', () => {
     assert.equal(await head(repo, 'main'), res.body.commits.merge.id);
   });
 
+  it('finds the merge base through an earlier merge commit (no false conflicts on a second merge)', async () => {
+    // main: f=A ─┬─ g=1 ──── merge(M1) ── g=2 ── merge(M2)
+    // feature:   └─ f=B ────┘ ── f=C ──────────┘
+    const repo = await freshRepo();
+    await write(repo, 'main', 'f.txt', 'A');
+    await server.json(`/api/repos/${repo}/branches`, json('POST', { new_name: 'feature', from_name: 'main' }));
+    await write(repo, 'main', 'g.txt', '1');
+    await write(repo, 'feature', 'f.txt', 'B');
+    assert.equal((await merge(repo, 'main..feature')).body.result, 'merge_commit');
+    await write(repo, 'feature', 'f.txt', 'C');
+    await write(repo, 'main', 'g.txt', '2');
+    // Measured from the true merge base (feature's f=B), f changed only on feature and g only on main.
+    const second = await merge(repo, 'main..feature');
+    assert.equal(second.status, 200, JSON.stringify(second.body));
+    assert.equal(second.body.result, 'merge_commit');
+    assert.equal(await read(repo, 'main', 'f.txt'), 'C');
+    assert.equal(await read(repo, 'main', 'g.txt'), '2');
+  });
+
   it('fast-forwards when the base has not moved, and reports the commits head brings', async () => {
     const repo = await freshRepo();
     await server.json(`/api/repos/${repo}/branches`, json('POST', { new_name: 'ff', from_name: 'main' }));
