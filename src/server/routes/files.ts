@@ -78,9 +78,9 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     exposeHeadRoute: false,
     schema: { tags, summary: 'Download a file at {revision}/{path} (supports Range; HEAD for headers only)' },
     handler: async (request: Req, reply) => {
-    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-    const { resolved, entry } = await findCommittedFile(yoke, repo, request.params['*']);
-    return sendBlob(yoke, request, reply, entry, resolved.commit.id);
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const { resolved, entry } = await findCommittedFile(yoke, repo, request.params['*']);
+      return sendBlob(yoke, request, reply, entry, resolved.commit.id);
     },
   });
 
