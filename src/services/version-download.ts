@@ -1,9 +1,7 @@
-import { pipeline } from 'node:stream/promises';
-import { pipeline as pipelineCb, Readable } from 'node:stream';
+import { finished, type Readable } from 'node:stream';
 import { setImmediate as yieldToLoop } from 'node:timers/promises';
 import { promisify } from 'node:util';
 import { createGzip, deflateRaw, gunzip } from 'node:zlib';
-import tar from 'tar-stream';
 import { BadRequest, PayloadTooLarge, YokeError } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -171,12 +169,86 @@ export async function chooseGzipLevel(blobs: BlobStore, entries: VersionEntry[])
   return deflated.length > sample.length * 0.9 ? 0 : 1;
 }
 
+/** Blobs up to this size are read whole (one read into a buffer) and read ahead; larger ones are streamed on their turn. */
+const SMALL_BLOB_BYTES = 256 * 1024;
+/** Read-ahead window: at most this many entries ahead of the one being written… */
+const READ_AHEAD_ENTRIES = 32;
+/** …and at most this many bytes of small blobs read but not yet written. */
+const READ_AHEAD_BYTES = 16 * 1024 ** 2;
+/**
+ * Tar bytes are gathered into batches of about this size before they reach gzip: every write
+ * into a zlib stream is a thread-pool round trip, which per 512-byte header or 4 KiB blob costs
+ * far more than the compression itself.
+ */
+const OUTPUT_BATCH_BYTES = 64 * 1024;
+
+/**
+ * A ustar header (as tar-stream writes it: mode 0644, uid/gid 0, mtime 0, type file), encoded
+ * in place at `at`. Only the name and size vary; the rest comes from a template.
+ */
+const TAR_BLOCK = 512;
+const HEADER_TEMPLATE = (() => {
+  const h = Buffer.alloc(TAR_BLOCK);
+  h.write('000644 ', 100, 'latin1'); // mode
+  h.write('000000 ', 108, 'latin1'); // uid
+  h.write('000000 ', 116, 'latin1'); // gid
+  h.write('00000000000 ', 136, 'latin1'); // mtime
+  h[156] = 0x30; // typeflag '0': regular file
+  h.write('ustar\0', 257, 'latin1');
+  h.write('00', 263, 'latin1');
+  h.write('000000 ', 329, 'latin1'); // devmajor
+  h.write('000000 ', 337, 'latin1'); // devminor
+  return h;
+})();
+const MAX_OCTAL_SIZE = 8 ** 11 - 1;
+
+function encodeTarHeader(out: Buffer, at: number, name: string, size: number): void {
+  // Entry names are hash spellings (at most 32 hex digits); anything else never gets here.
+  if (name.length > 100 || Buffer.byteLength(name) !== name.length) throw new Error(`Cannot name a tar entry ${JSON.stringify(name)}`);
+  HEADER_TEMPLATE.copy(out, at);
+  out.write(name, at, 'latin1');
+  if (size <= MAX_OCTAL_SIZE) {
+    out.write(`${size.toString(8).padStart(11, '0')} `, at + 124, 'latin1');
+  } else {
+    // GNU base-256 for sizes of 8 GiB and more.
+    out[at + 124] = 0x80;
+    let n = size;
+    for (let i = 11; i > 0; i--) {
+      out[at + 124 + i] = n % 256;
+      n = Math.floor(n / 256);
+    }
+  }
+  let sum = 8 * 0x20; // the checksum field counts as spaces
+  for (let i = at; i < at + 148; i++) sum += out[i];
+  for (let i = at + 156; i < at + TAR_BLOCK; i++) sum += out[i];
+  out.write(`${sum.toString(8).padStart(6, '0')} `, at + 148, 'latin1');
+}
+
+/** A whole small blob, read with one ranged get (the exact range spares the read that finds EOF). */
+async function readWhole(blobs: BlobStore, e: VersionEntry): Promise<Buffer> {
+  const stream = await blobs.get(e.hash, { start: 0, end: e.size - 1 });
+  return new Promise((resolve, reject) => {
+    const chunks: Buffer[] = [];
+    let length = 0;
+    stream.on('data', (chunk: Buffer) => {
+      chunks.push(chunk);
+      length += chunk.length;
+    });
+    stream.once('error', reject);
+    stream.once('end', () => {
+      if (length !== e.size) reject(new Error(`Blob ${e.hash} has ${length} bytes, expected ${e.size}`));
+      else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
+    });
+  });
+}
+
 /**
  * The reply body: a gzip'd tar with one regular file (mode 0644, uid/gid 0, mtime 0) per entry, in
- * order, named exactly as requested. Blobs are streamed one after another (each entry is awaited,
- * so memory stays at a few stream buffers whatever the sizes). If a blob cannot be read, or the
- * consumer goes away (it destroys the returned stream), the output is destroyed and `onFailure`
- * is told which of the two happened; the client sees a truncated body.
+ * order, named exactly as requested. Small blobs are read whole, several at a time ahead of the
+ * writer (bounded by entry count and bytes); larger ones are opened on their turn and streamed with
+ * backpressure, so memory stays bounded whatever the number and sizes of blobs. If a blob cannot be
+ * read, or the consumer goes away (it destroys the returned stream), the output is destroyed and
+ * `onFailure` is told which of the two happened; the client sees a truncated body.
  */
 export function versionsTarGz(
   blobs: BlobStore,
@@ -184,37 +256,124 @@ export function versionsTarGz(
   level: number,
   onFailure: (err: Error, consumerGone: boolean) => void,
 ): Readable {
-  const pack = tar.pack();
-  const gzip = createGzip({ level });
+  // A larger output chunk than zlib's 16 KiB default: one round trip per input batch, not four.
+  const gzip = createGzip({ level, chunkSize: OUTPUT_BATCH_BYTES });
   let failed = false;
   const fail = (err: Error) => {
     if (failed) return;
     failed = true;
     // Destroyed before we failed: whoever reads the output (the HTTP response) went away first.
     const consumerGone = gzip.destroyed;
-    pack.destroy(err);
     gzip.destroy();
     onFailure(err, consumerGone);
   };
-  pipelineCb(pack, gzip, (err) => {
+  finished(gzip, (err) => {
     if (err) fail(err);
   });
 
-  const feed = async () => {
-    for (const e of entries) {
-      if (failed) return;
-      // Open the blob before starting its entry, so a failure leaves no half-made entry behind.
-      // An empty blob needs no read.
-      const source = e.size === 0 ? Readable.from([]) : await blobs.get(e.hash);
-      if (failed) {
-        source.destroy();
-        return;
-      }
-      const entry = pack.entry({ name: e.requested, size: e.size, mode: 0o644, type: 'file', mtime: new Date(0), uid: 0, gid: 0 });
-      entry.on('error', () => {}); // reported through pipeline() or fail(); never unhandled
-      await pipeline(source, entry);
+  // Output batching with backpressure.
+  let batch = Buffer.allocUnsafe(OUTPUT_BATCH_BYTES);
+  let used = 0;
+  // Stop feeding once the output is gone: failed here, or destroyed by its consumer (the finished()
+  // callback above then reports it).
+  const stopped = () => failed || gzip.destroyed;
+  const drained = () =>
+    new Promise<void>((resolve) => {
+      if (gzip.destroyed) return resolve();
+      const done = () => {
+        gzip.off('drain', done);
+        gzip.off('close', done);
+        resolve();
+      };
+      gzip.on('drain', done);
+      gzip.on('close', done);
+    });
+  const write = async (chunk: Buffer) => {
+    if (stopped()) return;
+    if (!gzip.write(chunk)) await drained();
+  };
+  const flush = async () => {
+    if (used === 0) return;
+    const full = batch.subarray(0, used);
+    batch = Buffer.allocUnsafe(OUTPUT_BATCH_BYTES);
+    used = 0;
+    await write(full);
+  };
+  /** Appends bytes; big chunks go out directly (after what is batched), small ones are copied. */
+  const put = async (chunk: Buffer) => {
+    if (chunk.length >= OUTPUT_BATCH_BYTES / 2) {
+      await flush();
+      await write(chunk);
+      return;
     }
-    pack.finalize();
+    if (used + chunk.length > OUTPUT_BATCH_BYTES) await flush();
+    chunk.copy(batch, used);
+    used += chunk.length;
+  };
+  const header = async (e: VersionEntry) => {
+    if (used + TAR_BLOCK > OUTPUT_BATCH_BYTES) await flush();
+    encodeTarHeader(batch, used, e.requested, e.size);
+    used += TAR_BLOCK;
+  };
+  const zeros = Buffer.alloc(TAR_BLOCK * 2);
+  const padding = (size: number) => (size % TAR_BLOCK === 0 ? null : zeros.subarray(0, TAR_BLOCK - (size % TAR_BLOCK)));
+
+  // Read-ahead of small blobs: pending reads by entry index.
+  const isSmall = (e: VersionEntry) => e.size > 0 && e.size <= SMALL_BLOB_BYTES;
+  const ahead = new Map<number, Promise<Buffer>>();
+  let nextAhead = 0;
+  let aheadBytes = 0;
+  const readAhead = (current: number) => {
+    while (nextAhead < entries.length && nextAhead - current < READ_AHEAD_ENTRIES) {
+      const e = entries[nextAhead];
+      if (isSmall(e)) {
+        if (aheadBytes + e.size > READ_AHEAD_BYTES && ahead.size > 0) return;
+        aheadBytes += e.size;
+        const reading = readWhole(blobs, e);
+        reading.catch(() => {}); // awaited on its turn; never unhandled if we stop before then
+        ahead.set(nextAhead, reading);
+      }
+      nextAhead++;
+    }
+  };
+
+  const feed = async () => {
+    for (let i = 0; i < entries.length; i++) {
+      if (stopped()) return;
+      readAhead(i);
+      const e = entries[i];
+      if (e.size === 0) {
+        await header(e);
+      } else if (isSmall(e)) {
+        const data = await ahead.get(i)!;
+        ahead.delete(i);
+        aheadBytes -= e.size;
+        if (stopped()) return;
+        await header(e);
+        await put(data);
+      } else {
+        // Open the blob before starting its entry, so a failure leaves no half-made entry behind.
+        const source = await blobs.get(e.hash, { start: 0, end: e.size - 1 });
+        if (stopped()) {
+          source.destroy();
+          return;
+        }
+        await header(e);
+        let sent = 0;
+        for await (const chunk of source) {
+          if (stopped()) return; // leaving the loop destroys the source
+          sent += (chunk as Buffer).length;
+          await put(chunk as Buffer);
+        }
+        if (sent !== e.size) throw new Error(`Blob ${e.hash} has ${sent} bytes, expected ${e.size}`);
+      }
+      const pad = padding(e.size);
+      if (pad) await put(pad);
+    }
+    if (stopped()) return;
+    await put(zeros); // end of archive: two zero blocks
+    await flush();
+    if (!stopped()) gzip.end();
   };
   feed().catch((err: Error) => fail(err));
   return gzip;

@@ -324,19 +324,51 @@ describe('versions: batch download, metadata, missing, chunks, versions/{rev}/{p
     assert.deepEqual((await untar(textOnly.body))[0].data, text);
   });
 
-  it('a blob that fails while streaming truncates the body; the server keeps answering', async () => {
-    const first = randomBytes(24 * 1024 * 1024);
-    const up = await putFiles(server, A, 'main/fragile', [
-      { name: 'first.bin', content: first },
-      { name: 'second.bin', content: randomBytes(1024 * 1024) },
-    ]);
-    const [h1, h2] = (up.body.files as Array<{ hash: string }>).map((f) => f.hash);
-    const padded = h2.padStart(32, '0');
+  it('many small, empty and large blobs mixed: every entry intact, in order, duplicates kept (read-ahead window)', async () => {
+    // Sizes around the tar block size and both sides of the small/streamed boundary (256 KiB).
+    const sizes = [1, 511, 512, 513, 4096, 40_000, 256 * 1024, 256 * 1024 + 1, 700_000];
+    const files = Array.from({ length: 120 }, (_, i) => ({ name: `m${i}.bin`, content: randomBytes(sizes[i % sizes.length]) }));
+    const up = await putFiles(server, A, 'main/mixed', files);
+    assert.equal(up.status, 200, JSON.stringify(up.body));
+    const byName = new Map((up.body.files as Array<{ path: string; hash: string }>).map((f) => [f.path.split('/').pop()!, f.hash]));
+    const pick = (i: number) => ({ hash: byName.get(`m${i}.bin`)!, data: files[i].content });
+    const asked = [
+      ...Array.from({ length: 120 }, (_, i) => pick(i)),
+      { hash: hash.empty, data: content.empty },
+      ...Array.from({ length: 80 }, (_, i) => pick((i * 7) % 120)), // duplicates, far apart and out of order
+      { hash: hash.empty, data: content.empty },
+      pick(3),
+    ];
+    const res = await send(server, 'POST', batch(A), gzipSync(lines(asked.map((a) => a.hash))));
+    assert.equal(res.status, 200);
+    const entries = await untar(res.body);
+    assert.deepEqual(entries.map((e) => e.name), asked.map((a) => a.hash));
+    entries.forEach((e, i) => {
+      assert.equal(e.data.length, asked[i].data.length, e.name);
+      assert.ok(e.data.equals(asked[i].data), e.name);
+      assert.equal(e.mode, 0o644);
+    });
+    // Byte-for-byte what tar-stream writes for the same entries.
+    const pack = tar.pack();
+    const reference = (async () => {
+      const chunks: Buffer[] = [];
+      for await (const chunk of pack) chunks.push(chunk as Buffer);
+      return Buffer.concat(chunks);
+    })();
+    for (const a of asked) pack.entry({ name: a.hash, size: a.data.length, mode: 0o644, type: 'file', mtime: new Date(0), uid: 0, gid: 0 }, a.data);
+    pack.finalize();
+    assert.ok(gunzipSync(res.body).equals(await reference));
+  });
+
+  /**
+   * Asks for `list`, holds the reply as soon as its headers arrive (backpressure keeps the server
+   * inside the leading large entry), deletes the blob `doomed`, then reads on.
+   */
+  const downloadDeleting = (list: string[], doomed: string) => {
+    const padded = doomed.padStart(32, '0');
     const url = new URL(server.url);
-    const outcome = await new Promise<{ status: number; bytes: Buffer; failed: boolean }>((resolve, reject) => {
+    return new Promise<{ status: number; bytes: Buffer; failed: boolean }>((resolve, reject) => {
       const req = httpRequest({ host: url.hostname, port: url.port, method: 'QUERY', path: `/api/repos/${A}/versions`, headers: {} }, (res) => {
-        // Hold the stream (backpressure keeps the server inside the 24 MB first entry), delete the
-        // second blob, then read on.
         res.pause();
         const chunks: Buffer[] = [];
         let failed = false;
@@ -349,8 +381,32 @@ describe('versions: batch download, metadata, missing, chunks, versions/{rev}/{p
         }, reject);
       });
       req.on('error', () => {});
-      req.end(lines([h1, h2]));
+      req.end(lines(list));
     });
+  };
+
+  it('a blob that fails while streaming truncates the body; the server keeps answering', async () => {
+    const first = randomBytes(24 * 1024 * 1024);
+    const up = await putFiles(server, A, 'main/fragile', [
+      { name: 'first.bin', content: first },
+      { name: 'second.bin', content: randomBytes(1024 * 1024) },
+    ]);
+    const [h1, h2] = (up.body.files as Array<{ hash: string }>).map((f) => f.hash);
+    const outcome = await downloadDeleting([h1, h2], h2);
+    assert.equal(outcome.status, 200);
+    assert.ok(outcome.failed, 'the response must not end cleanly');
+    await assert.rejects(untar(outcome.bytes));
+    assert.equal((await server.json('/api/health')).status, 200);
+  });
+
+  it('a small blob that fails when its turn comes (past the read-ahead window) truncates the body too', async () => {
+    const up = await putFiles(server, A, 'main/fragile-small', [
+      { name: 'lead.bin', content: randomBytes(24 * 1024 * 1024) },
+      { name: 'filler.txt', content: 'filler' },
+      { name: 'late.txt', content: 'deleted before its turn' },
+    ]);
+    const [lead, filler, late] = (up.body.files as Array<{ hash: string }>).map((f) => f.hash);
+    const outcome = await downloadDeleting([lead, ...Array.from({ length: 300 }, () => filler), late], late);
     assert.equal(outcome.status, 200);
     assert.ok(outcome.failed, 'the response must not end cleanly');
     await assert.rejects(untar(outcome.bytes));
