@@ -237,8 +237,29 @@ describe('resumable uploads: versions/{hash}/create | chunks | complete', () => 
     assert.equal((await server.json(`/api/repos/${R}/versions/${h}/chunks`, { method: 'PUT', body: 'x' })).status, 400);
     assert.equal((await server.json(`/api/repos/${R}/versions/not-hex/chunks?offset=0`, { method: 'PUT', body: 'x' })).status, 400);
     assert.equal((await complete(hashBuffer('never uploaded'))).status, 404);
-    assert.equal((await complete(h, { files: [{ hash: h }], workspace_id: 'nope' })).status, 404);
+    assert.equal((await complete(h, { files: [{ hash: h, file_name: 'x' }], workspace_id: 'nope' })).status, 404);
     assert.equal((await complete(h, { files: [] })).status, 400);
+  });
+
+  it('stages a completed large file into a workspace at dst_dir/file_name', async () => {
+    const ws = await server.json(`/api/repos/${R}/workspaces`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workspace_id: 'big-ws', branch_name: 'main' }) });
+    assert.equal(ws.status, 200, JSON.stringify(ws.body));
+    const data = randomBytes(120_000);
+    const hash = hashBuffer(data);
+    await put(hash, 0, data.subarray(0, 60_000));
+    await put(hash, 60_000, data.subarray(60_000));
+    assert.equal((await complete(hash, { files: [{ hash }], workspace_id: 'big-ws' })).status, 400, 'file_name is needed to stage');
+    const done = await complete(hash, { files: [{ hash, file_name: 'model.bin', dst_dir: 'models/v1' }], workspace_id: 'big-ws' });
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.equal(done.body.path, 'models/v1/model.bin');
+    const status = await server.json(`/api/repos/${R}/workspaces/big-ws/changes`);
+    assert.deepEqual(status.body.changes.map((c: { path: string; status: string }) => `${c.status} ${c.path}`), ['added models/v1/model.bin']);
+    const commit = await server.json(`/api/repos/${R}/workspaces/big-ws/commit/main`, {
+      method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: 'model', author: 'A', email: 'a@x' }),
+    });
+    assert.equal(commit.status, 200);
+    const file = await server.fetch(`/api/repos/${R}/file/main/models/v1/model.bin`);
+    assert.deepEqual(Buffer.from(await file.arrayBuffer()), data);
   });
 
   it('expires abandoned partial uploads and removes their bytes', async () => {

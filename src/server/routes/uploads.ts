@@ -1,5 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BadRequest, NotFound } from '../../core/errors.js';
+import { BadRequest } from '../../core/errors.js';
+import { joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
+import type { WorkspaceRecord } from '../../storage/meta-store.js';
 import { normalizeHash } from '../../core/hash.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
@@ -126,7 +128,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.post<{ Params: HashParams }>(
     `${REPO}/versions/:hash/complete`,
-    { schema: { tags, summary: 'Assemble and verify a large-file upload (body {files:[{hash, file_name, dst_dir?}], workspace_id?})' } },
+    { schema: { tags, summary: 'Assemble and verify a large-file upload (body {files:[{hash, file_name, dst_dir?}], workspace_id?}); with workspace_id, stage it at dst_dir/file_name' } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const hash = hashParam(request.params.hash);
@@ -134,11 +136,18 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
       if (body.files !== undefined && (!Array.isArray(body.files) || body.files.length !== 1)) {
         throw new BadRequest('Expected a single file in the request');
       }
+      // With a workspace, the assembled file is also staged there at `dst_dir/file_name`.
+      let staging: { workspace: WorkspaceRecord; path: string } | null = null;
       if (body.workspace_id !== undefined && body.workspace_id !== null) {
-        throw new NotFound(`Workspace not found: ${String(body.workspace_id)}`);
+        const workspace = await yoke.workspaces.require(repo, String(body.workspace_id));
+        const file = (Array.isArray(body.files) ? body.files[0] : undefined) as { file_name?: unknown; dst_dir?: unknown } | undefined;
+        if (typeof file?.file_name !== 'string' || file.file_name === '') throw new BadRequest('files[0].file_name is required to stage into a workspace');
+        const dir = typeof file.dst_dir === 'string' ? normalizeRepoPath(file.dst_dir, { allowRoot: true }) : '';
+        staging = { workspace, path: joinRepoPath(dir, normalizeRepoPath(file.file_name)) };
       }
       const version = await yoke.uploads.completeVersionUpload(repo, hash);
-      return ok('resource_found', { version });
+      if (staging) await yoke.workspaces.stageFiles(staging.workspace, [{ path: staging.path, hash: version.hash, size: version.size }]);
+      return ok('resource_found', { version, ...(staging ? { path: staging.path } : {}) });
     },
   );
 }
