@@ -77,11 +77,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     url,
     exposeHeadRoute: false,
     schema: { tags, summary: 'Download a file at {revision}/{path} (supports Range; HEAD for headers only)' },
-    handler: async (request: Req, reply) => {
-      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const { resolved, entry } = await findCommittedFile(yoke, repo, request.params['*']);
-      return sendBlob(yoke, request, reply, entry, resolved.commit.id);
-    },
+    handler: committedFileHandler(yoke),
   });
 
   app.delete(url, { schema: { tags, summary: 'Delete a file or directory at {branch}/{path} as one commit' } }, async (request: Req) => {
@@ -116,6 +112,15 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     const { commit } = await yoke.commits.commit({ repo, branch: target.branch, base: target.head, changes, blobs: [], author: optionalAuthor(body), message });
     return ok('resource_updated', { commit: commitView(commit), file: { path: newPath, size: entry.size, hash: entry.hash } });
   });
+}
+
+/** GET/HEAD of a committed file at `{rev}/{path}` (the wildcard), shared by `file/…` and `versions/…`. */
+export function committedFileHandler(yoke: Yoke) {
+  return async (request: FastifyRequest<{ Params: RepoWildcardParams }>, reply: FastifyReply) => {
+    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+    const { resolved, entry } = await findCommittedFile(yoke, repo, request.params['*']);
+    return sendBlob(yoke, request, reply, entry, resolved.commit.id);
+  };
 }
 
 /** Resolves `{rev}/{path}` to a committed file: 404 if nothing is there, 400 `not_a_file` for a directory. */

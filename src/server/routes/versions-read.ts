@@ -13,7 +13,7 @@ import {
 import type { Yoke } from '../../services/yoke.js';
 import type { RepoRecord } from '../../storage/meta-store.js';
 import { errorBody, ok } from '../envelope.js';
-import { findCommittedFile, openCommittedBlob, sendBlob } from './files.js';
+import { committedFileHandler, findCommittedFile, openCommittedBlob, sendBlob } from './files.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
 /** Most hashes one `versions/missing` request may ask about. */
@@ -147,11 +147,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
     url: `${REPO}/versions/*`,
     exposeHeadRoute: false,
     schema: { tags, summary: 'Download a file at {revision}/{path} (alias of GET file/…; supports Range)' },
-    handler: async (request: WildcardReq, reply) => {
-      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const { resolved, entry } = await findCommittedFile(yoke, repo, request.params['*']);
-      return sendBlob(yoke, request, reply, entry, resolved.commit.id);
-    },
+    handler: committedFileHandler(yoke),
   });
 }
 
