@@ -82,7 +82,7 @@ export class UploadService {
       }
       throw err;
     });
-    await this.meta.recordUploadPart(upload.id, chunkNum, size);
+    if (!(await this.meta.recordUploadPart(upload.id, chunkNum, size))) throw new Conflict(`Upload ${request.hash} was completed or discarded while this chunk arrived`);
     const parts = await this.meta.listUploadParts(upload.id);
     if (parts.length < totalChunks || sum(parts) < totalSize) return { complete: false, hashes: [] };
     // Of several requests that see the upload complete, exactly one assembles it.
@@ -111,7 +111,7 @@ export class UploadService {
       if (err instanceof PayloadTooLarge) throw new BadRequest(`Chunk at offset ${offset} goes past the declared size ${upload.totalSize}`);
       throw err;
     });
-    await this.meta.recordUploadPart(upload.id, offset, size);
+    if (!(await this.meta.recordUploadPart(upload.id, offset, size))) throw new Conflict(`Upload ${upload.key} was completed or discarded while this chunk arrived`);
     return { part: offset, size };
   }
 

@@ -237,7 +237,30 @@ export class LocalBlobStore implements BlobStore {
     return createReadStream('', { fd: handle, highWaterMark: 1 << 20 });
   }
 
-  async writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
+  /** In-place writes under way per upload; `commitUpload` waits for them before it renames the file. */
+  private readonly inPlaceWriters = new Map<string, { count: number; idle: Array<() => void> }>();
+
+  writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
+    // Registered before the first await: a completion that starts after this call waits for this write,
+    // so no write can land in the file after it has been verified and published as a blob.
+    const writers = this.inPlaceWriters.get(uploadId) ?? { count: 0, idle: [] };
+    writers.count += 1;
+    this.inPlaceWriters.set(uploadId, writers);
+    return this.writeInPlace(uploadId, offset, source, options).finally(() => {
+      writers.count -= 1;
+      if (writers.count === 0) {
+        this.inPlaceWriters.delete(uploadId);
+        for (const wake of writers.idle) wake();
+      }
+    });
+  }
+
+  private async inPlaceWritesDone(uploadId: string): Promise<void> {
+    const writers = this.inPlaceWriters.get(uploadId);
+    if (writers) await new Promise<void>((resolve) => writers.idle.push(resolve));
+  }
+
+  private async writeInPlace(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number }): Promise<number> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new BadRequest(`Invalid offset: ${offset}`);
     const dir = this.uploadDir(uploadId);
     await mkdir(dir, { recursive: true });
@@ -267,6 +290,7 @@ export class LocalBlobStore implements BlobStore {
     const expected = normalizeHash(expectedHash);
     if (expected === null) throw new BadRequest(`Invalid hash: ${expectedHash}`);
     const staged = join(this.uploadDir(uploadId), IN_PLACE_FILE);
+    await this.inPlaceWritesDone(uploadId);
     const handle = await open(staged, 'r+').catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
       throw err;

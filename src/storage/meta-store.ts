@@ -144,8 +144,8 @@ export interface MetaStore {
   /** The open upload with this key, created with `init` if there is none. */
   openUpload(repoId: string, kind: UploadRecord['kind'], key: string, init: NewUpload): Promise<UploadRecord>;
   getUpload(repoId: string, kind: UploadRecord['kind'], key: string): Promise<UploadRecord | null>;
-  /** Records (or replaces) a stored part and marks the upload as active. */
-  recordUploadPart(uploadId: string, part: number, size: number): Promise<void>;
+  /** Records (or replaces) a stored part and marks the upload as active; false if the upload no longer exists. */
+  recordUploadPart(uploadId: string, part: number, size: number): Promise<boolean>;
   listUploadParts(uploadId: string): Promise<UploadPart[]>;
   /** Moves an upload from 'open' to 'assembling'; false if another request holds it. */
   claimUpload(uploadId: string): Promise<boolean>;

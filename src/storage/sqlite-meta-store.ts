@@ -472,13 +472,15 @@ export class SqliteMetaStore implements MetaStore {
     return row ? toUpload(row) : null;
   }
 
-  private readonly recordPartTransaction = (uploadId: string, part: number, size: number) => {
+  private readonly recordPartTransaction = (uploadId: string, part: number, size: number): boolean => {
+    // Touch first: no row means the upload was completed or discarded meanwhile.
+    if (this.stmt.touchUpload.run(new Date().toISOString(), uploadId).changes === 0) return false;
     this.stmt.upsertPart.run(uploadId, part, size);
-    this.stmt.touchUpload.run(new Date().toISOString(), uploadId);
+    return true;
   };
 
-  async recordUploadPart(uploadId: string, part: number, size: number): Promise<void> {
-    this.db.transaction(this.recordPartTransaction)(uploadId, part, size);
+  async recordUploadPart(uploadId: string, part: number, size: number): Promise<boolean> {
+    return this.db.transaction(this.recordPartTransaction)(uploadId, part, size);
   }
 
   async listUploadParts(uploadId: string): Promise<UploadPart[]> {

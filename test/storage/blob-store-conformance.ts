@@ -338,6 +338,30 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
           await assert.rejects(store.commitUpload(id, 1, hashBuffer('x')), isYokeError('NotFound', 404));
         }));
 
+      it('commitUpload waits for an in-place write already under way, so nothing lands in a published blob', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const data = randomBytes(4000);
+          await store.writeAt(id, 0, chunksOf(data, 1000));
+          let release!: () => void;
+          const gate = new Promise<void>((resolve) => (release = resolve));
+          async function* slow() {
+            yield data.subarray(3000, 3500);
+            await gate;
+            yield data.subarray(3500, 4000);
+          }
+          const late = store.writeAt(id, 3000, slow());
+          let committed = false;
+          const commit = store.commitUpload(id, data.length, hashBuffer(data)).then((r) => ((committed = true), r));
+          await new Promise((resolve) => setTimeout(resolve, 50));
+          assert.equal(committed, false, 'the commit waits for the write under way');
+          release();
+          assert.equal(await late, 1000);
+          assert.deepEqual(await commit, { hash: hashBuffer(data), size: data.length, created: true });
+          assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
+          await store.deleteParts(id);
+        }));
+
       it('rejects upload ids and part numbers that could escape the staging area', () =>
         withStore(async (store) => {
           await assert.rejects(store.putPart('../x', 0, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));

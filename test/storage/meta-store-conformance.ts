@@ -609,7 +609,7 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           const repo = await newRepo(store);
           const upload = await store.openUpload(repo.id, 'version', hex(), { totalSize: null, totalChunks: null, details: {} });
           const far = 6 * 1024 ** 3;
-          await store.recordUploadPart(upload.id, far, 10);
+          assert.equal(await store.recordUploadPart(upload.id, far, 10), true);
           await store.recordUploadPart(upload.id, 0, 5);
           await store.recordUploadPart(upload.id, 0, 7);
           assert.deepEqual(await store.listUploadParts(upload.id), [{ part: 0, size: 7 }, { part: far, size: 10 }]);
@@ -619,6 +619,7 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.equal(await store.claimUpload(upload.id), true);
           await store.deleteUpload(upload.id);
           assert.deepEqual(await store.listUploadParts(upload.id), []);
+          assert.equal(await store.recordUploadPart(upload.id, 0, 1), false, 'a part of a finished upload is not recorded');
           assert.equal(await store.getUpload(repo.id, 'version', upload.key), null);
         }));
 
