@@ -5,6 +5,7 @@ import type { WorkspaceRecord } from '../../storage/meta-store.js';
 import { normalizeHash } from '../../core/hash.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
+import { jsonObject } from '../json-body.js';
 import { REPO, type RepoParams } from './params.js';
 
 type HashParams = RepoParams & { hash: string };
@@ -32,20 +33,6 @@ function hashParam(raw: string | undefined, name = 'hash'): string {
   const hash = raw === undefined ? null : normalizeHash(raw);
   if (hash === null) throw new BadRequest(`Invalid ${name}: ${raw ?? '(missing)'}`);
   return hash;
-}
-
-/** JSON bodies that Oxen reads as raw text whatever the Content-Type. */
-function jsonObject(body: unknown): Record<string, unknown> {
-  if (body === undefined || body === null || body === '') return {};
-  if (typeof body === 'string') {
-    try {
-      body = JSON.parse(body);
-    } catch {
-      throw new BadRequest('Invalid request body: not JSON');
-    }
-  }
-  if (typeof body !== 'object' || Array.isArray(body)) throw new BadRequest('Invalid request body: expected a JSON object');
-  return body as Record<string, unknown>;
 }
 
 /**
@@ -100,7 +87,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
     { schema: { tags, summary: 'Start a large-file upload (optional; body {size?, file_name?, dst_dir?})' } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const body = jsonObject(request.body);
+      const body = jsonObject(request.body, { optional: true });
       const size = body.size === undefined || body.size === null ? null : Number(body.size);
       if (size !== null && (!Number.isSafeInteger(size) || size < 0)) throw new BadRequest(`Invalid size: ${String(body.size)}`);
       const details = { file_name: body.file_name ?? null, dst_dir: body.dst_dir ?? null };
@@ -132,7 +119,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const hash = hashParam(request.params.hash);
-      const body = jsonObject(request.body);
+      const body = jsonObject(request.body, { optional: true });
       if (body.files !== undefined && (!Array.isArray(body.files) || body.files.length !== 1)) {
         throw new BadRequest('Expected a single file in the request');
       }
