@@ -97,15 +97,24 @@ export class CommitService {
     });
   }
 
+  /**
+   * The paths whose entry differs between `base` (null: an empty tree) and `head`: the rule by which
+   * a change set made against `base` conflicts with the branch. Workspace mergeability asks it too.
+   */
+  async changedPaths(repoId: string, base: CommitRecord | null, head: CommitRecord, paths: Iterable<string>): Promise<string[]> {
+    const source: NodeSource = this.nodes.forRepo(repoId);
+    const changed: string[] = [];
+    for (const path of paths) {
+      const before = base ? await lookup(source, base.rootId, path) : null;
+      const now = await lookup(source, head.rootId, path);
+      if (!sameEntry(before, now)) changed.push(path);
+    }
+    return changed;
+  }
+
   /** 409 if any path in the change set differs between the caller's base and the current head. */
   private async assertUntouched(repo: RepoRecord, request: CommitRequest, head: CommitRecord): Promise<void> {
-    const source: NodeSource = this.nodes.forRepo(repo.id);
-    const conflicts: string[] = [];
-    for (const path of request.changes.keys()) {
-      const before = request.base ? await lookup(source, request.base.rootId, path) : null;
-      const now = await lookup(source, head.rootId, path);
-      if (!sameEntry(before, now)) conflicts.push(path);
-    }
+    const conflicts = await this.changedPaths(repo.id, request.base, head, request.changes.keys());
     if (conflicts.length > 0) {
       throw new Conflict(`These paths changed on '${request.branch}' since ${request.base?.id ?? 'the request began'}: ${conflicts.join(', ')}`, {
         conflicts: conflicts.map((path) => ({ path })),

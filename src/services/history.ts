@@ -4,6 +4,18 @@ import type { NodeCache } from './node-cache.js';
 
 const SCAN_BATCH = 500;
 
+/** `commit` and all its ancestors, newest first. */
+export function allAncestors(meta: MetaStore, repoId: string, commit: CommitRecord): Promise<CommitRecord[]> {
+  return meta.listAncestors(repoId, commit.id, { offset: 0, limit: Number.MAX_SAFE_INTEGER });
+}
+
+/** Commits reachable from `head` and not from `base`, newest first. */
+export async function commitsBetween(meta: MetaStore, repoId: string, base: CommitRecord, head: CommitRecord): Promise<CommitRecord[]> {
+  const [ofHead, ofBase] = await Promise.all([allAncestors(meta, repoId, head), allAncestors(meta, repoId, base)]);
+  const inBase = new Set(ofBase.map((c) => c.id));
+  return ofHead.filter((c) => !inBase.has(c.id));
+}
+
 /** Commit history of a revision, optionally narrowed to the commits that changed one path. */
 export class HistoryService {
   constructor(

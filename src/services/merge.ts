@@ -8,6 +8,7 @@ import { lookup, PathConflict, type Entry } from '../core/tree.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { Author, CommitService } from './commits.js';
+import { allAncestors, commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
 import type { RevisionResolver } from './revisions.js';
 
@@ -44,20 +45,13 @@ export class MergeService {
     private readonly commits: CommitService,
   ) {}
 
-  private async allAncestors(repo: RepoRecord, commit: CommitRecord): Promise<CommitRecord[]> {
-    return this.meta.listAncestors(repo.id, commit.id, { offset: 0, limit: Number.MAX_SAFE_INTEGER });
-  }
-
   async mergeBase(repo: RepoRecord, a: CommitRecord, b: CommitRecord): Promise<CommitRecord | null> {
-    const [ofA, ofB] = await Promise.all([this.allAncestors(repo, a), this.allAncestors(repo, b)]);
+    const [ofA, ofB] = await Promise.all([allAncestors(this.meta, repo.id, a), allAncestors(this.meta, repo.id, b)]);
     return lowestCommonAncestor(ofA, ofB);
   }
 
-  /** Commits reachable from `head` and not from `base`, newest first. */
-  async commitsBetween(repo: RepoRecord, base: CommitRecord, head: CommitRecord): Promise<CommitRecord[]> {
-    const [ofHead, ofBase] = await Promise.all([this.allAncestors(repo, head), this.allAncestors(repo, base)]);
-    const inBase = new Set(ofBase.map((c) => c.id));
-    return ofHead.filter((c) => !inBase.has(c.id));
+  private commitsBetween(repo: RepoRecord, base: CommitRecord, head: CommitRecord): Promise<CommitRecord[]> {
+    return commitsBetween(this.meta, repo.id, base, head);
   }
 
   private async branchHead(repo: RepoRecord, name: string): Promise<CommitRecord> {

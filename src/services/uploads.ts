@@ -146,7 +146,7 @@ export class UploadService {
     } catch (err) {
       if (err instanceof HashMismatch) {
         await this.discard(upload);
-        throw new BadRequest(`Assembled bytes hash to ${err.actual}, not ${err.expected}`, { type: 'hash_mismatch' });
+        throw assembledMismatch(err.expected, err.actual);
       }
       await this.meta.releaseUpload(upload.id);
       throw err;
@@ -208,7 +208,7 @@ export class UploadService {
 
   private async storeWhole(source: AsyncIterable<Uint8Array>, hash: string) {
     const result = await this.blobs.put(source, { expectedHash: hash }).catch((err) => {
-      if (err instanceof HashMismatch) throw new BadRequest(`Assembled bytes hash to ${err.actual}, not ${err.expected}`, { type: 'hash_mismatch' });
+      if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
       throw err;
     });
     return [{ hash: result.hash, size: result.size }];
@@ -224,7 +224,7 @@ export class UploadService {
     const hasher = await createStreamHasher();
     for await (const chunk of open()) hasher.update(chunk);
     const actual = hasher.digest();
-    if (actual !== hash) throw new BadRequest(`Assembled bytes hash to ${actual}, not ${hash}`, { type: 'hash_mismatch' });
+    if (actual !== hash) throw assembledMismatch(hash, actual);
 
     const extract = tar.extract();
     const batch = this.blobs.createBatch();
@@ -275,6 +275,11 @@ function capBytes(limit: number): Transform {
       else done(null, chunk);
     },
   });
+}
+
+/** The client's fault: the bytes it sent do not hash to what it declared (the upload is discarded). */
+function assembledMismatch(expected: string, actual: string): BadRequest {
+  return new BadRequest(`Assembled bytes hash to ${actual}, not ${expected}`, { type: 'hash_mismatch' });
 }
 
 function sum(parts: UploadPart[]): number {

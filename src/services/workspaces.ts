@@ -1,9 +1,10 @@
 import { BadRequest, NotFound, Unprocessable } from '../core/errors.js';
 import { assertBranchName } from '../core/names.js';
 import { normalizeRepoPath } from '../core/paths.js';
-import { applyChanges, decodeNode, lookup, sameEntry, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
+import { applyChanges, decodeNode, lookup, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord, StagedChange, WorkspaceRecord } from '../storage/meta-store.js';
 import type { Author, CommitService } from './commits.js';
+import { commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
 
 export type ChangeStatus = 'added' | 'modified' | 'removed';
@@ -184,16 +185,9 @@ export class WorkspaceService {
   async mergeability(workspace: WorkspaceRecord, branch: string) {
     const base = await this.baseCommit(workspace);
     const head = await this.headOf(workspace, branch);
-    const source = this.nodes.forRepo(workspace.repoId);
-    const conflicts: string[] = [];
-    if (head.id !== base.id) {
-      for (const change of await this.meta.listStagedChanges(workspace.uid)) {
-        const before = await lookup(source, base.rootId, change.path);
-        const now = await lookup(source, head.rootId, change.path);
-        if (!sameEntry(before, now)) conflicts.push(change.path);
-      }
-    }
-    const ahead = head.id === base.id ? [] : await this.commitsSince(workspace, base, head);
+    const staged = await this.meta.listStagedChanges(workspace.uid);
+    const conflicts = head.id === base.id ? [] : await this.commits.changedPaths(workspace.repoId, base, head, staged.map((c) => c.path));
+    const ahead = head.id === base.id ? [] : await commitsBetween(this.meta, workspace.repoId, base, head);
     return { isMergeable: conflicts.length === 0, conflicts, commits: ahead };
   }
 
@@ -201,15 +195,6 @@ export class WorkspaceService {
     const [found] = await this.meta.findBranches(workspace.repoId, [branch]);
     if (!found) return this.baseCommit(workspace);
     return (await this.meta.getCommit(workspace.repoId, found.commitId))!;
-  }
-
-  private async commitsSince(workspace: WorkspaceRecord, base: CommitRecord, head: CommitRecord): Promise<CommitRecord[]> {
-    const out: CommitRecord[] = [];
-    for (const commit of await this.meta.listAncestors(workspace.repoId, head.id, { offset: 0, limit: 1000 })) {
-      if (commit.id === base.id || (await this.meta.isAncestor(workspace.repoId, commit.id, base.id))) break;
-      out.push(commit);
-    }
-    return out;
   }
 
   /**
