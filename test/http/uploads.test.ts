@@ -239,6 +239,7 @@ describe('resumable uploads: versions/{hash}/create | chunks | complete', () => 
     assert.equal((await complete(hashBuffer('never uploaded'))).status, 404);
     assert.equal((await complete(h, { files: [{ hash: h, file_name: 'x' }], workspace_id: 'nope' })).status, 404);
     assert.equal((await complete(h, { files: [] })).status, 400);
+    assert.equal((await complete(h, null)).status, 400, 'a JSON null body is a bad request, not a crash');
   });
 
   it('stages a completed large file into a workspace at dst_dir/file_name', async () => {
