@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, stat, readdir } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, readdir, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -17,6 +17,16 @@ import type { BlobStore, ByteRange, PutOptions, PutResult, WriteBatch } from './
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 /** The file an in-place (offset-addressed) upload is assembled in. */
 const IN_PLACE_FILE = 'in-place';
+/**
+ * In-place writes gather a request's ~64 KiB pieces into one writev of this many bytes: each write
+ * is a thread-pool round trip, and on the 2 GiB chunked bench 1 MiB batches cut the server's CPU
+ * time roughly in half against one write per piece.
+ */
+const IN_PLACE_BATCH_BYTES = 1 << 20;
+/** Linux's IOV_MAX: the most pieces one writev takes. */
+const MAX_IOVECS = 1024;
+/** Read size when hashing a staged upload back from disk. */
+const HASH_READ_BYTES = 4 << 20;
 
 class DirectorySyncBatch implements WriteBatch {
   readonly dirs = new Set<string>();
@@ -266,22 +276,40 @@ export class LocalBlobStore implements BlobStore {
     await mkdir(dir, { recursive: true });
     // 'a+' would force appends; open read-write, creating the file if needed, without truncating.
     const handle = await open(join(dir, IN_PLACE_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
-    let written = 0;
+    // Pieces from the request are gathered into one positional writev of up to IN_PLACE_BATCH_BYTES,
+    // written while the next batch arrives: one write in flight, one being filled.
+    let batch: Uint8Array[] = [];
+    let batchBytes = 0;
+    let received = 0;
+    let writing: Promise<void> = Promise.resolve();
+    const flush = async () => {
+      if (batchBytes === 0) return;
+      const pieces = batch;
+      const position = offset + received - batchBytes;
+      batch = [];
+      batchBytes = 0;
+      await writing;
+      writing = writeAllAt(handle, pieces, position);
+      // A failure is reported where `writing` is next awaited, not as an unhandled rejection meanwhile.
+      writing.catch(() => {});
+    };
     try {
       for await (const chunk of source) {
-        if (options.maxBytes !== undefined && written + chunk.byteLength > options.maxBytes) {
+        if (options.maxBytes !== undefined && received + chunk.byteLength > options.maxBytes) {
           throw new PayloadTooLarge(`Chunk exceeds the limit of ${options.maxBytes} bytes`);
         }
-        let done = 0;
-        while (done < chunk.byteLength) {
-          const { bytesWritten } = await handle.write(chunk, done, chunk.byteLength - done, offset + written + done);
-          done += bytesWritten;
-        }
-        written += chunk.byteLength;
+        received += chunk.byteLength;
+        batch.push(chunk);
+        batchBytes += chunk.byteLength;
+        if (batchBytes >= IN_PLACE_BATCH_BYTES || batch.length >= MAX_IOVECS) await flush();
       }
+      await flush();
+      await writing;
       await handle.datasync();
-      return written;
+      return received;
     } finally {
+      // No write of this request may still be under way once it has answered (see writeAt).
+      await writing.catch(() => {});
       await handle.close();
     }
   }
@@ -297,13 +325,7 @@ export class LocalBlobStore implements BlobStore {
     });
     try {
       await handle.truncate(size);
-      const hasher = await createStreamHasher();
-      if (size > 0) {
-        for await (const chunk of handle.createReadStream({ start: 0, end: size - 1, highWaterMark: 4 << 20, autoClose: false })) {
-          hasher.update(chunk as Buffer);
-        }
-      }
-      const hash = hasher.digest();
+      const hash = await hashFilePrefix(handle, size);
       if (hash !== expected) throw new HashMismatch(expected, hash);
       if (await this.alreadyStored(hash, undefined)) return { hash, size, created: false };
       await handle.sync();
@@ -320,6 +342,35 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
+}
+
+/** Writes every byte of `pieces` at `position`, continuing after short writes. */
+async function writeAllAt(handle: FileHandle, pieces: Uint8Array[], position: number): Promise<void> {
+  let rest = pieces;
+  let at = position;
+  while (rest.length > 0) {
+    const { bytesWritten } = await handle.writev(rest, at);
+    if (bytesWritten === 0 && rest.some((piece) => piece.byteLength > 0)) throw new Error(`writev at ${at} made no progress`);
+    at += bytesWritten;
+    let skip = bytesWritten;
+    let first = 0;
+    while (first < rest.length && skip >= rest[first].byteLength) skip -= rest[first++].byteLength;
+    rest = rest.slice(first);
+    if (skip > 0) rest[0] = rest[0].subarray(skip);
+  }
+}
+
+/** Hashes the first `size` bytes of an open file through one reused buffer (no per-read allocation). */
+async function hashFilePrefix(handle: FileHandle, size: number): Promise<string> {
+  const hasher = await createStreamHasher();
+  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, Math.max(size, 1)));
+  for (let at = 0; at < size; ) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - at), at);
+    if (bytesRead === 0) throw new Error(`Staged upload ends at ${at} bytes, expected ${size}`);
+    hasher.update(buffer.subarray(0, bytesRead));
+    at += bytesRead;
+  }
+  return hasher.digest();
 }
 
 async function fsyncDir(dir: string): Promise<void> {

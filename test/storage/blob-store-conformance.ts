@@ -326,6 +326,38 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
           await store.deleteParts(id);
         }));
 
+      it('in-place writes of many uneven pieces land byte-exact (more pieces and bytes than one batched write)', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const data = randomBytes(3 * 1024 * 1024 + 12_345);
+          function* uneven() {
+            let at = 0;
+            for (let i = 0; at < data.length; i++) {
+              const size = 1 + ((i * 7919) % 3000);
+              yield data.subarray(at, at + size);
+              at += size;
+            }
+          }
+          assert.equal(await store.writeAt(id, 0, uneven()), data.length);
+          assert.deepEqual(await store.commitUpload(id, data.length, hashBuffer(data)), { hash: hashBuffer(data), size: data.length, created: true });
+          assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
+          await store.deleteParts(id);
+        }));
+
+      it('an in-place write whose source fails midway rejects, and the upload can still be completed', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const data = randomBytes(3 * 1024 * 1024);
+          async function* broken() {
+            yield data.subarray(0, 2 * 1024 * 1024);
+            throw new Error('client went away');
+          }
+          await assert.rejects(store.writeAt(id, 0, broken()), /client went away/);
+          await store.writeAt(id, 0, chunksOf(data, 64 * 1024));
+          assert.deepEqual(await store.commitUpload(id, data.length, hashBuffer(data)), { hash: hashBuffer(data), size: data.length, created: true });
+          await store.deleteParts(id);
+        }));
+
       it('an in-place upload whose bytes do not match is refused and nothing becomes visible', () =>
         withStore(async (store) => {
           const id = uploadId();

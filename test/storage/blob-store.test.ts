@@ -75,6 +75,23 @@ describe('LocalBlobStore specifics', () => {
     }
   });
 
+  it('an in-place write the filesystem refuses while the request still streams is reported by writeAt, not left unhandled', async () => {
+    const root = await freshRoot();
+    try {
+      const store = await LocalBlobStore.open(root);
+      const piece = randomBytes(1024 * 1024);
+      async function* stillStreaming() {
+        yield piece; // one full batch: its write starts (and fails: past the largest file size) …
+        await new Promise((resolve) => setTimeout(resolve, 100)); // … while the request is still arriving
+        yield piece;
+      }
+      await assert.rejects(store.writeAt('u1', 2 ** 50, stillStreaming()), (err: NodeJS.ErrnoException) => ['EFBIG', 'EINVAL'].includes(err.code ?? ''));
+      await store.close();
+    } finally {
+      await rm(root, { recursive: true, force: true });
+    }
+  });
+
   it('stores objects sharded by the zero-padded hash', async () => {
     const root = await freshRoot();
     try {
