@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, stat, readdir, type FileHandle } from 'node:fs/promises';
+import { mkdir, open, rename, rm, stat, readdir } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
@@ -8,26 +8,17 @@ import { createStreamHasher, hashBuffer } from '../core/hash.js';
 import { HashMismatch, NotFound, PayloadTooLarge, BadRequest } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
 import type { BlobStore, ByteRange, PutOptions, PutResult, WriteBatch } from './blob-store.js';
+import { hashFilePrefix, streamToFile } from './file-writes.js';
+
+const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+/** The file an in-place (offset-addressed) upload is assembled in. */
+const IN_PLACE_FILE = 'in-place';
 
 /**
  * On the local filesystem the durability barrier of a put is the fsync of the shard directory
  * after the rename. A batch collects those directories and syncs each once: thousands of small
  * files then cost at most 256 directory syncs instead of one each.
  */
-const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
-/** The file an in-place (offset-addressed) upload is assembled in. */
-const IN_PLACE_FILE = 'in-place';
-/**
- * In-place writes gather a request's ~64 KiB pieces into one writev of this many bytes: each write
- * is a thread-pool round trip, and on the 2 GiB chunked bench 1 MiB batches cut the server's CPU
- * time roughly in half against one write per piece.
- */
-const IN_PLACE_BATCH_BYTES = 1 << 20;
-/** Linux's IOV_MAX: the most pieces one writev takes. */
-const MAX_IOVECS = 1024;
-/** Read size when hashing a staged upload back from disk. */
-const HASH_READ_BYTES = 4 << 20;
-
 class DirectorySyncBatch implements WriteBatch {
   readonly dirs = new Set<string>();
   async commit(): Promise<void> {
@@ -99,17 +90,13 @@ export class LocalBlobStore implements BlobStore {
     const writing = expected === undefined || (await this.stat(expected)) === null;
     const tmpPath = join(this.tmpDir, randomUUID());
     const handle = writing ? await open(tmpPath, 'wx') : null;
-    let size = 0;
     try {
       const hasher = await createStreamHasher();
-      for await (const chunk of source) {
-        size += chunk.byteLength;
-        if (options.maxBytes !== undefined && size > options.maxBytes) {
-          throw new PayloadTooLarge(`Content exceeds the limit of ${options.maxBytes} bytes`);
-        }
-        hasher.update(chunk);
-        if (handle) await handle.write(chunk);
-      }
+      const size = await streamToFile(source, handle, {
+        maxBytes: options.maxBytes,
+        tooLarge: (limit) => new PayloadTooLarge(`Content exceeds the limit of ${limit} bytes`),
+        onPiece: (piece) => hasher.update(piece),
+      });
       const hash = hasher.digest();
       if (expected !== undefined && expected !== hash) throw new HashMismatch(expected, hash);
       if (await this.alreadyStored(hash, batch)) return { hash, size, created: false };
@@ -219,15 +206,11 @@ export class LocalBlobStore implements BlobStore {
     await mkdir(dirname(target), { recursive: true });
     const tmpPath = join(this.tmpDir, randomUUID());
     const handle = await open(tmpPath, 'wx');
-    let size = 0;
     try {
-      for await (const chunk of source) {
-        size += chunk.byteLength;
-        if (options.maxBytes !== undefined && size > options.maxBytes) {
-          throw new PayloadTooLarge(`Part exceeds the limit of ${options.maxBytes} bytes`);
-        }
-        await handle.write(chunk);
-      }
+      const size = await streamToFile(source, handle, {
+        maxBytes: options.maxBytes,
+        tooLarge: (limit) => new PayloadTooLarge(`Part exceeds the limit of ${limit} bytes`),
+      });
       await handle.sync();
       await handle.close();
       await rename(tmpPath, target);
@@ -276,40 +259,15 @@ export class LocalBlobStore implements BlobStore {
     await mkdir(dir, { recursive: true });
     // 'a+' would force appends; open read-write, creating the file if needed, without truncating.
     const handle = await open(join(dir, IN_PLACE_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
-    // Pieces from the request are gathered into one positional writev of up to IN_PLACE_BATCH_BYTES,
-    // written while the next batch arrives: one write in flight, one being filled.
-    let batch: Uint8Array[] = [];
-    let batchBytes = 0;
-    let received = 0;
-    let writing: Promise<void> = Promise.resolve();
-    const flush = async () => {
-      if (batchBytes === 0) return;
-      const pieces = batch;
-      const position = offset + received - batchBytes;
-      batch = [];
-      batchBytes = 0;
-      await writing;
-      writing = writeAllAt(handle, pieces, position);
-      // A failure is reported where `writing` is next awaited, not as an unhandled rejection meanwhile.
-      writing.catch(() => {});
-    };
     try {
-      for await (const chunk of source) {
-        if (options.maxBytes !== undefined && received + chunk.byteLength > options.maxBytes) {
-          throw new PayloadTooLarge(`Chunk exceeds the limit of ${options.maxBytes} bytes`);
-        }
-        received += chunk.byteLength;
-        batch.push(chunk);
-        batchBytes += chunk.byteLength;
-        if (batchBytes >= IN_PLACE_BATCH_BYTES || batch.length >= MAX_IOVECS) await flush();
-      }
-      await flush();
-      await writing;
+      const written = await streamToFile(source, handle, {
+        position: offset,
+        maxBytes: options.maxBytes,
+        tooLarge: (limit) => new PayloadTooLarge(`Chunk exceeds the limit of ${limit} bytes`),
+      });
       await handle.datasync();
-      return received;
+      return written;
     } finally {
-      // No write of this request may still be under way once it has answered (see writeAt).
-      await writing.catch(() => {});
       await handle.close();
     }
   }
@@ -342,35 +300,6 @@ export class LocalBlobStore implements BlobStore {
   }
 
   async close(): Promise<void> {}
-}
-
-/** Writes every byte of `pieces` at `position`, continuing after short writes. */
-async function writeAllAt(handle: FileHandle, pieces: Uint8Array[], position: number): Promise<void> {
-  let rest = pieces;
-  let at = position;
-  while (rest.length > 0) {
-    const { bytesWritten } = await handle.writev(rest, at);
-    if (bytesWritten === 0 && rest.some((piece) => piece.byteLength > 0)) throw new Error(`writev at ${at} made no progress`);
-    at += bytesWritten;
-    let skip = bytesWritten;
-    let first = 0;
-    while (first < rest.length && skip >= rest[first].byteLength) skip -= rest[first++].byteLength;
-    rest = rest.slice(first);
-    if (skip > 0) rest[0] = rest[0].subarray(skip);
-  }
-}
-
-/** Hashes the first `size` bytes of an open file through one reused buffer (no per-read allocation). */
-async function hashFilePrefix(handle: FileHandle, size: number): Promise<string> {
-  const hasher = await createStreamHasher();
-  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, Math.max(size, 1)));
-  for (let at = 0; at < size; ) {
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - at), at);
-    if (bytesRead === 0) throw new Error(`Staged upload ends at ${at} bytes, expected ${size}`);
-    hasher.update(buffer.subarray(0, bytesRead));
-    at += bytesRead;
-  }
-  return hasher.digest();
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -330,7 +330,7 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         withStore(async (store) => {
           const id = uploadId();
           const data = randomBytes(3 * 1024 * 1024 + 12_345);
-          function* uneven() {
+          async function* uneven() {
             let at = 0;
             for (let i = 0; at < data.length; i++) {
               const size = 1 + ((i * 7919) % 3000);
