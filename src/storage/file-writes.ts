@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { createStreamHasher } from '../core/hash.js';
+import { createStreamHasher, type StreamHasher } from '../core/hash.js';
 
 /**
  * Streamed bytes are gathered into one positional writev of up to this many bytes: a request
@@ -91,12 +91,17 @@ async function writeAllAt(handle: FileHandle, pieces: Uint8Array[], position: nu
 /** Hashes the first `size` bytes of an open file through one reused buffer (no per-read allocation). */
 export async function hashFilePrefix(handle: FileHandle, size: number): Promise<string> {
   const hasher = await createStreamHasher();
-  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, Math.max(size, 1)));
-  for (let at = 0; at < size; ) {
-    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, size - at), at);
-    if (bytesRead === 0) throw new Error(`File ends at ${at} bytes, expected ${size}`);
+  await hashFileRange(handle, 0, size, hasher);
+  return hasher.digest();
+}
+
+/** Feeds bytes [start, end) of an open file to `hasher`. */
+export async function hashFileRange(handle: FileHandle, start: number, end: number, hasher: StreamHasher): Promise<void> {
+  const buffer = Buffer.allocUnsafe(Math.min(HASH_READ_BYTES, Math.max(end - start, 1)));
+  for (let at = start; at < end; ) {
+    const { bytesRead } = await handle.read(buffer, 0, Math.min(buffer.length, end - at), at);
+    if (bytesRead === 0) throw new Error(`File ends at ${at} bytes, expected ${end}`);
     hasher.update(buffer.subarray(0, bytesRead));
     at += bytesRead;
   }
-  return hasher.digest();
 }

@@ -1,18 +1,34 @@
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { mkdir, open, rename, rm, stat, readdir } from 'node:fs/promises';
+import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import { createStreamHasher, hashBuffer } from '../core/hash.js';
-import { HashMismatch, NotFound, PayloadTooLarge, BadRequest } from '../core/errors.js';
+import { createStreamHasher, hashBuffer, type StreamHasher } from '../core/hash.js';
+import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
 import type { BlobStore, ByteRange, PutOptions, PutResult, WriteBatch } from './blob-store.js';
-import { hashFilePrefix, streamToFile } from './file-writes.js';
+import { hashFilePrefix, hashFileRange, streamToFile } from './file-writes.js';
+import { PrefixHasher } from './prefix-hasher.js';
 
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 /** The file an in-place (offset-addressed) upload is assembled in. */
 const IN_PLACE_FILE = 'in-place';
+/** Present in an upload's directory once a process that did not create its file wrote to it. */
+const SHARED_MARKER = 'shared';
+/** Most uploads hashed ahead at once in one process. */
+const MAX_HASH_AHEAD = 64;
+
+/** This process's view of an in-place upload. */
+interface InPlaceUpload {
+  /** Writes under way, and completions waiting for them to end. */
+  writers: number;
+  idle: Array<() => void>;
+  /** A completion is verifying the file: new writes are refused. */
+  completing: boolean;
+  /** Hash of the bytes so far, when this process created the file (see PrefixHasher). */
+  hashing: PrefixHasher | null;
+}
 
 /**
  * On the local filesystem the durability barrier of a put is the fsync of the shard directory
@@ -230,37 +246,64 @@ export class LocalBlobStore implements BlobStore {
     return createReadStream('', { fd: handle, highWaterMark: 1 << 20 });
   }
 
-  /** In-place writes under way per upload; `commitUpload` waits for them before it renames the file. */
-  private readonly inPlaceWriters = new Map<string, { count: number; idle: Array<() => void> }>();
+  /** In-place uploads this process is writing, completing or hashing ahead. */
+  private readonly inPlace = new Map<string, InPlaceUpload>();
+
+  private inPlaceUpload(uploadId: string): InPlaceUpload {
+    let upload = this.inPlace.get(uploadId);
+    if (!upload) this.inPlace.set(uploadId, (upload = { writers: 0, idle: [], completing: false, hashing: null }));
+    return upload;
+  }
+
+  /** Forgets an upload once nothing of it is under way here (the hash-ahead state stays while it is useful). */
+  private releaseInPlace(uploadId: string, upload: InPlaceUpload): void {
+    if (upload.writers === 0 && !upload.completing && upload.hashing === null && this.inPlace.get(uploadId) === upload) this.inPlace.delete(uploadId);
+  }
 
   writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
-    // Registered before the first await: a completion that starts after this call waits for this write,
-    // so no write can land in the file after it has been verified and published as a blob.
-    const writers = this.inPlaceWriters.get(uploadId) ?? { count: 0, idle: [] };
-    writers.count += 1;
-    this.inPlaceWriters.set(uploadId, writers);
-    return this.writeInPlace(uploadId, offset, source, options).finally(() => {
-      writers.count -= 1;
-      if (writers.count === 0) {
-        this.inPlaceWriters.delete(uploadId);
-        for (const wake of writers.idle) wake();
+    // Registered before the first await: a completion that starts after this call waits for this
+    // write, and a write that starts after a completion is refused, so no byte can land in the file
+    // while it is verified and published as a blob.
+    const upload = this.inPlaceUpload(uploadId);
+    if (upload.completing) return Promise.reject(new Conflict(`Upload ${uploadId} is being completed`));
+    upload.writers += 1;
+    return this.writeInPlace(uploadId, upload, offset, source, options).finally(() => {
+      upload.writers -= 1;
+      if (upload.writers === 0) {
+        for (const wake of upload.idle.splice(0)) wake();
+        this.releaseInPlace(uploadId, upload);
       }
     });
   }
 
-  private async inPlaceWritesDone(uploadId: string): Promise<void> {
-    const writers = this.inPlaceWriters.get(uploadId);
-    if (writers) await new Promise<void>((resolve) => writers.idle.push(resolve));
-  }
-
-  private async writeInPlace(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number }): Promise<number> {
+  private async writeInPlace(uploadId: string, upload: InPlaceUpload, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number }): Promise<number> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new BadRequest(`Invalid offset: ${offset}`);
     const dir = this.uploadDir(uploadId);
     await mkdir(dir, { recursive: true });
-    // 'a+' would force appends; open read-write, creating the file if needed, without truncating.
-    const handle = await open(join(dir, IN_PLACE_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
+    const staged = join(dir, IN_PLACE_FILE);
+    // Read-write without truncating; whoever creates the file may hash it ahead (see PrefixHasher).
+    // The hasher is ready before the open, so the state exists as soon as the file does and a
+    // concurrent first write of this process finds it.
+    const fresh = upload.hashing === null ? await createStreamHasher() : null;
+    const handle = await open(staged, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644).then(
+      (created) => {
+        upload.hashing?.abandon();
+        upload.hashing = fresh && new PrefixHasher(fresh, (start, end, hasher) => hashStagedRange(staged, start, end, hasher));
+        this.limitHashAhead(uploadId);
+        return created;
+      },
+      async (err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+        // Created by another process or an earlier run: whatever it hashed ahead is no longer proof.
+        if (upload.hashing === null) await writeFile(join(dir, SHARED_MARKER), '');
+        return open(staged, constants.O_RDWR);
+      },
+    );
+    const hashing = upload.hashing;
+    const write = hashing?.begin(offset);
+    let written: number | null = null;
     try {
-      const written = await streamToFile(source, handle, {
+      written = await streamToFile(source, handle, {
         position: offset,
         maxBytes: options.maxBytes,
         tooLarge: (limit) => new PayloadTooLarge(`Chunk exceeds the limit of ${limit} bytes`),
@@ -269,37 +312,97 @@ export class LocalBlobStore implements BlobStore {
       return written;
     } finally {
       await handle.close();
+      if (write) hashing!.end(write, written);
+    }
+  }
+
+  /** Keeps at most MAX_HASH_AHEAD uploads hashed ahead (abandoned uploads wait for expiry); the oldest idle ones stop. */
+  private limitHashAhead(current: string): void {
+    const hashed = [...this.inPlace].filter(([, upload]) => upload.hashing !== null);
+    for (const [id, upload] of hashed.slice(0, Math.max(0, hashed.length - MAX_HASH_AHEAD))) {
+      if (id === current || upload.writers > 0 || upload.completing) continue;
+      upload.hashing!.abandon();
+      upload.hashing = null;
+      this.releaseInPlace(id, upload);
     }
   }
 
   async commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult> {
     const expected = normalizeHash(expectedHash);
     if (expected === null) throw new BadRequest(`Invalid hash: ${expectedHash}`);
-    const staged = join(this.uploadDir(uploadId), IN_PLACE_FILE);
-    await this.inPlaceWritesDone(uploadId);
-    const handle = await open(staged, 'r+').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
-      throw err;
-    });
+    const dir = this.uploadDir(uploadId);
+    const staged = join(dir, IN_PLACE_FILE);
+    const upload = this.inPlaceUpload(uploadId);
+    if (upload.completing) throw new Conflict(`Upload ${uploadId} is being completed`);
+    upload.completing = true;
     try {
-      await handle.truncate(size);
-      const hash = await hashFilePrefix(handle, size);
-      if (hash !== expected) throw new HashMismatch(expected, hash);
-      if (await this.alreadyStored(hash, undefined)) return { hash, size, created: false };
-      await handle.sync();
-      await handle.close();
-      await this.publish(staged, hash, undefined);
-      return { hash, size, created: true };
+      if (upload.writers > 0) await new Promise<void>((resolve) => upload.idle.push(resolve));
+      const hashing = upload.hashing;
+      upload.hashing = null;
+      const ahead = hashing === null ? null : await hashing.settle();
+      const handle = await open(staged, 'r+').catch((err: NodeJS.ErrnoException) => {
+        if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
+        throw err;
+      });
+      try {
+        await handle.truncate(size);
+        let hash: string;
+        if (ahead !== null && ahead.length <= size && !(await exists(join(dir, SHARED_MARKER)))) {
+          await hashFileRange(handle, ahead.length, size, ahead.hasher);
+          hash = ahead.hasher.digest();
+        } else {
+          hash = await hashFilePrefix(handle, size);
+        }
+        if (hash !== expected) throw new HashMismatch(expected, hash);
+        if (await this.alreadyStored(hash, undefined)) return { hash, size, created: false };
+        await handle.sync();
+        await handle.close();
+        await this.publish(staged, hash, undefined);
+        return { hash, size, created: true };
+      } finally {
+        await handle.close().catch(() => {});
+      }
     } finally {
-      await handle.close().catch(() => {});
+      upload.completing = false;
+      this.releaseInPlace(uploadId, upload);
     }
   }
 
   async deleteParts(uploadId: string): Promise<void> {
+    const upload = this.inPlace.get(uploadId);
+    if (upload?.hashing) {
+      upload.hashing.abandon();
+      upload.hashing = null;
+      this.releaseInPlace(uploadId, upload);
+    }
     await rm(this.uploadDir(uploadId), { recursive: true, force: true });
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    for (const upload of this.inPlace.values()) {
+      upload.hashing?.abandon();
+      await upload.hashing?.settle();
+    }
+  }
+}
+
+async function hashStagedRange(path: string, start: number, end: number, hasher: StreamHasher): Promise<void> {
+  const handle = await open(path, 'r');
+  try {
+    await hashFileRange(handle, start, end, hasher);
+  } finally {
+    await handle.close();
+  }
+}
+
+async function exists(path: string): Promise<boolean> {
+  return stat(path).then(
+    () => true,
+    (err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') return false;
+      throw err;
+    },
+  );
 }
 
 async function fsyncDir(dir: string): Promise<void> {

@@ -92,6 +92,65 @@ describe('LocalBlobStore specifics', () => {
     }
   });
 
+  describe('in-place uploads hashed ahead', () => {
+    const settleHashing = () => new Promise((resolve) => setTimeout(resolve, 50));
+    const MiB = 1024 * 1024;
+
+    it('a chunk resent with other bytes over hashed ones is caught: completion verifies the bytes on disk', async () => {
+      const root = await freshRoot();
+      try {
+        const store = await LocalBlobStore.open(root);
+        const data = randomBytes(3 * MiB);
+        const other = randomBytes(MiB);
+        await store.writeAt('u1', 0, chunksOf(data.subarray(0, MiB), 64 * 1024));
+        await store.writeAt('u1', MiB, chunksOf(data.subarray(MiB), 64 * 1024));
+        await settleHashing(); // the first 3 MiB are hashed ahead by now
+        await store.writeAt('u1', 0, chunksOf(other, 64 * 1024));
+        await assert.rejects(store.commitUpload('u1', data.length, hashBuffer(data)), isYokeError('HashMismatch', 400));
+        const onDisk = Buffer.concat([other, data.subarray(MiB)]);
+        assert.equal((await store.commitUpload('u1', data.length, hashBuffer(onDisk))).hash, hashBuffer(onDisk));
+        await store.close();
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    });
+
+    it('bytes written by another process (another store on the same directory) are caught too', async () => {
+      const root = await freshRoot();
+      try {
+        const first = await LocalBlobStore.open(root);
+        const second = await LocalBlobStore.open(root);
+        const data = randomBytes(2 * MiB);
+        const other = randomBytes(2 * MiB);
+        await first.writeAt('u2', 0, chunksOf(data, 64 * 1024));
+        await settleHashing();
+        await second.writeAt('u2', 0, chunksOf(other, 64 * 1024));
+        await assert.rejects(first.commitUpload('u2', data.length, hashBuffer(data)), isYokeError('HashMismatch', 400));
+        assert.equal((await first.commitUpload('u2', other.length, hashBuffer(other))).hash, hashBuffer(other));
+        await first.close();
+        await second.close();
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    });
+
+    it('a write that starts while the upload is being completed is refused (409), and the completion is intact', async () => {
+      const root = await freshRoot();
+      try {
+        const store = await LocalBlobStore.open(root);
+        const data = randomBytes(2 * MiB);
+        await store.writeAt('u3', 0, chunksOf(data, 64 * 1024));
+        const completing = store.commitUpload('u3', data.length, hashBuffer(data));
+        await assert.rejects(store.writeAt('u3', 0, chunksOf(randomBytes(10), 10)), isYokeError('Conflict', 409));
+        assert.deepEqual(await completing, { hash: hashBuffer(data), size: data.length, created: true });
+        assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
+        await store.close();
+      } finally {
+        await rm(root, { recursive: true, force: true });
+      }
+    });
+  });
+
   it('stores objects sharded by the zero-padded hash', async () => {
     const root = await freshRoot();
     try {
