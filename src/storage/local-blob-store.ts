@@ -26,6 +26,8 @@ interface InPlaceUpload {
   idle: Array<() => void>;
   /** A completion is verifying the file: new writes are refused. */
   completing: boolean;
+  /** Settles once the staged file exists (see prepareStaged). */
+  ready: Promise<void> | null;
   /** Hash of the bytes so far, when this process created the file (see PrefixHasher). */
   hashing: PrefixHasher | null;
 }
@@ -251,7 +253,7 @@ export class LocalBlobStore implements BlobStore {
 
   private inPlaceUpload(uploadId: string): InPlaceUpload {
     let upload = this.inPlace.get(uploadId);
-    if (!upload) this.inPlace.set(uploadId, (upload = { writers: 0, idle: [], completing: false, hashing: null }));
+    if (!upload) this.inPlace.set(uploadId, (upload = { writers: 0, idle: [], completing: false, ready: null, hashing: null }));
     return upload;
   }
 
@@ -278,27 +280,14 @@ export class LocalBlobStore implements BlobStore {
 
   private async writeInPlace(uploadId: string, upload: InPlaceUpload, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number }): Promise<number> {
     if (!Number.isSafeInteger(offset) || offset < 0) throw new BadRequest(`Invalid offset: ${offset}`);
-    const dir = this.uploadDir(uploadId);
-    await mkdir(dir, { recursive: true });
-    const staged = join(dir, IN_PLACE_FILE);
-    // Read-write without truncating; whoever creates the file may hash it ahead (see PrefixHasher).
-    // The hasher is ready before the open, so the state exists as soon as the file does and a
-    // concurrent first write of this process finds it.
-    const fresh = upload.hashing === null ? await createStreamHasher() : null;
-    const handle = await open(staged, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644).then(
-      (created) => {
-        upload.hashing?.abandon();
-        upload.hashing = fresh && new PrefixHasher(fresh, (start, end, hasher) => hashStagedRange(staged, start, end, hasher));
-        this.limitHashAhead(uploadId);
-        return created;
-      },
-      async (err: NodeJS.ErrnoException) => {
-        if (err.code !== 'EEXIST') throw err;
-        // Created by another process or an earlier run: whatever it hashed ahead is no longer proof.
-        if (upload.hashing === null) await writeFile(join(dir, SHARED_MARKER), '');
-        return open(staged, constants.O_RDWR);
-      },
-    );
+    const staged = join(this.uploadDir(uploadId), IN_PLACE_FILE);
+    upload.ready ??= this.prepareStaged(uploadId, upload).catch((err) => {
+      upload.ready = null;
+      throw err;
+    });
+    await upload.ready;
+    // Read-write without truncating ('a+' would force appends).
+    const handle = await open(staged, constants.O_RDWR | constants.O_CREAT, 0o644);
     const hashing = upload.hashing;
     const write = hashing?.begin(offset);
     let written: number | null = null;
@@ -314,6 +303,27 @@ export class LocalBlobStore implements BlobStore {
       await handle.close();
       if (write) hashing!.end(write, written);
     }
+  }
+
+  /**
+   * Runs once per upload in this process, before its first write: creates the staged file, and
+   * with it the hash-ahead state, or, if the file exists already (another process or an earlier
+   * run made it), marks the upload shared, so no process trusts what it hashed ahead.
+   */
+  private async prepareStaged(uploadId: string, upload: InPlaceUpload): Promise<void> {
+    const dir = this.uploadDir(uploadId);
+    const staged = join(dir, IN_PLACE_FILE);
+    await mkdir(dir, { recursive: true });
+    const hasher = await createStreamHasher();
+    try {
+      await (await open(staged, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644)).close();
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
+      await writeFile(join(dir, SHARED_MARKER), '');
+      return;
+    }
+    upload.hashing = new PrefixHasher(hasher, (start, end, into) => hashStagedRange(staged, start, end, into));
+    this.limitHashAhead(uploadId);
   }
 
   /** Keeps at most MAX_HASH_AHEAD uploads hashed ahead (abandoned uploads wait for expiry); the oldest idle ones stop. */
@@ -370,9 +380,10 @@ export class LocalBlobStore implements BlobStore {
 
   async deleteParts(uploadId: string): Promise<void> {
     const upload = this.inPlace.get(uploadId);
-    if (upload?.hashing) {
-      upload.hashing.abandon();
+    if (upload) {
+      upload.hashing?.abandon();
       upload.hashing = null;
+      upload.ready = null;
       this.releaseInPlace(uploadId, upload);
     }
     await rm(this.uploadDir(uploadId), { recursive: true, force: true });
