@@ -10,6 +10,15 @@ import { blobStoreConformance, chunksOf, failingSource, isYokeError, readAll } f
 
 const freshRoot = () => mkdtemp(join(tmpdir(), 'yoke-blobs-'));
 
+async function inFreshRoot(work: (root: string) => Promise<void>): Promise<void> {
+  const root = await freshRoot();
+  try {
+    await work(root);
+  } finally {
+    await rm(root, { recursive: true, force: true });
+  }
+}
+
 blobStoreConformance('LocalBlobStore', async () => {
   const root = await freshRoot();
   const store = await LocalBlobStore.open(root);
@@ -17,9 +26,8 @@ blobStoreConformance('LocalBlobStore', async () => {
 });
 
 describe('LocalBlobStore specifics', () => {
-  it('leaves no temp files behind after failed puts', async () => {
-    const root = await freshRoot();
-    try {
+  it('leaves no temp files behind after failed puts', () =>
+    inFreshRoot(async (root) => {
       const store = await LocalBlobStore.open(root);
       const tmp = join(root, 'tmp');
       const data = randomBytes(4_096);
@@ -43,14 +51,10 @@ describe('LocalBlobStore specifics', () => {
       await Promise.all(Array.from({ length: 20 }, () => store.put(chunksOf(other, 4_096))));
       assert.deepEqual(await readdir(tmp), []);
       await store.close();
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('reopening the store on the same root clears stale temp files, keeps fresh ones (another process may own them) and keeps blobs', async () => {
-    const root = await freshRoot();
-    try {
+  it('reopening the store on the same root clears stale temp files, keeps fresh ones (another process may own them) and keeps blobs', () =>
+    inFreshRoot(async (root) => {
       const first = await LocalBlobStore.open(root);
       const data = randomBytes(2_000);
       const { hash } = await first.put(chunksOf(data, 700));
@@ -70,14 +74,10 @@ describe('LocalBlobStore specifics', () => {
       assert.equal(await reopened.stat(hash), 2_000);
       assert.deepEqual(await readAll(await reopened.get(hash)), data);
       await reopened.close();
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 
-  it('an in-place write the filesystem refuses while the request still streams is reported by writeAt, not left unhandled', async () => {
-    const root = await freshRoot();
-    try {
+  it('an in-place write the filesystem refuses while the request still streams is reported by writeAt, not left unhandled', () =>
+    inFreshRoot(async (root) => {
       const store = await LocalBlobStore.open(root);
       const piece = randomBytes(1024 * 1024);
       async function* stillStreaming() {
@@ -87,18 +87,14 @@ describe('LocalBlobStore specifics', () => {
       }
       await assert.rejects(store.writeAt('u1', 2 ** 50, stillStreaming()), (err: NodeJS.ErrnoException) => ['EFBIG', 'EINVAL'].includes(err.code ?? ''));
       await store.close();
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 
   describe('in-place uploads hashed ahead', () => {
     const settleHashing = () => new Promise((resolve) => setTimeout(resolve, 50));
     const MiB = 1024 * 1024;
 
-    it('a chunk resent with other bytes over hashed ones is caught: completion verifies the bytes on disk', async () => {
-      const root = await freshRoot();
-      try {
+    it('a chunk resent with other bytes over hashed ones is caught: completion verifies the bytes on disk', () =>
+      inFreshRoot(async (root) => {
         const store = await LocalBlobStore.open(root);
         const data = randomBytes(3 * MiB);
         const other = randomBytes(MiB);
@@ -110,14 +106,10 @@ describe('LocalBlobStore specifics', () => {
         const onDisk = Buffer.concat([other, data.subarray(MiB)]);
         assert.equal((await store.commitUpload('u1', data.length, hashBuffer(onDisk))).hash, hashBuffer(onDisk));
         await store.close();
-      } finally {
-        await rm(root, { recursive: true, force: true });
-      }
-    });
+      }));
 
-    it('bytes written by another process (another store on the same directory) are caught too', async () => {
-      const root = await freshRoot();
-      try {
+    it('bytes written by another process (another store on the same directory) are caught too', () =>
+      inFreshRoot(async (root) => {
         const first = await LocalBlobStore.open(root);
         const second = await LocalBlobStore.open(root);
         const data = randomBytes(2 * MiB);
@@ -129,14 +121,10 @@ describe('LocalBlobStore specifics', () => {
         assert.equal((await first.commitUpload('u2', other.length, hashBuffer(other))).hash, hashBuffer(other));
         await first.close();
         await second.close();
-      } finally {
-        await rm(root, { recursive: true, force: true });
-      }
-    });
+      }));
 
-    it('a write that starts while the upload is being completed is refused (409), and the completion is intact', async () => {
-      const root = await freshRoot();
-      try {
+    it('a write that starts while the upload is being completed is refused (409), and the completion is intact', () =>
+      inFreshRoot(async (root) => {
         const store = await LocalBlobStore.open(root);
         const data = randomBytes(2 * MiB);
         await store.writeAt('u3', 0, chunksOf(data, 64 * 1024));
@@ -145,23 +133,16 @@ describe('LocalBlobStore specifics', () => {
         assert.deepEqual(await completing, { hash: hashBuffer(data), size: data.length, created: true });
         assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
         await store.close();
-      } finally {
-        await rm(root, { recursive: true, force: true });
-      }
-    });
+      }));
   });
 
-  it('stores objects sharded by the zero-padded hash', async () => {
-    const root = await freshRoot();
-    try {
+  it('stores objects sharded by the zero-padded hash', () =>
+    inFreshRoot(async (root) => {
       const store = await LocalBlobStore.open(root);
       const data = randomBytes(10);
       const { hash } = await store.put(chunksOf(data, 10));
       const padded = hash.padStart(32, '0');
       assert.deepEqual(await readdir(join(root, 'objects', padded.slice(0, 2))), [padded.slice(2)]);
       await store.close();
-    } finally {
-      await rm(root, { recursive: true, force: true });
-    }
-  });
+    }));
 });
