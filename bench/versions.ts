@@ -185,6 +185,32 @@ export async function versionsBench(): Promise<string> {
     const dd = median(ddRounds);
     const perRound = yokeRounds.map((y, i) => `${Math.round((100 * ddRounds[i]) / y)}`).join(' / ');
     rows.push({ case: `${CHUNKED_GIB} GiB file via versions/{hash}/chunks + complete (median of ${ROUNDS})`, yoke: chunked, baseline: dd, baselineName: 'dd conv=fdatasync', note: `${Math.round(bigSize / MiB / chunked)} MiB/s = ${Math.round((100 * dd) / chunked)} % of dd (target ≥ 75 %); rounds: ${perRound} %` });
+
+    // 3b. The same size through the seed's commits/upload_chunk (one round, against the dd median):
+    // chunks are staged as part files and copied into one blob when the last arrives.
+    const handle = await open(bigPath, 'r+');
+    await handle.write(Buffer.from([ROUNDS]), 0, 1, 0);
+    await handle.close();
+    const hasher = await createStreamHasher();
+    for await (const chunk of createReadStream(bigPath, { highWaterMark: 4 * MiB })) hasher.update(chunk as Buffer);
+    const partsHash = hasher.digest();
+    execFileSync('sync');
+    const total = Math.ceil(bigSize / CHUNK);
+    let nextChunk = 0;
+    const viaParts = await time(() =>
+      Promise.all(
+        [0, 1].map(async () => {
+          while (nextChunk < total) {
+            const i = nextChunk++;
+            const end = Math.min((i + 1) * CHUNK, bigSize);
+            const query = `hash=${partsHash}&chunk_num=${i}&total_chunks=${total}&total_size=${bigSize}&is_compressed=false&filename=big.bin`;
+            const res = await send(`${repo}/commits/upload_chunk?${query}`, 'POST', createReadStream(bigPath, { start: i * CHUNK, end: end - 1, highWaterMark: 4 * MiB }), { 'content-length': end - i * CHUNK, 'content-type': 'application/octet-stream' });
+            if (res.status !== 200) throw new Error(`upload_chunk ${i}: ${res.status} ${res.body}`);
+          }
+        }),
+      ),
+    );
+    rows.push({ case: `${CHUNKED_GIB} GiB file via commits/upload_chunk (one round)`, yoke: viaParts.seconds, baseline: dd, baselineName: 'dd conv=fdatasync (median above)', note: `${Math.round(bigSize / MiB / viaParts.seconds)} MiB/s = ${Math.round((100 * dd) / viaParts.seconds)} % of dd (no target; parts are copied once assembled)` });
   } finally {
     await server.stop();
   }

@@ -27,6 +27,8 @@ export interface ChunkRequest {
   totalSize: number;
   isCompressed: boolean;
   filename: string | null;
+  /** The body's length as the request declared it (Content-Length), when it did. */
+  declaredBytes: number | null;
 }
 
 export interface ChunkOutcome {
@@ -63,10 +65,14 @@ export class UploadService {
     if (totalChunks < 1) throw new BadRequest('total_chunks must be at least 1');
     if (chunkNum >= totalChunks) throw new BadRequest(`chunk_num ${chunkNum} is not below total_chunks ${totalChunks}`);
     if (!request.isCompressed && !request.filename) throw new BadRequest('filename is required when is_compressed=false');
+    // The request that opens a raw upload fixes its stride, if it is not the last chunk and declares
+    // its length: clients cut equal chunks, so chunk i then lives at i × stride of one in-place file
+    // and assembly copies only the last chunk (see inPlaceOffset).
+    const stride = !request.isCompressed && chunkNum < totalChunks - 1 && request.declaredBytes ? request.declaredBytes : undefined;
     const upload = await this.meta.openUpload(repo.id, 'chunked', request.hash, {
       totalSize,
       totalChunks,
-      details: { is_compressed: request.isCompressed, filename: request.filename },
+      details: { is_compressed: request.isCompressed, filename: request.filename, ...(stride ? { stride } : {}) },
     });
     if (upload.totalSize !== totalSize || upload.totalChunks !== totalChunks || upload.details.is_compressed !== request.isCompressed) {
       throw new Conflict(
@@ -76,20 +82,34 @@ export class UploadService {
     this.assertOpen(upload);
     const others = (await this.meta.listUploadParts(upload.id)).filter((p) => p.part !== chunkNum);
     const room = totalSize - sum(others);
-    const size = await this.blobs.putPart(upload.id, chunkNum, body, { maxBytes: room }).catch((err) => {
+    const pastTotal = (err: unknown) => {
       if (err instanceof PayloadTooLarge) {
         throw new BadRequest(`Chunk ${chunkNum} goes past total_size ${totalSize} (${room} bytes left for it)`);
       }
       throw err;
-    });
+    };
+    const offset = request.declaredBytes === null ? null : inPlaceOffset(upload, chunkNum, request.declaredBytes);
+    let size: number;
+    if (offset !== null) {
+      size = await this.blobs.writeAt(upload.id, offset, body, { maxBytes: Math.min(room, request.declaredBytes!) }).catch(pastTotal);
+      if (size !== request.declaredBytes) throw new BadRequest(`Chunk ${chunkNum} has ${size} bytes, not the ${request.declaredBytes} its Content-Length declares`);
+    } else {
+      size = await this.blobs.putPart(upload.id, chunkNum, body, { maxBytes: room }).catch(pastTotal);
+      // A full-stride chunk that came without a declared length moves into place too, so that every
+      // recorded full-stride chunk is in place.
+      const late = inPlaceOffset(upload, chunkNum, size);
+      if (late !== null) await this.blobs.writeAt(upload.id, late, await this.blobs.getPart(upload.id, chunkNum));
+    }
     if (!(await this.meta.recordUploadPart(upload.id, chunkNum, size))) throw new Conflict(`Upload ${request.hash} was completed or discarded while this chunk arrived`);
     const parts = await this.meta.listUploadParts(upload.id);
     if (parts.length < totalChunks || sum(parts) < totalSize) return { complete: false, hashes: [] };
     // Of several requests that see the upload complete, exactly one assembles it.
     if (!(await this.meta.claimUpload(upload.id))) return { complete: false, hashes: [] };
-    const hashes = await this.finish(repo, upload, parts, (open) =>
-      request.isCompressed ? this.unpackVersions(open, request.hash) : this.storeWhole(open(), request.hash),
-    );
+    const hashes = await this.finish(repo, upload, () => {
+      if (request.isCompressed) return this.unpackVersions(() => this.concat(upload, parts), request.hash);
+      if (everyChunkButLastInPlace(upload, parts)) return this.completeInPlace(upload, parts[parts.length - 1]);
+      return this.storeWhole(this.concat(upload, parts), request.hash);
+    });
     return { complete: true, hashes };
   }
 
@@ -177,18 +197,13 @@ export class UploadService {
   }
 
   /**
-   * Runs `store` over the concatenated parts of a claimed upload. Bytes that fail verification end
-   * the upload (the client must start again); other failures return it to 'open' for a retry.
+   * Runs `store` for a claimed upload. Bytes that fail verification end the upload (the client must
+   * start again); other failures return it to 'open' for a retry.
    */
-  private async finish(
-    repo: RepoRecord,
-    upload: UploadRecord,
-    parts: UploadPart[],
-    store: (open: () => AsyncIterable<Uint8Array>) => Promise<Array<{ hash: string; size: number }>>,
-  ): Promise<string[]> {
+  private async finish(repo: RepoRecord, upload: UploadRecord, store: () => Promise<Array<{ hash: string; size: number }>>): Promise<string[]> {
     let stored: Array<{ hash: string; size: number }>;
     try {
-      stored = await store(() => this.concat(upload.id, parts));
+      stored = await store();
     } catch (err) {
       if (err instanceof BadRequest || err instanceof PayloadTooLarge) {
         await this.discard(upload);
@@ -202,8 +217,24 @@ export class UploadService {
     return stored.map((s) => s.hash);
   }
 
-  private async *concat(uploadId: string, parts: UploadPart[]): AsyncGenerator<Uint8Array> {
-    for (const { part } of parts) yield* (await this.blobs.getPart(uploadId, part)) as AsyncIterable<Uint8Array>;
+  /** The chunks in order, each from where it was staged: its place in the in-place file or its part file. */
+  private async *concat(upload: UploadRecord, parts: UploadPart[]): AsyncGenerator<Uint8Array> {
+    for (const { part, size } of parts) {
+      const offset = inPlaceOffset(upload, part, size);
+      const source = offset === null ? await this.blobs.getPart(upload.id, part) : await this.blobs.readAt(upload.id, offset, offset + size);
+      yield* source as AsyncIterable<Uint8Array>;
+    }
+  }
+
+  /** Every chunk but the last is in place: copy the last one after them and publish the file as it is. */
+  private async completeInPlace(upload: UploadRecord, last: UploadPart) {
+    const stride = upload.details.stride as number;
+    await this.blobs.writeAt(upload.id, last.part * stride, await this.blobs.getPart(upload.id, last.part));
+    const result = await this.blobs.commitUpload(upload.id, upload.totalSize!, upload.key).catch((err) => {
+      if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
+      throw err;
+    });
+    return [{ hash: result.hash, size: result.size }];
   }
 
   private async storeWhole(source: AsyncIterable<Uint8Array>, hash: string) {
@@ -280,6 +311,23 @@ function capBytes(limit: number): Transform {
 /** The client's fault: the bytes it sent do not hash to what it declared (the upload is discarded). */
 function assembledMismatch(expected: string, actual: string): BadRequest {
   return new BadRequest(`Assembled bytes hash to ${actual}, not ${expected}`, { type: 'hash_mismatch' });
+}
+
+/**
+ * Where a raw upload's chunk lives in its in-place file, or null if it is staged as a part file:
+ * a chunk other than the last, exactly one stride long, that ends within the declared size.
+ */
+function inPlaceOffset(upload: UploadRecord, chunkNum: number, size: number): number | null {
+  const stride = upload.details.stride;
+  if (typeof stride !== 'number' || upload.details.is_compressed || size !== stride) return null;
+  if (upload.totalChunks === null || upload.totalSize === null || chunkNum >= upload.totalChunks - 1) return null;
+  const offset = chunkNum * stride;
+  return offset + stride <= upload.totalSize ? offset : null;
+}
+
+/** True when a complete raw upload's chunks other than the last all lie in place, back to back. */
+function everyChunkButLastInPlace(upload: UploadRecord, parts: UploadPart[]): boolean {
+  return parts.length > 1 && parts.slice(0, -1).every((p) => inPlaceOffset(upload, p.part, p.size) !== null);
 }
 
 function sum(parts: UploadPart[]): number {

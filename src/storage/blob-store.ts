@@ -56,6 +56,8 @@ export interface BlobStore {
    * Durable when it returns; a re-sent range simply overwrites. Returns the bytes written.
    */
   writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options?: { maxBytes?: number }): Promise<number>;
+  /** Streams bytes [start, end) written with `writeAt` (NotFound if nothing was). */
+  readAt(uploadId: string, start: number, end: number): Promise<Readable>;
   /**
    * Turns the first `size` bytes written with `writeAt` into a blob, verified against
    * `expectedHash` (HashMismatch otherwise, and nothing becomes visible). The staging is consumed.

@@ -3,7 +3,7 @@ import { constants } from 'node:fs';
 import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import type { Readable } from 'node:stream';
+import { Readable } from 'node:stream';
 import { createStreamHasher, hashBuffer, type StreamHasher } from '../core/hash.js';
 import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
@@ -335,6 +335,19 @@ export class LocalBlobStore implements BlobStore {
       upload.hashing = null;
       this.releaseInPlace(id, upload);
     }
+  }
+
+  async readAt(uploadId: string, start: number, end: number): Promise<Readable> {
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) throw new BadRequest(`Invalid range: ${start}-${end}`);
+    const handle = await open(join(this.uploadDir(uploadId), IN_PLACE_FILE), 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
+      throw err;
+    });
+    if (end === start) {
+      await handle.close();
+      return Readable.from([]);
+    }
+    return createReadStream('', { fd: handle, start, end: end - 1, highWaterMark: 1 << 20 });
   }
 
   async commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult> {

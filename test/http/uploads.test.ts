@@ -84,6 +84,91 @@ describe('chunked uploads: commits/upload_chunk', () => {
     assert.equal(await held(hash), data.length);
   });
 
+  describe('raw chunks of one stride are assembled in place', () => {
+    const uploadDir = async (hash: string) => {
+      const upload = await server.yoke.meta.getUpload(await repoId(), 'chunked', hash);
+      return upload ? (await readdir(join(server.dataDir, 'blobs/uploads', upload.id))).sort() : null;
+    };
+    /** Sends the chunks in the given order; the data is cut at `cuts`. */
+    async function upload(data: Buffer, cuts: number[], order: number[], hash = hashBuffer(data)) {
+      const bounds = [0, ...cuts, data.length];
+      const chunks = bounds.slice(0, -1).map((start, i) => data.subarray(start, bounds[i + 1]));
+      const base = { hash, total_chunks: chunks.length, total_size: data.length, is_compressed: false, filename: 'big.bin' };
+      const answers = [];
+      for (const i of order) answers.push(await sendChunk({ ...base, chunk_num: i }, chunks[i]));
+      return answers;
+    }
+    const stored = async (hash: string) => Buffer.concat(await (await server.yoke.blobs.get(hash)).toArray());
+
+    it('equal chunks (the first sent fixes the stride) go straight into one file; only the last is staged apart', async () => {
+      const stagedBefore = await staging();
+      const data = randomBytes(350_000);
+      const hash = hashBuffer(data);
+      const answers = await upload(data, [100_000, 200_000, 300_000], [0, 2, 3]);
+      assert.ok(answers.every((a) => a.status === 200 && a.body.complete === false));
+      assert.deepEqual(await uploadDir(hash), ['3', 'in-place']);
+      const last = await upload(data, [100_000, 200_000, 300_000], [1]);
+      assert.deepEqual(last[0].body.hashes, [hash]);
+      assert.ok((await stored(hash)).equals(data));
+      assert.deepEqual(await staging(), stagedBefore);
+    });
+
+    it('chunks of other sizes (a shorter or a longer one) are staged apart and the file is assembled from both places', async () => {
+      for (const cuts of [[100_000, 200_000, 250_000], [50_000, 170_000]]) {
+        const data = randomBytes(320_000);
+        const hash = hashBuffer(data);
+        const answers = await upload(data, cuts, Array.from({ length: cuts.length + 1 }, (_, i) => i));
+        assert.deepEqual(answers[answers.length - 1].body.hashes, [hash], JSON.stringify(answers.map((a) => a.body)));
+        assert.ok((await stored(hash)).equals(data));
+      }
+    });
+
+    it('a full-stride chunk sent without Content-Length is moved into place', async () => {
+      const data = randomBytes(300_000);
+      const hash = hashBuffer(data);
+      const base = { hash, total_chunks: 3, total_size: data.length, is_compressed: false, filename: 'big.bin' };
+      await sendChunk({ ...base, chunk_num: 0 }, data.subarray(0, 100_000));
+      const streamed = new ReadableStream({
+        start(controller) {
+          controller.enqueue(new Uint8Array(data.subarray(100_000, 150_000)));
+          controller.enqueue(new Uint8Array(data.subarray(150_000, 200_000)));
+          controller.close();
+        },
+      });
+      const query = new URLSearchParams(Object.entries({ ...base, chunk_num: 1 }).map(([k, v]) => [k, String(v)]));
+      const res = await fetch(`${server.url}/api/repos/${R}/commits/upload_chunk?${query}`, { method: 'POST', body: streamed, duplex: 'half', headers: { 'content-type': 'application/octet-stream' } } as RequestInit);
+      assert.equal(res.status, 200, await res.clone().text());
+      assert.deepEqual(await uploadDir(hash), ['1', 'in-place']);
+      const last = await sendChunk({ ...base, chunk_num: 2 }, data.subarray(200_000));
+      assert.deepEqual(last.body.hashes, [hash]);
+      assert.ok((await stored(hash)).equals(data));
+    });
+
+    it('a chunk resent with other bytes replaces what it wrote in place', async () => {
+      const data = randomBytes(300_000);
+      const hash = hashBuffer(data);
+      const base = { hash, total_chunks: 3, total_size: data.length, is_compressed: false, filename: 'big.bin' };
+      await sendChunk({ ...base, chunk_num: 0 }, data.subarray(0, 100_000));
+      await sendChunk({ ...base, chunk_num: 1 }, randomBytes(100_000));
+      await sendChunk({ ...base, chunk_num: 1 }, data.subarray(100_000, 200_000));
+      const last = await sendChunk({ ...base, chunk_num: 2 }, data.subarray(200_000));
+      assert.deepEqual(last.body.hashes, [hash]);
+      assert.ok((await stored(hash)).equals(data));
+    });
+
+    it('equal chunks that do not hash to the declared hash are refused, and nothing stays', async () => {
+      const stagedBefore = await staging();
+      const data = randomBytes(300_000);
+      const wrong = hashBuffer(randomBytes(16));
+      const answers = await upload(data, [100_000, 200_000], [0, 1, 2], wrong);
+      assert.equal(answers[2].status, 400);
+      assert.equal(answers[2].body.error.type, 'hash_mismatch');
+      assert.equal(await held(wrong), undefined);
+      assert.equal(await server.yoke.blobs.stat(hashBuffer(data)), null);
+      assert.deepEqual(await staging(), stagedBefore);
+    });
+  });
+
   it('refuses assembled bytes that do not match the hash, and keeps nothing', async () => {
     const stagedBefore = await staging();
     const data = randomBytes(1000);

@@ -358,6 +358,19 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
           await store.deleteParts(id);
         }));
 
+      it('reads back ranges written in place', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          await assert.rejects(store.readAt(id, 0, 1), isYokeError('NotFound', 404));
+          const data = randomBytes(5000);
+          await store.writeAt(id, 1000, chunksOf(data.subarray(1000), 700));
+          await store.writeAt(id, 0, chunksOf(data.subarray(0, 1000), 300));
+          assert.deepEqual(await readAll(await store.readAt(id, 0, 5000)), data);
+          assert.deepEqual(await readAll(await store.readAt(id, 999, 2001)), data.subarray(999, 2001));
+          assert.equal((await readAll(await store.readAt(id, 4000, 4000))).length, 0);
+          await store.deleteParts(id);
+        }));
+
       it('an in-place upload whose bytes do not match is refused and nothing becomes visible', () =>
         withStore(async (store) => {
           const id = uploadId();

@@ -63,6 +63,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
             totalSize: integerParam(q, 'total_size'),
             isCompressed: booleanParam(q, 'is_compressed'),
             filename: q.filename ?? null,
+            declaredBytes: declaredLength(request.headers['content-length']),
           },
           request.raw,
         );
@@ -137,4 +138,10 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
       return ok('resource_found', { version, ...(staging ? { path: staging.path } : {}) });
     },
   );
+}
+
+/** A request's Content-Length, if it declared a valid one. */
+function declaredLength(header: string | undefined): number | null {
+  if (header === undefined || !/^\d{1,15}$/.test(header)) return null;
+  return Number(header);
 }
