@@ -10,7 +10,7 @@ const WRITE_BATCH_BYTES = 1 << 20;
 /** Linux's IOV_MAX: the most pieces one writev takes. */
 const MAX_IOVECS = 1024;
 /** Read size when hashing a file back from disk. */
-const HASH_READ_BYTES = 4 << 20;
+const HASH_READ_BYTES = 1 << 20;
 
 export interface StreamToFileOptions {
   /** File offset of the first byte. */
