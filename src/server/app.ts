@@ -31,12 +31,14 @@ export interface AppOptions {
 }
 
 export const SPEC_PATH = '/api/_spec/oxen_server_openapi.json';
+/** How long an idle connection stays open, as announced in `Keep-Alive: timeout=…`. */
+export const KEEP_ALIVE_MS = 75_000;
 
 export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
     // Oxen clients send many requests over one connection and large bodies; be generous.
-    keepAliveTimeout: 75_000,
+    keepAliveTimeout: KEEP_ALIVE_MS,
     requestTimeout: 0,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 4096, ignoreDuplicateSlashes: false },
@@ -45,6 +47,11 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
       return typeof inbound === 'string' && /^[A-Za-z0-9_-]{1,128}$/.test(inbound) ? inbound : crypto.randomUUID();
     },
   });
+
+  // Node also closes an idle keep-alive connection once `headersTimeout` (60 s by default) passes
+  // without a request, which would cut connections earlier than the `Keep-Alive: timeout=75` we
+  // announce: a client reusing one at 60–75 s then races our close ("other side closed").
+  app.server.headersTimeout = KEEP_ALIVE_MS + 5_000;
 
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   app.setErrorHandler(handleError);

@@ -21,6 +21,13 @@ describe('server and repositories', () => {
     assert.equal(res.headers.get('oxen-version'), '0.54.0');
   });
 
+  it('keeps idle connections open for as long as its Keep-Alive header announces (no earlier cut by the headers timeout)', async () => {
+    const res = await server.fetch('/api/version');
+    const announced = Number(/timeout=(\d+)/.exec(res.headers.get('keep-alive') ?? '')?.[1]);
+    assert.ok(announced >= 60, `announced ${announced} s`);
+    assert.ok(server.app.server.headersTimeout > announced * 1000, `headersTimeout ${server.app.server.headersTimeout} ms closes idle connections before ${announced} s`);
+  });
+
   it('answers unknown routes and wrong methods with a JSON 404', async () => {
     const { status, body } = await server.json('/api/nope');
     assert.equal(status, 404);
