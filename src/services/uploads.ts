@@ -98,15 +98,17 @@ export class UploadService {
       // A full-stride chunk that came without a declared length moves into place too, so that every
       // recorded full-stride chunk is in place.
       const late = inPlaceOffset(upload, chunkNum, size);
-      if (late !== null) await this.blobs.writeAt(upload.id, late, await this.blobs.getPart(upload.id, chunkNum));
+      if (late !== null) await this.blobs.writeAt(upload.id, late, this.partBytes(upload.id, chunkNum));
     }
     if (!(await this.meta.recordUploadPart(upload.id, chunkNum, size))) throw new Conflict(`Upload ${request.hash} was completed or discarded while this chunk arrived`);
     const parts = await this.meta.listUploadParts(upload.id);
     if (parts.length < totalChunks || sum(parts) < totalSize) return { complete: false, hashes: [] };
     // Of several requests that see the upload complete, exactly one assembles it.
     if (!(await this.meta.claimUpload(upload.id))) return { complete: false, hashes: [] };
-    const hashes = await this.finish(repo, upload, () => {
+    const hashes = await this.finish(repo, upload, async () => {
       if (request.isCompressed) return this.unpackVersions(() => this.concat(upload, parts), request.hash);
+      // Stored already (another upload of the same bytes, or an attempt that failed after publishing).
+      if ((await this.blobs.stat(request.hash)) === totalSize) return [{ hash: canonical(request.hash), size: totalSize }];
       if (everyChunkButLastInPlace(upload, parts)) return this.completeInPlace(upload, parts[parts.length - 1]);
       return this.storeWhole(this.concat(upload, parts), request.hash);
     });
@@ -162,7 +164,9 @@ export class UploadService {
     }
     let stored;
     try {
-      stored = await this.blobs.commitUpload(upload.id, plan.size, key);
+      // Stored already (another upload of the same bytes, or an attempt that failed after publishing).
+      const size = await this.blobs.stat(key);
+      stored = size === plan.size ? { hash: key, size } : await this.blobs.commitUpload(upload.id, plan.size, key);
     } catch (err) {
       if (err instanceof HashMismatch) {
         await this.discard(upload);
@@ -217,6 +221,11 @@ export class UploadService {
     return stored.map((s) => s.hash);
   }
 
+  /** A part's bytes, opened only once read (a write refused before reading leaves no file open). */
+  private async *partBytes(uploadId: string, part: number): AsyncGenerator<Uint8Array> {
+    yield* (await this.blobs.getPart(uploadId, part)) as AsyncIterable<Uint8Array>;
+  }
+
   /** The chunks in order, each from where it was staged: its place in the in-place file or its part file. */
   private async *concat(upload: UploadRecord, parts: UploadPart[]): AsyncGenerator<Uint8Array> {
     for (const { part, size } of parts) {
@@ -229,7 +238,7 @@ export class UploadService {
   /** Every chunk but the last is in place: copy the last one after them and publish the file as it is. */
   private async completeInPlace(upload: UploadRecord, last: UploadPart) {
     const stride = upload.details.stride as number;
-    await this.blobs.writeAt(upload.id, last.part * stride, await this.blobs.getPart(upload.id, last.part));
+    await this.blobs.writeAt(upload.id, last.part * stride, this.partBytes(upload.id, last.part));
     const result = await this.blobs.commitUpload(upload.id, upload.totalSize!, upload.key).catch((err) => {
       if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
       throw err;

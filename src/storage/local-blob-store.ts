@@ -24,10 +24,13 @@ interface InPlaceUpload {
   /** Writes under way, and completions waiting for them to end. */
   writers: number;
   idle: Array<() => void>;
+  /** Cut off the writes under way (a completion does, rather than wait for a stalled request). */
+  aborts: Set<() => void>;
   /** A completion is verifying the file: new writes are refused. */
   completing: boolean;
-  /** Settles once the staged file exists (see prepareStaged). */
+  /** Settles once the staged file exists (see prepareStaged); `discards` counts deleteParts calls. */
   ready: Promise<void> | null;
+  discards: number;
   /** Hash of the bytes so far, when this process created the file (see PrefixHasher). */
   hashing: PrefixHasher | null;
 }
@@ -253,7 +256,7 @@ export class LocalBlobStore implements BlobStore {
 
   private inPlaceUpload(uploadId: string): InPlaceUpload {
     let upload = this.inPlace.get(uploadId);
-    if (!upload) this.inPlace.set(uploadId, (upload = { writers: 0, idle: [], completing: false, ready: null, hashing: null }));
+    if (!upload) this.inPlace.set(uploadId, (upload = { writers: 0, idle: [], aborts: new Set(), completing: false, ready: null, discards: 0, hashing: null }));
     return upload;
   }
 
@@ -269,6 +272,9 @@ export class LocalBlobStore implements BlobStore {
     const upload = this.inPlaceUpload(uploadId);
     if (upload.completing) return Promise.reject(new Conflict(`Upload ${uploadId} is being completed`));
     upload.writers += 1;
+    // Most recently written last: limitHashAhead stops the least recently written first.
+    this.inPlace.delete(uploadId);
+    this.inPlace.set(uploadId, upload);
     return this.writeInPlace(uploadId, upload, offset, source, options).finally(() => {
       upload.writers -= 1;
       if (upload.writers === 0) {
@@ -286,20 +292,29 @@ export class LocalBlobStore implements BlobStore {
       throw err;
     });
     await upload.ready;
-    // Read-write without truncating ('a+' would force appends).
-    const handle = await open(staged, constants.O_RDWR | constants.O_CREAT, 0o644);
+    // Read-write, without creating: a file completed or discarded meanwhile is not brought back.
+    const handle = await open(staged, constants.O_RDWR).catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new Conflict(`Upload ${uploadId} was completed or discarded`);
+      throw err;
+    });
     const hashing = upload.hashing;
     const write = hashing?.begin(offset);
+    const abort = new AbortController();
+    const cutOff = () => abort.abort(new Conflict(`Upload ${uploadId} is being completed`));
+    upload.aborts.add(cutOff);
+    if (upload.completing) cutOff(); // a completion began while this write was getting ready
     let written: number | null = null;
     try {
-      written = await streamToFile(source, handle, {
+      const length = await streamToFile(abortable(source, abort.signal), handle, {
         position: offset,
         maxBytes: options.maxBytes,
         tooLarge: (limit) => new PayloadTooLarge(`Chunk exceeds the limit of ${limit} bytes`),
       });
       await handle.datasync();
-      return written;
+      written = length;
+      return length;
     } finally {
+      upload.aborts.delete(cutOff);
       await handle.close();
       if (write) hashing!.end(write, written);
     }
@@ -313,6 +328,7 @@ export class LocalBlobStore implements BlobStore {
   private async prepareStaged(uploadId: string, upload: InPlaceUpload): Promise<void> {
     const dir = this.uploadDir(uploadId);
     const staged = join(dir, IN_PLACE_FILE);
+    const discards = upload.discards;
     await mkdir(dir, { recursive: true });
     const hasher = await createStreamHasher();
     try {
@@ -322,6 +338,7 @@ export class LocalBlobStore implements BlobStore {
       await writeFile(join(dir, SHARED_MARKER), '');
       return;
     }
+    if (upload.discards !== discards) return; // deleteParts ran meanwhile
     upload.hashing = new PrefixHasher(hasher, (start, end, into) => hashStagedRange(staged, start, end, into));
     this.limitHashAhead(uploadId);
   }
@@ -359,35 +376,71 @@ export class LocalBlobStore implements BlobStore {
     if (upload.completing) throw new Conflict(`Upload ${uploadId} is being completed`);
     upload.completing = true;
     try {
+      // Writes still arriving are cut off (409) rather than waited for: a stalled request would hold
+      // the completion forever. What they wrote is verified with the rest.
+      for (const cutOff of upload.aborts) cutOff();
       if (upload.writers > 0) await new Promise<void>((resolve) => upload.idle.push(resolve));
       const hashing = upload.hashing;
       upload.hashing = null;
       const ahead = hashing === null ? null : await hashing.settle();
-      const handle = await open(staged, 'r+').catch((err: NodeJS.ErrnoException) => {
+      // Take the file out of every writer's reach before looking at it. A writer of another process
+      // writes the shared marker before it opens the file, so with no marker after this rename no
+      // other process holds, or can get, a handle on these bytes; with one, they are copied.
+      const taken = join(dir, `completing-${randomUUID()}`);
+      await rename(staged, taken).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
         throw err;
       });
       try {
-        await handle.truncate(size);
-        let hash: string;
-        if (ahead !== null && ahead.length <= size && !(await exists(join(dir, SHARED_MARKER)))) {
-          await hashFileRange(handle, ahead.length, size, ahead.hasher);
-          hash = ahead.hasher.digest();
-        } else {
-          hash = await hashFilePrefix(handle, size);
-        }
-        if (hash !== expected) throw new HashMismatch(expected, hash);
-        if (await this.alreadyStored(hash, undefined)) return { hash, size, created: false };
-        await handle.sync();
-        await handle.close();
-        await this.publish(staged, hash, undefined);
-        return { hash, size, created: true };
+        if (await exists(join(dir, SHARED_MARKER))) return await this.copyVerified(taken, size, expected);
+        return await this.publishTaken(taken, size, expected, ahead);
+      } catch (err) {
+        // Staged as before: the caller discards it or retries.
+        await rename(taken, staged).catch(() => {});
+        throw err;
       } finally {
-        await handle.close().catch(() => {});
+        await rm(taken, { force: true });
       }
     } finally {
       upload.completing = false;
       this.releaseInPlace(uploadId, upload);
+    }
+  }
+
+  /** Verifies a staged file only this process can reach (resuming the hash computed ahead) and renames it into place. */
+  private async publishTaken(path: string, size: number, expected: string, ahead: { hasher: StreamHasher; length: number } | null): Promise<PutResult> {
+    const handle = await open(path, 'r+');
+    try {
+      await handle.truncate(size);
+      let hash: string;
+      if (ahead !== null && ahead.length <= size) {
+        await hashFileRange(handle, ahead.length, size, ahead.hasher);
+        hash = ahead.hasher.digest();
+      } else {
+        hash = await hashFilePrefix(handle, size);
+      }
+      if (hash !== expected) throw new HashMismatch(expected, hash);
+      if (await this.alreadyStored(hash, undefined)) return { hash, size, created: false };
+      await handle.sync();
+      await handle.close();
+      await this.publish(path, hash, undefined);
+      return { hash, size, created: true };
+    } finally {
+      await handle.close().catch(() => {});
+    }
+  }
+
+  /** A staged file another process may still write to becomes a blob of its own, verified as it is copied. */
+  private async copyVerified(path: string, size: number, expected: string): Promise<PutResult> {
+    const handle = await open(path, 'r');
+    const source = size === 0 ? Readable.from([]) : createReadStream('', { fd: handle, start: 0, end: size - 1, highWaterMark: 1 << 20 });
+    try {
+      const result = await this.put(source, { expectedHash: expected });
+      if (result.size !== size) throw new HashMismatch(expected, `${result.hash} (${result.size} of ${size} bytes)`);
+      return result;
+    } finally {
+      source.destroy();
+      await handle.close().catch(() => {});
     }
   }
 
@@ -397,6 +450,7 @@ export class LocalBlobStore implements BlobStore {
       upload.hashing?.abandon();
       upload.hashing = null;
       upload.ready = null;
+      upload.discards += 1;
       this.releaseInPlace(uploadId, upload);
     }
     await rm(this.uploadDir(uploadId), { recursive: true, force: true });
@@ -407,6 +461,31 @@ export class LocalBlobStore implements BlobStore {
       upload.hashing?.abandon();
       await upload.hashing?.settle();
     }
+  }
+}
+
+/**
+ * `source`, ending with the signal's reason once it is aborted, even while the source is stalled;
+ * the source is then closed (a stream, such as a request body, is destroyed).
+ */
+async function* abortable(source: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const iterator = source[Symbol.asyncIterator]();
+  const aborted = new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
+  aborted.catch(() => {});
+  try {
+    for (;;) {
+      if (signal.aborted) throw signal.reason;
+      const next = iterator.next();
+      next.catch(() => {});
+      const result = await Promise.race([next, aborted]);
+      if (result.done) return;
+      yield result.value;
+    }
+  } finally {
+    // An iterator's return() waits for a pending next(), which a stalled stream never settles.
+    const stream = source as Partial<Readable>;
+    if (signal.aborted && typeof stream.destroy === 'function') stream.destroy();
+    else void Promise.resolve(iterator.return?.()).catch(() => {});
   }
 }
 

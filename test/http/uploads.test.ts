@@ -156,6 +156,16 @@ describe('chunked uploads: commits/upload_chunk', () => {
       assert.ok((await stored(hash)).equals(data));
     });
 
+    it('bytes already stored complete the upload without assembling them again', async () => {
+      const data = randomBytes(300_000);
+      const hash = hashBuffer(data);
+      await upload(data, [100_000, 200_000], [0, 1, 2]);
+      const again = await upload(data, [100_000, 200_000], [0, 1, 2]);
+      assert.equal(again[2].status, 200);
+      assert.deepEqual(again[2].body.hashes, [hash]);
+      assert.ok((await stored(hash)).equals(data));
+    });
+
     it('equal chunks that do not hash to the declared hash are refused, and nothing stays', async () => {
       const stagedBefore = await staging();
       const data = randomBytes(300_000);

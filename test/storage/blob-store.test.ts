@@ -4,6 +4,7 @@ import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
+import { PassThrough } from 'node:stream';
 import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { hashBuffer } from '../../src/core/hash.js';
 import { blobStoreConformance, chunksOf, failingSource, isYokeError, readAll } from './blob-store-conformance.js';
@@ -119,6 +120,47 @@ describe('LocalBlobStore specifics', () => {
         await second.writeAt('u2', 0, chunksOf(other, 64 * 1024));
         await assert.rejects(first.commitUpload('u2', data.length, hashBuffer(data)), isYokeError('HashMismatch', 400));
         assert.equal((await first.commitUpload('u2', other.length, hashBuffer(other))).hash, hashBuffer(other));
+        await first.close();
+        await second.close();
+      }));
+
+    it('a completion cuts off a write whose request stalled (409) instead of waiting for it', () =>
+      inFreshRoot(async (root) => {
+        const store = await LocalBlobStore.open(root);
+        // The completion starts once the stalled write is under way, or while it is still getting ready.
+        for (const [id, started] of [['u5', true], ['u5b', false]] as const) {
+          const data = randomBytes(2 * MiB);
+          await store.writeAt(id, 0, chunksOf(data, 64 * 1024));
+          const stalled = new PassThrough(); // a request body: a resend of the same bytes whose client went silent
+          stalled.write(data.subarray(0, 1000));
+          const resend = assert.rejects(store.writeAt(id, 0, stalled), isYokeError('Conflict', 409));
+          if (started) await settleHashing();
+          assert.deepEqual(await store.commitUpload(id, data.length, hashBuffer(data)), { hash: hashBuffer(data), size: data.length, created: true });
+          await resend;
+          assert.equal(stalled.destroyed, true, 'the stalled body was closed');
+        }
+        await store.close();
+      }));
+
+    it('bytes another process writes after a completion began never reach the published blob', () =>
+      inFreshRoot(async (root) => {
+        const first = await LocalBlobStore.open(root);
+        const second = await LocalBlobStore.open(root);
+        const data = randomBytes(2 * MiB);
+        await first.writeAt('u6', 0, chunksOf(data, 64 * 1024));
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        async function* lateBytes() {
+          await gate; // the other process has opened the file and waits for its client …
+          yield randomBytes(MiB); // … whose bytes arrive after the completion
+        }
+        const late = second.writeAt('u6', 0, lateBytes());
+        await settleHashing();
+        const result = await first.commitUpload('u6', data.length, hashBuffer(data));
+        release();
+        await late.catch(() => {});
+        assert.equal(result.hash, hashBuffer(data));
+        assert.deepEqual(await readAll(await first.get(result.hash)), data);
         await first.close();
         await second.close();
       }));
