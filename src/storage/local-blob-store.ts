@@ -113,6 +113,8 @@ export class LocalBlobStore implements BlobStore {
     const handle = writing ? await open(tmpPath, 'wx') : null;
     try {
       const hasher = await createStreamHasher();
+      // Pieces are hashed as they arrive and written a batch later: sources must not reuse their
+      // buffers (HTTP bodies, file streams, gunzip and tar entries do not).
       const size = await streamToFile(source, handle, {
         maxBytes: options.maxBytes,
         tooLarge: (limit) => new PayloadTooLarge(`Content exceeds the limit of ${limit} bytes`),
