@@ -472,14 +472,24 @@ export class LocalBlobStore implements BlobStore {
  */
 async function* abortable(source: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
   const iterator = source[Symbol.asyncIterator]();
-  const aborted = new Promise<never>((_resolve, reject) => signal.addEventListener('abort', () => reject(signal.reason), { once: true }));
-  aborted.catch(() => {});
   try {
     for (;;) {
       if (signal.aborted) throw signal.reason;
       const next = iterator.next();
       next.catch(() => {});
-      const result = await Promise.race([next, aborted]);
+      // One abort promise per piece: a long-lived one raced against every piece would keep each
+      // piece reachable (through its reactions) until the write ends.
+      let onAbort!: () => void;
+      const aborted = new Promise<never>((_resolve, reject) => {
+        onAbort = () => reject(signal.reason);
+        signal.addEventListener('abort', onAbort, { once: true });
+      });
+      let result: IteratorResult<Uint8Array>;
+      try {
+        result = await Promise.race([next, aborted]);
+      } finally {
+        signal.removeEventListener('abort', onAbort);
+      }
       if (result.done) return;
       yield result.value;
     }

@@ -50,12 +50,22 @@ describe('a file larger than 4 GiB through the chunk endpoints', { timeout: 10 *
     for (const chunk of generate(0, TOTAL)) hasher.update(chunk);
     const hash = hasher.digest();
 
-    // Send the chunks last-first, so the 4 GiB offset arrives before anything else.
-    for (let start = Math.floor((TOTAL - 1) / CHUNK) * CHUNK; start >= 0; start -= CHUNK) {
-      const end = Math.min(start + CHUNK, TOTAL);
-      const status = await putStream(server, `/api/repos/huge/repo/versions/${hash}/chunks?offset=${start}`, Readable.from(generate(start, end)), end - start);
-      assert.equal(status, 200, `chunk at ${start}`);
+    // Send the chunks last-first, so the 4 GiB offset arrives before anything else. Memory stays flat
+    // while 1 GiB chunks stream through (client and server share this process): the growth of the
+    // resident set is sampled throughout.
+    const baseline = process.memoryUsage().rss;
+    let peak = baseline;
+    const sampler = setInterval(() => (peak = Math.max(peak, process.memoryUsage().rss)), 20);
+    try {
+      for (let start = Math.floor((TOTAL - 1) / CHUNK) * CHUNK; start >= 0; start -= CHUNK) {
+        const end = Math.min(start + CHUNK, TOTAL);
+        const status = await putStream(server, `/api/repos/huge/repo/versions/${hash}/chunks?offset=${start}`, Readable.from(generate(start, end)), end - start);
+        assert.equal(status, 200, `chunk at ${start}`);
+      }
+    } finally {
+      clearInterval(sampler);
     }
+    assert.ok(peak - baseline < 256 * MiB, `resident set grew by ${Math.round((peak - baseline) / MiB)} MiB while 1 GiB chunks arrived`);
     const held = await server.json(`/api/repos/huge/repo/versions/${hash}/chunks`);
     assert.equal(held.body.received_bytes, TOTAL);
     assert.ok(held.body.chunks.some((c: { offset: number }) => c.offset === 4 * GiB));
