@@ -467,37 +467,42 @@ export class LocalBlobStore implements BlobStore {
 }
 
 /**
- * `source`, ending with the signal's reason once it is aborted, even while the source is stalled;
- * the source is then closed (a stream, such as a request body, is destroyed).
+ * `source`, ending with the signal's reason once it is aborted, even while the source is stalled.
+ * A stream (a request body, a file) is destroyed with that reason and iterated as it is; any other
+ * iterable is wrapped, and closed when aborted.
  */
-async function* abortable(source: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+function abortable(source: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncIterable<Uint8Array> {
+  if (source instanceof Readable) {
+    const cut = () => source.destroy(signal.reason as Error);
+    if (signal.aborted) cut();
+    else signal.addEventListener('abort', cut, { once: true });
+    return source;
+  }
+  return abortableIterable(source, signal);
+}
+
+async function* abortableIterable(source: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
   const iterator = source[Symbol.asyncIterator]();
+  // One listener rejects whichever piece is awaited (a promise raced against every piece would keep
+  // each piece reachable through its reactions until the write ends).
+  let rejectPending: ((reason: unknown) => void) | null = null;
+  const onAbort = () => rejectPending?.(signal.reason);
+  signal.addEventListener('abort', onAbort, { once: true });
   try {
     for (;;) {
       if (signal.aborted) throw signal.reason;
-      const next = iterator.next();
-      next.catch(() => {});
-      // One abort promise per piece: a long-lived one raced against every piece would keep each
-      // piece reachable (through its reactions) until the write ends.
-      let onAbort!: () => void;
-      const aborted = new Promise<never>((_resolve, reject) => {
-        onAbort = () => reject(signal.reason);
-        signal.addEventListener('abort', onAbort, { once: true });
+      const result = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
+        rejectPending = reject;
+        iterator.next().then(resolve, reject);
       });
-      let result: IteratorResult<Uint8Array>;
-      try {
-        result = await Promise.race([next, aborted]);
-      } finally {
-        signal.removeEventListener('abort', onAbort);
-      }
+      rejectPending = null;
       if (result.done) return;
       yield result.value;
     }
   } finally {
-    // An iterator's return() waits for a pending next(), which a stalled stream never settles.
-    const stream = source as Partial<Readable>;
-    if (signal.aborted && typeof stream.destroy === 'function') stream.destroy();
-    else void Promise.resolve(iterator.return?.()).catch(() => {});
+    signal.removeEventListener('abort', onAbort);
+    // return() waits for a pending next(), which a stalled source may never settle: not awaited.
+    void Promise.resolve(iterator.return?.()).catch(() => {});
   }
 }
 
