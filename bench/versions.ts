@@ -160,14 +160,18 @@ export async function versionsBench(): Promise<string> {
     execFileSync('sh', ['-c', `head -c ${bigSize} /dev/urandom > '${bigPath}'`]);
     const yokeRounds: number[] = [];
     const ddRounds: number[] = [];
-    const yokeRound = async (round: number) => {
+    /** Makes the source a file Yoke has not seen (its first byte is `stamp`); returns its hash. */
+    const newBigFile = async (stamp: number) => {
       const handle = await open(bigPath, 'r+');
-      await handle.write(Buffer.from([round]), 0, 1, 0);
+      await handle.write(Buffer.from([stamp]), 0, 1, 0);
       await handle.close();
       const hasher = await createStreamHasher();
       for await (const chunk of createReadStream(bigPath, { highWaterMark: 4 * MiB })) hasher.update(chunk as Buffer);
-      const bigHash = hasher.digest();
       execFileSync('sync'); // no dirty pages from set-up compete with the measured side
+      return hasher.digest();
+    };
+    const yokeRound = async (round: number) => {
+      const bigHash = await newBigFile(round);
       yokeRounds.push((await time(() => uploadChunked(repo, bigHash, bigSize, (start, end) => createReadStream(bigPath, { start, end: end - 1, highWaterMark: 4 * MiB })))).seconds);
     };
     // dd's outputs are kept until the end: the root filesystem is mounted with online discard, and
@@ -188,13 +192,7 @@ export async function versionsBench(): Promise<string> {
 
     // 3b. The same size through the seed's commits/upload_chunk (one round, against the dd median):
     // chunks of one stride are written in place; only the last is copied when it arrives.
-    const handle = await open(bigPath, 'r+');
-    await handle.write(Buffer.from([ROUNDS]), 0, 1, 0);
-    await handle.close();
-    const hasher = await createStreamHasher();
-    for await (const chunk of createReadStream(bigPath, { highWaterMark: 4 * MiB })) hasher.update(chunk as Buffer);
-    const partsHash = hasher.digest();
-    execFileSync('sync');
+    const partsHash = await newBigFile(ROUNDS);
     const total = Math.ceil(bigSize / CHUNK);
     let nextChunk = 0;
     const viaParts = await time(() =>
