@@ -107,8 +107,6 @@ export class UploadService {
     if (!(await this.meta.claimUpload(upload.id))) return { complete: false, hashes: [] };
     const hashes = await this.finish(repo, upload, async () => {
       if (request.isCompressed) return this.unpackVersions(() => this.concat(upload, parts), request.hash);
-      // Stored already (another upload of the same bytes, or an attempt that failed after publishing).
-      if ((await this.blobs.stat(request.hash)) === totalSize) return [{ hash: canonical(request.hash), size: totalSize }];
       if (everyChunkButLastInPlace(upload, parts)) return this.completeInPlace(upload, parts[parts.length - 1]);
       return this.storeWhole(this.concat(upload, parts), request.hash);
     });
@@ -164,9 +162,7 @@ export class UploadService {
     }
     let stored;
     try {
-      // Stored already (another upload of the same bytes, or an attempt that failed after publishing).
-      const size = await this.blobs.stat(key);
-      stored = size === plan.size ? { hash: key, size } : await this.blobs.commitUpload(upload.id, plan.size, key);
+      stored = await this.blobs.commitUpload(upload.id, plan.size, key).catch((err) => this.publishedEarlier(err, key, plan.size));
     } catch (err) {
       if (err instanceof HashMismatch) {
         await this.discard(upload);
@@ -238,12 +234,24 @@ export class UploadService {
   /** Every chunk but the last is in place: copy the last one after them and publish the file as it is. */
   private async completeInPlace(upload: UploadRecord, last: UploadPart) {
     const stride = upload.details.stride as number;
-    await this.blobs.writeAt(upload.id, last.part * stride, this.partBytes(upload.id, last.part));
-    const result = await this.blobs.commitUpload(upload.id, upload.totalSize!, upload.key).catch((err) => {
+    try {
+      await this.blobs.writeAt(upload.id, last.part * stride, this.partBytes(upload.id, last.part));
+      const result = await this.blobs.commitUpload(upload.id, upload.totalSize!, upload.key);
+      return [{ hash: result.hash, size: result.size }];
+    } catch (err) {
       if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
-      throw err;
-    });
-    return [{ hash: result.hash, size: result.size }];
+      return [await this.publishedEarlier(err, upload.key, upload.totalSize!)];
+    }
+  }
+
+  /**
+   * An in-place upload whose file is gone may have been published by an earlier attempt that failed
+   * after the rename (its request then failed and the upload was reopened): the stored blob answers.
+   */
+  private async publishedEarlier(err: unknown, hash: string, size: number): Promise<{ hash: string; size: number }> {
+    const gone = err instanceof NotFound || err instanceof Conflict;
+    if (gone && (await this.blobs.stat(hash)) === size) return { hash: canonical(hash), size };
+    throw err;
   }
 
   private async storeWhole(source: AsyncIterable<Uint8Array>, hash: string) {

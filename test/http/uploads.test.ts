@@ -156,13 +156,16 @@ describe('chunked uploads: commits/upload_chunk', () => {
       assert.ok((await stored(hash)).equals(data));
     });
 
-    it('bytes already stored complete the upload without assembling them again', async () => {
+    it('bytes already stored are uploaded again like any others (verified, deduplicated)', async () => {
       const data = randomBytes(300_000);
       const hash = hashBuffer(data);
       await upload(data, [100_000, 200_000], [0, 1, 2]);
       const again = await upload(data, [100_000, 200_000], [0, 1, 2]);
       assert.equal(again[2].status, 200);
       assert.deepEqual(again[2].body.hashes, [hash]);
+      const wrong = randomBytes(300_000);
+      const refused = await upload(wrong, [100_000, 200_000], [0, 1, 2], hash);
+      assert.equal(refused[2].status, 400, 'bytes that do not hash to a stored blob are still refused');
       assert.ok((await stored(hash)).equals(data));
     });
 
@@ -301,6 +304,19 @@ describe('resumable uploads: versions/{hash}/create | chunks | complete', () => 
     assert.equal(after.body.stored, true);
     assert.deepEqual(after.body.chunks, []);
     assert.equal((await complete(hash)).status, 200, 'completing again is idempotent');
+  });
+
+  it('an upload whose file an earlier attempt published before failing completes from the stored blob', async () => {
+    const data = randomBytes(100_000);
+    const hash = hashBuffer(data);
+    assert.equal((await put(hash, 0, data)).status, 200);
+    // The earlier attempt: its file became the blob, then the request failed before recording it.
+    const upload = (await server.yoke.meta.getUpload((await server.yoke.repos.require('big', 'repo')).id, 'version', hash))!;
+    await server.yoke.blobs.commitUpload(upload.id, data.length, hash);
+    const done = await complete(hash);
+    assert.equal(done.status, 200, JSON.stringify(done.body));
+    assert.deepEqual(done.body.version, { hash, size: data.length });
+    assert.equal((await status(hash)).body.stored, true);
   });
 
   it('two clients uploading the same file with different chunk sizes at once do not corrupt it', async () => {
