@@ -100,7 +100,7 @@ export class UploadService {
       const late = inPlaceOffset(upload, chunkNum, size);
       if (late !== null) await this.blobs.writeAt(upload.id, late, this.partBytes(upload.id, chunkNum));
     }
-    if (!(await this.meta.recordUploadPart(upload.id, chunkNum, size))) throw new Conflict(`Upload ${request.hash} was completed or discarded while this chunk arrived`);
+    if (!(await this.meta.recordUploadPart(upload.id, chunkNum, size))) throw await this.arrivedTooLate(upload);
     const parts = await this.meta.listUploadParts(upload.id);
     if (parts.length < totalChunks || sum(parts) < totalSize) return { complete: false, hashes: [] };
     // Of several requests that see the upload complete, exactly one assembles it.
@@ -131,7 +131,7 @@ export class UploadService {
       if (err instanceof PayloadTooLarge) throw new BadRequest(`Chunk at offset ${offset} goes past the declared size ${upload.totalSize}`);
       throw err;
     });
-    if (!(await this.meta.recordUploadPart(upload.id, offset, size))) throw new Conflict(`Upload ${upload.key} was completed or discarded while this chunk arrived`);
+    if (!(await this.meta.recordUploadPart(upload.id, offset, size))) throw await this.arrivedTooLate(upload);
     return { part: offset, size };
   }
 
@@ -162,7 +162,10 @@ export class UploadService {
     }
     let stored;
     try {
-      stored = await this.blobs.commitUpload(upload.id, plan.size, key).catch((err) => this.publishedEarlier(err, key, plan.size));
+      stored = await this.blobs.commitUpload(upload.id, plan.size, key).catch((err) => {
+        if (err instanceof NotFound) return this.publishedEarlier(key, plan.size);
+        throw err;
+      });
     } catch (err) {
       if (err instanceof HashMismatch) {
         await this.discard(upload);
@@ -186,6 +189,12 @@ export class UploadService {
   }
 
   // ---- assembly -----------------------------------------------------------------------------
+
+  /** A chunk stored after its upload was completed or discarded: its staging would be left behind. */
+  private async arrivedTooLate(upload: UploadRecord): Promise<Conflict> {
+    await this.blobs.deleteParts(upload.id);
+    return new Conflict(`Upload ${upload.key} was completed or discarded while this chunk arrived`);
+  }
 
   private assertOpen(upload: UploadRecord) {
     if (upload.state !== 'open') throw new Conflict(`Upload ${upload.key} is being assembled`);
@@ -234,24 +243,28 @@ export class UploadService {
   /** Every chunk but the last is in place: copy the last one after them and publish the file as it is. */
   private async completeInPlace(upload: UploadRecord, last: UploadPart) {
     const stride = upload.details.stride as number;
-    try {
-      await this.blobs.writeAt(upload.id, last.part * stride, this.partBytes(upload.id, last.part));
-      const result = await this.blobs.commitUpload(upload.id, upload.totalSize!, upload.key);
-      return [{ hash: result.hash, size: result.size }];
-    } catch (err) {
+    // The staged file must still be there: writing the last chunk would otherwise start a new one.
+    const present = await this.blobs.readAt(upload.id, 0, 0).then(
+      (empty) => (empty.destroy(), true),
+      (err) => (err instanceof NotFound ? false : Promise.reject(err)),
+    );
+    if (!present) return [await this.publishedEarlier(upload.key, upload.totalSize!)];
+    await this.blobs.writeAt(upload.id, last.part * stride, this.partBytes(upload.id, last.part));
+    const result = await this.blobs.commitUpload(upload.id, upload.totalSize!, upload.key).catch(async (err) => {
       if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
-      return [await this.publishedEarlier(err, upload.key, upload.totalSize!)];
-    }
+      if (err instanceof NotFound) return this.publishedEarlier(upload.key, upload.totalSize!);
+      throw err;
+    });
+    return [{ hash: result.hash, size: result.size }];
   }
 
   /**
    * An in-place upload whose file is gone may have been published by an earlier attempt that failed
    * after the rename (its request then failed and the upload was reopened): the stored blob answers.
    */
-  private async publishedEarlier(err: unknown, hash: string, size: number): Promise<{ hash: string; size: number }> {
-    const gone = err instanceof NotFound || err instanceof Conflict;
-    if (gone && (await this.blobs.stat(hash)) === size) return { hash: canonical(hash), size };
-    throw err;
+  private async publishedEarlier(hash: string, size: number): Promise<{ hash: string; size: number }> {
+    if ((await this.blobs.stat(hash)) === size) return { hash: canonical(hash), size };
+    throw new NotFound(`Upload ${hash} has no data left to assemble`);
   }
 
   private async storeWhole(source: AsyncIterable<Uint8Array>, hash: string) {

@@ -61,8 +61,9 @@ export interface BlobStore {
   /**
    * Turns the first `size` bytes written with `writeAt` into a blob, verified against
    * `expectedHash` (HashMismatch otherwise, and nothing becomes visible). The staging is consumed;
-   * after a failure it stays. Writes still under way are cut off (they fail with Conflict), and
-   * writes that start meanwhile are refused, so no byte lands in the file once it is verified.
+   * after a failure it stays. Writes still under way are cut off (they fail; a stream source is
+   * destroyed) and writes that start meanwhile are refused with Conflict, so no byte lands in the
+   * file once it is verified.
    */
   commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult>;
   /** Removes every part and in-place write of an upload (idempotent). */

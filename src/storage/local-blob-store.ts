@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -31,6 +31,8 @@ interface InPlaceUpload {
   /** Settles once the staged file exists (see prepareStaged); `discards` counts deleteParts calls. */
   ready: Promise<void> | null;
   discards: number;
+  /** This process created the staged file (no other can have opened it without leaving the shared marker). */
+  created: boolean;
   /** Hash of the bytes so far, when this process created the file (see PrefixHasher). */
   hashing: PrefixHasher | null;
 }
@@ -258,7 +260,7 @@ export class LocalBlobStore implements BlobStore {
 
   private inPlaceUpload(uploadId: string): InPlaceUpload {
     let upload = this.inPlace.get(uploadId);
-    if (!upload) this.inPlace.set(uploadId, (upload = { writers: 0, idle: [], aborts: new Set(), completing: false, ready: null, discards: 0, hashing: null }));
+    if (!upload) this.inPlace.set(uploadId, (upload = { writers: 0, idle: [], aborts: new Set(), completing: false, ready: null, discards: 0, created: false, hashing: null }));
     return upload;
   }
 
@@ -341,6 +343,7 @@ export class LocalBlobStore implements BlobStore {
       return;
     }
     if (upload.discards !== discards) return; // deleteParts ran meanwhile
+    upload.created = true;
     upload.hashing = new PrefixHasher(hasher, (start, end, into) => hashStagedRange(staged, start, end, into));
     this.limitHashAhead(uploadId);
   }
@@ -385,20 +388,24 @@ export class LocalBlobStore implements BlobStore {
       const hashing = upload.hashing;
       upload.hashing = null;
       const ahead = hashing === null ? null : await hashing.settle();
+      const createdHere = upload.created;
       // Take the file out of every writer's reach before looking at it. A writer of another process
-      // writes the shared marker before it opens the file, so with no marker after this rename no
-      // other process holds, or can get, a handle on these bytes; with one, they are copied.
+      // writes the shared marker before it opens a file it did not create, so if this process created
+      // the file and there is no marker after this rename, no other process holds, or can get, a
+      // handle on these bytes; otherwise they are copied.
       const taken = join(dir, `completing-${randomUUID()}`);
       await rename(staged, taken).catch((err: NodeJS.ErrnoException) => {
         if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
         throw err;
       });
       try {
-        if (await exists(join(dir, SHARED_MARKER))) return await this.copyVerified(taken, size, expected);
+        if (!createdHere || (await exists(join(dir, SHARED_MARKER)))) return await this.copyVerified(taken, size, expected);
         return await this.publishTaken(taken, size, expected, ahead);
       } catch (err) {
-        // Staged as before: the caller discards it or retries.
-        await rename(taken, staged).catch(() => {});
+        // Staged as before, for the caller to discard or retry. Another process may have created a new
+        // staged file meanwhile: it is not replaced, and the marker keeps anyone from trusting its hash.
+        await writeFile(join(dir, SHARED_MARKER), '').catch(() => {});
+        await link(taken, staged).catch(() => {});
         throw err;
       } finally {
         await rm(taken, { force: true });
@@ -452,6 +459,7 @@ export class LocalBlobStore implements BlobStore {
       upload.hashing?.abandon();
       upload.hashing = null;
       upload.ready = null;
+      upload.created = false;
       upload.discards += 1;
       this.releaseInPlace(uploadId, upload);
     }
@@ -481,8 +489,8 @@ function abortable(source: AsyncIterable<Uint8Array>, signal: AbortSignal): Asyn
   return abortableIterable(source, signal);
 }
 
-async function* abortableIterable(source: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
-  const iterator = source[Symbol.asyncIterator]();
+async function* abortableIterable(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
+  const iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
   // One listener rejects whichever piece is awaited (a promise raced against every piece would keep
   // each piece reachable through its reactions until the write ends).
   let rejectPending: ((reason: unknown) => void) | null = null;
@@ -493,7 +501,7 @@ async function* abortableIterable(source: AsyncIterable<Uint8Array>, signal: Abo
       if (signal.aborted) throw signal.reason;
       const result = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
         rejectPending = reject;
-        iterator.next().then(resolve, reject);
+        Promise.resolve(iterator.next()).then(resolve, reject);
       });
       rejectPending = null;
       if (result.done) return;

@@ -8,6 +8,10 @@ import tar from 'tar-stream';
 import { hashBuffer } from '../../src/core/hash.js';
 import { assertEnvelope, createRepo, startTestServer, type TestServer } from '../helpers/server.js';
 
+async function* chunksOf(data: Buffer): AsyncGenerator<Uint8Array> {
+  yield data;
+}
+
 /** A tar.gz built in memory from the given entries. */
 async function tarGz(entries: Array<{ name: string; data?: Buffer; type?: 'file' | 'directory' | 'symlink'; linkname?: string }>): Promise<Buffer> {
   const pack = tar.pack();
@@ -167,6 +171,20 @@ describe('chunked uploads: commits/upload_chunk', () => {
       const refused = await upload(wrong, [100_000, 200_000], [0, 1, 2], hash);
       assert.equal(refused[2].status, 400, 'bytes that do not hash to a stored blob are still refused');
       assert.ok((await stored(hash)).equals(data));
+    });
+
+    it('an upload published by an earlier attempt that then failed completes from the stored blob', async () => {
+      const data = randomBytes(300_000);
+      const hash = hashBuffer(data);
+      await upload(data, [100_000, 200_000], [0, 1]);
+      const record = (await server.yoke.meta.getUpload(await repoId(), 'chunked', hash))!;
+      // The earlier attempt: the last chunk went into place and the file became the blob, then it failed.
+      await server.yoke.blobs.writeAt(record.id, 200_000, chunksOf(data.subarray(200_000)));
+      await server.yoke.blobs.commitUpload(record.id, data.length, hash);
+      const retry = await upload(data, [100_000, 200_000], [2]);
+      assert.equal(retry[0].status, 200, JSON.stringify(retry[0].body));
+      assert.deepEqual(retry[0].body.hashes, [hash]);
+      assert.equal(await held(hash), data.length);
     });
 
     it('equal chunks that do not hash to the declared hash are refused, and nothing stays', async () => {

@@ -1,6 +1,6 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readdir, rm, utimes, writeFile } from 'node:fs/promises';
+import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { randomBytes } from 'node:crypto';
@@ -161,6 +161,46 @@ describe('LocalBlobStore specifics', () => {
         await late.catch(() => {});
         assert.equal(result.hash, hashBuffer(data));
         assert.deepEqual(await readAll(await first.get(result.hash)), data);
+        await first.close();
+        await second.close();
+      }));
+
+    it('a process that did not create the file completes it by a verified copy, out of reach of the creator\'s late bytes', () =>
+      inFreshRoot(async (root) => {
+        const creator = await LocalBlobStore.open(root);
+        const completer = await LocalBlobStore.open(root);
+        const data = randomBytes(2 * MiB);
+        await creator.writeAt('u7', 0, chunksOf(data, 64 * 1024));
+        let release!: () => void;
+        const gate = new Promise<void>((resolve) => (release = resolve));
+        async function* lateBytes() {
+          await gate;
+          yield randomBytes(MiB);
+        }
+        const late = creator.writeAt('u7', 0, lateBytes());
+        await settleHashing();
+        const result = await completer.commitUpload('u7', data.length, hashBuffer(data));
+        release();
+        await late.catch(() => {});
+        assert.deepEqual(await readAll(await completer.get(result.hash)), data);
+        await creator.close();
+        await completer.close();
+      }));
+
+    it('a failed completion puts the file back without replacing one another process created meanwhile, and marks it shared', () =>
+      inFreshRoot(async (root) => {
+        const first = await LocalBlobStore.open(root);
+        const second = await LocalBlobStore.open(root);
+        const data = randomBytes(32 * MiB);
+        await first.writeAt('u8', 0, chunksOf(data, MiB));
+        const staged = join(root, 'uploads', 'u8', 'in-place');
+        const failing = assert.rejects(first.commitUpload('u8', data.length, hashBuffer(randomBytes(3))), isYokeError('HashMismatch', 400));
+        while ((await readdir(join(root, 'uploads', 'u8'))).includes('in-place')) await new Promise((resolve) => setImmediate(resolve));
+        const theirs = randomBytes(1000);
+        await second.writeAt('u8', 0, chunksOf(theirs, 1000)); // creates a new staged file while the first verifies
+        await failing;
+        assert.deepEqual((await readFile(staged)).subarray(0, 1000), theirs);
+        assert.ok((await readdir(join(root, 'uploads', 'u8'))).includes('shared'));
         await first.close();
         await second.close();
       }));
