@@ -270,9 +270,9 @@ export class LocalBlobStore implements BlobStore {
   }
 
   writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
-    // Registered before the first await: a completion that starts after this call waits for this
-    // write, and a write that starts after a completion is refused, so no byte can land in the file
-    // while it is verified and published as a blob.
+    // Registered before the first await: a completion that starts after this call cuts this write off
+    // and waits for it to end, and a write that starts after a completion is refused, so no byte can
+    // land in the file while it is verified and published as a blob.
     const upload = this.inPlaceUpload(uploadId);
     if (upload.completing) return Promise.reject(new Conflict(`Upload ${uploadId} is being completed`));
     upload.writers += 1;

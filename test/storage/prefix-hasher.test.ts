@@ -62,7 +62,7 @@ describe('PrefixHasher', () => {
 
   it('does not read into a write still under way, nor past a failed one', async () => {
     const data = randomBytes(3000);
-    const { file, hashing, write } = await setup(3000);
+    const { hashing, write } = await setup(3000);
     write(1000, data.subarray(1000, 2000)); // begun, never ended
     write(2000, data.subarray(2000))();
     write(0, data.subarray(0, 1000))();
