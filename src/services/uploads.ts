@@ -162,10 +162,7 @@ export class UploadService {
     }
     let stored;
     try {
-      stored = await this.blobs.commitUpload(upload.id, plan.size, key).catch((err) => {
-        if (err instanceof NotFound) return this.publishedEarlier(key, plan.size);
-        throw err;
-      });
+      stored = await this.commitInPlace(upload, plan.size);
     } catch (err) {
       if (err instanceof HashMismatch) {
         await this.discard(upload);
@@ -235,8 +232,7 @@ export class UploadService {
   private async *concat(upload: UploadRecord, parts: UploadPart[]): AsyncGenerator<Uint8Array> {
     for (const { part, size } of parts) {
       const offset = inPlaceOffset(upload, part, size);
-      const source = offset === null ? await this.blobs.getPart(upload.id, part) : await this.blobs.readAt(upload.id, offset, offset + size);
-      yield* source as AsyncIterable<Uint8Array>;
+      yield* offset === null ? this.partBytes(upload.id, part) : ((await this.blobs.readAt(upload.id, offset, offset + size)) as AsyncIterable<Uint8Array>);
     }
   }
 
@@ -250,12 +246,19 @@ export class UploadService {
     );
     if (!present) return [await this.publishedEarlier(upload.key, upload.totalSize!)];
     await this.blobs.writeAt(upload.id, last.part * stride, this.partBytes(upload.id, last.part));
-    const result = await this.blobs.commitUpload(upload.id, upload.totalSize!, upload.key).catch(async (err) => {
+    const result = await this.commitInPlace(upload, upload.totalSize!).catch((err) => {
       if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
-      if (err instanceof NotFound) return this.publishedEarlier(upload.key, upload.totalSize!);
       throw err;
     });
     return [{ hash: result.hash, size: result.size }];
+  }
+
+  /** Publishes an upload assembled in place, or, if its file is gone, what an earlier attempt published. */
+  private async commitInPlace(upload: UploadRecord, size: number): Promise<{ hash: string; size: number }> {
+    return this.blobs.commitUpload(upload.id, size, upload.key).catch((err) => {
+      if (err instanceof NotFound) return this.publishedEarlier(upload.key, size);
+      throw err;
+    });
   }
 
   /**

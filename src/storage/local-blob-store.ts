@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, writeFile } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -365,11 +365,7 @@ export class LocalBlobStore implements BlobStore {
       if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
       throw err;
     });
-    if (end === start) {
-      await handle.close();
-      return Readable.from([]);
-    }
-    return createReadStream('', { fd: handle, start, end: end - 1, highWaterMark: 1 << 20 });
+    return readRange(handle, start, end);
   }
 
   async commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult> {
@@ -381,8 +377,8 @@ export class LocalBlobStore implements BlobStore {
     if (upload.completing) throw new Conflict(`Upload ${uploadId} is being completed`);
     upload.completing = true;
     try {
-      // Writes still arriving are cut off (409) rather than waited for: a stalled request would hold
-      // the completion forever. What they wrote is verified with the rest.
+      // Writes still arriving are cut off rather than waited for: a stalled request would hold the
+      // completion forever. What they wrote is verified with the rest.
       for (const cutOff of upload.aborts) cutOff();
       if (upload.writers > 0) await new Promise<void>((resolve) => upload.idle.push(resolve));
       const hashing = upload.hashing;
@@ -441,15 +437,13 @@ export class LocalBlobStore implements BlobStore {
 
   /** A staged file another process may still write to becomes a blob of its own, verified as it is copied. */
   private async copyVerified(path: string, size: number, expected: string): Promise<PutResult> {
-    const handle = await open(path, 'r');
-    const source = size === 0 ? Readable.from([]) : createReadStream('', { fd: handle, start: 0, end: size - 1, highWaterMark: 1 << 20 });
+    const source = readRange(await open(path, 'r'), 0, size);
     try {
       const result = await this.put(source, { expectedHash: expected });
       if (result.size !== size) throw new HashMismatch(expected, `${result.hash} (${result.size} of ${size} bytes)`);
       return result;
     } finally {
       source.destroy();
-      await handle.close().catch(() => {});
     }
   }
 
@@ -512,6 +506,15 @@ async function* abortableIterable(source: AsyncIterable<Uint8Array> | Iterable<U
     // return() waits for a pending next(), which a stalled source may never settle: not awaited.
     void Promise.resolve(iterator.return?.()).catch(() => {});
   }
+}
+
+/** Streams bytes [start, end) of an open file, closing it when done (at once for an empty range). */
+function readRange(handle: FileHandle, start: number, end: number): Readable {
+  if (end === start) {
+    void handle.close();
+    return Readable.from([]);
+  }
+  return createReadStream('', { fd: handle, start, end: end - 1, highWaterMark: 1 << 20 });
 }
 
 async function hashStagedRange(path: string, start: number, end: number, hasher: StreamHasher): Promise<void> {
