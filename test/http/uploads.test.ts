@@ -7,10 +7,7 @@ import { gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { hashBuffer } from '../../src/core/hash.js';
 import { assertEnvelope, createRepo, startTestServer, type TestServer } from '../helpers/server.js';
-
-async function* chunksOf(data: Buffer): AsyncGenerator<Uint8Array> {
-  yield data;
-}
+import { chunksOf } from '../storage/blob-store-conformance.js';
 
 /** A tar.gz built in memory from the given entries. */
 async function tarGz(entries: Array<{ name: string; data?: Buffer; type?: 'file' | 'directory' | 'symlink'; linkname?: string }>): Promise<Buffer> {
@@ -44,9 +41,11 @@ describe('chunked uploads: commits/upload_chunk', () => {
   /** Uploads staged right now; a finished or refused upload leaves no staging behind. */
   const staging = async () => (await readdir(join(server.dataDir, 'blobs/uploads'))).sort();
 
-  function sendChunk(q: Record<string, string | number | boolean>, body: Buffer) {
+  /** A buffer goes with its Content-Length; a stream goes without one (chunked transfer encoding). */
+  function sendChunk(q: Record<string, string | number | boolean>, body: Buffer | ReadableStream) {
     const query = new URLSearchParams(Object.entries(q).map(([k, v]) => [k, String(v)]));
-    return server.json(`/api/repos/${R}/commits/upload_chunk?${query}`, { method: 'POST', body: new Uint8Array(body), headers: { 'content-type': 'application/octet-stream' } });
+    const sent = Buffer.isBuffer(body) ? { body: new Uint8Array(body) } : { body, duplex: 'half' };
+    return server.json(`/api/repos/${R}/commits/upload_chunk?${query}`, { method: 'POST', ...sent, headers: { 'content-type': 'application/octet-stream' } } as RequestInit);
   }
 
   function split(data: Buffer, n: number): Buffer[] {
@@ -139,9 +138,8 @@ describe('chunked uploads: commits/upload_chunk', () => {
           controller.close();
         },
       });
-      const query = new URLSearchParams(Object.entries({ ...base, chunk_num: 1 }).map(([k, v]) => [k, String(v)]));
-      const res = await fetch(`${server.url}/api/repos/${R}/commits/upload_chunk?${query}`, { method: 'POST', body: streamed, duplex: 'half', headers: { 'content-type': 'application/octet-stream' } } as RequestInit);
-      assert.equal(res.status, 200, await res.clone().text());
+      const res = await sendChunk({ ...base, chunk_num: 1 }, streamed);
+      assert.equal(res.status, 200, JSON.stringify(res.body));
       assert.deepEqual(await uploadDir(hash), ['1', 'in-place']);
       const last = await sendChunk({ ...base, chunk_num: 2 }, data.subarray(200_000));
       assert.deepEqual(last.body.hashes, [hash]);
@@ -151,12 +149,11 @@ describe('chunked uploads: commits/upload_chunk', () => {
     it('a chunk resent with other bytes replaces what it wrote in place', async () => {
       const data = randomBytes(300_000);
       const hash = hashBuffer(data);
-      const base = { hash, total_chunks: 3, total_size: data.length, is_compressed: false, filename: 'big.bin' };
-      await sendChunk({ ...base, chunk_num: 0 }, data.subarray(0, 100_000));
-      await sendChunk({ ...base, chunk_num: 1 }, randomBytes(100_000));
-      await sendChunk({ ...base, chunk_num: 1 }, data.subarray(100_000, 200_000));
-      const last = await sendChunk({ ...base, chunk_num: 2 }, data.subarray(200_000));
-      assert.deepEqual(last.body.hashes, [hash]);
+      const cuts = [100_000, 200_000];
+      await upload(data, cuts, [0]);
+      await upload(randomBytes(300_000), cuts, [1], hash);
+      const answers = await upload(data, cuts, [1, 2]);
+      assert.deepEqual(answers[1].body.hashes, [hash]);
       assert.ok((await stored(hash)).equals(data));
     });
 
@@ -179,7 +176,7 @@ describe('chunked uploads: commits/upload_chunk', () => {
       await upload(data, [100_000, 200_000], [0, 1]);
       const record = (await server.yoke.meta.getUpload(await repoId(), 'chunked', hash))!;
       // The earlier attempt: the last chunk went into place and the file became the blob, then it failed.
-      await server.yoke.blobs.writeAt(record.id, 200_000, chunksOf(data.subarray(200_000)));
+      await server.yoke.blobs.writeAt(record.id, 200_000, chunksOf(data.subarray(200_000), 64 * 1024));
       await server.yoke.blobs.commitUpload(record.id, data.length, hash);
       const retry = await upload(data, [100_000, 200_000], [2]);
       assert.equal(retry[0].status, 200, JSON.stringify(retry[0].body));

@@ -142,49 +142,31 @@ describe('LocalBlobStore specifics', () => {
         await store.close();
       }));
 
-    it('bytes another process writes after a completion began never reach the published blob', () =>
+    it('bytes another process writes after a completion began never reach the published blob, whichever process created the file', () =>
       inFreshRoot(async (root) => {
-        const first = await LocalBlobStore.open(root);
-        const second = await LocalBlobStore.open(root);
-        const data = randomBytes(2 * MiB);
-        await first.writeAt('u6', 0, chunksOf(data, 64 * 1024));
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
-        async function* lateBytes() {
-          await gate; // the other process has opened the file and waits for its client …
-          yield randomBytes(MiB); // … whose bytes arrive after the completion
+        // Completed by the creator (published in place), or by the other process (a verified copy).
+        for (const [id, completerCreated] of [['u6', true], ['u7', false]] as const) {
+          const creator = await LocalBlobStore.open(root);
+          const other = await LocalBlobStore.open(root);
+          const [completer, lateWriter] = completerCreated ? [creator, other] : [other, creator];
+          const data = randomBytes(2 * MiB);
+          await creator.writeAt(id, 0, chunksOf(data, 64 * 1024));
+          let release!: () => void;
+          const gate = new Promise<void>((resolve) => (release = resolve));
+          async function* lateBytes() {
+            await gate; // the writer has opened the file and waits for its client …
+            yield randomBytes(MiB); // … whose bytes arrive after the completion
+          }
+          const late = lateWriter.writeAt(id, 0, lateBytes());
+          await settleHashing();
+          const result = await completer.commitUpload(id, data.length, hashBuffer(data));
+          release();
+          await late.catch(() => {});
+          assert.equal(result.hash, hashBuffer(data));
+          assert.deepEqual(await readAll(await completer.get(result.hash)), data);
+          await creator.close();
+          await other.close();
         }
-        const late = second.writeAt('u6', 0, lateBytes());
-        await settleHashing();
-        const result = await first.commitUpload('u6', data.length, hashBuffer(data));
-        release();
-        await late.catch(() => {});
-        assert.equal(result.hash, hashBuffer(data));
-        assert.deepEqual(await readAll(await first.get(result.hash)), data);
-        await first.close();
-        await second.close();
-      }));
-
-    it('a process that did not create the file completes it by a verified copy, out of reach of the creator\'s late bytes', () =>
-      inFreshRoot(async (root) => {
-        const creator = await LocalBlobStore.open(root);
-        const completer = await LocalBlobStore.open(root);
-        const data = randomBytes(2 * MiB);
-        await creator.writeAt('u7', 0, chunksOf(data, 64 * 1024));
-        let release!: () => void;
-        const gate = new Promise<void>((resolve) => (release = resolve));
-        async function* lateBytes() {
-          await gate;
-          yield randomBytes(MiB);
-        }
-        const late = creator.writeAt('u7', 0, lateBytes());
-        await settleHashing();
-        const result = await completer.commitUpload('u7', data.length, hashBuffer(data));
-        release();
-        await late.catch(() => {});
-        assert.deepEqual(await readAll(await completer.get(result.hash)), data);
-        await creator.close();
-        await completer.close();
       }));
 
     it('a failed completion puts the file back without replacing one another process created meanwhile, and marks it shared', () =>
