@@ -65,6 +65,10 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
       done(new BadRequest('Malformed JSON body'), undefined);
     }
   });
+  // Oxen's client sends many JSON bodies with no Content-Type (or text/plain), and oxen-server reads
+  // them as text: take any other body as a string, which the routes parse as JSON where they expect it.
+  // Routes that stream raw bytes register their own parsers in their own scope.
+  app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body === '' ? undefined : body));
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody(404, 'resource_not_found', 'Not Found', `No route for ${request.method} ${request.url}`));
   });

@@ -37,14 +37,23 @@ export function repoView(r: RepoRecord, extra: { latestCommit: CommitRecord | nu
   };
 }
 
-/** Oxen's MetadataEntry for a file or directory. */
-export function entryView(entry: Entry, latestCommit: CommitRecord | null = null) {
-  const common = { filename: entry.name, latest_commit: latestCommit ? commitView(latestCommit) : null, metadata: null, is_queryable: false };
+/**
+ * Oxen's MetadataEntry for a file or directory. Its client decodes this struct with
+ * `deny_unknown_fields`, so an entry carries exactly these fields (plus `children` when listed
+ * with depth) and nothing of Yoke's own.
+ */
+export function entryView(entry: Entry, latestCommit: CommitRecord | null = null, resource: object | null = null) {
+  const common = { filename: entry.name, latest_commit: latestCommit ? commitView(latestCommit) : null, resource, metadata: null, is_queryable: null };
   if (entry.kind === 'dir') {
-    return { ...common, hash: entry.id, is_dir: true, size: entry.size, num_files: entry.files, data_type: 'dir', mime_type: 'inode/directory', extension: '' };
+    return { ...common, hash: entry.id, is_dir: true, size: entry.size, data_type: 'dir', mime_type: 'inode/directory', extension: '' };
   }
   const { mimeType, dataType, extension } = describeFile(entry.name);
   return { ...common, hash: entry.hash, is_dir: false, size: entry.size, data_type: dataType, mime_type: mimeType, extension };
+}
+
+/** A staged file in a workspace's status: a MetadataEntry named by its full path, not yet committed. */
+export function stagedEntryView(path: string, hash: string, size: number) {
+  return entryView({ kind: 'file', name: path, hash, size });
 }
 
 export interface PageQuery {

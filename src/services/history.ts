@@ -1,4 +1,4 @@
-import { lookup, sameEntry, type NodeSource } from '../core/tree.js';
+import { findChild, loadDir, lookup, sameEntry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { NodeCache } from './node-cache.js';
 
@@ -46,6 +46,44 @@ export class HistoryService {
   async lastChange(repo: RepoRecord, head: CommitRecord, path: string): Promise<CommitRecord | null> {
     for await (const commit of this.changesTo(repo, head, path)) return commit;
     return null;
+  }
+
+  /**
+   * For each name directly inside `dirPath`, the newest commit at or before `head` that changed it
+   * (null if none did). One walk back through history serves every name; a commit that left the
+   * directory itself unchanged (same node id) is skipped without looking at its entries, and the
+   * walk stops once every name is resolved.
+   */
+  async lastChanges(repo: RepoRecord, head: CommitRecord, dirPath: string, names: string[]): Promise<Map<string, CommitRecord | null>> {
+    const found = new Map<string, CommitRecord | null>();
+    const remaining = new Set(names);
+    if (remaining.size === 0) return found;
+    const source: NodeSource = this.nodes.forRepo(repo.id);
+    const childrenOf = async (commit: CommitRecord | null) => {
+      const dir = commit ? await lookup(source, commit.rootId, dirPath) : null;
+      return dir?.kind === 'dir' ? { id: dir.id, node: await loadDir(source, dir.id) } : null;
+    };
+    for (let offset = 0; remaining.size > 0; offset += SCAN_BATCH) {
+      const batch = await this.meta.listAncestors(repo.id, head.id, { offset, limit: SCAN_BATCH });
+      for (const commit of batch) {
+        const [parentId] = commit.parentIds;
+        const parent = parentId === undefined ? null : await this.meta.getCommit(repo.id, parentId);
+        const [mine, theirs] = await Promise.all([childrenOf(commit), childrenOf(parent)]);
+        if (mine?.id === theirs?.id) continue;
+        for (const name of remaining) {
+          const now = mine ? ((await findChild(source, mine.node, name)) ?? null) : null;
+          const before = theirs ? ((await findChild(source, theirs.node, name)) ?? null) : null;
+          if (!sameEntry(now, before)) {
+            found.set(name, commit);
+            remaining.delete(name);
+          }
+        }
+        if (remaining.size === 0) break;
+      }
+      if (batch.length < SCAN_BATCH) break;
+    }
+    for (const name of remaining) found.set(name, null);
+    return found;
   }
 
   private async *changesTo(repo: RepoRecord, head: CommitRecord, path: string): AsyncGenerator<CommitRecord> {

@@ -3,7 +3,7 @@ import { diffTrees, type FileChange } from '../core/diff.js';
 import { BadRequest, Conflict, NotFound } from '../core/errors.js';
 import { lowestCommonAncestor, threeWayMerge, type MergeConflict } from '../core/merge.js';
 import { describeFile } from '../core/mime.js';
-import { basename } from '../core/paths.js';
+import { ancestors, basename } from '../core/paths.js';
 import { lookup, PathConflict, type Entry } from '../core/tree.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
@@ -50,7 +50,7 @@ export class MergeService {
     return lowestCommonAncestor(ofA, ofB);
   }
 
-  private commitsBetween(repo: RepoRecord, base: CommitRecord, head: CommitRecord): Promise<CommitRecord[]> {
+  commitsBetween(repo: RepoRecord, base: CommitRecord, head: CommitRecord): Promise<CommitRecord[]> {
     return commitsBetween(this.meta, repo.id, base, head);
   }
 
@@ -127,6 +127,19 @@ export class MergeService {
     return { base: lca, head };
   }
 
+  /**
+   * `spec` as a range whose two ends both resolve, or null: a path may contain `..` inside a name
+   * (`main/a..b.txt`), so a spec that is not a range is left to the caller to read as a revision.
+   */
+  async tryResolveRange(repo: RepoRecord, spec: string): Promise<{ base: CommitRecord; head: CommitRecord } | null> {
+    try {
+      return await this.resolveRange(repo, parseRange(spec));
+    } catch (err) {
+      if (err instanceof NotFound || err instanceof BadRequest) return null;
+      throw err;
+    }
+  }
+
   /** `..`: what head adds; `...`: the symmetric difference, each commit tagged with its side. */
   async compareCommits(repo: RepoRecord, range: RevisionRange) {
     const [base, head] = await Promise.all([this.revisions.resolveCommit(repo, range.base), this.revisions.resolveCommit(repo, range.head)]);
@@ -146,6 +159,23 @@ export class MergeService {
     if (!from && !to) throw new NotFound(`Directory not found in either revision: ${dir}`);
     const dirId = (e: Entry | null) => (e?.kind === 'dir' ? e.id : null);
     return { base, head, changes: await diffTrees(source, dirId(from), dirId(to), dir) };
+  }
+
+  /**
+   * Directories whose contents differ between the two ends (every ancestor of a changed file,
+   * the root excluded), each `added` (absent from base), `removed` (absent from head) or `modified`.
+   */
+  async changedDirs(repo: RepoRecord, range: RevisionRange): Promise<Array<{ path: string; status: 'added' | 'removed' | 'modified' }>> {
+    const { changes } = await this.compareEntries(repo, range, '');
+    const { base, head } = await this.resolveRange(repo, range);
+    const source = this.nodes.forRepo(repo.id);
+    const dirs = new Set(changes.flatMap((c) => ancestors(c.path)));
+    const out: Array<{ path: string; status: 'added' | 'removed' | 'modified' }> = [];
+    for (const path of [...dirs].sort()) {
+      const [before, after] = await Promise.all([lookup(source, base.rootId, path), lookup(source, head.rootId, path)]);
+      out.push({ path, status: before?.kind !== 'dir' ? 'added' : after?.kind !== 'dir' ? 'removed' : 'modified' });
+    }
+    return out;
   }
 
   /** One file in both revisions: a line diff for text, sizes and hashes otherwise. */

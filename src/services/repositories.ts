@@ -1,5 +1,5 @@
 import { assertRepoName } from '../core/names.js';
-import { NotFound } from '../core/errors.js';
+import { Conflict, NotFound } from '../core/errors.js';
 import type { MetaStore, RepoRecord } from '../storage/meta-store.js';
 
 export interface CreateRepoInput {
@@ -7,6 +7,12 @@ export interface CreateRepoInput {
   name: unknown;
   description?: unknown;
   user?: { name?: unknown; email?: unknown } | null;
+}
+
+/** The branch a repository is seen through by default: `main` when it exists, else the first by name. */
+export const DEFAULT_BRANCH = 'main';
+export function defaultBranchOf<B extends { name: string }>(branches: B[]): B | undefined {
+  return branches.find((b) => b.name === DEFAULT_BRANCH) ?? branches[0];
 }
 
 const optionalString = (v: unknown): string | null => (typeof v === 'string' ? v : null);
@@ -37,6 +43,15 @@ export class RepositoryService {
 
   namespaces(): Promise<string[]> {
     return this.meta.listNamespaces();
+  }
+
+  /** Moves a repository to another namespace (Oxen's `transfer`); 409 if the name is taken there. */
+  async transfer(repo: RepoRecord, namespace: unknown): Promise<RepoRecord> {
+    const target = assertRepoName('namespace', namespace);
+    if (target === repo.namespace) return repo;
+    if (await this.meta.getRepo(target, repo.name)) throw new Conflict(`Repository '${target}/${repo.name}' already exists`);
+    if (!(await this.meta.moveRepo(repo.id, target))) throw new Conflict(`Repository '${target}/${repo.name}' already exists`);
+    return (await this.meta.getRepo(target, repo.name))!;
   }
 
   async delete(namespace: string, name: string): Promise<RepoRecord> {

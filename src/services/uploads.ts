@@ -54,6 +54,14 @@ export class UploadService {
     private readonly options: UploadOptions = DEFAULT_UPLOAD_OPTIONS,
   ) {}
 
+  /** Refuses (413) an upload of `size` bytes that the blob store has no room for, before a byte is sent. */
+  async assertRoomFor(size: number): Promise<void> {
+    const available = await this.blobs.availableBytes();
+    if (available !== null && size > available) {
+      throw new PayloadTooLarge(`Not enough space for ${size} bytes: the server has ${available} bytes free`);
+    }
+  }
+
   get idleTtlMs(): number {
     return this.options.idleTtlMs;
   }

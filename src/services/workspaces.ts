@@ -163,22 +163,34 @@ export class WorkspaceService {
     return this.meta.unstage(workspace.uid, path);
   }
 
-  /** Staged changes (under `prefix`), each classified against the base tree. */
-  async status(workspace: WorkspaceRecord, prefix = ''): Promise<ClassifiedChange[]> {
+  /**
+   * Staged changes (under `prefix`), each classified against the base tree, and the directories
+   * that the additions create (absent from the base) with how many added files each holds.
+   */
+  async status(workspace: WorkspaceRecord, prefix = ''): Promise<{ changes: ClassifiedChange[]; newDirs: Map<string, number> }> {
     const base = await this.baseCommit(workspace);
     const source = this.nodes.forRepo(workspace.repoId);
-    const out: ClassifiedChange[] = [];
+    const changes: ClassifiedChange[] = [];
+    const newDirs = new Map<string, number>();
+    const dirExists = new Map<string, boolean>();
     for (const change of await this.meta.listStagedChanges(workspace.uid, { prefix: prefix || undefined })) {
       const before = await lookup(source, base.rootId, change.path);
       if (change.hash === null) {
-        if (before) out.push({ ...change, status: 'removed' });
+        if (before) changes.push({ ...change, status: 'removed' });
       } else if (!before || before.kind !== 'file') {
-        out.push({ ...change, status: 'added' });
+        changes.push({ ...change, status: 'added' });
+        const segments = change.path.split('/').slice(0, -1);
+        for (let depth = 1; depth <= segments.length; depth++) {
+          const dir = segments.slice(0, depth).join('/');
+          let exists = dirExists.get(dir);
+          if (exists === undefined) dirExists.set(dir, (exists = (await lookup(source, base.rootId, dir))?.kind === 'dir'));
+          if (!exists) newDirs.set(dir, (newDirs.get(dir) ?? 0) + 1);
+        }
       } else if (before.hash !== change.hash) {
-        out.push({ ...change, status: 'modified' });
+        changes.push({ ...change, status: 'modified' });
       }
     }
-    return out;
+    return { changes, newDirs };
   }
 
   /** Whether the workspace can be committed onto `branch`, the conflicting paths, and the commits it would be applied on top of. */

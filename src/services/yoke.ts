@@ -8,6 +8,7 @@ import { NodeCache } from './node-cache.js';
 import { RepositoryService } from './repositories.js';
 import { RevisionResolver } from './revisions.js';
 import { DEFAULT_UPLOAD_OPTIONS, UploadService, type UploadOptions } from './uploads.js';
+import { TreeResolver } from './trees.js';
 import { WorkspaceService } from './workspaces.js';
 
 export interface YokeOptions {
@@ -27,6 +28,7 @@ export class Yoke {
   readonly uploads: UploadService;
   readonly workspaces: WorkspaceService;
   readonly merges: MergeService;
+  readonly trees: TreeResolver;
 
   constructor(
     readonly meta: MetaStore,
@@ -41,6 +43,7 @@ export class Yoke {
     this.history = new HistoryService(meta, this.nodes);
     this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });
     this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, bucketSize);
+    this.trees = new TreeResolver(meta, this.nodes, this.revisions, this.workspaces);
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
   }
 

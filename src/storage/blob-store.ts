@@ -37,6 +37,11 @@ export interface PutResult {
 export interface BlobStore {
   put(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, options?: PutOptions): Promise<PutResult>;
   createBatch(): WriteBatch;
+  /**
+   * Bytes that new blobs can still take where they land (free space of the local file system), or
+   * null when the store has no fixed bound (an object store).
+   */
+  availableBytes(): Promise<number | null>;
   /** Size in bytes, or null when absent. */
   stat(hash: string): Promise<number | null>;
   /** Throws NotFound when absent. `range` is inclusive and must lie within the blob. */

@@ -1,6 +1,6 @@
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
@@ -191,6 +191,12 @@ export class LocalBlobStore implements BlobStore {
 
   createBatch(): WriteBatch {
     return new DirectorySyncBatch();
+  }
+
+  async availableBytes(): Promise<number> {
+    // bavail, not bfree: blocks reserved for root are not ours to promise.
+    const fs = await statfs(this.objectsDir);
+    return fs.bavail * fs.bsize;
   }
 
   async stat(hash: string): Promise<number | null> {

@@ -111,6 +111,8 @@ export interface MetaStore {
   listRepos(namespace: string): Promise<RepoRecord[]>;
   listNamespaces(): Promise<string[]>;
   deleteRepo(repoId: string): Promise<void>;
+  /** Moves a repository (everything it holds) to another namespace; false if the name is taken there. */
+  moveRepo(repoId: string, namespace: string): Promise<boolean>;
 
   listBranches(repoId: string): Promise<BranchRecord[]>;
   /** Branches among `names` that exist (used to resolve `{branch}/{path}` by prefix). */

@@ -241,6 +241,7 @@ export class SqliteMetaStore implements MetaStore {
       listRepos: prepare('SELECT * FROM repos WHERE namespace = ? ORDER BY name'),
       listNamespaces: prepare('SELECT DISTINCT namespace FROM repos ORDER BY namespace'),
       deleteRepo: prepare('DELETE FROM repos WHERE id = ?'),
+      moveRepo: prepare('UPDATE OR IGNORE repos SET namespace = ? WHERE id = ?'),
       listBranches: prepare('SELECT name, commit_id, created_at, updated_at FROM branches WHERE repo_id = ? ORDER BY name'),
       insertBranch: prepare(
         'INSERT OR IGNORE INTO branches (repo_id, name, commit_id, created_at, updated_at) VALUES (?, ?, ?, ?, ?)',
@@ -353,6 +354,11 @@ export class SqliteMetaStore implements MetaStore {
 
   async deleteRepo(repoId: string): Promise<void> {
     this.stmt.deleteRepo.run(repoId);
+  }
+
+  async moveRepo(repoId: string, namespace: string): Promise<boolean> {
+    // OR IGNORE: the unique (namespace, name) index refuses a taken name without an exception.
+    return this.stmt.moveRepo.run(namespace, repoId).changes === 1;
   }
 
   async listBranches(repoId: string): Promise<BranchRecord[]> {

@@ -139,7 +139,8 @@ describe('workspaces', () => {
     const dir = await server.json(api('/dir/main/many'));
     assert.equal(dir.body.total_entries, 8);
     const meta = await server.json(api('/meta/main/many'));
-    assert.equal(meta.body.entry.num_files, 4000);
+    assert.equal(meta.body.entry.size, clients.flat().reduce((sum, part) => sum + part.data.length, 0));
+    assert.equal(meta.body.entry.latest_commit.id, done.body.commit.id);
     assert.equal((await file('main', 'many/c7/f499.txt'))!.toString(), 'client 7 file 499');
     assert.equal((await file('main', 'many/c0/f0.txt'))!.toString(), 'client 0 file 0');
   });

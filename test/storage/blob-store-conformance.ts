@@ -89,6 +89,13 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         assert.deepEqual(await readAll(await store.get(first.hash)), data);
       }));
 
+    it('availableBytes is null (no bound) or a positive byte count', () =>
+      withStore(async (store) => {
+        // Other test files write and delete in parallel, so only the shape is stable here.
+        const available = await store.availableBytes();
+        assert.ok(available === null || (Number.isSafeInteger(available) && available > 0), `availableBytes: ${available}`);
+      }));
+
     it('stat returns the size of a present blob and null for an absent one', () =>
       withStore(async (store) => {
         const data = randomBytes(1_234);

@@ -161,6 +161,24 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.notEqual(other.id, first.id);
         }));
 
+      it('moveRepo moves a repository with its branches to another namespace, unless the name is taken there', () =>
+        withStore(async (store) => {
+          const from = uniqueName('ns');
+          const to = uniqueName('ns');
+          const moving = await newRepo(store, from, 'data');
+          const chain = linearChain(1);
+          await landChain(store, moving.id, 'main', chain);
+          assert.equal(await store.moveRepo(moving.id, to), true);
+          assert.equal(await store.getRepo(from, 'data'), null);
+          const moved = await store.getRepo(to, 'data');
+          assert.equal(moved?.id, moving.id);
+          assert.deepEqual((await store.listBranches(moving.id)).map((b) => b.commitId), [chain[0].id]);
+          const blocker = await newRepo(store, from, 'data');
+          assert.equal(await store.moveRepo(blocker.id, to), false);
+          assert.equal((await store.getRepo(from, 'data'))?.id, blocker.id);
+          assert.equal((await store.getRepo(to, 'data'))?.id, moving.id);
+        }));
+
       it('deleteRepo removes the repository with its branches, commits and nodes', () =>
         withStore(async (store) => {
           const ns = uniqueName('ns');

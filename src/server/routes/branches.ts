@@ -4,6 +4,7 @@ import { normalizeHash } from '../../core/hash.js';
 import { assertBranchName } from '../../core/names.js';
 import { normalizeRepoPath } from '../../core/paths.js';
 import type { BranchRecord, RepoRecord } from '../../storage/meta-store.js';
+import { defaultBranchOf } from '../../services/repositories.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
@@ -35,6 +36,7 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const body = jsonObject(request.body);
+      if (body.new_name === undefined || body.new_name === null || body.new_name === '') throw new BadRequest('new_name is required: {new_name, from_name} or {new_name, commit_id}');
       const name = assertBranchName(body.new_name);
       let commitId: string;
       if (typeof body.from_name === 'string') {
@@ -101,6 +103,10 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
   app.delete<{ Params: RepoWildcardParams }>(`${REPO}/branches/*`, { schema: { tags, summary: 'Delete a branch' } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const branch = await requireBranch(repo, request.params['*']);
+    // As oxen-server refuses to delete its checked-out branch: without it the repository would look empty.
+    if (defaultBranchOf(await yoke.meta.listBranches(repo.id))?.name === branch.name) {
+      throw new BadRequest(`Cannot delete '${branch.name}': it is the repository's default branch`, { type: 'default_branch' });
+    }
     if (!(await yoke.meta.deleteBranch(repo.id, branch.name))) throw new NotFound(`Branch '${branch.name}' does not exist`);
     return ok('resource_deleted', { branch: branchView(branch) });
   });

@@ -13,13 +13,19 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get(
     `${REPO}/commits/history/*`,
-    { schema: { tags, summary: 'History of a revision, or of one path: {revision}[/{path}] (paginated, newest first)' } },
+    { schema: { tags, summary: 'History of a revision, of one path ({revision}/{path}), or what {head} adds to {base} ({base}..{head}); paginated, newest first' } },
     async (request: Req) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const { page, pageSize, offset } = pageParams(request.query);
       // An empty repository has no branch yet; Oxen answers an empty history there, not 404.
       if ((await yoke.meta.countAllCommits(repo.id)) === 0) return ok('resource_found', { commits: [], ...pageView(page, pageSize, 0) });
-      const resolved = await yoke.revisions.resolve(repo, request.params['*']);
+      const spec = request.params['*'];
+      const range = spec.includes('..') ? await yoke.merges.tryResolveRange(repo, spec) : null;
+      if (range) {
+        const commits = await yoke.merges.commitsBetween(repo, range.base, range.head);
+        return ok('resource_found', { commits: commits.slice(offset, offset + pageSize).map(commitView), ...pageView(page, pageSize, commits.length) });
+      }
+      const resolved = await yoke.revisions.resolve(repo, spec);
       const { commits, total } =
         resolved.path === ''
           ? await yoke.history.page(repo, resolved.commit, offset, pageSize)

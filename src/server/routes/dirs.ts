@@ -1,10 +1,11 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { NotFound } from '../../core/errors.js';
-import { basename, normalizeRepoPath } from '../../core/paths.js';
-import { listDir, lookup } from '../../core/tree.js';
+import { BadRequest, NotFound } from '../../core/errors.js';
+import { basename, dirname, joinRepoPath } from '../../core/paths.js';
+import { listDir, lookup, sameEntry, type Entry } from '../../core/tree.js';
 import type { Yoke } from '../../services/yoke.js';
 import type { ResolvedRevision } from '../../services/revisions.js';
-import type { RepoRecord } from '../../storage/meta-store.js';
+import type { ResolvedTree } from '../../services/trees.js';
+import type { CommitRecord, RepoRecord } from '../../storage/meta-store.js';
 import { ok } from '../envelope.js';
 import { branchView, commitView, entryView, pageParams, pageView, type PageQuery } from '../views.js';
 import { REPO, type RepoWildcardParams } from './params.js';
@@ -22,52 +23,107 @@ export function resourceView(resolved: ResolvedRevision) {
   };
 }
 
+type SortBy = 'name' | 'date';
+type ListQuery = PageQuery & { sort_by?: string; reverse?: string; depth?: string };
+
+function listOptions(query: ListQuery) {
+  const sortBy = query.sort_by ?? 'name';
+  if (sortBy !== 'name' && sortBy !== 'date') throw new BadRequest('Invalid value for sort_by, valid options include: `name`, `date`.');
+  const reverse = query.reverse === undefined ? false : query.reverse === 'true' || query.reverse === '1';
+  if (query.reverse !== undefined && !reverse && query.reverse !== 'false' && query.reverse !== '0') throw new BadRequest(`Invalid reverse: ${query.reverse} (true or false)`);
+  const depth = query.depth === undefined ? 0 : Number(query.depth);
+  if (!Number.isInteger(depth)) throw new BadRequest(`Invalid depth: ${query.depth} (an integer; negative for unlimited)`);
+  return { sortBy: sortBy as SortBy, reverse, depth: depth < 0 ? Infinity : depth };
+}
+
 /**
- * `{rev}/{path}` as a tree to read: a commit or branch (see RevisionResolver), or else — as Oxen
- * resolves last — a workspace by id or name, seen with its staged changes applied.
+ * The newest commit that changed each entry. For a workspace, entries it changed have none yet;
+ * the others are dated by the base commit's history.
  */
-async function resolveTree(yoke: Yoke, repo: RepoRecord, resource: string) {
-  try {
-    const resolved = await yoke.revisions.resolve(repo, resource);
-    return { source: yoke.nodes.forRepo(repo.id), rootId: resolved.commit.rootId, path: resolved.path, version: resolved.version };
-  } catch (err) {
-    if (!(err instanceof NotFound)) throw err;
-    const [first, ...rest] = resource.split('/');
-    const workspace = await yoke.meta.getWorkspace(repo.id, first);
-    if (!workspace) throw err;
-    const view = await yoke.workspaces.view(workspace);
-    return { source: view.source, rootId: view.rootId, path: normalizeRepoPath(rest.join('/'), { allowRoot: true }), version: workspace.id };
+async function latestCommits(yoke: Yoke, repo: RepoRecord, tree: ResolvedTree, dirPath: string, entries: Entry[]) {
+  const latest = await yoke.history.lastChanges(repo, tree.commit, dirPath, entries.map((e) => e.name));
+  if (tree.workspace) {
+    const base = yoke.nodes.forRepo(repo.id);
+    for (const entry of entries) {
+      if (!sameEntry(entry, await lookup(base, tree.commit.rootId, joinRepoPath(dirPath, entry.name)))) latest.set(entry.name, null);
+    }
   }
+  return latest;
+}
+
+/** Directories first, then by name or by the date of their latest commit (`reverse` flips the second key only, as Oxen does). */
+function sortEntries(entries: Entry[], latest: Map<string, CommitRecord | null>, sortBy: SortBy, reverse: boolean): Entry[] {
+  const time = (e: Entry) => latest.get(e.name)?.timestamp ?? '';
+  const key = (a: Entry, b: Entry) => {
+    const [x, y] = sortBy === 'name' ? [a.name, b.name] : [time(a), time(b)];
+    const order = x < y ? -1 : x > y ? 1 : 0;
+    return reverse ? -order : order;
+  };
+  return [...entries].sort((a, b) => (a.kind === b.kind ? key(a, b) : a.kind === 'dir' ? -1 : 1));
+}
+
+type EntryWithChildren = ReturnType<typeof entryView> & { children?: EntryWithChildren[] };
+
+/** Views of `entries` (inside `dirPath`) with their latest commits, and `depth` levels of children below each directory. */
+async function describeEntries(yoke: Yoke, repo: RepoRecord, tree: ResolvedTree, dirPath: string, entries: Entry[], latest: Map<string, CommitRecord | null>, options: { sortBy: SortBy; reverse: boolean; depth: number }): Promise<EntryWithChildren[]> {
+  const views: EntryWithChildren[] = [];
+  for (const entry of entries) {
+    const view: EntryWithChildren = entryView(entry, latest.get(entry.name) ?? null);
+    if (entry.kind === 'dir' && options.depth > 0) {
+      const path = joinRepoPath(dirPath, entry.name);
+      const children = await listDir(tree.source, entry.id);
+      const childLatest = await latestCommits(yoke, repo, tree, path, children);
+      const ordered = sortEntries(children, childLatest, options.sortBy, options.reverse);
+      view.children = await describeEntries(yoke, repo, tree, path, ordered, childLatest, { ...options, depth: options.depth - 1 });
+    }
+    views.push(view);
+  }
+  return views;
 }
 
 export function dirRoutes(app: FastifyInstance, yoke: Yoke) {
   const tags = ['files'];
 
-  app.get(`${REPO}/dir/*`, { schema: { tags, summary: 'List a directory at {revision}/{path} (paginated; directories first, then by name)' } }, async (request: Req) => {
-    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-    const resolved = await resolveTree(yoke, repo, request.params['*']);
-    const { source } = resolved;
-    const dir = await lookup(source, resolved.rootId, resolved.path);
-    if (!dir || dir.kind !== 'dir') throw new NotFound(`Directory not found: ${resolved.path || '/'} at ${resolved.version}`);
-    const entries = await listDir(source, dir.id);
-    const ordered = [...entries.filter((e) => e.kind === 'dir'), ...entries.filter((e) => e.kind === 'file')];
-    const { page, pageSize, offset } = pageParams(request.query);
-    return ok('resource_found', {
-      dir: entryView({ ...dir, name: basename(resolved.path) }),
-      entries: ordered.slice(offset, offset + pageSize).map((e) => entryView(e)),
-      resource: { path: resolved.path, version: resolved.version },
-      metadata: null,
-      ...pageView(page, pageSize, ordered.length),
-    });
-  });
+  app.get(
+    `${REPO}/dir/*`,
+    {
+      schema: {
+        tags,
+        summary: 'List a directory at {revision}/{path} (or {workspace_id}/{path}), paginated: directories first, then by name or date (sort_by=name|date, reverse), with `depth` levels of children',
+      },
+    },
+    async (request: FastifyRequest<{ Params: RepoWildcardParams; Querystring: ListQuery }>) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const options = listOptions(request.query);
+      const tree = await yoke.trees.resolve(repo, request.params['*']);
+      const dir = await lookup(tree.source, tree.rootId, tree.path);
+      if (!dir || dir.kind !== 'dir') throw new NotFound(`Directory not found: ${tree.path || '/'} at ${tree.version}`);
+      const entries = await listDir(tree.source, dir.id);
+      const { page, pageSize, offset } = pageParams(request.query);
+      // Sorting by name needs no history; by date it needs every entry's latest commit.
+      let latest = options.sortBy === 'date' ? await latestCommits(yoke, repo, tree, tree.path, entries) : new Map<string, CommitRecord | null>();
+      const pageEntries = sortEntries(entries, latest, options.sortBy, options.reverse).slice(offset, offset + pageSize);
+      if (options.sortBy === 'name') latest = await latestCommits(yoke, repo, tree, tree.path, pageEntries);
+      const [dirLatest] = tree.path === '' ? [tree.commit] : (await latestCommits(yoke, repo, tree, dirname(tree.path), [dir])).values();
+      return ok('resource_found', {
+        dir: entryView({ ...dir, name: basename(tree.path) }, dirLatest ?? null),
+        entries: await describeEntries(yoke, repo, tree, tree.path, pageEntries, latest, options),
+        resource: { path: tree.path, version: tree.version },
+        metadata: null,
+        ...pageView(page, pageSize, entries.length),
+      });
+    },
+  );
 
-  app.get(`${REPO}/meta/*`, { schema: { tags, summary: 'Metadata of one file or directory at {revision}/{path}' } }, async (request: Req) => {
+  app.get(`${REPO}/meta/*`, { schema: { tags, summary: 'Metadata of one file or directory at {revision}/{path} (or {workspace_id}/{path})' } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-    const resolved = await yoke.revisions.resolve(repo, request.params['*']);
-    const entry = await lookup(yoke.nodes.forRepo(repo.id), resolved.commit.rootId, resolved.path);
-    if (!entry) throw new NotFound(`Could not find path: ${resolved.path} at ${resolved.version}`);
-    const latest = await yoke.history.lastChange(repo, resolved.commit, resolved.path);
-    return ok('resource_found', { entry: { ...entryView({ ...entry, name: basename(resolved.path) }, latest), resource: resourceView(resolved) } });
+    const tree = await yoke.trees.resolve(repo, request.params['*']);
+    const entry = await lookup(tree.source, tree.rootId, tree.path);
+    if (!entry) throw new NotFound(`Could not find path: ${tree.path} at ${tree.version}`);
+    const named = { ...entry, name: basename(tree.path) };
+    const [latest] = tree.path === '' ? [tree.commit] : (await latestCommits(yoke, repo, tree, dirname(tree.path), [named])).values();
+    const resource = tree.resolved ? resourceView(tree.resolved) : { workspace: null, commit: commitView(tree.commit), branch: null, path: tree.path, version: tree.version, resource: request.params['*'] };
+    return ok('resource_found', { entry: entryView(named, latest ?? null, resource) });
   });
 
   app.get(`${REPO}/revisions/*`, { schema: { tags, summary: 'Resolve {revision}/{path} to a commit, branch and path' } }, async (request: Req) => {

@@ -8,6 +8,7 @@ import type { Author } from '../../services/commits.js';
 import type { Yoke } from '../../services/yoke.js';
 import type { RepoRecord } from '../../storage/meta-store.js';
 import { errorBody, ok } from '../envelope.js';
+import { jsonObject } from '../json-body.js';
 import { readFormFields, readUploadForm, type UploadedPart } from '../multipart.js';
 import { parseRange } from '../range.js';
 import { commitView } from '../views.js';
@@ -83,7 +84,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
   app.delete(url, { schema: { tags, summary: 'Delete a file or directory at {branch}/{path} as one commit' } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const target = await yoke.revisions.resolveWrite(repo, request.params['*']);
-    const fields = request.isMultipart() ? Object.fromEntries(await readFormFields(request)) : ((request.body ?? {}) as Record<string, unknown>);
+    const fields = request.isMultipart() ? Object.fromEntries(await readFormFields(request)) : jsonObject(request.body, { optional: true });
     if (!target.head) throw new NotFound(`Branch '${target.branch}' does not exist`);
     if (target.path === '') throw new BadRequest('Refusing to delete the repository root');
     const entry = await lookup(yoke.nodes.forRepo(repo.id), target.head.rootId, target.path);
@@ -98,7 +99,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
   app.patch(url, { schema: { tags, summary: 'Move or rename a file ({new_path}) as one commit' } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const target = await yoke.revisions.resolveWrite(repo, request.params['*']);
-    const body = (request.body ?? {}) as Record<string, unknown>;
+    const body = jsonObject(request.body, { optional: true });
     if (typeof body.new_path !== 'string' || body.new_path.trim() === '') throw new BadRequest('new_path is required');
     const newPath = normalizeRepoPath(body.new_path);
     if (!target.head) throw new NotFound(`Branch '${target.branch}' does not exist`);
@@ -123,13 +124,16 @@ export function committedFileHandler(yoke: Yoke) {
   };
 }
 
-/** Resolves `{rev}/{path}` to a committed file: 404 if nothing is there, 400 `not_a_file` for a directory. */
+/**
+ * Resolves `{rev}/{path}` (or, as Oxen does, `{workspace}/{path}`) to a file: 404 if nothing is
+ * there, 400 `not_a_file` for a directory.
+ */
 export async function findCommittedFile(yoke: Yoke, repo: RepoRecord, resource: string) {
-  const resolved = await yoke.revisions.resolve(repo, resource);
-  const entry = await lookup(yoke.nodes.forRepo(repo.id), resolved.commit.rootId, resolved.path);
-  if (!entry) throw new NotFound(`Could not find path: ${resolved.path} at ${resolved.version}`);
-  if (entry.kind !== 'file') throw new BadRequest(`Not a file: ${resolved.path}`, { type: 'not_a_file' });
-  return { resolved, entry };
+  const tree = await yoke.trees.resolve(repo, resource);
+  const entry = await lookup(tree.source, tree.rootId, tree.path);
+  if (!entry) throw new NotFound(`Could not find path: ${tree.path} at ${tree.version}`);
+  if (entry.kind !== 'file') throw new BadRequest(`Not a file: ${tree.path}`, { type: 'not_a_file' });
+  return { resolved: { commit: tree.commit, path: tree.path, version: tree.version }, entry };
 }
 
 /** A committed file whose bytes are gone is server-side damage (500), not a missing file (404). */

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest } from '../../core/errors.js';
-import { basename, normalizeRepoPath } from '../../core/paths.js';
+import { basename, dirname, normalizeRepoPath } from '../../core/paths.js';
 import type { FileChange } from '../../core/diff.js';
 import { parseRange } from '../../services/merge.js';
 import type { Yoke } from '../../services/yoke.js';
@@ -9,6 +9,9 @@ import { jsonObject } from '../json-body.js';
 import { commitView, pageParams, pageView, type PageQuery } from '../views.js';
 import { requireAuthor } from './repos.js';
 import { REPO, type RepoWildcardParams } from './params.js';
+
+/** Subdirectories listed per parent in `compare/dir_tree` (Oxen shows 10 and says whether more exist). */
+const MAX_DIR_TREE_CHILDREN = 10;
 
 type Req = FastifyRequest<{ Params: RepoWildcardParams; Querystring: PageQuery }>;
 
@@ -88,6 +91,27 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
       });
     },
   );
+
+  app.get(`${REPO}/compare/dir_tree/*`, { schema: { tags: ['compare'], summary: 'Directories that changed between revisions ({base}..{head}), grouped under their parent directory' } }, async (request: Req) => {
+    const repo = await repoOf(request);
+    const changed = await yoke.merges.changedDirs(repo, parseRange(request.params['*']));
+    const statusOf = new Map(changed.map((d) => [d.path, d.status]));
+    const byParent = new Map<string, Array<{ name: string; status: string }>>();
+    for (const dir of changed) {
+      const parent = dirname(dir.path);
+      if (!byParent.has(parent)) byParent.set(parent, []);
+      byParent.get(parent)!.push({ name: dir.path, status: dir.status });
+    }
+    // Oxen's shape: one summary per parent directory, its changed subdirectories as children.
+    const dirs = [...byParent].map(([name, children]) => ({
+      name,
+      status: statusOf.get(name) ?? 'modified',
+      num_subdirs: children.length,
+      can_display: children.length <= MAX_DIR_TREE_CHILDREN,
+      children: children.slice(0, MAX_DIR_TREE_CHILDREN),
+    }));
+    return ok('resource_found', { dirs });
+  });
 
   app.get(`${REPO}/compare/file/*`, { schema: { tags: ['compare'], summary: 'One file in two revisions: {base}..{head}/{path}; a line diff for text' } }, async (request: Req) => {
     const repo = await repoOf(request);

@@ -1,16 +1,16 @@
-import type { FastifyInstance } from 'fastify';
-import { BadRequest } from '../../core/errors.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest, NotFound } from '../../core/errors.js';
 import { normalizeRepoPath } from '../../core/paths.js';
 import type { ChangeSet } from '../../core/tree.js';
 import type { RepoRecord } from '../../storage/meta-store.js';
-import type { CreateRepoInput } from '../../services/repositories.js';
+import { DEFAULT_BRANCH, defaultBranchOf, type CreateRepoInput } from '../../services/repositories.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
+import { jsonObject } from '../json-body.js';
 import { readUploadForm } from '../multipart.js';
 import { repoView } from '../views.js';
 import { REPO, type RepoParams } from './params.js';
 
-const DEFAULT_BRANCH = 'main';
 
 interface InitialFiles {
   changes: ChangeSet;
@@ -38,9 +38,9 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
         initial = { changes, blobs: form.files, author: requireAuthor(form.fields.get('name'), form.fields.get('email')) };
       }
     } else {
-      if (request.body === null || typeof request.body !== 'object') throw new BadRequest('Expected a JSON object body');
-      input = request.body as CreateRepoInput;
-      initial = await jsonInitialFiles(yoke, request.body as { files?: unknown; user?: { name?: unknown; email?: unknown } });
+      const body = jsonObject(request.body);
+      input = body as unknown as CreateRepoInput;
+      initial = await jsonInitialFiles(yoke, body as { files?: unknown; user?: { name?: unknown; email?: unknown } });
     }
     const repo = await yoke.repos.create(input);
     if (initial) {
@@ -76,6 +76,22 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
     return ok('resource_found', { repository: await describe(yoke, repo) });
   });
 
+  app.patch<{ Params: RepoParams }>(`${REPO}/transfer`, { schema: { tags, summary: 'Move the repository to another namespace: {namespace}' } }, async (request) => {
+    const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+    const moved = await yoke.repos.transfer(repo, jsonObject(request.body).namespace);
+    return ok('resource_updated', { repository: await describe(yoke, moved) });
+  });
+
+  // Oxen's clients announce the start and end of a push, clone or download here; nothing is kept.
+  const action = async (request: FastifyRequest<{ Params: RepoParams & { state: string; action: string } }>) => {
+    await yoke.repos.require(request.params.namespace, request.params.repo_name);
+    if (request.params.state !== 'started' && request.params.state !== 'completed') throw new NotFound(`Unknown action state '${request.params.state}' (started or completed)`);
+    return ok('resource_found', { action: request.params.action, state: request.params.state });
+  };
+  const actionSchema = { schema: { tags, summary: "A client's push/clone/download started or completed (acknowledged, not stored)" } };
+  app.get(`${REPO}/action/:state/:action`, actionSchema, action);
+  app.post(`${REPO}/action/:state/:action`, actionSchema, action);
+
   app.delete<{ Params: RepoParams }>(REPO, { schema: { tags, summary: 'Delete a repository' } }, async (request) => {
     const repo = await yoke.repos.delete(request.params.namespace, request.params.repo_name);
     return ok('resource_deleted', { repository: { namespace: repo.namespace, name: repo.name } });
@@ -84,7 +100,7 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
 
 async function describe(yoke: Yoke, repo: RepoRecord) {
   const branches = await yoke.meta.listBranches(repo.id);
-  const head = branches.find((b) => b.name === DEFAULT_BRANCH) ?? branches[0];
+  const head = defaultBranchOf(branches);
   const latestCommit = head ? await yoke.meta.getCommit(repo.id, head.commitId) : null;
   return repoView(repo, { latestCommit, branchCount: branches.length });
 }

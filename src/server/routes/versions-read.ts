@@ -13,6 +13,7 @@ import {
 import type { Yoke } from '../../services/yoke.js';
 import type { RepoRecord } from '../../storage/meta-store.js';
 import { errorBody, ok } from '../envelope.js';
+import { jsonValue } from '../json-body.js';
 import { committedFileHandler, findCommittedFile, openCommittedBlob, sendBlob } from './files.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
@@ -101,7 +102,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
     },
     async (request: FastifyRequest<{ Params: RepoParams }>) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const body = request.body as unknown;
+      const body = request.body === undefined ? undefined : jsonValue(request.body);
       const list = Array.isArray(body) ? body : (body as { hashes?: unknown } | undefined)?.hashes;
       if (!Array.isArray(list)) throw new BadRequest('Expected a JSON body {"hashes": [string, …]}');
       if (list.length > MAX_MISSING_QUERY_HASHES) throw new PayloadTooLarge(`At most ${MAX_MISSING_QUERY_HASHES} hashes per request`);

@@ -8,7 +8,7 @@ import type { CommitRecord, RepoRecord, WorkspaceRecord } from '../../storage/me
 import { receiveBlobParts } from '../blob-parts.js';
 import { ok } from '../envelope.js';
 import { jsonObject, jsonValue } from '../json-body.js';
-import { commitView, pageParams, pageView, type PageQuery } from '../views.js';
+import { commitView, pageParams, pageView, stagedEntryView, type PageQuery } from '../views.js';
 import { sendBlob } from './files.js';
 import { REPO, type RepoParams } from './params.js';
 
@@ -35,12 +35,31 @@ function pathList(body: unknown): string[] {
   return list;
 }
 
+/** One status bucket as Oxen's PaginatedDirEntries of MetadataEntry (filename = the full path). */
 function changesByStatus(changes: ClassifiedChange[], status: ClassifiedChange['status'], page: { offset: number; pageSize: number; page: number }) {
   const matching = changes.filter((c) => c.status === status);
   return {
-    entries: matching.slice(page.offset, page.offset + page.pageSize).map((c) => ({ path: c.path, hash: c.hash, size: c.size, status })),
+    dir: null,
+    entries: matching.slice(page.offset, page.offset + page.pageSize).map((c) => stagedEntryView(c.path, c.hash ?? '', c.size)),
+    resource: null,
+    metadata: null,
     ...pageView(page.page, page.pageSize, matching.length),
   };
+}
+
+/**
+ * Oxen's `added_dirs`: directories that do not exist in the base commit and hold staged additions,
+ * rolled up under their top-level directory.
+ */
+function addedDirs(newDirs: Map<string, number>) {
+  const paths: Record<string, Array<{ path: string; num_files_staged: number; total_files: number; status: 'added' }>> = {};
+  let staged = 0;
+  for (const [dir, count] of [...newDirs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
+    const top = dir.split('/')[0];
+    (paths[top] ??= []).push({ path: dir, num_files_staged: count, total_files: count, status: 'added' });
+    if (top === dir) staged += count;
+  }
+  return { num_files_staged: staged, total_files: staged, paths };
 }
 
 /**
@@ -86,6 +105,20 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     const { workspace } = await context(request.params);
     return ok('resource_found', { workspace: workspaceView(workspace, await yoke.workspaces.baseCommit(workspace)) });
   });
+
+  app.post<{ Params: WsParams }>(
+    `${WS}/validate`,
+    { schema: { tags, summary: 'Check before an upload that the workspace exists and can take {size} more bytes' } },
+    async (request) => {
+      const { workspace } = await context(request.params);
+      const size = jsonObject(request.body, { optional: true }).size;
+      if (size !== undefined && (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)) {
+        throw new BadRequest(`Invalid size: ${JSON.stringify(size)} (expected a byte count)`);
+      }
+      await yoke.uploads.assertRoomFor(typeof size === 'number' ? size : 0);
+      return ok('resource_found', { workspace_id: workspace.id });
+    },
+  );
 
   app.delete<{ Params: WsParams }>(WS, { schema: { tags, summary: 'Delete a workspace and everything staged in it' } }, async (request) => {
     const { workspace } = await context(request.params);
@@ -179,13 +212,15 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     const { workspace } = await context(request.params);
     const prefix = normalizeRepoPath(request.params['*'] ?? '', { allowRoot: true });
     const page = pageParams(request.query);
-    const changes = await yoke.workspaces.status(workspace, prefix);
+    const { changes, newDirs } = await yoke.workspaces.status(workspace, prefix);
     return ok('resource_found', {
       staged: {
+        added_dirs: addedDirs(newDirs),
         added_files: changesByStatus(changes, 'added', page),
         modified_files: changesByStatus(changes, 'modified', page),
         removed_files: changesByStatus(changes, 'removed', page),
       },
+      // Yoke's flat list of every change, in path order, paginated like the buckets above.
       changes: changes.slice(page.offset, page.offset + page.pageSize).map((c) => ({ path: c.path, status: c.status, hash: c.hash, size: c.size })),
       ...pageView(page.page, page.pageSize, changes.length),
     });
