@@ -38,6 +38,26 @@ export interface ChunkOutcome {
   hashes: string[];
 }
 
+/** Parts of a `versions/uploads` upload: 16 MiB, so a 10 GiB file is 640 requests. */
+const PART_SIZE = 16 * 1024 * 1024;
+/** Parts a client may keep in flight (all are written in place, so any order is accepted). */
+const PART_WINDOW = 4;
+/** How long a part whose upload another request is completing waits for that outcome. */
+const COMPLETION_WAIT_MS = 120_000;
+
+export interface PartUploadPlan {
+  upload: UploadRecord;
+  partSize: number;
+  numParts: number;
+  partWindow: number;
+}
+
+function partPlan(upload: UploadRecord, size: number): PartUploadPlan {
+  // An upload begun by `versions/{hash}/create` has no part size of its own; its parts are ours.
+  const partSize = typeof upload.details.part_size === 'number' ? upload.details.part_size : PART_SIZE;
+  return { upload, partSize, numParts: Math.max(1, Math.ceil(size / partSize)), partWindow: PART_WINDOW };
+}
+
 const TAR_VERSION_ENTRY = /^versions\/files\/([0-9a-fA-F]{2})\/([0-9a-fA-F]{1,30})\/data$/;
 const TAR_VERSION_DIRS = /^versions(\/files(\/[0-9a-fA-F]{2}(\/[0-9a-fA-F]{1,30})?)?)?\/?$/;
 
@@ -182,6 +202,69 @@ export class UploadService {
     await this.meta.addRepoBlobs(repo.id, [stored]);
     await this.discard(upload);
     return { hash: stored.hash, size: stored.size };
+  }
+
+  // ---- versions/uploads: numbered parts (Oxen 0.65's large-file protocol) -----------------------
+
+  /**
+   * Begins (or resumes) the upload of the file `hash` of `size` bytes in numbered parts. The upload
+   * is the same in-place upload that `versions/{hash}/chunks` writes, named by the hash, so parts are
+   * written at `(n - 1) × partSize` and hashed ahead as they arrive. `stored` when the repository
+   * already holds the bytes: nothing needs to be sent.
+   */
+  async beginPartUpload(repo: RepoRecord, hash: string, size: number, details: Record<string, unknown>): Promise<PartUploadPlan | { stored: { hash: string; size: number } }> {
+    const key = canonical(hash);
+    const held = await this.meta.findRepoBlobs(repo.id, [key]);
+    if (held.has(key)) return { stored: { hash: key, size: held.get(key)! } };
+    await this.assertRoomFor(size);
+    const upload = await this.meta.openUpload(repo.id, 'version', key, { totalSize: size, totalChunks: null, details: { part_size: PART_SIZE, ...details } });
+    if (upload.totalSize !== null && upload.totalSize !== size) {
+      throw new Conflict(`An upload of ${key} with ${upload.totalSize} bytes is in progress; this one declares ${size}`);
+    }
+    return partPlan(upload, size);
+  }
+
+  /**
+   * Stores part `partNumber` (1-based) of an upload begun with `beginPartUpload`. The part that
+   * makes the upload whole completes it: the bytes are verified against the hash and become a
+   * blob of the repository (`completed`). NotFound when the upload is gone (completed or expired),
+   * which tells the client to begin again.
+   */
+  async putNumberedPart(repo: RepoRecord, uploadId: string, partNumber: number, declaredBytes: number | null, body: AsyncIterable<Uint8Array>): Promise<{ completed: false } | { completed: true; stored: { hash: string; size: number }; details: Record<string, unknown> }> {
+    const key = normalizeHash(uploadId);
+    const upload = key === null ? null : await this.meta.getUpload(repo.id, 'version', key);
+    if (!upload || upload.totalSize === null) throw new NotFound(`No upload ${uploadId} in progress`);
+    const plan = partPlan(upload, upload.totalSize);
+    if (!Number.isSafeInteger(partNumber) || partNumber < 1 || partNumber > plan.numParts) {
+      throw new BadRequest(`Part ${partNumber} is not between 1 and ${plan.numParts}`);
+    }
+    const offset = (partNumber - 1) * plan.partSize;
+    const expected = Math.min(plan.partSize, upload.totalSize - offset);
+    if (declaredBytes !== null && declaredBytes !== expected) throw new BadRequest(`Part ${partNumber} must be ${expected} bytes, not ${declaredBytes}`);
+    try {
+      const written = await this.putVersionChunk(repo, key!, offset, body);
+      if (written.size !== expected) throw new BadRequest(`Part ${partNumber} must be ${expected} bytes, got ${written.size}`);
+    } catch (err) {
+      // Being completed by another request: a resent part's bytes are already there.
+      if (!(err instanceof Conflict)) throw err;
+    }
+    const parts = await this.meta.listUploadParts(upload.id);
+    if ('gap' in coverage(parts, upload.totalSize)) return { completed: false };
+    try {
+      const stored = await this.completeVersionUpload(repo, key!);
+      return { completed: true, stored, details: upload.details };
+    } catch (err) {
+      if (!(err instanceof Conflict || err instanceof NotFound)) throw err;
+    }
+    // Another request holds the completion (two last parts at once): its outcome is this one's too.
+    for (let waited = 0; waited < COMPLETION_WAIT_MS; waited += 50) {
+      if ((await this.meta.findRepoBlobs(repo.id, [key!])).has(key!)) return { completed: true, stored: { hash: key!, size: upload.totalSize }, details: upload.details };
+      const now = await this.meta.getUpload(repo.id, 'version', key!);
+      if (now === null) break;
+      if (now.state === 'open') return { completed: false };
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    throw new NotFound(`Upload ${uploadId} ended without storing its file; begin it again`);
   }
 
   // ---- expiry -------------------------------------------------------------------------------

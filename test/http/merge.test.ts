@@ -214,16 +214,17 @@ describe('compare', () => {
     assert.equal(text.status, 200, JSON.stringify(text.body));
     assert.equal(text.body.compare.status, 'modified');
     assert.deepEqual(text.body.compare.diff.lines, [
-      { modification: 'unchanged', text: 'one' },
-      { modification: 'removed', text: 'two' },
-      { modification: 'added', text: '2' },
-      { modification: 'unchanged', text: 'three' },
-      { modification: 'added', text: 'four' },
+      { modification: 'Unchanged', text: 'one' },
+      { modification: 'Removed', text: 'two' },
+      { modification: 'Added', text: '2' },
+      { modification: 'Unchanged', text: 'three' },
+      { modification: 'Added', text: 'four' },
     ]);
     const binary = await server.json(`/api/repos/${R}/compare/file/main..dev/docs/c.bin`);
     assert.equal(binary.body.compare.diff, null);
-    assert.deepEqual(binary.body.compare.base_entry, { hash: hashBuffer('binary-1'), size: 8 });
-    assert.deepEqual(binary.body.compare.head_entry, { hash: hashBuffer('binary-22'), size: 9 });
+    assert.deepEqual([binary.body.compare.base_entry.hash, binary.body.compare.base_entry.size], [hashBuffer('binary-1'), 8]);
+    assert.deepEqual([binary.body.compare.head_entry.hash, binary.body.compare.head_entry.size], [hashBuffer('binary-22'), 9]);
+    assert.equal(binary.body.compare.head_entry.filename, 'c.bin');
     assert.equal((await server.json(`/api/repos/${R}/compare/file/main..dev/nowhere.txt`)).status, 404);
   });
 

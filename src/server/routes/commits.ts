@@ -54,6 +54,19 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
     return ok('resource_found', { commit: root ? commitView(root) : null });
   });
 
+  // Oxen's clients call this after a workspace commit or a push; the commit must exist, nothing else happens.
+  app.post<{ Params: RepoParams & { commit_id: string } }>(
+    `${REPO}/commits/:commit_id/complete`,
+    { schema: { tags, summary: 'Acknowledge that a commit is complete (Oxen clients send it after committing)' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const id = normalizeHash(request.params.commit_id);
+      const commit = id === null ? null : await yoke.meta.getCommit(repo.id, id);
+      if (!commit) throw new NotFound(`Commit '${request.params.commit_id}' not found`);
+      return ok('resource_created', { commit: commitView(commit) });
+    },
+  );
+
   app.get(
     `${REPO}/commits/*`,
     { schema: { tags, summary: 'One commit by id: {commit_id}; or the ancestors of a revision: {revision}/parents' } },

@@ -6,12 +6,14 @@ import { parseRange } from '../../services/merge.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
-import { commitView, pageParams, pageView, type PageQuery } from '../views.js';
+import { commitView, entryView, pageParams, pageView, type PageQuery } from '../views.js';
 import { requireAuthor } from './repos.js';
 import { REPO, type RepoWildcardParams } from './params.js';
 
 /** Subdirectories listed per parent in `compare/dir_tree` (Oxen shows 10 and says whether more exist). */
 const MAX_DIR_TREE_CHILDREN = 10;
+
+const CHANGE_TYPE = { added: 'Added', removed: 'Removed', unchanged: 'Unchanged' } as const;
 
 type Req = FastifyRequest<{ Params: RepoWildcardParams; Querystring: PageQuery }>;
 
@@ -46,10 +48,11 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
       const body = jsonObject(request.body);
       const author = requireAuthor(body.name, body.email);
       const outcome = await yoke.merges.merge(repo, parseRange(request.params['*']), author);
-      const merge = outcome.kind === 'merge_commit' ? outcome.merge : outcome.kind === 'fast_forward' ? outcome.head : null;
+      // Oxen's clients read `merge` as a commit: the branch's new head, or its unchanged head when up to date.
+      const merge = outcome.kind === 'merge_commit' ? outcome.merge : outcome.kind === 'fast_forward' ? outcome.head : outcome.base;
       return ok(outcome.kind === 'merge_commit' ? 'resource_created' : 'resource_found', {
         result: outcome.kind,
-        commits: { base: commitView(outcome.base), head: commitView(outcome.head), merge: merge && commitView(merge) },
+        commits: { base: commitView(outcome.base), head: commitView(outcome.head), merge: commitView(merge) },
       });
     },
   );
@@ -119,16 +122,30 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
     const range = parseRange(spec);
     if (range.threeDot) throw new BadRequest('compare/file takes a two-dot range: base..head/path');
     const result = await yoke.merges.compareFile(repo, range.base, range.head);
+    const name = basename(result.path);
+    const entry = (e: { hash: string; size: number } | null) => e && entryView({ kind: 'file', name, hash: e.hash, size: e.size });
+    // Oxen's DiffEntry (its client decodes entries as MetadataEntry and line changes by variant
+    // name), plus Yoke's `path` and the two commits.
     return ok('resource_found', {
       compare: {
         status: result.status,
-        path: result.path,
         data_type: result.dataType,
+        filename: result.path,
+        is_dir: false,
+        size: (result.after ?? result.before)!.size,
+        base_resource: null,
+        head_resource: null,
+        base_entry: entry(result.before),
+        head_entry: entry(result.after),
+        diff_summary: null,
+        diff: result.lines && {
+          lines: result.lines.map((l) => ({ modification: CHANGE_TYPE[l.modification], text: l.text })),
+          filename1: result.path,
+          filename2: result.path,
+        },
+        path: result.path,
         base_commit: commitView(result.base),
         head_commit: commitView(result.head),
-        base_entry: result.before,
-        head_entry: result.after,
-        diff: result.lines && { lines: result.lines },
       },
     });
   });

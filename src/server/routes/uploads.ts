@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest } from '../../core/errors.js';
 import { joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
-import type { WorkspaceRecord } from '../../storage/meta-store.js';
+import type { RepoRecord, WorkspaceRecord } from '../../storage/meta-store.js';
 import { normalizeHash } from '../../core/hash.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
@@ -71,6 +71,18 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
       },
     );
 
+    raw.put<{ Params: RepoParams & { upload_id: string; part: string } }>(
+      `${REPO}/versions/uploads/:upload_id/parts/:part`,
+      { schema: { tags, summary: 'Send part {part} (1-based, `part_size` bytes but the last) of an upload begun with POST versions/uploads; the part that makes it whole verifies and stores the file (`completed: true`)' } },
+      async (request) => {
+        const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+        if (!/^\d{1,9}$/.test(request.params.part)) throw new BadRequest(`Invalid part number: ${request.params.part}`);
+        const outcome = await yoke.uploads.putNumberedPart(repo, request.params.upload_id, Number(request.params.part), declaredLength(request.headers['content-length']), request.raw);
+        if (outcome.completed) await stageAtDestination(yoke, repo, outcome.details.destination, outcome.stored);
+        return ok('resource_created', { completed: outcome.completed });
+      },
+    );
+
     raw.put<{ Params: HashParams; Querystring: Query }>(
       `${REPO}/versions/:hash/chunks`,
       { schema: { tags, summary: 'Upload the bytes at `offset` of a large file (64-bit offsets; re-sending a chunk replaces it)' } },
@@ -82,6 +94,24 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
       },
     );
   });
+
+  app.post<{ Params: RepoParams }>(
+    `${REPO}/versions/uploads`,
+    { schema: { tags, summary: 'Begin a large-file upload in numbered parts: {hash, size, destination?: {workspace_id, path}}; answers the parts to send, or `already_stored` (then staged at the destination at once)' } },
+    async (request) => {
+      const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
+      const body = jsonObject(request.body);
+      const size = body.size;
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new BadRequest(`Invalid size: ${JSON.stringify(size)} (expected a byte count)`);
+      const destination = await parseDestination(yoke, repo, body.destination);
+      const plan = await yoke.uploads.beginPartUpload(repo, hashParam(typeof body.hash === 'string' ? body.hash : undefined), size, destination ? { destination } : {});
+      if ('stored' in plan) {
+        await stageAtDestination(yoke, repo, destination, plan.stored);
+        return ok('resource_found', { file: 'already_stored' });
+      }
+      return ok('resource_created', { file: 'awaiting_parts', upload_id: plan.upload.key, part_size: plan.partSize, num_parts: plan.numParts, part_window: plan.partWindow });
+    },
+  );
 
   app.post<{ Params: HashParams }>(
     `${REPO}/versions/:hash/create`,
@@ -138,6 +168,28 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
       return ok('resource_found', { version, ...(staging ? { path: staging.path } : {}) });
     },
   );
+}
+
+interface Destination {
+  workspace_id: string;
+  path: string;
+}
+
+/** `{workspace_id, path}`: where a finished upload is staged; checked before any byte is sent. */
+async function parseDestination(yoke: Yoke, repo: RepoRecord, raw: unknown): Promise<Destination | null> {
+  if (raw === undefined || raw === null) return null;
+  const value = raw as { workspace_id?: unknown; path?: unknown };
+  if (typeof value !== 'object' || typeof value.workspace_id !== 'string' || typeof value.path !== 'string') {
+    throw new BadRequest('destination must be {workspace_id, path}');
+  }
+  const workspace = await yoke.workspaces.require(repo, value.workspace_id);
+  return { workspace_id: workspace.id, path: normalizeRepoPath(value.path) };
+}
+
+async function stageAtDestination(yoke: Yoke, repo: RepoRecord, destination: unknown, stored: { hash: string; size: number }) {
+  if (!destination) return;
+  const { workspace_id: id, path } = destination as Destination;
+  await yoke.workspaces.stageFiles(await yoke.workspaces.require(repo, id), [{ path, hash: stored.hash, size: stored.size }]);
 }
 
 /** A request's Content-Length, if it declared a valid one. */

@@ -52,11 +52,12 @@ function changesByStatus(changes: ClassifiedChange[], status: ClassifiedChange['
  * rolled up under their top-level directory.
  */
 function addedDirs(newDirs: Map<string, number>) {
-  const paths: Record<string, Array<{ path: string; num_files_staged: number; total_files: number; status: 'added' }>> = {};
+  const paths: Record<string, Array<{ path: string; num_files_staged: number; total_files: number; status: 'Added' }>> = {};
   let staged = 0;
   for (const [dir, count] of [...newDirs].sort(([a], [b]) => (a < b ? -1 : a > b ? 1 : 0))) {
     const top = dir.split('/')[0];
-    (paths[top] ??= []).push({ path: dir, num_files_staged: count, total_files: count, status: 'added' });
+    // Oxen's StagedEntryStatus is written by its variant name.
+    (paths[top] ??= []).push({ path: dir, num_files_staged: count, total_files: count, status: 'Added' });
     if (top === dir) staged += count;
   }
   return { num_files_staged: staged, total_files: staged, paths };
@@ -229,12 +230,14 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
   app.get(`${WS}/changes`, statusSchema, status);
   app.get(`${WS}/changes/*`, statusSchema, status);
 
-  app.delete<{ Params: WsParams }>(`${WS}/changes`, { schema: { tags, summary: 'Unstage a JSON list of paths' } }, async (request) => {
+  const unstageMany = async (request: FastifyRequest<{ Params: WsParams }>) => {
     const { workspace } = await context(request.params);
     let unstaged = 0;
     for (const path of pathList(request.body)) unstaged += await yoke.workspaces.unstage(workspace, normalizeRepoPath(path));
     return ok('resource_deleted', { unstaged });
-  });
+  };
+  app.delete(`${WS}/changes`, { schema: { tags, summary: 'Unstage a JSON list of paths' } }, unstageMany);
+  app.delete(`${WS}/staged`, { schema: { tags, summary: "Unstage a JSON list of paths (Oxen's older form of DELETE …/changes)" } }, unstageMany);
 
   app.delete<{ Params: WsPathParams }>(`${WS}/changes/*`, { schema: { tags, summary: 'Unstage one path (and everything staged below it)' } }, async (request) => {
     const { workspace } = await context(request.params);
