@@ -4,7 +4,7 @@ import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { BadRequest } from '../core/errors.js';
 import type { Yoke } from '../services/yoke.js';
-import { errorBody, handleError, OXEN_VERSION } from './envelope.js';
+import { errorBody, handleError, MIN_OXEN_CLIENT_VERSION, OXEN_VERSION } from './envelope.js';
 import { branchRoutes } from './routes/branches.js';
 import { commitRoutes } from './routes/commits.js';
 import { dirRoutes } from './routes/dirs.js';
@@ -28,6 +28,19 @@ export interface AppOptions {
   dataDir?: string;
   /** Called for every route as it is registered (tests use it to list the routes). */
   onRoute?: (route: RouteOptions) => void;
+}
+
+/**
+ * An Oxen client (User-Agent `Oxen/<x.y.z>`, in any case) older than the minimum, or whose version
+ * cannot be read. Other agents (curl, browsers, Postman) are not gated.
+ */
+export function clientIsOutOfDate(userAgent: string | undefined): boolean {
+  if (!userAgent || !/oxen/i.test(userAgent) || userAgent.includes('Postman')) return false;
+  const version = /^[^/]*\/(\d+)\.(\d+)\.(\d+)/.exec(userAgent);
+  if (!version) return true;
+  const [major, minor, patch] = MIN_OXEN_CLIENT_VERSION.split('.').map(Number);
+  const [a, b, c] = version.slice(1).map(Number);
+  return a !== major ? a < major : b !== minor ? b < minor : c < patch;
 }
 
 export const SPEC_PATH = '/api/_spec/oxen_server_openapi.json';
@@ -71,6 +84,12 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body === '' ? undefined : body));
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody(404, 'resource_not_found', 'Not Found', `No route for ${request.method} ${request.url}`));
+  });
+  app.addHook('onRequest', async (request, reply) => {
+    if (!request.url.startsWith('/api/repos') || !clientIsOutOfDate(request.headers['user-agent'])) return;
+    // As oxen-server does: an Oxen client older than the minimum speaks a protocol we no longer serve.
+    const detail = `Oxen client out of date: this server requires version >= ${MIN_OXEN_CLIENT_VERSION}.`;
+    return reply.status(426).send(errorBody(426, 'update_required', 'Update Required', detail));
   });
   app.addHook('onSend', async (request, reply) => {
     reply.header('oxen-version', OXEN_VERSION);

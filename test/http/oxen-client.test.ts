@@ -27,7 +27,7 @@ describe('Oxen client routes', () => {
   const workspace = (id: string, extra: Record<string, unknown> = {}) => server.json(api('/workspaces'), json('PUT', { workspace_id: id, branch_name: 'main', ...extra }));
   const stage = (id: string, dir: string, name: string, data: Buffer) => {
     const form = new FormData();
-    form.append('file[]', new Blob([data]), name);
+    form.append('file[]', new Blob([new Uint8Array(data)]), name);
     return server.json(api(`/workspaces/${id}/files/${dir}`), { method: 'POST', body: form });
   };
 
@@ -172,6 +172,23 @@ describe('Oxen client routes', () => {
     assert.deepEqual(byName.images.children, [{ name: 'images/train', status: 'added' }]);
     assert.equal(byName.images.status, 'added');
     assert.equal(byName[''].num_subdirs, 2);
+  });
+
+  it('accepts Oxen clients from 0.36.0 on and answers older ones 426 update_required, as oxen-server does', async () => {
+    const asClient = (agent: string) => server.raw('GET', api('/branches'), undefined, { 'user-agent': agent });
+    for (const agent of ['Oxen/0.36.0', 'Oxen/0.54.0', 'Oxen/0.65.1', 'oxen/1.0.0', 'curl/8.5.0', 'Mozilla/5.0']) {
+      assert.equal((await asClient(agent)).status, 200, agent);
+    }
+    for (const agent of ['Oxen/0.35.9', 'Oxen/0.9.12', 'Oxen']) {
+      const refused = await asClient(agent);
+      assert.equal(refused.status, 426, agent);
+      assertEnvelope(refused.body, 'error');
+      assert.equal(refused.body.error.type, 'update_required');
+    }
+    // The version routes stay open so an old client can learn what it needs.
+    const min = await server.raw('GET', '/api/min_version', undefined, { 'user-agent': 'Oxen/0.20.0' });
+    assert.equal(min.status, 200);
+    assert.equal(min.body.version, '0.36.0');
   });
 
   it('acknowledges commits/{id}/complete and the action hooks; 404 for unknown ones', async () => {
