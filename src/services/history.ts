@@ -1,4 +1,4 @@
-import { findChild, loadDir, lookup, sameEntry, type NodeSource } from '../core/tree.js';
+import { bucketOf, findChild, loadDir, lookup, sameEntry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { NodeCache } from './node-cache.js';
 
@@ -70,7 +70,13 @@ export class HistoryService {
         const parent = parentId === undefined ? null : await this.meta.getCommit(repo.id, parentId);
         const [mine, theirs] = await Promise.all([childrenOf(commit), childrenOf(parent)]);
         if (mine?.id === theirs?.id) continue;
+        const sameLayout = mine !== null && theirs !== null && mine.node.buckets.length === theirs.node.buckets.length;
         for (const name of remaining) {
+          // Same bucket node on both sides: nothing in it changed, without reading its entries.
+          if (sameLayout) {
+            const bucket = bucketOf(name, mine.node.buckets.length);
+            if (mine.node.buckets[bucket] === theirs.node.buckets[bucket]) continue;
+          }
           const now = mine ? ((await findChild(source, mine.node, name)) ?? null) : null;
           const before = theirs ? ((await findChild(source, theirs.node, name)) ?? null) : null;
           if (!sameEntry(now, before)) {

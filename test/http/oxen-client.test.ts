@@ -274,3 +274,34 @@ describe('Oxen client routes', () => {
     });
   });
 });
+
+describe('latest commits in a directory split into many buckets', () => {
+  let server: TestServer;
+  before(async () => {
+    server = await startTestServer({ bucketSize: 2 });
+    await createRepo(server, 'oxc', 'buckets');
+  });
+  after(() => server.stop());
+
+  it('dates every entry by the commit that last changed it', async () => {
+    const R = 'oxc/buckets';
+    const heads: string[] = [];
+    const headOf = async () => (await server.json(`/api/repos/${R}/branches/main`)).body.branch.commit_id as string;
+    await putFiles(server, R, 'main/many', Array.from({ length: 12 }, (_, i) => ({ name: `f${i}.txt`, content: `v0 ${i}`, field: 'files[]' })));
+    heads.push(await headOf());
+    await putFiles(server, R, 'main/many/f3.txt', [{ name: 'f3.txt', content: 'v1' }]);
+    heads.push(await headOf());
+    await putFiles(server, R, 'main/other.txt', [{ name: 'other.txt', content: 'elsewhere' }]);
+    await putFiles(server, R, 'main/many/f7.txt', [{ name: 'f7.txt', content: 'v2' }]);
+    heads.push(await headOf());
+    const listing = await server.json(`/api/repos/${R}/dir/main/many?page_size=100`);
+    assert.equal(listing.body.total_entries, 12);
+    const dated = Object.fromEntries(listing.body.entries.map((e: { filename: string; latest_commit: { id: string } }) => [e.filename, e.latest_commit.id]));
+    for (let i = 0; i < 12; i++) {
+      const expected = i === 3 ? heads[1] : i === 7 ? heads[2] : heads[0];
+      assert.equal(dated[`f${i}.txt`], expected, `f${i}.txt`);
+    }
+    const byDate = await server.json(`/api/repos/${R}/dir/main/many?sort_by=date&reverse=true&page_size=2`);
+    assert.deepEqual(byDate.body.entries.map((e: { filename: string }) => e.filename), ['f7.txt', 'f3.txt']);
+  });
+});
