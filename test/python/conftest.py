@@ -116,10 +116,12 @@ def yoke(request) -> YokeServer:
         process.wait()
     log_file.close()
     if request.session.testsfailed:
-        text = server.log_text()
-        sys.stderr.write(f"\n----- yoke server log ({log_path}, level {level}) -----\n")
-        sys.stderr.write(text[-20000:] if len(text) > 20000 else text)
-        sys.stderr.write("\n----- end of yoke server log -----\n")
+        # Each failing test's report has the part of the log written during it; this is the end of the whole.
+        lines = server.log_text().splitlines()
+        shown = lines[-60:] if level not in ("info", "debug", "trace") else []
+        sys.stderr.write(f"\n----- yoke server log ({level}), last {len(shown)} of {len(lines)} lines; kept in {log_path} -----\n")
+        sys.stderr.write("".join(line[:1000] + "\n" for line in shown))
+        sys.stderr.write("----- end of yoke server log -----\n")
     else:
         shutil.rmtree(work, ignore_errors=True)
 
