@@ -110,8 +110,10 @@ def yoke(request) -> YokeServer:
 
     process.terminate()
     try:
-        process.wait(timeout=10)
+        process.wait(timeout=5)
     except subprocess.TimeoutExpired:
+        # Seen now and then: the server's graceful close waits on a connection the client keeps open.
+        sys.stderr.write("\nyoke did not exit within 5 s of SIGTERM; killed it\n")
         process.kill()
         process.wait()
     log_file.close()
