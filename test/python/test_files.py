@@ -211,3 +211,18 @@ def test_delete_a_committed_directory(remote_repo, yoke_http, write_file):
     assert yoke_http.file_status(repo_id, "main", "tree/x/y/2.txt") == 404
     assert yoke_http.file(repo_id, "main", "tree/z.txt") == b"z"
     assert yoke_http.history(repo_id, "main")[0]["message"] == "Removed 'tree/x'"
+
+
+def test_delete_workspace_through_the_remote_repo(remote_repo, yoke_http, write_file):
+    repo_id = remote_repo.identifier
+    head = yoke_http.branch_head(repo_id, "main")
+    workspace = remote_repo.add(str(write_file("abandoned.txt", b"never committed\n")))
+    assert [w["id"] for w in yoke_http.workspaces(repo_id)] == [workspace.id]
+
+    remote_repo.delete_workspace()
+
+    assert yoke_http.workspaces(repo_id) == []
+    assert yoke_http.branch_head(repo_id, "main") == head
+    assert yoke_http.file_status(repo_id, "main", "abandoned.txt") == 404
+    with pytest.raises(ValueError):
+        remote_repo.status()  # no workspace is open any more

@@ -1,5 +1,7 @@
 """RemoteRepo.ls (pagination) and RemoteRepo.scan, against GET …/dir/{rev}/{path}."""
 
+import time
+
 import pytest
 from oxen import Workspace
 
@@ -92,3 +94,43 @@ def test_ls_at_another_revision_and_of_a_missing_directory(listed_repo, yoke_htt
     with pytest.raises(ValueError, match="404"):
         listed_repo.ls("no/such/dir")
     assert yoke_http.get(f"/api/repos/{repo_id}/dir/main/no/such/dir").status_code == 404
+
+
+def test_ls_by_date_with_each_entry_dated_by_its_last_commit(remote_repo, yoke_http, write_file):
+    # RemoteRepo.ls passes no sort options; the client's binding underneath (PyRemoteRepo.ls) takes sort_by,
+    # reverse and depth, and sends them as query parameters.
+    repo_id = remote_repo.identifier
+    commits = {}
+
+    def commit(message, name, content, dst_dir):
+        time.sleep(0.01)  # distinct commit timestamps
+        remote_repo.upload(str(write_file(f"{message}/{name}", content)), message, file_name=name, dst_dir=dst_dir)
+        commits[message] = yoke_http.branch_head(repo_id, "main")
+
+    commit("c1", "f1.txt", b"1", "dated")
+    commit("c2", "x.txt", b"x", "dated/d1")
+    commit("c3", "f2.txt", b"2", "dated")
+    commit("c4", "y.txt", b"y", "dated/d2")
+    commit("c5", "f3.txt", b"3", "dated")
+    commit("c6", "f1.txt", b"1 again", "dated")
+    commit("c7", "x.txt", b"x again", "dated/d1")
+
+    by_name = [e.filename for e in remote_repo.ls("dated").entries]
+    assert by_name == ["d1", "d2", "f1.txt", "f2.txt", "f3.txt"]
+    by_date = remote_repo._repo.ls("dated", page_num=1, page_size=100, sort_by="date")
+    assert [e.filename for e in by_date.entries] == ["d2", "d1", "f2.txt", "f3.txt", "f1.txt"]
+    newest_first = remote_repo._repo.ls("dated", page_num=1, page_size=100, sort_by="date", reverse=True)
+    assert [e.filename for e in newest_first.entries] == ["d1", "d2", "f1.txt", "f3.txt", "f2.txt"]
+
+    http = yoke_http.dir(repo_id, "main", "dated", sort_by="date")
+    assert [e["filename"] for e in http["entries"]] == ["d2", "d1", "f2.txt", "f3.txt", "f1.txt"]
+    dated = {e["filename"]: e["latest_commit"]["id"] for e in http["entries"]}
+    assert dated == {"d1": commits["c7"], "d2": commits["c4"], "f1.txt": commits["c6"], "f2.txt": commits["c3"], "f3.txt": commits["c5"]}
+    # The directory itself is dated by its newest change.
+    assert yoke_http.json(f"/api/repos/{repo_id}/meta/main/dated")["entry"]["latest_commit"]["id"] == commits["c7"]
+
+    # depth=1 lists each subdirectory's own entries beneath it.
+    deep = yoke_http.dir(repo_id, "main", "dated", depth=1)
+    children = {e["filename"]: [c["filename"] for c in e.get("children") or []] for e in deep["entries"] if e["is_dir"]}
+    assert children == {"d1": ["x.txt"], "d2": ["y.txt"]}
+    assert [e["filename"] for e in deep["entries"]] == by_name
