@@ -73,7 +73,8 @@ class YokeServer:
 
 @pytest.fixture(scope="session")
 def yoke(request) -> YokeServer:
-    """A Yoke server over a fresh data directory, stopped (and its directory removed) at the end."""
+    """A Yoke server over a fresh data directory, stopped at the end; its data is removed, and its log too unless
+    a test failed."""
     work = Path(tempfile.mkdtemp(prefix="yoke-pytest-server-"))
     data_dir = work / "data"
     log_path = work / "server.log"
@@ -124,8 +125,13 @@ def yoke(request) -> YokeServer:
         sys.stderr.write(f"\n----- yoke server log ({level}), last {len(shown)} of {len(lines)} lines; kept in {log_path} -----\n")
         sys.stderr.write("".join(line[:1000] + "\n" for line in shown))
         sys.stderr.write("----- end of yoke server log -----\n")
+        shutil.rmtree(data_dir, ignore_errors=True)  # the log stays
     else:
         shutil.rmtree(work, ignore_errors=True)
+
+
+def pytest_unconfigure(config):
+    shutil.rmtree(_CLIENT_HOME, ignore_errors=True)
 
 
 @pytest.fixture(scope="session")
