@@ -252,10 +252,6 @@ def write_file(tmp_path):
     return write
 
 
-def commit_ids(history: list[dict]) -> list[str]:
-    return [c["id"] for c in history]
-
-
 # --- reporting -------------------------------------------------------------------------------------------------
 
 

@@ -109,7 +109,7 @@ def test_get_file_at_a_revision(remote_repo, yoke_http, write_file):
     assert remote_repo.get_file("weights.txt", revision=v2) == b"version 2, longer\n"
     assert yoke_http.file(repo_id, v1, "weights.txt") == b"version 1\n"
     assert yoke_http.file(repo_id, v2, "weights.txt") == b"version 2, longer\n"
-    with pytest.raises(Exception):
+    with pytest.raises(ValueError, match="404"):
         remote_repo.get_file("no/such/file.txt")
 
 
