@@ -17,6 +17,7 @@ import { uploadRoutes } from './routes/uploads.js';
 import { workspaceRoutes } from './routes/workspaces.js';
 import { mergeRoutes } from './routes/merge.js';
 import { versionReadRoutes } from './routes/versions-read.js';
+import { treeRoutes } from './routes/tree.js';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -128,5 +129,6 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   versionReadRoutes(app, yoke);
   workspaceRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });
   mergeRoutes(app, yoke);
+  treeRoutes(app, yoke);
   return app;
 }

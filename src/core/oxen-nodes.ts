@@ -1,0 +1,588 @@
+import { normalizeHash } from './hash.js';
+
+/**
+ * Oxen's merkle nodes as bytes (reference: oxen-internals §1.3–1.7), written from the format
+ * description; no Oxen code is used.
+ *
+ * - A node payload is MessagePack with structs as positional arrays, wrapped in the version
+ *   envelope: `[ {"V0_25_0": [field, …]} ]`, so every payload starts `91 81 a7 'V0_25_0'`.
+ *   Ids (u128) are `bin 16` big-endian; unit enums are their variant name; `None` is nil.
+ * - A node record is two blobs: `node` = type byte, parent id (16 bytes little-endian), u32 LE
+ *   payload length, payload, then one 33-byte row per child (type, id LE, u64 LE offset and
+ *   length into `children`); `children` = the children's payloads concatenated.
+ *
+ * This module is pure so that the same encoder serves the on-the-fly translation of Yoke trees
+ * today and Oxen-format storage later.
+ */
+
+export type OxenNodeType = 'Commit' | 'Dir' | 'VNode' | 'File';
+export type OxenDataType = 'dir' | 'text' | 'image' | 'video' | 'audio' | 'tabular' | 'binary';
+
+/** The stable on-disk type codes (they never change in Oxen). */
+export const NODE_TYPE_CODE: Readonly<Record<OxenNodeType, number>> = { Commit: 0, Dir: 1, VNode: 2, File: 3 };
+const TYPE_BY_CODE: readonly OxenNodeType[] = ['Commit', 'Dir', 'VNode', 'File'];
+
+export const NODE_ENVELOPE = 'V0_25_0';
+/** The bytes every current payload starts with. */
+export const PAYLOAD_PREFIX = Buffer.from([0x91, 0x81, 0xa7, ...Buffer.from(NODE_ENVELOPE, 'latin1')]);
+/** Parent id to write when a node has none. */
+export const NO_PARENT = '0';
+
+export interface OxenCommitNode {
+  type: 'Commit';
+  hash: string;
+  parentIds: string[];
+  message: string;
+  author: string;
+  email: string;
+  /** UTC instant; Oxen keeps nanoseconds, Yoke has milliseconds. */
+  timestamp: { seconds: number; nanoseconds: number };
+}
+
+export interface OxenDirNode {
+  type: 'Dir';
+  /** Base name; the root directory is ''. */
+  name: string;
+  hash: string;
+  /** Direct children (files and directories). */
+  numEntries: number;
+  /** Bytes of all files below, recursively. */
+  numBytes: number;
+  lastCommitId: string;
+  lastModifiedSeconds: number;
+  lastModifiedNanoseconds: number;
+  /** Files below, recursively, by data type. */
+  dataTypeCounts: Record<string, number>;
+  dataTypeSizes: Record<string, number>;
+}
+
+export interface OxenVNode {
+  type: 'VNode';
+  hash: string;
+  numEntries: number;
+}
+
+export interface OxenFileNode {
+  type: 'File';
+  name: string;
+  metadataHash: string | null;
+  /** Content hash: the id of a file node and the name of its blob. */
+  hash: string;
+  /** Equals `hash` when there is no metadata hash. */
+  combinedHash: string;
+  numBytes: number;
+  lastCommitId: string;
+  lastModifiedSeconds: number;
+  lastModifiedNanoseconds: number;
+  dataType: OxenDataType;
+  /** Oxen's extracted metadata; Yoke extracts none, so it is always written as nil. */
+  metadata: null;
+  mimeType: string;
+  extension: string;
+  chunkHashes: string[];
+  chunkType: 'SingleFile' | 'Chunked';
+  storageBackend: 'Disk' | 'S3';
+}
+
+export type OxenNode = OxenCommitNode | OxenDirNode | OxenVNode | OxenFileNode;
+
+// ---- ids ------------------------------------------------------------------------------------
+
+function hashDigits(hash: string): string {
+  const canonical = normalizeHash(hash);
+  if (canonical === null) throw new Error(`Not a 128-bit hex id: ${JSON.stringify(hash)}`);
+  return canonical.padStart(32, '0');
+}
+
+/** A u128 id as 16 big-endian bytes (inside msgpack payloads). */
+export function idBytesBE(hash: string): Buffer {
+  return Buffer.from(hashDigits(hash), 'hex');
+}
+
+/** A u128 id as 16 little-endian bytes (in record headers and child rows). */
+export function idBytesLE(hash: string): Buffer {
+  return idBytesBE(hash).reverse();
+}
+
+/** Oxen's display form: lower-case hex without leading zeros ('0' for zero). */
+export function idFromBytesBE(bytes: Uint8Array): string {
+  if (bytes.length !== 16) throw new Error(`An id has 16 bytes, got ${bytes.length}`);
+  return Buffer.from(bytes).toString('hex').replace(/^0+(?=.)/, '');
+}
+
+export function idFromBytesLE(bytes: Uint8Array): string {
+  return idFromBytesBE(Buffer.from(bytes).reverse());
+}
+
+/** Where a node's `node` and `children` files live in Oxen's store and in node tarballs. */
+export function nodeDirPath(hash: string): string {
+  const hex = normalizeHash(hash);
+  if (hex === null) throw new Error(`Not a 128-bit hex id: ${JSON.stringify(hash)}`);
+  return `tree/nodes/${hex.slice(0, 3)}/${hex.slice(3)}`;
+}
+
+/** Oxen's OffsetDateTime instant from an ISO-8601 UTC string such as Yoke's commit timestamps. */
+export function instantFromIso(iso: string): { seconds: number; nanoseconds: number } {
+  const ms = Date.parse(iso);
+  if (Number.isNaN(ms)) throw new Error(`Not a timestamp: ${JSON.stringify(iso)}`);
+  const seconds = Math.floor(ms / 1000);
+  return { seconds, nanoseconds: (ms - seconds * 1000) * 1_000_000 };
+}
+
+// ---- MessagePack writer -----------------------------------------------------------------------
+
+/** A growable buffer with the few MessagePack forms Oxen's nodes use, each in its shortest encoding. */
+export class MsgpackWriter {
+  private buf = Buffer.allocUnsafe(256);
+  private len = 0;
+
+  private room(n: number): void {
+    if (this.len + n <= this.buf.length) return;
+    const next = Buffer.allocUnsafe(Math.max(this.buf.length * 2, this.len + n));
+    this.buf.copy(next, 0, 0, this.len);
+    this.buf = next;
+  }
+
+  private byte(b: number): this {
+    this.room(1);
+    this.buf[this.len++] = b;
+    return this;
+  }
+
+  nil(): this {
+    return this.byte(0xc0);
+  }
+
+  /** Non-negative integer (u8…u64). */
+  uint(value: number | bigint): this {
+    const v = BigInt(value);
+    if (v < 0n) throw new Error(`uint cannot be negative: ${v}`);
+    if (v < 0x80n) return this.byte(Number(v));
+    if (v <= 0xffn) return this.byte(0xcc).byte(Number(v));
+    this.room(9);
+    if (v <= 0xffffn) {
+      this.buf[this.len++] = 0xcd;
+      this.len = this.buf.writeUInt16BE(Number(v), this.len);
+    } else if (v <= 0xffff_ffffn) {
+      this.buf[this.len++] = 0xce;
+      this.len = this.buf.writeUInt32BE(Number(v), this.len);
+    } else if (v <= 0xffff_ffff_ffff_ffffn) {
+      this.buf[this.len++] = 0xcf;
+      this.len = this.buf.writeBigUInt64BE(v, this.len);
+    } else {
+      throw new Error(`uint out of range: ${v}`);
+    }
+    return this;
+  }
+
+  /** Signed integer (i8…i64); non-negative values take the unsigned forms, as rmp does. */
+  int(value: number | bigint): this {
+    const v = BigInt(value);
+    if (v >= 0n) return this.uint(v);
+    if (v >= -32n) return this.byte(0x100 + Number(v));
+    this.room(9);
+    if (v >= -0x80n) {
+      this.buf[this.len++] = 0xd0;
+      this.len = this.buf.writeInt8(Number(v), this.len);
+    } else if (v >= -0x8000n) {
+      this.buf[this.len++] = 0xd1;
+      this.len = this.buf.writeInt16BE(Number(v), this.len);
+    } else if (v >= -0x8000_0000n) {
+      this.buf[this.len++] = 0xd2;
+      this.len = this.buf.writeInt32BE(Number(v), this.len);
+    } else if (v >= -0x8000_0000_0000_0000n) {
+      this.buf[this.len++] = 0xd3;
+      this.len = this.buf.writeBigInt64BE(v, this.len);
+    } else {
+      throw new Error(`int out of range: ${v}`);
+    }
+    return this;
+  }
+
+  str(value: string): this {
+    const n = Buffer.byteLength(value, 'utf8');
+    this.room(5 + n);
+    if (n < 32) this.buf[this.len++] = 0xa0 | n;
+    else if (n <= 0xff) {
+      this.buf[this.len++] = 0xd9;
+      this.buf[this.len++] = n;
+    } else if (n <= 0xffff) {
+      this.buf[this.len++] = 0xda;
+      this.len = this.buf.writeUInt16BE(n, this.len);
+    } else {
+      this.buf[this.len++] = 0xdb;
+      this.len = this.buf.writeUInt32BE(n, this.len);
+    }
+    this.len += this.buf.write(value, this.len, 'utf8');
+    return this;
+  }
+
+  bin(value: Uint8Array): this {
+    const n = value.length;
+    this.room(5 + n);
+    if (n <= 0xff) {
+      this.buf[this.len++] = 0xc4;
+      this.buf[this.len++] = n;
+    } else if (n <= 0xffff) {
+      this.buf[this.len++] = 0xc5;
+      this.len = this.buf.writeUInt16BE(n, this.len);
+    } else {
+      this.buf[this.len++] = 0xc6;
+      this.len = this.buf.writeUInt32BE(n, this.len);
+    }
+    this.buf.set(value, this.len);
+    this.len += n;
+    return this;
+  }
+
+  /** A u128 id: rmp-serde writes u128 as `bin 16`, big-endian. */
+  id(hash: string): this {
+    return this.bin(idBytesBE(hash));
+  }
+
+  array(length: number): this {
+    return this.header(length, 0x90, 0xdc, 0xdd);
+  }
+
+  map(length: number): this {
+    return this.header(length, 0x80, 0xde, 0xdf);
+  }
+
+  private header(n: number, fix: number, m16: number, m32: number): this {
+    this.room(5);
+    if (n < 16) this.buf[this.len++] = fix | n;
+    else if (n <= 0xffff) {
+      this.buf[this.len++] = m16;
+      this.len = this.buf.writeUInt16BE(n, this.len);
+    } else {
+      this.buf[this.len++] = m32;
+      this.len = this.buf.writeUInt32BE(n, this.len);
+    }
+    return this;
+  }
+
+  /** A string → u64 map, keys sorted so that equal maps give equal bytes (Rust's HashMap order is arbitrary). */
+  countMap(counts: Record<string, number>): this {
+    const keys = Object.keys(counts).sort();
+    this.map(keys.length);
+    for (const key of keys) this.str(key).uint(counts[key]);
+    return this;
+  }
+
+  bytes(): Buffer {
+    return Buffer.from(this.buf.subarray(0, this.len));
+  }
+}
+
+// ---- MessagePack reader -----------------------------------------------------------------------
+
+/** Decoded MessagePack: maps keep their entries in order; `bin` is a Buffer; big u64/i64 are bigints. */
+export type MsgpackValue = null | boolean | number | bigint | string | Buffer | MsgpackValue[] | Map<MsgpackValue, MsgpackValue>;
+
+/** Decodes exactly one MessagePack value filling `bytes` (trailing bytes are an error). */
+export function decodeMsgpack(bytes: Uint8Array): MsgpackValue {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  let at = 0;
+  const need = (n: number) => {
+    if (at + n > buf.length) throw new Error(`MessagePack ends early at byte ${at}`);
+  };
+  const int64 = (v: bigint): number | bigint => (v >= BigInt(Number.MIN_SAFE_INTEGER) && v <= BigInt(Number.MAX_SAFE_INTEGER) ? Number(v) : v);
+  const take = (n: number) => {
+    need(n);
+    const out = buf.subarray(at, at + n);
+    at += n;
+    return out;
+  };
+  const read = (): MsgpackValue => {
+    need(1);
+    const m = buf[at++];
+    if (m < 0x80) return m;
+    if (m >= 0xe0) return m - 0x100;
+    if ((m & 0xf0) === 0x80) return readMap(m & 0x0f);
+    if ((m & 0xf0) === 0x90) return readArray(m & 0x0f);
+    if ((m & 0xe0) === 0xa0) return take(m & 0x1f).toString('utf8');
+    switch (m) {
+      case 0xc0:
+        return null;
+      case 0xc2:
+        return false;
+      case 0xc3:
+        return true;
+      case 0xc4:
+        return Buffer.from(take(take(1).readUInt8(0)));
+      case 0xc5:
+        return Buffer.from(take(take(2).readUInt16BE(0)));
+      case 0xc6:
+        return Buffer.from(take(take(4).readUInt32BE(0)));
+      case 0xca:
+        return take(4).readFloatBE(0);
+      case 0xcb:
+        return take(8).readDoubleBE(0);
+      case 0xcc:
+        return take(1).readUInt8(0);
+      case 0xcd:
+        return take(2).readUInt16BE(0);
+      case 0xce:
+        return take(4).readUInt32BE(0);
+      case 0xcf:
+        return int64(take(8).readBigUInt64BE(0));
+      case 0xd0:
+        return take(1).readInt8(0);
+      case 0xd1:
+        return take(2).readInt16BE(0);
+      case 0xd2:
+        return take(4).readInt32BE(0);
+      case 0xd3:
+        return int64(take(8).readBigInt64BE(0));
+      case 0xd9:
+        return take(take(1).readUInt8(0)).toString('utf8');
+      case 0xda:
+        return take(take(2).readUInt16BE(0)).toString('utf8');
+      case 0xdb:
+        return take(take(4).readUInt32BE(0)).toString('utf8');
+      case 0xdc:
+        return readArray(take(2).readUInt16BE(0));
+      case 0xdd:
+        return readArray(take(4).readUInt32BE(0));
+      case 0xde:
+        return readMap(take(2).readUInt16BE(0));
+      case 0xdf:
+        return readMap(take(4).readUInt32BE(0));
+      default:
+        throw new Error(`Unsupported MessagePack marker 0x${m.toString(16)} at byte ${at - 1}`);
+    }
+  };
+  const readArray = (n: number): MsgpackValue[] => {
+    const out: MsgpackValue[] = [];
+    for (let i = 0; i < n; i++) out.push(read());
+    return out;
+  };
+  const readMap = (n: number): Map<MsgpackValue, MsgpackValue> => {
+    const out = new Map<MsgpackValue, MsgpackValue>();
+    for (let i = 0; i < n; i++) {
+      const key = read();
+      out.set(key, read());
+    }
+    return out;
+  };
+  const value = read();
+  if (at !== buf.length) throw new Error(`${buf.length - at} bytes after the MessagePack value`);
+  return value;
+}
+
+// ---- node payloads ----------------------------------------------------------------------------
+
+/** A node's MessagePack payload, in the `V0_25_0` envelope, fields in Oxen's declaration order. */
+export function encodeOxenNode(node: OxenNode): Buffer {
+  const w = new MsgpackWriter().array(1).map(1).str(NODE_ENVELOPE);
+  switch (node.type) {
+    case 'Commit': {
+      const t = utcParts(node.timestamp);
+      w.array(7).id(node.hash).str('Commit').array(node.parentIds.length);
+      for (const parent of node.parentIds) w.id(parent);
+      w.str(node.message).str(node.author).str(node.email);
+      // time's compact OffsetDateTime: (year, ordinal day, hour, minute, second, nanosecond, offset h/m/s).
+      w.array(9).int(t.year).uint(t.ordinal).uint(t.hour).uint(t.minute).uint(t.second).uint(t.nanosecond).int(0).int(0).int(0);
+      break;
+    }
+    case 'Dir':
+      w.array(10).str('Dir').str(node.name).id(node.hash).uint(node.numEntries).uint(node.numBytes).id(node.lastCommitId);
+      w.int(node.lastModifiedSeconds).uint(node.lastModifiedNanoseconds).countMap(node.dataTypeCounts).countMap(node.dataTypeSizes);
+      break;
+    case 'VNode':
+      w.array(3).id(node.hash).str('VNode').uint(node.numEntries);
+      break;
+    case 'File':
+      w.array(16).str('File').str(node.name);
+      if (node.metadataHash === null) w.nil();
+      else w.id(node.metadataHash);
+      w.id(node.hash).id(node.combinedHash).uint(node.numBytes).id(node.lastCommitId);
+      w.int(node.lastModifiedSeconds).uint(node.lastModifiedNanoseconds).str(node.dataType).nil();
+      w.str(node.mimeType).str(node.extension).array(node.chunkHashes.length);
+      for (const chunk of node.chunkHashes) w.id(chunk);
+      w.str(node.chunkType).str(node.storageBackend);
+      break;
+  }
+  return w.bytes();
+}
+
+function utcParts({ seconds, nanoseconds }: { seconds: number; nanoseconds: number }) {
+  const d = new Date(seconds * 1000);
+  const ordinal = Math.floor((Date.UTC(d.getUTCFullYear(), d.getUTCMonth(), d.getUTCDate()) - Date.UTC(d.getUTCFullYear(), 0, 1)) / 86_400_000) + 1;
+  return {
+    year: d.getUTCFullYear(),
+    ordinal,
+    hour: d.getUTCHours(),
+    minute: d.getUTCMinutes(),
+    second: d.getUTCSeconds(),
+    nanosecond: nanoseconds,
+  };
+}
+
+const asArray = (v: MsgpackValue, what: string, length: number): MsgpackValue[] => {
+  if (!Array.isArray(v) || v.length !== length) throw new Error(`${what}: expected an array of ${length}`);
+  return v;
+};
+const asStr = (v: MsgpackValue, what: string): string => {
+  if (typeof v !== 'string') throw new Error(`${what}: expected a string`);
+  return v;
+};
+const asNum = (v: MsgpackValue, what: string): number => {
+  if (typeof v !== 'number' || !Number.isInteger(v)) throw new Error(`${what}: expected an integer`);
+  return v;
+};
+const asId = (v: MsgpackValue, what: string): string => {
+  if (!Buffer.isBuffer(v) || v.length !== 16) throw new Error(`${what}: expected a 16-byte id`);
+  return idFromBytesBE(v);
+};
+const asCounts = (v: MsgpackValue, what: string): Record<string, number> => {
+  if (!(v instanceof Map)) throw new Error(`${what}: expected a map`);
+  const out: Record<string, number> = {};
+  for (const [k, n] of v) out[asStr(k, what)] = asNum(n, what);
+  return out;
+};
+
+/** Reads a current-format (`V0_25_0`) payload back; the inverse of `encodeOxenNode`. */
+export function decodeOxenNode(type: OxenNodeType, payload: Uint8Array): OxenNode {
+  const outer = asArray(decodeMsgpack(payload), 'payload', 1)[0];
+  if (!(outer instanceof Map) || outer.size !== 1 || !outer.has(NODE_ENVELOPE)) throw new Error(`payload: expected the ${NODE_ENVELOPE} envelope`);
+  const body = outer.get(NODE_ENVELOPE)!;
+  switch (type) {
+    case 'Commit': {
+      const f = asArray(body, 'commit', 7);
+      const parents = f[2];
+      if (!Array.isArray(parents)) throw new Error('commit.parent_ids: expected an array');
+      const t = asArray(f[6], 'commit.timestamp', 9).map((x) => asNum(x, 'commit.timestamp'));
+      const [year, ordinal, hour, minute, second, nanosecond, oh, om, os] = t;
+      const ms = Date.UTC(year, 0, ordinal, hour, minute, second) - ((oh * 60 + om) * 60 + os) * 1000;
+      return {
+        type,
+        hash: asId(f[0], 'commit.hash'),
+        parentIds: parents.map((p) => asId(p, 'commit.parent_ids')),
+        message: asStr(f[3], 'commit.message'),
+        author: asStr(f[4], 'commit.author'),
+        email: asStr(f[5], 'commit.email'),
+        timestamp: { seconds: ms / 1000, nanoseconds: nanosecond },
+      };
+    }
+    case 'Dir': {
+      const f = asArray(body, 'dir', 10);
+      return {
+        type,
+        name: asStr(f[1], 'dir.name'),
+        hash: asId(f[2], 'dir.hash'),
+        numEntries: asNum(f[3], 'dir.num_entries'),
+        numBytes: asNum(f[4], 'dir.num_bytes'),
+        lastCommitId: asId(f[5], 'dir.last_commit_id'),
+        lastModifiedSeconds: asNum(f[6], 'dir.last_modified_seconds'),
+        lastModifiedNanoseconds: asNum(f[7], 'dir.last_modified_nanoseconds'),
+        dataTypeCounts: asCounts(f[8], 'dir.data_type_counts'),
+        dataTypeSizes: asCounts(f[9], 'dir.data_type_sizes'),
+      };
+    }
+    case 'VNode': {
+      const f = asArray(body, 'vnode', 3);
+      return { type, hash: asId(f[0], 'vnode.hash'), numEntries: asNum(f[2], 'vnode.num_entries') };
+    }
+    case 'File': {
+      const f = asArray(body, 'file', 16);
+      const chunks = f[13];
+      if (!Array.isArray(chunks)) throw new Error('file.chunk_hashes: expected an array');
+      return {
+        type,
+        name: asStr(f[1], 'file.name'),
+        metadataHash: f[2] === null ? null : asId(f[2], 'file.metadata_hash'),
+        hash: asId(f[3], 'file.hash'),
+        combinedHash: asId(f[4], 'file.combined_hash'),
+        numBytes: asNum(f[5], 'file.num_bytes'),
+        lastCommitId: asId(f[6], 'file.last_commit_id'),
+        lastModifiedSeconds: asNum(f[7], 'file.last_modified_seconds'),
+        lastModifiedNanoseconds: asNum(f[8], 'file.last_modified_nanoseconds'),
+        dataType: asStr(f[9], 'file.data_type') as OxenDataType,
+        metadata: null,
+        mimeType: asStr(f[11], 'file.mime_type'),
+        extension: asStr(f[12], 'file.extension'),
+        chunkHashes: chunks.map((c) => asId(c, 'file.chunk_hashes')),
+        chunkType: asStr(f[14], 'file.chunk_type') as OxenFileNode['chunkType'],
+        storageBackend: asStr(f[15], 'file.storage_backend') as OxenFileNode['storageBackend'],
+      };
+    }
+  }
+}
+
+// ---- node records ---------------------------------------------------------------------------
+
+/** One node as Oxen's store keeps it: its own payload plus its children's, ready to be written out. */
+export interface NodeRecord {
+  id: string;
+  type: OxenNodeType;
+  /** The `node` blob. */
+  node: Buffer;
+  /** The `children` blob. */
+  children: Buffer;
+}
+
+export interface RecordChild {
+  type: OxenNodeType;
+  /** The child's id (for a file, its content hash). */
+  hash: string;
+  payload: Buffer;
+}
+
+const CHILD_ROW = 33;
+
+/** Builds the `node` and `children` blobs of a node from its payload and its children's payloads (in order). */
+export function encodeNodeRecord(
+  id: string,
+  type: OxenNodeType,
+  parentId: string,
+  payload: Buffer,
+  children: readonly RecordChild[],
+): NodeRecord {
+  const node = Buffer.alloc(1 + 16 + 4 + payload.length + CHILD_ROW * children.length);
+  let at = node.writeUInt8(NODE_TYPE_CODE[type], 0);
+  at += idBytesLE(parentId).copy(node, at);
+  at = node.writeUInt32LE(payload.length, at);
+  at += payload.copy(node, at);
+  let offset = 0;
+  for (const child of children) {
+    at = node.writeUInt8(NODE_TYPE_CODE[child.type], at);
+    at += idBytesLE(child.hash).copy(node, at);
+    at = node.writeBigUInt64LE(BigInt(offset), at);
+    at = node.writeBigUInt64LE(BigInt(child.payload.length), at);
+    offset += child.payload.length;
+  }
+  return { id, type, node, children: Buffer.concat(children.map((c) => c.payload), offset) };
+}
+
+export interface DecodedRecord {
+  type: OxenNodeType;
+  parentId: string;
+  payload: Buffer;
+  children: Array<RecordChild & { offset: number }>;
+}
+
+/** Splits a `node` blob and its `children` blob back into payloads; the inverse of `encodeNodeRecord`. */
+export function decodeNodeRecord(node: Uint8Array, children: Uint8Array): DecodedRecord {
+  const buf = Buffer.from(node.buffer, node.byteOffset, node.byteLength);
+  const kids = Buffer.from(children.buffer, children.byteOffset, children.byteLength);
+  if (buf.length < 21) throw new Error('node blob shorter than its header');
+  const typeOf = (code: number) => {
+    const t = TYPE_BY_CODE[code];
+    if (t === undefined) throw new Error(`Unknown node type code ${code}`);
+    return t;
+  };
+  const type = typeOf(buf[0]);
+  const parentId = idFromBytesLE(buf.subarray(1, 17));
+  const length = buf.readUInt32LE(17);
+  if (21 + length > buf.length || (buf.length - 21 - length) % CHILD_ROW !== 0) throw new Error('node blob has a malformed payload or child table');
+  const payload = Buffer.from(buf.subarray(21, 21 + length));
+  const rows: DecodedRecord['children'] = [];
+  for (let at = 21 + length; at < buf.length; at += CHILD_ROW) {
+    const offset = Number(buf.readBigUInt64LE(at + 17));
+    const size = Number(buf.readBigUInt64LE(at + 25));
+    if (offset + size > kids.length) throw new Error('child row points past the children blob');
+    rows.push({ type: typeOf(buf[at]), hash: idFromBytesLE(buf.subarray(at + 1, at + 17)), offset, payload: Buffer.from(kids.subarray(offset, offset + size)) });
+  }
+  return { type, parentId, payload, children: rows };
+}

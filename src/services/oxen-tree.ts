@@ -1,0 +1,352 @@
+import type { Readable } from 'node:stream';
+import { createGzip } from 'node:zlib';
+import tar, { type Header } from 'tar-stream';
+import { describeFile } from '../core/mime.js';
+import {
+  encodeNodeRecord,
+  encodeOxenNode,
+  instantFromIso,
+  NO_PARENT,
+  nodeDirPath,
+  type NodeRecord,
+  type RecordChild,
+} from '../core/oxen-nodes.js';
+import { basename, joinRepoPath, splitRepoPath } from '../core/paths.js';
+import { bucketOf, loadBucket, loadDir, lookup, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
+import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
+import { allAncestors, commitsBetween } from './history.js';
+import type { NodeCache } from './node-cache.js';
+
+/**
+ * Serves a Yoke tree as Oxen's node records (`node` + `children` blobs), translated on the fly.
+ *
+ * Id mapping: a Yoke directory id is the Oxen dir id, a non-empty Yoke bucket id is an Oxen vnode
+ * id (empty buckets have no vnode), a file node's id is its content hash and a commit keeps its id.
+ * All are xxh3-128 hex, so they are valid Oxen u128 ids, and every one is stable across requests.
+ *
+ * `last_commit_id` of files and directories is the commit the tree was resolved at, not the commit
+ * that last changed the entry: finding that takes a walk back through history (per directory or with
+ * per-file state), while the records stay a pure function of (node id, commit) this way, so a node
+ * that occurs at two paths (identical directories) gets one record that is right for both. Oxen's
+ * client asks for a directory at the directory's own latest commit (from `meta/`), and it only uses
+ * the id to fetch large files at `chunk/{commit}/{path}`, where the file exists with these bytes.
+ *
+ * Oxen's `data_type_counts`/`data_type_sizes` are not in Yoke's dir nodes; they are computed here
+ * from file extensions and cached per directory id (content-addressed, so never stale). The first
+ * request that needs the root's (every commit record holds its root dir) reads the whole tree once.
+ */
+
+export interface TreeDownloadOptions {
+  /** Normalised directory paths; null for the whole tree. */
+  subtrees: string[] | null;
+  /** Directory levels below each start (-1: all), counted as Oxen does. */
+  depth: number;
+  /** Oxen's `is_download`: when false, a subtree also brings the nodes on the path down to it. */
+  isDownload: boolean;
+}
+
+interface Summary {
+  counts: Record<string, number>;
+  sizes: Record<string, number>;
+}
+
+/** State of one download: what has been written, and the commit the entries are stamped with. */
+interface Walk {
+  repoId: string;
+  source: NodeSource;
+  commit: CommitRecord;
+  modified: { seconds: number; nanoseconds: number };
+  depth: number;
+  /** Node records already written (or present on the client's side, for `base..head`). */
+  written: Set<string>;
+  /** Directories already walked, with the depth still to go below them then. */
+  walked: Map<string, number>;
+}
+
+const MAX_CACHED_SUMMARIES = 100_000;
+
+export class OxenTreeService {
+  private readonly summaries = new Map<string, Summary>();
+
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly nodes: NodeCache,
+  ) {}
+
+  /** The Oxen id of what is at `path` in `commit` ('' is the root): a dir id or a file's content hash; null if nothing. */
+  async nodeHashAt(repo: RepoRecord, commit: CommitRecord, path: string): Promise<string | null> {
+    const entry = await lookup(this.nodes.forRepo(repo.id), commit.rootId, path);
+    if (entry === null) return null;
+    return entry.kind === 'dir' ? entry.id : entry.hash;
+  }
+
+  /**
+   * The records of Oxen's `tree/download/{commit}`: with subtrees, the commit and the subtrees of
+   * that commit only; without, every commit of its history and all their trees (each node once).
+   */
+  async *commitRecords(repo: RepoRecord, commit: CommitRecord, options: TreeDownloadOptions): AsyncGenerator<NodeRecord> {
+    const commits = options.subtrees ? [commit] : (await allAncestors(this.meta, repo.id, commit)).reverse();
+    const written = new Set<string>();
+    const walked = new Map<string, number>();
+    for (const c of commits) yield* this.commitTree(repo, c, options, written, walked);
+  }
+
+  /**
+   * The records of `tree/download/{base}..{head}`: the nodes of the commits after `base` up to
+   * `head` that `base`'s tree does not already have (all of `base`'s when there are none).
+   */
+  async *rangeRecords(repo: RepoRecord, base: CommitRecord, head: CommitRecord, options: TreeDownloadOptions): AsyncGenerator<NodeRecord> {
+    const newer = (await commitsBetween(this.meta, repo.id, base, head)).reverse();
+    const written = new Set<string>();
+    const walked = new Map<string, number>();
+    if (newer.length === 0) {
+      yield* this.commitTree(repo, base, options, written, walked);
+      return;
+    }
+    // Walk base's tree without writing anything, so that only what it lacks is sent.
+    for await (const _ of this.commitTree(repo, base, options, written, walked, { silent: true }));
+    for (const c of newer) yield* this.commitTree(repo, c, options, written, walked);
+  }
+
+  private async *commitTree(
+    repo: RepoRecord,
+    commit: CommitRecord,
+    options: TreeDownloadOptions,
+    written: Set<string>,
+    walked: Map<string, number>,
+    { silent = false } = {},
+  ): AsyncGenerator<NodeRecord> {
+    const walk: Walk = {
+      repoId: repo.id,
+      source: this.nodes.forRepo(repo.id),
+      commit,
+      modified: instantFromIso(commit.timestamp),
+      depth: options.depth,
+      written,
+      walked,
+    };
+    const emit = function* (record: NodeRecord) {
+      if (walk.written.has(record.id)) return;
+      walk.written.add(record.id);
+      if (!silent) yield record;
+    };
+    if (!written.has(commit.id)) {
+      const root = await loadDir(walk.source, commit.rootId);
+      const payload = encodeOxenNode({
+        type: 'Commit',
+        hash: commit.id,
+        parentIds: commit.parentIds,
+        message: commit.message,
+        author: commit.author,
+        email: commit.email,
+        timestamp: walk.modified,
+      });
+      const rootChild: RecordChild = { type: 'Dir', hash: commit.rootId, payload: await this.dirPayload(walk, '', commit.rootId, root) };
+      yield* emit(encodeNodeRecord(commit.id, 'Commit', commit.parentIds[0] ?? NO_PARENT, payload, [rootChild]));
+    }
+    const starts = options.subtrees ?? [''];
+    for (const path of starts) {
+      // Oxen sends nothing below a subtree that is missing or is a file.
+      const entry = path === '' ? ({ kind: 'dir', id: commit.rootId } as const) : await lookup(walk.source, commit.rootId, path);
+      if (entry?.kind !== 'dir') continue;
+      let parentId = commit.id;
+      if (!options.isDownload && path !== '') {
+        for (const record of await this.pathRecords(walk, path)) {
+          yield* emit(record);
+          if (record.type === 'VNode') parentId = record.id;
+        }
+      }
+      for await (const record of this.dirRecords(walk, path, entry.id, parentId, 0)) yield* emit(record);
+    }
+  }
+
+  /**
+   * A directory's records, children first: the records of the subdirectories within depth, then
+   * each vnode (its entries' payloads), then the directory itself (its vnodes' payloads).
+   * Oxen counts depth in directory levels: the start's vnodes always come, and a directory `t`
+   * levels down brings its vnodes and subdirectories while `depth > t`.
+   */
+  private async *dirRecords(walk: Walk, path: string, id: string, parentId: string, level: number): AsyncGenerator<NodeRecord> {
+    const below = walk.depth < 0 ? Infinity : walk.depth - level;
+    if ((walk.walked.get(id) ?? -Infinity) >= below) return; // an identical directory was walked as deep already
+    walk.walked.set(id, below);
+    const withVnodes = level === 0 || walk.depth < 0 || walk.depth > level;
+    const withSubdirs = walk.depth < 0 || walk.depth > level;
+    const dir = await loadDir(walk.source, id);
+    const vnodes: RecordChild[] = [];
+    for (const bucketId of dir.buckets) {
+      if (bucketId === null) continue;
+      const entries = await loadBucket(walk.source, bucketId);
+      if (withSubdirs) {
+        for (const e of entries) {
+          if (e.kind === 'dir') yield* this.dirRecords(walk, joinRepoPath(path, e.name), e.id, bucketId, level + 1);
+        }
+      }
+      const vnode = this.vnodePayload(bucketId, entries);
+      if (withVnodes && !walk.written.has(bucketId)) {
+        yield encodeNodeRecord(bucketId, 'VNode', id, vnode, await this.entryPayloads(walk, entries));
+      }
+      vnodes.push({ type: 'VNode', hash: bucketId, payload: vnode });
+    }
+    yield encodeNodeRecord(id, 'Dir', parentId, await this.dirPayload(walk, basename(path), id, dir), vnodes);
+  }
+
+  /**
+   * For a subtree requested without `is_download` (a partial clone): every directory above it and,
+   * in each, the vnode that holds the next name, so that the client can find the subtree from the root.
+   */
+  private async pathRecords(walk: Walk, path: string): Promise<NodeRecord[]> {
+    const records: NodeRecord[] = [];
+    const segments = splitRepoPath(path);
+    let dirPath = '';
+    let dirId = walk.commit.rootId;
+    let parentId = walk.commit.id;
+    for (const name of segments) {
+      const dir = await loadDir(walk.source, dirId);
+      const vnodes: RecordChild[] = [];
+      let holder: { id: string; entries: Entry[] } | null = null;
+      for (const [index, bucketId] of dir.buckets.entries()) {
+        if (bucketId === null) continue;
+        const entries = await loadBucket(walk.source, bucketId);
+        vnodes.push({ type: 'VNode', hash: bucketId, payload: this.vnodePayload(bucketId, entries) });
+        if (index === bucketOf(name, dir.buckets.length)) holder = { id: bucketId, entries };
+      }
+      records.push(encodeNodeRecord(dirId, 'Dir', parentId, await this.dirPayload(walk, basename(dirPath), dirId, dir), vnodes));
+      const next = holder?.entries.find((e) => e.name === name);
+      if (!holder || next?.kind !== 'dir') break;
+      const holderPayload = vnodes.find((v) => v.hash === holder.id)!.payload;
+      records.push(encodeNodeRecord(holder.id, 'VNode', dirId, holderPayload, await this.entryPayloads(walk, holder.entries)));
+      parentId = holder.id;
+      dirId = next.id;
+      dirPath = joinRepoPath(dirPath, name);
+    }
+    return records;
+  }
+
+  private vnodePayload(bucketId: string, entries: Entry[]): Buffer {
+    return encodeOxenNode({ type: 'VNode', hash: bucketId, numEntries: entries.length });
+  }
+
+  /** The payloads a vnode's `children` blob holds: its files and subdirectories, in name order. */
+  private async entryPayloads(walk: Walk, entries: Entry[]): Promise<RecordChild[]> {
+    const out: RecordChild[] = [];
+    for (const e of entries) {
+      if (e.kind === 'dir') {
+        out.push({ type: 'Dir', hash: e.id, payload: await this.dirPayload(walk, e.name, e.id, await loadDir(walk.source, e.id)) });
+        continue;
+      }
+      const { mimeType, dataType, extension } = describeFile(e.name);
+      const payload = encodeOxenNode({
+        type: 'File',
+        name: e.name,
+        metadataHash: null,
+        hash: e.hash,
+        combinedHash: e.hash,
+        numBytes: e.size,
+        lastCommitId: walk.commit.id,
+        lastModifiedSeconds: walk.modified.seconds,
+        lastModifiedNanoseconds: walk.modified.nanoseconds,
+        dataType,
+        metadata: null,
+        mimeType,
+        extension,
+        chunkHashes: [e.hash],
+        chunkType: 'SingleFile',
+        storageBackend: 'Disk',
+      });
+      out.push({ type: 'File', hash: e.hash, payload });
+    }
+    return out;
+  }
+
+  private async dirPayload(walk: Walk, name: string, id: string, dir: DirNode): Promise<Buffer> {
+    const summary = await this.summary(walk.repoId, walk.source, id);
+    return encodeOxenNode({
+      type: 'Dir',
+      name,
+      hash: id,
+      numEntries: dir.entries,
+      numBytes: dir.size,
+      lastCommitId: walk.commit.id,
+      // As Oxen's commit writer: directories carry no modification time.
+      lastModifiedSeconds: 0,
+      lastModifiedNanoseconds: 0,
+      dataTypeCounts: summary.counts,
+      dataTypeSizes: summary.sizes,
+    });
+  }
+
+  /** Files below a directory, counted and summed by data type (cached by directory id, LRU). */
+  private async summary(repoId: string, source: NodeSource, dirId: string): Promise<Summary> {
+    const key = `${repoId}:${dirId}`;
+    const hit = this.summaries.get(key);
+    if (hit) {
+      this.summaries.delete(key);
+      this.summaries.set(key, hit);
+      return hit;
+    }
+    const counts: Record<string, number> = {};
+    const sizes: Record<string, number> = {};
+    const add = (type: string, count: number, size: number) => {
+      counts[type] = (counts[type] ?? 0) + count;
+      sizes[type] = (sizes[type] ?? 0) + size;
+    };
+    const dir = await loadDir(source, dirId);
+    for (const bucketId of dir.buckets) {
+      for (const e of await loadBucket(source, bucketId)) {
+        if (e.kind === 'file') add(describeFile(e.name).dataType, 1, e.size);
+        else {
+          const sub = await this.summary(repoId, source, e.id);
+          for (const type of Object.keys(sub.counts)) add(type, sub.counts[type], sub.sizes[type]);
+        }
+      }
+    }
+    const summary = { counts, sizes };
+    this.summaries.set(key, summary);
+    if (this.summaries.size > MAX_CACHED_SUMMARIES) this.summaries.delete(this.summaries.keys().next().value!);
+    return summary;
+  }
+}
+
+/**
+ * Node records as Oxen's wire tarball: gzip (level 1, Oxen's "fast") of a tar with, per node, the
+ * directory `tree/nodes/{3 hex}/{rest}/` and its `node` and `children` files. Records are pulled
+ * one at a time as the consumer reads, so memory stays bounded whatever the tree's size. If
+ * producing a record fails, or the consumer goes away (it destroys the returned stream), the output
+ * is destroyed and `onFailure` says which; the client sees a truncated body.
+ */
+export function nodeRecordsTarGz(records: AsyncIterable<NodeRecord>, onFailure: (err: Error, consumerGone: boolean) => void): Readable {
+  const pack = tar.pack();
+  const gzip = createGzip({ level: 1 });
+  pack.pipe(gzip);
+  let failed = false;
+  const fail = (err: Error) => {
+    if (failed) return;
+    failed = true;
+    const consumerGone = gzip.destroyed;
+    pack.destroy();
+    gzip.destroy();
+    onFailure(err, consumerGone);
+  };
+  gzip.on('close', () => {
+    if (!gzip.writableFinished) fail(new Error('The node tarball was closed before it was complete'));
+  });
+  const entry = (header: Partial<Header> & { name: string }, body?: Buffer) =>
+    new Promise<void>((resolve, reject) => {
+      const done = (err?: Error | null) => (err ? reject(err) : resolve());
+      if (body === undefined) pack.entry(header, done);
+      else pack.entry(header, body, done);
+    });
+  const mtime = new Date(0);
+  (async () => {
+    for await (const record of records) {
+      if (failed) return;
+      const dir = nodeDirPath(record.id);
+      await entry({ name: `${dir}/`, type: 'directory', mode: 0o755, mtime });
+      await entry({ name: `${dir}/node`, mode: 0o644, mtime }, record.node);
+      await entry({ name: `${dir}/children`, mode: 0o644, mtime }, record.children);
+    }
+    if (!failed) pack.finalize();
+  })().catch((err: Error) => fail(err));
+  return gzip;
+}
