@@ -181,7 +181,11 @@ export async function lookup(source: NodeSource, rootId: string, path: string): 
 
 /** All direct entries of a directory node, sorted by name. */
 export async function listDir(source: NodeSource, dirId: string): Promise<Entry[]> {
-  const dir = await loadDir(source, dirId);
+  return listDirNode(source, await loadDir(source, dirId));
+}
+
+/** All direct entries of a loaded directory node, sorted by name. */
+export async function listDirNode(source: NodeSource, dir: DirNode): Promise<Entry[]> {
   const all: Entry[] = [];
   for (const bucket of dir.buckets) all.push(...(await loadBucket(source, bucket)));
   return dir.buckets.length > 1 ? all.sort(byName) : all;

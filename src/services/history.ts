@@ -1,8 +1,10 @@
-import { bucketOf, findChild, loadDir, lookup, sameEntry, type NodeSource } from '../core/tree.js';
+import { listDirNode, loadBucket, loadDir, lookup, sameEntry, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { NodeCache } from './node-cache.js';
 
 const SCAN_BATCH = 500;
+/** Dated names kept across all cached directories (about 100 bytes each). */
+const MAX_DATED_NAMES = 1_000_000;
 
 /** `commit` and all its ancestors, newest first. */
 export function allAncestors(meta: MetaStore, repoId: string, commit: CommitRecord): Promise<CommitRecord[]> {
@@ -22,6 +24,10 @@ export class HistoryService {
     private readonly meta: MetaStore,
     private readonly nodes: NodeCache,
   ) {}
+
+  /** Dated entries of directories, by repository, commit and path (least recently used first). */
+  private readonly dated = new Map<string, Map<string, CommitRecord | null>>();
+  private datedNames = 0;
 
   async page(repo: RepoRecord, head: CommitRecord, offset: number, limit: number): Promise<{ commits: CommitRecord[]; total: number }> {
     const [commits, total] = await Promise.all([
@@ -50,16 +56,48 @@ export class HistoryService {
 
   /**
    * For each name directly inside `dirPath`, the newest commit at or before `head` that changed it
-   * (null if none did). One walk back through history serves every name; a commit that left the
-   * directory itself unchanged (same node id) is skipped without looking at its entries, and the
-   * walk stops once every name is resolved.
+   * (null if none did). Every entry of the directory is dated at once and the answer is cached
+   * (commits are immutable), so the pages of one listing cost one walk; see `dateEntries`.
    */
   async lastChanges(repo: RepoRecord, head: CommitRecord, dirPath: string, names: string[]): Promise<Map<string, CommitRecord | null>> {
+    const key = `${repo.id}\0${head.id}\0${dirPath}`;
+    let dated = this.dated.get(key);
+    if (dated) {
+      this.dated.delete(key);
+      this.dated.set(key, dated);
+    } else {
+      const source = this.nodes.forRepo(repo.id);
+      const dir = await lookup(source, head.rootId, dirPath);
+      if (dir?.kind !== 'dir') return this.dateEntries(repo, head, dirPath, names);
+      const all = (await listDirNode(source, await loadDir(source, dir.id))).map((e) => e.name);
+      dated = await this.dateEntries(repo, head, dirPath, all);
+      this.remember(key, dated);
+    }
+    // A name the directory does not hold at `head` (one a workspace added) has no commit yet.
+    return new Map(names.map((name) => [name, dated.get(name) ?? null]));
+  }
+
+  private remember(key: string, dated: Map<string, CommitRecord | null>) {
+    this.dated.set(key, dated);
+    this.datedNames += dated.size;
+    for (const [oldest, value] of this.dated) {
+      if (this.datedNames <= MAX_DATED_NAMES) break;
+      this.dated.delete(oldest);
+      this.datedNames -= value.size;
+    }
+  }
+
+  /**
+   * One walk back through history that dates every name in `names` and stops once all are dated.
+   * A commit that left the directory's node id unchanged is skipped; otherwise only the buckets
+   * that differ from the first parent's are read and diffed as sorted lists, so the cost follows
+   * what changed, not how many names are asked for.
+   */
+  private async dateEntries(repo: RepoRecord, head: CommitRecord, dirPath: string, names: string[]): Promise<Map<string, CommitRecord | null>> {
     const found = new Map<string, CommitRecord | null>();
     const remaining = new Set(names);
-    if (remaining.size === 0) return found;
     const source: NodeSource = this.nodes.forRepo(repo.id);
-    const childrenOf = async (commit: CommitRecord | null) => {
+    const dirAt = async (commit: CommitRecord | null) => {
       const dir = commit ? await lookup(source, commit.rootId, dirPath) : null;
       return dir?.kind === 'dir' ? { id: dir.id, node: await loadDir(source, dir.id) } : null;
     };
@@ -68,21 +106,12 @@ export class HistoryService {
       for (const commit of batch) {
         const [parentId] = commit.parentIds;
         const parent = parentId === undefined ? null : await this.meta.getCommit(repo.id, parentId);
-        const [mine, theirs] = await Promise.all([childrenOf(commit), childrenOf(parent)]);
+        const [mine, theirs] = await Promise.all([dirAt(commit), dirAt(parent)]);
         if (mine?.id === theirs?.id) continue;
-        const sameLayout = mine !== null && theirs !== null && mine.node.buckets.length === theirs.node.buckets.length;
-        for (const name of remaining) {
-          // Same bucket node on both sides: nothing in it changed, without reading its entries.
-          if (sameLayout) {
-            const bucket = bucketOf(name, mine.node.buckets.length);
-            if (mine.node.buckets[bucket] === theirs.node.buckets[bucket]) continue;
-          }
-          const now = mine ? ((await findChild(source, mine.node, name)) ?? null) : null;
-          const before = theirs ? ((await findChild(source, theirs.node, name)) ?? null) : null;
-          if (!sameEntry(now, before)) {
-            found.set(name, commit);
-            remaining.delete(name);
-          }
+        for (const name of await changedNames(source, mine?.node ?? null, theirs?.node ?? null)) {
+          if (!remaining.delete(name)) continue;
+          found.set(name, commit);
+          if (remaining.size === 0) break;
         }
         if (remaining.size === 0) break;
       }
@@ -105,6 +134,46 @@ export class HistoryService {
         if (!sameEntry(mine, theirs)) yield commit;
       }
       if (batch.length < SCAN_BATCH) return;
+    }
+  }
+}
+
+/**
+ * Names whose entry differs between two versions of a directory (either may be absent). With the
+ * same bucket layout only differing buckets are read; otherwise both listings are compared.
+ */
+async function changedNames(source: NodeSource, mine: DirNode | null, theirs: DirNode | null): Promise<Set<string>> {
+  const changed = new Set<string>();
+  const entries = async (dir: DirNode | null) => (dir ? listDirNode(source, dir) : []);
+  if (mine && theirs && mine.buckets.length === theirs.buckets.length) {
+    for (let i = 0; i < mine.buckets.length; i++) {
+      if (mine.buckets[i] === theirs.buckets[i]) continue;
+      const [a, b] = await Promise.all([loadBucket(source, mine.buckets[i]), loadBucket(source, theirs.buckets[i])]);
+      diffSorted(a, b, changed);
+    }
+  } else {
+    diffSorted(await entries(mine), await entries(theirs), changed);
+  }
+  return changed;
+}
+
+/** Adds to `out` every name present in only one of two name-sorted lists, or with different entries. */
+function diffSorted(a: Entry[], b: Entry[], out: Set<string>) {
+  let i = 0;
+  let j = 0;
+  while (i < a.length || j < b.length) {
+    const x = a[i];
+    const y = b[j];
+    if (y === undefined || (x !== undefined && x.name < y.name)) {
+      out.add(x.name);
+      i++;
+    } else if (x === undefined || y.name < x.name) {
+      out.add(y.name);
+      j++;
+    } else {
+      if (!sameEntry(x, y)) out.add(x.name);
+      i++;
+      j++;
     }
   }
 }

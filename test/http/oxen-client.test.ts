@@ -151,6 +151,12 @@ describe('Oxen client routes', () => {
     assert.equal(range.status, 200, JSON.stringify(range.body));
     assert.deepEqual(range.body.commits.map((c: { id: string }) => c.id), [second]);
     assert.equal(range.body.total_entries, 1);
+    assert.equal(range.body.has_more, false);
+    // A path's history says whether more pages follow (oxenai 0.65 reads `has_more`).
+    const firstPage = await server.json(api('/commits/history/main/data?page_size=1'));
+    assert.deepEqual([firstPage.body.commits.length, firstPage.body.has_more], [1, true]);
+    const lastPage = await server.json(api('/commits/history/main/data?page_size=1&page=2'));
+    assert.deepEqual([lastPage.body.commits[0].id, lastPage.body.has_more], [first, false]);
     await putFiles(server, R, 'main/odd/a..b.txt', [{ name: 'a..b.txt', content: 'dots' }]);
     const dotted = await server.json(api('/commits/history/main/odd/a..b.txt'));
     assert.equal(dotted.status, 200, JSON.stringify(dotted.body));

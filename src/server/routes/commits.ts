@@ -6,6 +6,11 @@ import { ok } from '../envelope.js';
 import { commitView, pageParams, pageView, type PageQuery } from '../views.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
+/** Oxen's pagination fields plus `has_more`, which its client (≥ 0.65) reads for a path's history. */
+function historyPage(page: number, pageSize: number, offset: number, total: number) {
+  return { ...pageView(page, pageSize, total), has_more: offset + pageSize < total };
+}
+
 type Req = FastifyRequest<{ Params: RepoWildcardParams; Querystring: PageQuery }>;
 
 export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
@@ -18,19 +23,19 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const { page, pageSize, offset } = pageParams(request.query);
       // An empty repository has no branch yet; Oxen answers an empty history there, not 404.
-      if ((await yoke.meta.countAllCommits(repo.id)) === 0) return ok('resource_found', { commits: [], ...pageView(page, pageSize, 0) });
+      if ((await yoke.meta.countAllCommits(repo.id)) === 0) return ok('resource_found', { commits: [], ...historyPage(page, pageSize, offset, 0) });
       const spec = request.params['*'];
       const range = spec.includes('..') ? await yoke.merges.tryResolveRange(repo, spec) : null;
       if (range) {
         const commits = await yoke.merges.commitsBetween(repo, range.base, range.head);
-        return ok('resource_found', { commits: commits.slice(offset, offset + pageSize).map(commitView), ...pageView(page, pageSize, commits.length) });
+        return ok('resource_found', { commits: commits.slice(offset, offset + pageSize).map(commitView), ...historyPage(page, pageSize, offset, commits.length) });
       }
       const resolved = await yoke.revisions.resolve(repo, spec);
       const { commits, total } =
         resolved.path === ''
           ? await yoke.history.page(repo, resolved.commit, offset, pageSize)
           : await yoke.history.pathPage(repo, resolved.commit, resolved.path, offset, pageSize);
-      return ok('resource_found', { commits: commits.map(commitView), ...pageView(page, pageSize, total) });
+      return ok('resource_found', { commits: commits.map(commitView), ...historyPage(page, pageSize, offset, total) });
     },
   );
 
