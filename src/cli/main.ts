@@ -2,6 +2,9 @@ import { Command } from 'commander';
 import { serverConfig } from '../config.js';
 import { startServer } from '../server/main.js';
 
+/** How long requests under way may finish after SIGINT/SIGTERM before their connections are cut. */
+const SHUTDOWN_GRACE_MS = 5_000;
+
 const program = new Command();
 program.name('yoke').description('Yoke: data version control for ML datasets, speaking Oxen\'s HTTP API').version('0.1.0');
 
@@ -14,12 +17,19 @@ program
   .option('--log-level <level>', 'pino log level or "silent" (env YOKE_LOG_LEVEL, default info)')
   .action(async (flags) => {
     const server = await startServer(serverConfig(flags));
+    let stopping = false;
     const shutdown = async () => {
+      // A second signal means "now".
+      if (stopping) process.exit(1);
+      stopping = true;
+      // Requests under way get a grace period; a client holding a request open must not keep the
+      // process alive after that.
+      setTimeout(() => server.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
       await server.close();
       process.exit(0);
     };
-    process.once('SIGINT', shutdown);
-    process.once('SIGTERM', shutdown);
+    process.on('SIGINT', shutdown);
+    process.on('SIGTERM', shutdown);
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {
