@@ -8,11 +8,14 @@ import { hashBuffer } from '../../src/core/hash.js';
 import {
   decodeNodeRecord,
   decodeOxenNode,
+  encodeNodeRecord,
+  encodeOxenNode,
   PAYLOAD_PREFIX,
   type OxenCommitNode,
   type OxenDirNode,
   type OxenFileNode,
 } from '../../src/core/oxen-nodes.js';
+import { nodeRecordsTarGz } from '../../src/services/oxen-tree.js';
 import { assertEnvelope, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
 interface Tarball {
@@ -271,5 +274,49 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     // A subtree that is missing (or a file) brings the commit alone, as in Oxen.
     const none = await download(headId, '?is_download=true&subtrees=nope,other.txt');
     assert.deepEqual([...none.records.keys()], [headId]);
+  });
+});
+
+describe('tree: the node tarball stream', () => {
+  /** Endless distinct vnode records; `state.closed` tells whether the consumer's end reached the generator. */
+  function endless(state: { made: number; closed: boolean }, failAt = Infinity) {
+    return (async function* () {
+      try {
+        for (;;) {
+          if (state.made === failAt) throw new Error('node store broke');
+          const id = (0x100000 + state.made++).toString(16);
+          yield encodeNodeRecord(id, 'VNode', '0', encodeOxenNode({ type: 'VNode', hash: id, numEntries: 0 }), []);
+        }
+      } finally {
+        state.closed = true;
+      }
+    })();
+  }
+
+  it('stops pulling records when the consumer goes away, and says so', async () => {
+    const state = { made: 0, closed: false };
+    const reported = new Promise<[Error, boolean]>((resolve) => {
+      const out = nodeRecordsTarGz(endless(state), (err, consumerGone) => resolve([err, consumerGone]));
+      out.once('data', () => out.destroy());
+    });
+    const [, consumerGone] = await reported;
+    assert.equal(consumerGone, true);
+    await new Promise((r) => setTimeout(r, 50));
+    assert.equal(state.closed, true, 'the record generator was closed');
+    // Backpressure: it stopped after a bounded number of records, not after filling memory.
+    assert.ok(state.made < 100_000, `made ${state.made} records`);
+  });
+
+  it('cuts the body short when a record cannot be made', async () => {
+    const state = { made: 0, closed: false };
+    let failure: [Error, boolean] | null = null;
+    const out = nodeRecordsTarGz(endless(state, 10), (err, consumerGone) => {
+      failure = [err, consumerGone];
+    });
+    out.resume();
+    await new Promise((resolve) => out.once('close', resolve));
+    assert.ok(failure);
+    assert.equal((failure as [Error, boolean])[0].message, 'node store broke');
+    assert.equal((failure as [Error, boolean])[1], false);
   });
 });
