@@ -1,4 +1,4 @@
-import { normalizeHash } from './hash.js';
+import { hashBuffer, normalizeHash } from './hash.js';
 
 /**
  * Oxen's merkle nodes as bytes (reference: oxen-internals §1.3–1.7), written from the format
@@ -127,6 +127,31 @@ export function instantFromIso(iso: string): { seconds: number; nanoseconds: num
   if (Number.isNaN(ms)) throw new Error(`Not a timestamp: ${JSON.stringify(iso)}`);
   const seconds = Math.floor(ms / 1000);
   return { seconds, nanoseconds: (ms - seconds * 1000) * 1_000_000 };
+}
+
+// ---- vnode partition ------------------------------------------------------------------------
+
+/** Oxen's default `vnode_size`: entries per vnode before a directory splits. */
+export const OXEN_VNODE_SIZE = 10_000;
+
+/** How many vnodes Oxen gives a directory of `entries` direct children: ceil(entries / size), 0 when empty. */
+export function oxenVnodeCount(entries: number, vnodeSize = OXEN_VNODE_SIZE): number {
+  return Math.ceil(entries / vnodeSize);
+}
+
+/**
+ * The vnode (0-based, in the directory's child order) that holds the entry at `path` (full path from
+ * the repository root): xxh3-128 of the UTF-8 path modulo the vnode count, which is where Oxen's
+ * readers look for it.
+ */
+export function oxenVnodeIndex(path: string, count: number): number {
+  if (count <= 1) return 0;
+  return Number(BigInt(`0x${hashBuffer(path)}`) % BigInt(count));
+}
+
+/** Oxen's order of entries inside a vnode: by path, compared as UTF-8 bytes (not UTF-16 code units). */
+export function compareUtf8(a: string, b: string): number {
+  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
 }
 
 // ---- MessagePack writer -----------------------------------------------------------------------

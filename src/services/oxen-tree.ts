@@ -1,17 +1,21 @@
 import type { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
+import { hashBuffer } from '../core/hash.js';
 import { describeFile } from '../core/mime.js';
 import {
+  compareUtf8,
   encodeNodeRecord,
   encodeOxenNode,
   instantFromIso,
   NO_PARENT,
   nodeDirPath,
+  oxenVnodeCount,
+  oxenVnodeIndex,
   type NodeRecord,
   type RecordChild,
 } from '../core/oxen-nodes.js';
 import { basename, joinRepoPath, splitRepoPath } from '../core/paths.js';
-import { bucketOf, loadBucket, loadDir, lookup, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
+import { loadBucket, loadDir, lookup, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
@@ -19,16 +23,19 @@ import type { NodeCache } from './node-cache.js';
 /**
  * Serves a Yoke tree as Oxen's node records (`node` + `children` blobs), translated on the fly.
  *
- * Id mapping: a Yoke directory id is the Oxen dir id, a non-empty Yoke bucket id is an Oxen vnode
- * id (empty buckets have no vnode), a file node's id is its content hash and a commit keeps its id.
- * All are xxh3-128 hex, so they are valid Oxen u128 ids, and every one is stable across requests.
+ * Id mapping: a Yoke directory id is the Oxen dir id, a file node's id is its content hash and a
+ * commit keeps its id; vnodes follow Oxen's split of a directory, with ids derived from the
+ * directory's (see `oxenVnodes`). All are xxh3-128 hex, so valid Oxen u128 ids, and stable across requests.
  *
- * `last_commit_id` of files and directories is the commit the tree was resolved at, not the commit
- * that last changed the entry: finding that takes a walk back through history (per directory or with
- * per-file state), while the records stay a pure function of (node id, commit) this way, so a node
- * that occurs at two paths (identical directories) gets one record that is right for both. Oxen's
- * client asks for a directory at the directory's own latest commit (from `meta/`), and it only uses
- * the id to fetch large files at `chunk/{commit}/{path}`, where the file exists with these bytes.
+ * `last_commit_id` of files and directories is the commit the tree is read at, not the commit that
+ * last changed the entry: finding that needs a walk back through history with per-file state,
+ * while this keeps a record a pure function of (node id, commit), so a node that occurs at two
+ * paths (identical directories) gets one record that is right for both. Oxen's client asks for a
+ * directory at the directory's own latest commit (from `meta/`) and uses the id only to fetch large
+ * files at `chunk/{commit}/{path}`, where the file is present with these bytes. When one response
+ * covers several commits (a whole history, `base..head`), a shared node is sent once, stamped with
+ * the oldest of them, the one that created it; should it have moved to another path since, that
+ * stamp does not hold the path (only clone and fetch ask for several commits).
  *
  * Oxen's `data_type_counts`/`data_type_sizes` are not in Yoke's dir nodes; they are computed here
  * from file extensions and cached per directory id (content-addressed, so never stale). The first
@@ -42,6 +49,13 @@ export interface TreeDownloadOptions {
   depth: number;
   /** Oxen's `is_download`: when false, a subtree also brings the nodes on the path down to it. */
   isDownload: boolean;
+}
+
+/** One of a directory's vnodes in Oxen's partition, with its payload. */
+interface OxenVnode {
+  id: string;
+  entries: Entry[];
+  payload: Buffer;
 }
 
 interface Summary {
@@ -172,22 +186,18 @@ export class OxenTreeService {
     const withVnodes = level === 0 || walk.depth < 0 || walk.depth > level;
     const withSubdirs = walk.depth < 0 || walk.depth > level;
     const dir = await loadDir(walk.source, id);
-    const vnodes: RecordChild[] = [];
-    for (const bucketId of dir.buckets) {
-      if (bucketId === null) continue;
-      const entries = await loadBucket(walk.source, bucketId);
+    const vnodes = await this.oxenVnodes(walk, path, id, dir);
+    for (const vnode of vnodes) {
       if (withSubdirs) {
-        for (const e of entries) {
-          if (e.kind === 'dir') yield* this.dirRecords(walk, joinRepoPath(path, e.name), e.id, bucketId, level + 1);
+        for (const e of vnode.entries) {
+          if (e.kind === 'dir') yield* this.dirRecords(walk, joinRepoPath(path, e.name), e.id, vnode.id, level + 1);
         }
       }
-      const vnode = this.vnodePayload(bucketId, entries);
-      if (withVnodes && !walk.written.has(bucketId)) {
-        yield encodeNodeRecord(bucketId, 'VNode', id, vnode, await this.entryPayloads(walk, entries));
+      if (withVnodes && !walk.written.has(vnode.id)) {
+        yield encodeNodeRecord(vnode.id, 'VNode', id, vnode.payload, await this.entryPayloads(walk, vnode.entries));
       }
-      vnodes.push({ type: 'VNode', hash: bucketId, payload: vnode });
     }
-    yield encodeNodeRecord(id, 'Dir', parentId, await this.dirPayload(walk, basename(path), id, dir), vnodes);
+    yield await this.dirRecord(walk, path, id, parentId, dir, vnodes);
   }
 
   /**
@@ -196,34 +206,51 @@ export class OxenTreeService {
    */
   private async pathRecords(walk: Walk, path: string): Promise<NodeRecord[]> {
     const records: NodeRecord[] = [];
-    const segments = splitRepoPath(path);
     let dirPath = '';
     let dirId = walk.commit.rootId;
     let parentId = walk.commit.id;
-    for (const name of segments) {
+    for (const name of splitRepoPath(path)) {
       const dir = await loadDir(walk.source, dirId);
-      const vnodes: RecordChild[] = [];
-      let holder: { id: string; entries: Entry[] } | null = null;
-      for (const [index, bucketId] of dir.buckets.entries()) {
-        if (bucketId === null) continue;
-        const entries = await loadBucket(walk.source, bucketId);
-        vnodes.push({ type: 'VNode', hash: bucketId, payload: this.vnodePayload(bucketId, entries) });
-        if (index === bucketOf(name, dir.buckets.length)) holder = { id: bucketId, entries };
-      }
-      records.push(encodeNodeRecord(dirId, 'Dir', parentId, await this.dirPayload(walk, basename(dirPath), dirId, dir), vnodes));
+      const vnodes = await this.oxenVnodes(walk, dirPath, dirId, dir);
+      records.push(await this.dirRecord(walk, dirPath, dirId, parentId, dir, vnodes));
+      const childPath = joinRepoPath(dirPath, name);
+      const holder = vnodes[oxenVnodeIndex(childPath, vnodes.length)];
       const next = holder?.entries.find((e) => e.name === name);
-      if (!holder || next?.kind !== 'dir') break;
-      const holderPayload = vnodes.find((v) => v.hash === holder.id)!.payload;
-      records.push(encodeNodeRecord(holder.id, 'VNode', dirId, holderPayload, await this.entryPayloads(walk, holder.entries)));
+      if (next?.kind !== 'dir') break;
+      records.push(encodeNodeRecord(holder.id, 'VNode', dirId, holder.payload, await this.entryPayloads(walk, holder.entries)));
       parentId = holder.id;
       dirId = next.id;
-      dirPath = joinRepoPath(dirPath, name);
+      dirPath = childPath;
     }
     return records;
   }
 
-  private vnodePayload(bucketId: string, entries: Entry[]): Buffer {
-    return encodeOxenNode({ type: 'VNode', hash: bucketId, numEntries: entries.length });
+  private async dirRecord(walk: Walk, path: string, id: string, parentId: string, dir: DirNode, vnodes: OxenVnode[]): Promise<NodeRecord> {
+    const children: RecordChild[] = vnodes.map((v) => ({ type: 'VNode', hash: v.id, payload: v.payload }));
+    return encodeNodeRecord(id, 'Dir', parentId, await this.dirPayload(walk, basename(path), id, dir), children);
+  }
+
+  /**
+   * A directory's entries split as Oxen splits them, so that Oxen's readers find an entry in the
+   * vnode they compute for it: ceil(entries / 10,000) vnodes, an entry in vnode xxh3(full path) mod
+   * that count, each vnode sorted by UTF-8 bytes. Yoke's own buckets (by xxh32 of the name, 4,096 per
+   * bucket) do not line up with that, so the whole directory is read first; memory is bounded by the
+   * largest directory, not by the tree.
+   *
+   * Vnode ids are derived from the directory id (content-addressed, so any change in the directory
+   * makes new ones) and, when the split depends on it, from the path too.
+   */
+  private async oxenVnodes(walk: Walk, path: string, dirId: string, dir: DirNode): Promise<OxenVnode[]> {
+    const count = oxenVnodeCount(dir.entries);
+    const parts: Entry[][] = Array.from({ length: count }, () => []);
+    for (const bucketId of dir.buckets) {
+      for (const e of await loadBucket(walk.source, bucketId)) parts[oxenVnodeIndex(joinRepoPath(path, e.name), count)].push(e);
+    }
+    return parts.map((entries, index) => {
+      entries.sort((a, b) => compareUtf8(a.name, b.name));
+      const id = hashBuffer(count === 1 ? `oxen-vnode\0${dirId}` : `oxen-vnode\0${dirId}\0${path}\0${index}/${count}`);
+      return { id, entries, payload: encodeOxenNode({ type: 'VNode', hash: id, numEntries: entries.length }) };
+    });
   }
 
   /** The payloads a vnode's `children` blob holds: its files and subdirectories, in name order. */

@@ -1,6 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
+import { xxhash128 } from 'hash-wasm';
 import {
+  compareUtf8,
   decodeMsgpack,
   decodeNodeRecord,
   decodeOxenNode,
@@ -13,6 +15,8 @@ import {
   MsgpackWriter,
   NO_PARENT,
   nodeDirPath,
+  oxenVnodeCount,
+  oxenVnodeIndex,
   PAYLOAD_PREFIX,
   type OxenCommitNode,
   type OxenDirNode,
@@ -230,5 +234,27 @@ describe('Oxen node records (node + children blobs)', () => {
   it('live under tree/nodes/{first 3 hex}/{rest}', () => {
     assert.equal(nodeDirPath(HASH), 'tree/nodes/9f8/6d081884c7d659a2feaa0c55ad015');
     assert.equal(nodeDirPath('00ABCD'), 'tree/nodes/abc/d');
+  });
+});
+
+describe("Oxen's vnode partition", () => {
+  it('gives ceil(entries / 10,000) vnodes, none for an empty directory', () => {
+    assert.deepEqual([0, 1, 10_000, 10_001, 25_000].map((n) => oxenVnodeCount(n)), [0, 1, 1, 2, 3]);
+    assert.equal(oxenVnodeCount(5, 2), 3);
+  });
+
+  it('puts an entry in xxh3-128(full path) mod count (checked against a second xxh3 implementation)', async () => {
+    for (const path of ['a.txt', 'train/cats/1.jpg', 'ünï/cödé 😀.txt']) {
+      assert.equal(oxenVnodeIndex(path, 1), 0);
+      const digest = BigInt(`0x${await xxhash128(Buffer.from(path, 'utf8'))}`);
+      for (const count of [2, 3, 7, 100]) assert.equal(oxenVnodeIndex(path, count), Number(digest % BigInt(count)), `${path} / ${count}`);
+    }
+  });
+
+  it('orders names by UTF-8 bytes, as Rust compares paths', () => {
+    // UTF-16 puts U+1F600 (a surrogate pair, 0xD83D…) before U+FB01; UTF-8 puts it after (F0… > EF…).
+    assert.ok('😀' < 'ﬁ');
+    assert.ok(compareUtf8('😀', 'ﬁ') > 0);
+    assert.deepEqual(['b', 'é', 'a', '😀', 'ﬁ', 'B'].sort(compareUtf8), ['B', 'a', 'b', 'é', 'ﬁ', '😀']);
   });
 });

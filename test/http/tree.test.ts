@@ -168,9 +168,14 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     assert.equal(d.numBytes, [...want.values()].reduce((n, f) => n + f.size, 0));
     assert.deepEqual(d.dataTypeCounts, { binary: 1, image: 1, tabular: 1, text: 4 });
     assert.equal(d.dataTypeSizes.text, Buffer.byteLength('alpha\nwhy, changed\nzed\n'));
-    assert.ok(dir.kids.length > 1, 'the directory is spread over several vnodes');
-    // Parent ids are informational in Oxen; here each vnode names its directory.
-    for (const v of dir.kids) assert.equal(record(tarball, v.hash).parentId, body.hash);
+    // Under Oxen's 10,000 entries per vnode, Yoke's many small buckets (bucketSize 2) become one vnode, in UTF-8 order.
+    assert.equal(dir.kids.length, 1);
+    const vnode = record(tarball, dir.kids[0].hash);
+    assert.equal(vnode.parentId, body.hash);
+    assert.deepEqual(
+      vnode.kids.map((k) => (k.node as { name: string }).name),
+      ['a.txt', 'b.jpg', 'c.bin', 'deep', 'empty.txt', 'sub'],
+    );
 
     const found = filesBelow(tarball, body.hash, 'dir');
     assert.deepEqual(new Map([...found].map(([p, f]) => [p, { hash: f.hash, size: f.size }])), want);
@@ -203,9 +208,8 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     ]) {
       const dir = record(tarball, id);
       assert.equal((dir.self as OxenDirNode).name, name);
-      const holders = dir.kids.filter((v) => tarball.records.has(v.hash));
-      assert.equal(holders.length, 1, `only the vnode holding ${next}`);
-      assert.ok(record(tarball, holders[0].hash).kids.some((k) => (k.node as { name: string }).name === next));
+      assert.equal(dir.kids.length, 1);
+      assert.ok(record(tarball, dir.kids[0].hash).kids.some((k) => (k.node as { name: string }).name === next));
     }
     assert.deepEqual([...filesBelow(tarball, subId, 'dir/sub').keys()].sort(), ['dir/sub/x.csv', 'dir/sub/y.txt']);
     assert.ok(!tarball.records.has((await resource(`${headId}/dir/deep`)).body.hash), 'siblings stay out');
@@ -274,6 +278,41 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     // A subtree that is missing (or a file) brings the commit alone, as in Oxen.
     const none = await download(headId, '?is_download=true&subtrees=nope,other.txt');
     assert.deepEqual([...none.records.keys()], [headId]);
+  });
+});
+
+describe('tree: a directory over 10,000 entries', () => {
+  let server: TestServer;
+  const REPO = 'trees/wide';
+  const N = 10_001;
+  const name = (i: number) => `f${String(i).padStart(5, '0')}.txt`;
+
+  before(async () => {
+    server = await startTestServer();
+    await createRepo(server, 'trees', 'wide');
+    const files = Array.from({ length: N }, (_, i) => ({ name: name(i), content: `${i}\n`, field: 'files[]' }));
+    const { status } = await putFiles(server, REPO, 'main/wide/dir', files);
+    assert.equal(status, 200);
+  });
+  after(() => server.stop());
+
+  it("is split as Oxen splits it: ceil(n / 10,000) vnodes, each entry in vnode xxh3(full path) mod count, sorted", async () => {
+    const res = await server.fetch(`/api/repos/${REPO}/tree/download/main?depth=-1&is_download=true&subtrees=wide%2Fdir`);
+    const tarball: Tarball = { status: res.status, contentType: null, records: await untarNodes(Buffer.from(await res.arrayBuffer())) };
+    const id = (await server.json(`/api/repos/${REPO}/tree/nodes/resource/main/wide/dir`)).body.hash;
+    const dir = record(tarball, id);
+    assert.equal((dir.self as OxenDirNode).numEntries, N);
+    assert.equal(dir.kids.length, 2);
+    const seen = new Set<string>();
+    dir.kids.forEach((v, index) => {
+      const names = record(tarball, v.hash).kids.map((k) => (k.node as OxenFileNode).name);
+      assert.deepEqual(names, [...names].sort());
+      for (const n of names) {
+        assert.equal(Number(BigInt(`0x${hashBuffer(`wide/dir/${n}`)}`) % 2n), index, n);
+        seen.add(n);
+      }
+    });
+    assert.equal(seen.size, N);
   });
 });
 
