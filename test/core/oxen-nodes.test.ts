@@ -3,7 +3,6 @@ import { describe, it } from 'node:test';
 import { xxhash128 } from 'hash-wasm';
 import {
   compareUtf8,
-  decodeMsgpack,
   decodeNodeRecord,
   decodeOxenNode,
   encodeNodeRecord,
@@ -12,7 +11,6 @@ import {
   idBytesLE,
   idFromBytesBE,
   instantFromIso,
-  MsgpackWriter,
   NO_PARENT,
   nodeDirPath,
   oxenVnodeCount,
@@ -24,6 +22,7 @@ import {
   type OxenNode,
   type OxenVNode,
 } from '../../src/core/oxen-nodes.js';
+import { decodeMsgpack, MsgpackWriter } from '../../src/core/msgpack.js';
 
 const HASH = '9f86d081884c7d659a2feaa0c55ad015';
 const SHORT = '1f'; // Oxen prints ids without leading zeros
