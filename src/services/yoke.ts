@@ -8,6 +8,7 @@ import { NodeCache } from './node-cache.js';
 import { RepositoryService } from './repositories.js';
 import { RevisionResolver } from './revisions.js';
 import { DEFAULT_UPLOAD_OPTIONS, UploadService, type UploadOptions } from './uploads.js';
+import { OxenTreeService } from './oxen-tree.js';
 import { TreeResolver } from './trees.js';
 import { WorkspaceService } from './workspaces.js';
 
@@ -29,6 +30,8 @@ export class Yoke {
   readonly workspaces: WorkspaceService;
   readonly merges: MergeService;
   readonly trees: TreeResolver;
+  /** Yoke's trees as Oxen's node records (the `tree/…` routes). */
+  readonly oxenTree: OxenTreeService;
 
   constructor(
     readonly meta: MetaStore,
@@ -44,6 +47,7 @@ export class Yoke {
     this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });
     this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, bucketSize);
     this.trees = new TreeResolver(meta, this.nodes, this.revisions, this.workspaces);
+    this.oxenTree = new OxenTreeService(meta, this.nodes);
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
   }
 

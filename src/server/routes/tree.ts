@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../core/errors.js';
 import { normalizeRepoPath } from '../../core/paths.js';
-import { nodeRecordsTarGz, OxenTreeService, type TreeDownloadOptions } from '../../services/oxen-tree.js';
+import { nodeRecordsTarGz, type TreeDownloadOptions } from '../../services/oxen-tree.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
@@ -19,7 +19,7 @@ interface DownloadQuery {
  */
 export function treeRoutes(app: FastifyInstance, yoke: Yoke) {
   const tags = ['tree'];
-  const oxenTree = new OxenTreeService(yoke.meta, yoke.nodes);
+  const { oxenTree } = yoke;
 
   app.get(
     `${REPO}/tree/download/:base_head`,
