@@ -68,7 +68,8 @@ export class HistoryService {
     } else {
       const source = this.nodes.forRepo(repo.id);
       const dir = await lookup(source, head.rootId, dirPath);
-      if (dir?.kind !== 'dir') return this.dateEntries(repo, head, dirPath, names);
+      // Not a directory at `head` (one a workspace creates): nothing in it was committed yet.
+      if (dir?.kind !== 'dir') return new Map(names.map((name) => [name, null]));
       const all = (await listDirNode(source, await loadDir(source, dir.id))).map((e) => e.name);
       dated = await this.dateEntries(repo, head, dirPath, all);
       this.remember(key, dated);
@@ -88,7 +89,7 @@ export class HistoryService {
   }
 
   /**
-   * One walk back through history that dates every name in `names` and stops once all are dated.
+   * One walk back along first parents that dates every name in `names` and stops once all are dated.
    * A commit that left the directory's node id unchanged is skipped; otherwise only the buckets
    * that differ from the first parent's are read and diffed as sorted lists, so the cost follows
    * what changed, not how many names are asked for.
@@ -101,21 +102,24 @@ export class HistoryService {
       const dir = commit ? await lookup(source, commit.rootId, dirPath) : null;
       return dir?.kind === 'dir' ? { id: dir.id, node: await loadDir(source, dir.id) } : null;
     };
-    for (let offset = 0; remaining.size > 0; offset += SCAN_BATCH) {
-      const batch = await this.meta.listAncestors(repo.id, head.id, { offset, limit: SCAN_BATCH });
-      for (const commit of batch) {
-        const [parentId] = commit.parentIds;
-        const parent = parentId === undefined ? null : await this.meta.getCommit(repo.id, parentId);
-        const [mine, theirs] = await Promise.all([dirAt(commit), dirAt(parent)]);
-        if (mine?.id === theirs?.id) continue;
+    // First parents only: along that chain each commit's tree is what the branch held, so the commit
+    // found for a name has that name's entry as it is at `head` (a change made and undone on a merged
+    // side branch is not its latest change; the merge commit is, if the merge changed it).
+    let commit: CommitRecord | null = head;
+    let mine = await dirAt(commit);
+    while (commit !== null && remaining.size > 0) {
+      const [parentId]: string[] = commit.parentIds;
+      const parent: CommitRecord | null = parentId === undefined ? null : await this.meta.getCommit(repo.id, parentId);
+      const theirs = await dirAt(parent);
+      if (mine?.id !== theirs?.id) {
         for (const name of await changedNames(source, mine?.node ?? null, theirs?.node ?? null)) {
           if (!remaining.delete(name)) continue;
           found.set(name, commit);
           if (remaining.size === 0) break;
         }
-        if (remaining.size === 0) break;
       }
-      if (batch.length < SCAN_BATCH) break;
+      commit = parent;
+      mine = theirs;
     }
     for (const name of remaining) found.set(name, null);
     return found;

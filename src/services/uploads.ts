@@ -45,6 +45,16 @@ const PART_WINDOW = 4;
 /** How long a part whose upload another request is completing waits for that outcome. */
 const COMPLETION_WAIT_MS = 120_000;
 
+/** Where a finished numbered-part upload is staged. */
+export interface PartDestination {
+  workspace_id: string;
+  path: string;
+}
+
+function destinationsOf(details: Record<string, unknown>): PartDestination[] {
+  return Array.isArray(details.destinations) ? (details.destinations as PartDestination[]) : [];
+}
+
 export interface PartUploadPlan {
   upload: UploadRecord;
   partSize: number;
@@ -150,13 +160,17 @@ export class UploadService {
   async putVersionChunk(repo: RepoRecord, hash: string, offset: number, body: AsyncIterable<Uint8Array>): Promise<UploadPart> {
     // Oxen's `create` is optional; the first chunk opens the upload too.
     const upload = await this.createVersionUpload(repo, hash, null, {});
+    return this.writeInPlace(upload, offset, body, upload.totalSize === null ? undefined : upload.totalSize - offset);
+  }
+
+  /** Writes bytes at `offset` of an open in-place upload and records them; at most `maxBytes` (400 beyond). */
+  private async writeInPlace(upload: UploadRecord, offset: number, body: AsyncIterable<Uint8Array>, maxBytes: number | undefined): Promise<UploadPart> {
     this.assertOpen(upload);
     if (upload.totalSize !== null && offset > upload.totalSize) {
       throw new BadRequest(`offset ${offset} is past the declared size ${upload.totalSize}`);
     }
-    const maxBytes = upload.totalSize === null ? undefined : upload.totalSize - offset;
     const size = await this.blobs.writeAt(upload.id, offset, body, { maxBytes }).catch((err) => {
-      if (err instanceof PayloadTooLarge) throw new BadRequest(`Chunk at offset ${offset} goes past the declared size ${upload.totalSize}`);
+      if (err instanceof PayloadTooLarge) throw new BadRequest(`The bytes at offset ${offset} go past the ${maxBytes} expected there`);
       throw err;
     });
     if (!(await this.meta.recordUploadPart(upload.id, offset, size))) throw await this.arrivedTooLate(upload);
@@ -172,16 +186,18 @@ export class UploadService {
     return { upload, parts, stored };
   }
 
-  async completeVersionUpload(repo: RepoRecord, hash: string): Promise<{ hash: string; size: number }> {
+  /** Assembles and verifies an in-place upload; `details` as they stood once it was claimed (no begin changes them after). */
+  async completeVersionUpload(repo: RepoRecord, hash: string): Promise<{ hash: string; size: number; details: Record<string, unknown> }> {
     const key = canonical(hash);
-    const upload = await this.meta.getUpload(repo.id, 'version', key);
-    if (!upload) {
+    const found = await this.meta.getUpload(repo.id, 'version', key);
+    if (!found) {
       const held = await this.meta.findRepoBlobs(repo.id, [key]);
-      if (held.has(key)) return { hash: key, size: held.get(key)! };
+      if (held.has(key)) return { hash: key, size: held.get(key)!, details: {} };
       throw new NotFound(`No upload in progress for ${key}`);
     }
-    this.assertOpen(upload);
-    if (!(await this.meta.claimUpload(upload.id))) throw new Conflict(`Upload ${key} is being assembled by another request`);
+    this.assertOpen(found);
+    if (!(await this.meta.claimUpload(found.id))) throw new Conflict(`Upload ${key} is being assembled by another request`);
+    const upload = (await this.meta.getUpload(repo.id, 'version', key)) ?? found;
     const parts = await this.meta.listUploadParts(upload.id);
     const plan = coverage(parts, upload.totalSize);
     if ('gap' in plan) {
@@ -201,7 +217,7 @@ export class UploadService {
     }
     await this.meta.addRepoBlobs(repo.id, [stored]);
     await this.discard(upload);
-    return { hash: stored.hash, size: stored.size };
+    return { hash: stored.hash, size: stored.size, details: upload.details };
   }
 
   // ---- versions/uploads: numbered parts (Oxen 0.65's large-file protocol) -----------------------
@@ -212,25 +228,37 @@ export class UploadService {
    * written at `(n - 1) × partSize` and hashed ahead as they arrive. `stored` when the repository
    * already holds the bytes: nothing needs to be sent.
    */
-  async beginPartUpload(repo: RepoRecord, hash: string, size: number, details: Record<string, unknown>): Promise<PartUploadPlan | { stored: { hash: string; size: number } }> {
+  async beginPartUpload(repo: RepoRecord, hash: string, size: number, destination: PartDestination | null): Promise<PartUploadPlan | { stored: { hash: string; size: number } }> {
     const key = canonical(hash);
-    const held = await this.meta.findRepoBlobs(repo.id, [key]);
-    if (held.has(key)) return { stored: { hash: key, size: held.get(key)! } };
-    await this.assertRoomFor(size);
-    const upload = await this.meta.openUpload(repo.id, 'version', key, { totalSize: size, totalChunks: null, details: { part_size: PART_SIZE, ...details } });
-    if (upload.totalSize !== null && upload.totalSize !== size) {
-      throw new Conflict(`An upload of ${key} with ${upload.totalSize} bytes is in progress; this one declares ${size}`);
+    for (let attempt = 0; attempt < 3; attempt++) {
+      const held = await this.meta.findRepoBlobs(repo.id, [key]);
+      if (held.has(key)) return { stored: { hash: key, size: held.get(key)! } };
+      await this.assertRoomFor(size);
+      const opened = await this.meta.openUpload(repo.id, 'version', key, { totalSize: size, totalChunks: null, details: { part_size: PART_SIZE, destinations: [] } });
+      // The same file may be begun again (a client that restarted, another workspace): every begin's
+      // destination is kept, and an upload opened without a size (versions/{hash}/create) adopts this one.
+      const upload = await this.meta.updateUpload(opened.id, (current) => {
+        if (current.totalSize !== null && current.totalSize !== size) {
+          throw new Conflict(`An upload of ${key} with ${current.totalSize} bytes is in progress; this one declares ${size}`);
+        }
+        const destinations = (current.details.destinations as PartDestination[] | undefined) ?? [];
+        const known = destination === null || destinations.some((d) => d.workspace_id === destination.workspace_id && d.path === destination.path);
+        return { totalSize: size, details: { ...current.details, destinations: known ? destinations : [...destinations, destination] } };
+      });
+      if (upload) return partPlan(upload, size);
+      // Being completed right now: its outcome decides (stored, or open again for this begin).
+      await this.awaitCompletion(repo, key);
     }
-    return partPlan(upload, size);
+    throw new Conflict(`The upload of ${key} keeps changing state; begin it again`);
   }
 
   /**
    * Stores part `partNumber` (1-based) of an upload begun with `beginPartUpload`. The part that
    * makes the upload whole completes it: the bytes are verified against the hash and become a
-   * blob of the repository (`completed`). NotFound when the upload is gone (completed or expired),
-   * which tells the client to begin again.
+   * blob of the repository (`completed`, with every destination the upload's begins named).
+   * NotFound when the upload is gone (completed or expired), which tells the client to begin again.
    */
-  async putNumberedPart(repo: RepoRecord, uploadId: string, partNumber: number, declaredBytes: number | null, body: AsyncIterable<Uint8Array>): Promise<{ completed: false } | { completed: true; stored: { hash: string; size: number }; details: Record<string, unknown> }> {
+  async putNumberedPart(repo: RepoRecord, uploadId: string, partNumber: number, declaredBytes: number | null, body: AsyncIterable<Uint8Array>): Promise<{ completed: false } | { completed: true; stored: { hash: string; size: number }; destinations: PartDestination[] }> {
     const key = normalizeHash(uploadId);
     const upload = key === null ? null : await this.meta.getUpload(repo.id, 'version', key);
     if (!upload || upload.totalSize === null) throw new NotFound(`No upload ${uploadId} in progress`);
@@ -242,7 +270,7 @@ export class UploadService {
     const expected = Math.min(plan.partSize, upload.totalSize - offset);
     if (declaredBytes !== null && declaredBytes !== expected) throw new BadRequest(`Part ${partNumber} must be ${expected} bytes, not ${declaredBytes}`);
     try {
-      const written = await this.putVersionChunk(repo, key!, offset, body);
+      const written = await this.writeInPlace(upload, offset, body, expected);
       if (written.size !== expected) throw new BadRequest(`Part ${partNumber} must be ${expected} bytes, got ${written.size}`);
     } catch (err) {
       // Being completed by another request: a resent part's bytes are already there.
@@ -251,20 +279,29 @@ export class UploadService {
     const parts = await this.meta.listUploadParts(upload.id);
     if ('gap' in coverage(parts, upload.totalSize)) return { completed: false };
     try {
-      const stored = await this.completeVersionUpload(repo, key!);
-      return { completed: true, stored, details: upload.details };
+      const { hash, size, details } = await this.completeVersionUpload(repo, key!);
+      return { completed: true, stored: { hash, size }, destinations: destinationsOf(details) };
     } catch (err) {
       if (!(err instanceof Conflict || err instanceof NotFound)) throw err;
     }
-    // Another request holds the completion (two last parts at once): its outcome is this one's too.
+    // Another request holds the completion (two last parts at once): its outcome is this one's too
+    // (that request stages the destinations).
+    const stored = await this.awaitCompletion(repo, key!);
+    if (stored) return { completed: true, stored, destinations: [] };
+    if (await this.meta.getUpload(repo.id, 'version', key!)) return { completed: false };
+    throw new NotFound(`Upload ${uploadId} ended without storing its file; begin it again`);
+  }
+
+  /** Waits while another request completes the upload `key`; the blob if it was stored. */
+  private async awaitCompletion(repo: RepoRecord, key: string): Promise<{ hash: string; size: number } | null> {
     for (let waited = 0; waited < COMPLETION_WAIT_MS; waited += 50) {
-      if ((await this.meta.findRepoBlobs(repo.id, [key!])).has(key!)) return { completed: true, stored: { hash: key!, size: upload.totalSize }, details: upload.details };
-      const now = await this.meta.getUpload(repo.id, 'version', key!);
-      if (now === null) break;
-      if (now.state === 'open') return { completed: false };
+      const held = await this.meta.findRepoBlobs(repo.id, [key]);
+      if (held.has(key)) return { hash: key, size: held.get(key)! };
+      const now = await this.meta.getUpload(repo.id, 'version', key);
+      if (now === null || now.state === 'open') return null;
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
-    throw new NotFound(`Upload ${uploadId} ended without storing its file; begin it again`);
+    return null;
   }
 
   // ---- expiry -------------------------------------------------------------------------------

@@ -153,6 +153,12 @@ export class WorkspaceService {
     return to;
   }
 
+  /** Refuses (400) a file at `path` that would collide with the workspace's tree, before its bytes are sent. */
+  async assertCanStageFile(workspace: WorkspaceRecord, path: string): Promise<void> {
+    // The content is not known yet; any file leaf shows whether the path itself fits.
+    await this.assertApplicable(workspace, [{ path, hash: '0', size: 0 }]);
+  }
+
   /** Refuses (400) changes that collide with the workspace's tree, e.g. a file under a file. */
   private async assertApplicable(workspace: WorkspaceRecord, changes: StagedChange[]): Promise<void> {
     const view = await this.view(workspace);

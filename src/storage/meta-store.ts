@@ -146,6 +146,11 @@ export interface MetaStore {
   /** The open upload with this key, created with `init` if there is none. */
   openUpload(repoId: string, kind: UploadRecord['kind'], key: string, init: NewUpload): Promise<UploadRecord>;
   getUpload(repoId: string, kind: UploadRecord['kind'], key: string): Promise<UploadRecord | null>;
+  /**
+   * Replaces an open upload's declared size and details with what `change` derives from its current
+   * row, atomically (two concurrent changes both apply). Null if the upload is gone or not open.
+   */
+  updateUpload(uploadId: string, change: (upload: UploadRecord) => Pick<UploadRecord, 'totalSize' | 'details'>): Promise<UploadRecord | null>;
   /** Records (or replaces) a stored part and marks the upload as active; false if the upload no longer exists. */
   recordUploadPart(uploadId: string, part: number, size: number): Promise<boolean>;
   listUploadParts(uploadId: string): Promise<UploadPart[]>;

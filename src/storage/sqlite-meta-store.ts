@@ -286,6 +286,8 @@ export class SqliteMetaStore implements MetaStore {
          ON CONFLICT (upload_id, part) DO UPDATE SET size = excluded.size`,
       ),
       touchUpload: prepare('UPDATE uploads SET updated_at = ? WHERE id = ?'),
+      getUploadById: prepare(`SELECT * FROM uploads WHERE id = ? AND state = 'open'`),
+      updateUpload: prepare('UPDATE uploads SET total_size = ?, details = ?, updated_at = ? WHERE id = ?'),
       listParts: prepare('SELECT part, size FROM upload_parts WHERE upload_id = ? ORDER BY part'),
       claimUpload: prepare(`UPDATE uploads SET state = 'assembling', updated_at = ? WHERE id = ? AND state = 'open'`),
       releaseUpload: prepare(`UPDATE uploads SET state = 'open', updated_at = ? WHERE id = ?`),
@@ -476,6 +478,17 @@ export class SqliteMetaStore implements MetaStore {
   async getUpload(repoId: string, kind: UploadRecord['kind'], key: string): Promise<UploadRecord | null> {
     const row = this.stmt.getUpload.get(repoId, kind, key) as UploadRow | undefined;
     return row ? toUpload(row) : null;
+  }
+
+  async updateUpload(uploadId: string, change: (upload: UploadRecord) => Pick<UploadRecord, 'totalSize' | 'details'>): Promise<UploadRecord | null> {
+    // One synchronous transaction: nothing else runs between the read and the write.
+    return this.db.transaction(() => {
+      const row = this.stmt.getUploadById.get(uploadId) as UploadRow | undefined;
+      if (!row) return null;
+      const next = change(toUpload(row));
+      this.stmt.updateUpload.run(next.totalSize, JSON.stringify(next.details), new Date().toISOString(), uploadId);
+      return toUpload(this.stmt.getUploadById.get(uploadId) as UploadRow);
+    })();
   }
 
   private readonly recordPartTransaction = (uploadId: string, part: number, size: number): boolean => {

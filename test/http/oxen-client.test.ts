@@ -215,6 +215,23 @@ describe('Oxen client routes', () => {
     assert.equal(res.body.commits.merge.id, await head());
   });
 
+  it('dates an entry by its latest change along first parents, not by a change undone on a merged branch', async () => {
+    const put = (branch: string, content: string, message: string) => putFiles(server, R, `${branch}/fp/y.txt`, [{ name: 'y.txt', content }], { ...AUTHOR, message });
+    await put('main', 'v1', 'm0');
+    await server.json(api('/branches'), json('POST', { new_name: 'fp-side', from_name: 'main' }));
+    await put('fp-side', 'v2', 's1');
+    await put('fp-side', 'v1', 's2 revert');
+    await put('main', 'v3', 'm1');
+    const m1 = await head();
+    const merged = await server.json(api('/merge/main..fp-side'), json('POST', { name: AUTHOR.name, email: AUTHOR.email }));
+    assert.equal(merged.status, 200, JSON.stringify(merged.body));
+    assert.equal(await (await server.fetch(api('/file/main/fp/y.txt'))).text(), 'v3');
+    const meta = await server.json(api('/meta/main/fp'));
+    assert.equal(meta.body.entry.latest_commit.id, m1);
+    const listing = await server.json(api('/dir/main/fp'));
+    assert.equal(listing.body.entries[0].latest_commit.id, m1);
+  });
+
   it('transfers a repository to another namespace', async () => {
     await createRepo(server, 'oxc', 'moving');
     await createRepo(server, 'taken', 'moving');
@@ -259,6 +276,43 @@ describe('Oxen client routes', () => {
       assert.equal((await server.fetch(api('/file/main/models/big.bin'))).headers.get('etag'), `"${hash}"`);
     });
 
+    it('stages the file at the destination of every begin (a client that restarted, another workspace)', async () => {
+      await workspace('w-first');
+      await workspace('w-second');
+      const data = randomBytes(PART + 10);
+      const hash = hashBuffer(data);
+      const first = await bare('POST', api('/versions/uploads'), { hash, size: data.length, destination: { workspace_id: 'w-first', path: 'a/big.bin' } });
+      assert.equal((await sendPart(first.body.upload_id, 1, data.subarray(0, PART))).body.completed, false);
+      // The first client is gone; another begins the same file for another workspace and finishes it.
+      const second = await bare('POST', api('/versions/uploads'), { hash, size: data.length, destination: { workspace_id: 'w-second', path: 'b/big.bin' } });
+      assert.equal(second.body.upload_id, first.body.upload_id);
+      assert.equal((await sendPart(second.body.upload_id, 1, data.subarray(0, PART))).body.completed, false);
+      assert.equal((await sendPart(second.body.upload_id, 2, data.subarray(PART))).body.completed, true);
+      for (const [ws, path] of [['w-second', 'b/big.bin'], ['w-first', 'a/big.bin']]) {
+        const res = await server.fetch(api(`/file/${ws}/${path}`));
+        assert.equal(res.status, 200, `${ws}/${path}`);
+        assert.equal(res.headers.get('etag'), `"${hash}"`);
+      }
+    });
+
+    it('adopts the size of an upload opened without one (versions/{hash}/create), and caps a part at its own length', async () => {
+      const data = randomBytes(PART + 300);
+      const hash = hashBuffer(data);
+      assert.equal((await bare('POST', api(`/versions/${hash}/create`), {})).status, 200);
+      const begun = await bare('POST', api('/versions/uploads'), { hash, size: data.length });
+      assert.equal(begun.status, 200, JSON.stringify(begun.body));
+      assert.equal(begun.body.num_parts, 2);
+      const id = begun.body.upload_id;
+      assert.equal((await sendPart(id, 2, data.subarray(PART))).body.completed, false);
+      // Part 1 sent without Content-Length and with extra bytes: refused, and part 2 is untouched.
+      const tooLong = await server.raw('PUT', api(`/versions/uploads/${id}/parts/1`), Buffer.concat([data.subarray(0, PART), Buffer.alloc(100, 7)]), { 'transfer-encoding': 'chunked' });
+      assert.equal(tooLong.status, 400, JSON.stringify(tooLong.body));
+      const done = await sendPart(id, 1, data.subarray(0, PART));
+      assert.equal(done.status, 200, JSON.stringify(done.body));
+      assert.equal(done.body.completed, true);
+      assert.equal((await bare('POST', api('/versions/uploads'), { hash, size: data.length })).body.file, 'already_stored');
+    });
+
     it('refuses parts of the wrong size or number and bytes that do not match the hash', async () => {
       const data = randomBytes(1000);
       const wrong = hashBuffer(Buffer.from('something else'));
@@ -276,6 +330,11 @@ describe('Oxen client routes', () => {
       assert.equal((await bare('POST', api('/versions/uploads'), { hash: wrong, size: -5 })).status, 400);
       assert.equal((await bare('POST', api('/versions/uploads'), { hash: wrong, size: 5, destination: { workspace_id: 'nobody', path: 'x' } })).status, 404);
       await workspace('w-parts');
+      await putFiles(server, R, 'main/taken.txt', [{ name: 'taken.txt', content: 'a file' }]);
+      await workspace('w-clash');
+      // A destination that cannot take a file is refused before a byte is sent.
+      const clash = await bare('POST', api('/versions/uploads'), { hash: wrong, size: 5, destination: { workspace_id: 'w-clash', path: 'taken.txt/inner.bin' } });
+      assert.equal(clash.status, 400, JSON.stringify(clash.body));
       assert.equal((await bare('POST', api('/versions/uploads'), { hash: wrong, size: 5, destination: { workspace_id: 'w-parts', path: '../x' } })).status, 400);
     });
   });

@@ -246,6 +246,15 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     assert.equal(filesBelow(tarball, rootOf(firstId), '').get('dir/sub/y.txt')?.hash, hashBuffer(first['dir/sub/y.txt']));
   });
 
+  it('an empty subtrees (how the client asks for the root) serves the head commit\'s tree only, not the history', async () => {
+    const root = await download(headId, '?depth=-1&is_download=true&subtrees=');
+    const dotted = await download(headId, '?depth=-1&is_download=true&subtrees=.');
+    assert.equal(root.status, 200);
+    assert.deepEqual([...root.records.keys()].sort(), [...dotted.records.keys()].sort());
+    assert.ok(!root.records.has(firstId), 'no older commit');
+    assert.deepEqual([...filesBelow(root, record(root, headId).kids[0].hash, '').keys()].sort(), Object.keys(files).sort());
+  });
+
   it('base..head holds only what head adds to base', async () => {
     const tarball = await download(`${firstId}..${headId}`, '?depth=-1');
     assert.equal(tarball.status, 200);

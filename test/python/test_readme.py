@@ -1,5 +1,6 @@
 """The README's Python example runs as written (only the server's address is substituted)."""
 
+import os
 import re
 import subprocess
 import sys
@@ -30,7 +31,10 @@ def test_readme_example_runs_as_written(yoke, tmp_path):
     )
     assert uploaded.status_code == 200, uploaded.text
     script = readme_python_example().replace("localhost:3000", yoke.host)
-    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, capture_output=True, text=True, timeout=120)
+    # Its own client configuration: the example configures a user, which must not become the suite's.
+    home = tmp_path / "home"
+    env = {**os.environ, "HOME": str(home), "OXEN_CONFIG_DIR": str(home / ".config" / "oxen"), "XDG_CONFIG_HOME": str(home / ".config")}
+    run = subprocess.run([sys.executable, "-c", script], cwd=tmp_path, env=env, capture_output=True, text=True, timeout=120)
     assert run.returncode == 0, run.stdout + run.stderr
     assert (tmp_path / "downloaded" / "notes" / "hello.txt").read_bytes() == b"hello from oxenai"
     committed = requests.get(f"{yoke.url}/api/repos/me/my-dataset/file/main/notes/hello.txt")

@@ -622,6 +622,21 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.equal(await store.getUpload((await newRepo(store)).id, 'chunked', key), null);
         }));
 
+      it('updateUpload changes an open upload atomically, and nothing once it is claimed or gone', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const upload = await store.openUpload(repo.id, 'version', hex(), { totalSize: null, totalChunks: null, details: { list: [] } });
+          const append = (item: string) => store.updateUpload(upload.id, (u) => ({ totalSize: 42, details: { list: [...(u.details.list as string[]), item] } }));
+          await Promise.all([append('a'), append('b'), append('c')]);
+          const now = await store.getUpload(repo.id, 'version', upload.key);
+          assert.equal(now?.totalSize, 42);
+          assert.deepEqual([...(now?.details.list as string[])].sort(), ['a', 'b', 'c']);
+          assert.equal(await store.claimUpload(upload.id), true);
+          assert.equal(await append('late'), null);
+          await store.deleteUpload(upload.id);
+          assert.equal(await append('gone'), null);
+        }));
+
       it('records parts (replacing by number, offsets above 2^32), claims once, releases, deletes', () =>
         withStore(async (store) => {
           const repo = await newRepo(store);

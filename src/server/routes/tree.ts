@@ -75,10 +75,13 @@ function downloadOptions(query: DownloadQuery): TreeDownloadOptions {
     if (!/^-?\d{1,9}$/.test(query.depth) || Number(query.depth) < -1) throw new BadRequest(`depth must be -1 or a non-negative integer, got ${query.depth}`);
     depth = Number(query.depth);
   }
+  // `subtrees=` (empty) is how Oxen's client asks for the root directory alone.
   const subtrees =
-    query.subtrees === undefined || query.subtrees === ''
+    query.subtrees === undefined
       ? null
-      : [...new Set(query.subtrees.split(',').map((p) => normalizeRepoPath(p.trim(), { allowRoot: true })))];
+      : query.subtrees === ''
+        ? ['']
+        : [...new Set(query.subtrees.split(',').map((p) => normalizeRepoPath(p.trim(), { allowRoot: true })))];
   const flag = query.is_download;
   if (flag !== undefined && flag !== 'true' && flag !== 'false') throw new BadRequest(`is_download must be true or false, got ${flag}`);
   return { subtrees, depth, isDownload: flag === 'true' };

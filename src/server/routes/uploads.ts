@@ -1,8 +1,9 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BadRequest } from '../../core/errors.js';
+import { BadRequest, NotFound } from '../../core/errors.js';
 import { joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
 import type { RepoRecord, WorkspaceRecord } from '../../storage/meta-store.js';
 import { normalizeHash } from '../../core/hash.js';
+import type { PartDestination } from '../../services/uploads.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
@@ -78,7 +79,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
         const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
         if (!/^\d{1,9}$/.test(request.params.part)) throw new BadRequest(`Invalid part number: ${request.params.part}`);
         const outcome = await yoke.uploads.putNumberedPart(repo, request.params.upload_id, Number(request.params.part), declaredLength(request.headers['content-length']), request.raw);
-        if (outcome.completed) await stageAtDestination(yoke, repo, outcome.details.destination, outcome.stored);
+        if (outcome.completed) await stageAtDestinations(yoke, repo, outcome.destinations, outcome.stored);
         return ok('resource_created', { completed: outcome.completed });
       },
     );
@@ -104,9 +105,9 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
       const size = body.size;
       if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new BadRequest(`Invalid size: ${JSON.stringify(size)} (expected a byte count)`);
       const destination = await parseDestination(yoke, repo, body.destination);
-      const plan = await yoke.uploads.beginPartUpload(repo, hashParam(typeof body.hash === 'string' ? body.hash : undefined), size, destination ? { destination } : {});
+      const plan = await yoke.uploads.beginPartUpload(repo, hashParam(typeof body.hash === 'string' ? body.hash : undefined), size, destination);
       if ('stored' in plan) {
-        await stageAtDestination(yoke, repo, destination, plan.stored);
+        if (destination) await stageAtDestinations(yoke, repo, [destination], plan.stored);
         return ok('resource_found', { file: 'already_stored' });
       }
       return ok('resource_created', { file: 'awaiting_parts', upload_id: plan.upload.key, part_size: plan.partSize, num_parts: plan.numParts, part_window: plan.partWindow });
@@ -163,33 +164,36 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
         const dir = typeof file.dst_dir === 'string' ? normalizeRepoPath(file.dst_dir, { allowRoot: true }) : '';
         staging = { workspace, path: joinRepoPath(dir, normalizeRepoPath(file.file_name)) };
       }
-      const version = await yoke.uploads.completeVersionUpload(repo, hash);
+      const { hash: storedHash, size: storedSize } = await yoke.uploads.completeVersionUpload(repo, hash);
+      const version = { hash: storedHash, size: storedSize };
       if (staging) await yoke.workspaces.stageFiles(staging.workspace, [{ path: staging.path, hash: version.hash, size: version.size }]);
       return ok('resource_found', { version, ...(staging ? { path: staging.path } : {}) });
     },
   );
 }
 
-interface Destination {
-  workspace_id: string;
-  path: string;
-}
-
-/** `{workspace_id, path}`: where a finished upload is staged; checked before any byte is sent. */
-async function parseDestination(yoke: Yoke, repo: RepoRecord, raw: unknown): Promise<Destination | null> {
+/**
+ * `{workspace_id, path}`: where a finished upload is staged. Checked before any byte is sent: the
+ * workspace exists and a file can be staged at the path (no file where a directory is needed).
+ */
+async function parseDestination(yoke: Yoke, repo: RepoRecord, raw: unknown): Promise<PartDestination | null> {
   if (raw === undefined || raw === null) return null;
   const value = raw as { workspace_id?: unknown; path?: unknown };
   if (typeof value !== 'object' || typeof value.workspace_id !== 'string' || typeof value.path !== 'string') {
     throw new BadRequest('destination must be {workspace_id, path}');
   }
   const workspace = await yoke.workspaces.require(repo, value.workspace_id);
-  return { workspace_id: workspace.id, path: normalizeRepoPath(value.path) };
+  const path = normalizeRepoPath(value.path);
+  await yoke.workspaces.assertCanStageFile(workspace, path);
+  return { workspace_id: workspace.id, path };
 }
 
-async function stageAtDestination(yoke: Yoke, repo: RepoRecord, destination: unknown, stored: { hash: string; size: number }) {
-  if (!destination) return;
-  const { workspace_id: id, path } = destination as Destination;
-  await yoke.workspaces.stageFiles(await yoke.workspaces.require(repo, id), [{ path, hash: stored.hash, size: stored.size }]);
+/** Stages a finished upload at each destination its begins named; a workspace deleted meanwhile is skipped. */
+async function stageAtDestinations(yoke: Yoke, repo: RepoRecord, destinations: PartDestination[], stored: { hash: string; size: number }) {
+  for (const { workspace_id: id, path } of destinations) {
+    const workspace = await yoke.workspaces.require(repo, id).catch((err) => (err instanceof NotFound ? null : Promise.reject(err)));
+    if (workspace) await yoke.workspaces.stageFiles(workspace, [{ path, hash: stored.hash, size: stored.size }]);
+  }
 }
 
 /** A request's Content-Length, if it declared a valid one. */
