@@ -166,8 +166,7 @@ export class MergeService {
    * the root excluded), each `added` (absent from base), `removed` (absent from head) or `modified`.
    */
   async changedDirs(repo: RepoRecord, range: RevisionRange): Promise<Array<{ path: string; status: 'added' | 'removed' | 'modified' }>> {
-    const { changes } = await this.compareEntries(repo, range, '');
-    const { base, head } = await this.resolveRange(repo, range);
+    const { base, head, changes } = await this.compareEntries(repo, range, '');
     const source = this.nodes.forRepo(repo.id);
     const dirs = new Set(changes.flatMap((c) => ancestors(c.path)));
     const out: Array<{ path: string; status: 'added' | 'removed' | 'modified' }> = [];

@@ -49,7 +49,6 @@ export class RepositoryService {
   async transfer(repo: RepoRecord, namespace: unknown): Promise<RepoRecord> {
     const target = assertRepoName('namespace', namespace);
     if (target === repo.namespace) return repo;
-    if (await this.meta.getRepo(target, repo.name)) throw new Conflict(`Repository '${target}/${repo.name}' already exists`);
     if (!(await this.meta.moveRepo(repo.id, target))) throw new Conflict(`Repository '${target}/${repo.name}' already exists`);
     return (await this.meta.getRepo(target, repo.name))!;
   }

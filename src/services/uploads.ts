@@ -191,8 +191,8 @@ export class UploadService {
     const key = canonical(hash);
     const found = await this.meta.getUpload(repo.id, 'version', key);
     if (!found) {
-      const held = await this.meta.findRepoBlobs(repo.id, [key]);
-      if (held.has(key)) return { hash: key, size: held.get(key)!, details: {} };
+      const held = await this.heldBlob(repo, key);
+      if (held) return { ...held, details: {} };
       throw new NotFound(`No upload in progress for ${key}`);
     }
     this.assertOpen(found);
@@ -231,8 +231,8 @@ export class UploadService {
   async beginPartUpload(repo: RepoRecord, hash: string, size: number, destination: PartDestination | null): Promise<PartUploadPlan | { stored: { hash: string; size: number } }> {
     const key = canonical(hash);
     for (let attempt = 0; attempt < 3; attempt++) {
-      const held = await this.meta.findRepoBlobs(repo.id, [key]);
-      if (held.has(key)) return { stored: { hash: key, size: held.get(key)! } };
+      const held = await this.heldBlob(repo, key);
+      if (held) return { stored: held };
       await this.assertRoomFor(size);
       const opened = await this.meta.openUpload(repo.id, 'version', key, { totalSize: size, totalChunks: null, details: { part_size: PART_SIZE, destinations: [] } });
       // The same file may be begun again (a client that restarted, another workspace): every begin's
@@ -292,11 +292,17 @@ export class UploadService {
     throw new NotFound(`Upload ${uploadId} ended without storing its file; begin it again`);
   }
 
+  /** The blob `key` (canonical) if the repository holds it. */
+  private async heldBlob(repo: RepoRecord, key: string): Promise<{ hash: string; size: number } | null> {
+    const size = (await this.meta.findRepoBlobs(repo.id, [key])).get(key);
+    return size === undefined ? null : { hash: key, size };
+  }
+
   /** Waits while another request completes the upload `key`; the blob if it was stored. */
   private async awaitCompletion(repo: RepoRecord, key: string): Promise<{ hash: string; size: number } | null> {
     for (let waited = 0; waited < COMPLETION_WAIT_MS; waited += 50) {
-      const held = await this.meta.findRepoBlobs(repo.id, [key]);
-      if (held.has(key)) return { hash: key, size: held.get(key)! };
+      const held = await this.heldBlob(repo, key);
+      if (held) return held;
       const now = await this.meta.getUpload(repo.id, 'version', key);
       if (now === null || now.state === 'open') return null;
       await new Promise((resolve) => setTimeout(resolve, 50));

@@ -1,6 +1,6 @@
 import { BadRequest, NotFound, Unprocessable } from '../core/errors.js';
 import { assertBranchName } from '../core/names.js';
-import { normalizeRepoPath } from '../core/paths.js';
+import { ancestors, normalizeRepoPath } from '../core/paths.js';
 import { applyChanges, decodeNode, lookup, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord, StagedChange, WorkspaceRecord } from '../storage/meta-store.js';
 import type { Author, CommitService } from './commits.js';
@@ -185,9 +185,7 @@ export class WorkspaceService {
         if (before) changes.push({ ...change, status: 'removed' });
       } else if (!before || before.kind !== 'file') {
         changes.push({ ...change, status: 'added' });
-        const segments = change.path.split('/').slice(0, -1);
-        for (let depth = 1; depth <= segments.length; depth++) {
-          const dir = segments.slice(0, depth).join('/');
+        for (const dir of ancestors(change.path)) {
           let exists = dirExists.get(dir);
           if (exists === undefined) dirExists.set(dir, (exists = (await lookup(source, base.rootId, dir))?.kind === 'dir'));
           if (!exists) newDirs.set(dir, (newDirs.get(dir) ?? 0) + 1);

@@ -51,6 +51,12 @@ async function latestCommits(yoke: Yoke, repo: RepoRecord, tree: ResolvedTree, d
   return latest;
 }
 
+/** The latest commit of the one entry at `path` (the root's is the tree's own commit). */
+async function latestCommitOf(yoke: Yoke, repo: RepoRecord, tree: ResolvedTree, path: string, entry: Entry): Promise<CommitRecord | null> {
+  if (path === '') return tree.commit;
+  return (await latestCommits(yoke, repo, tree, dirname(path), [entry])).get(entry.name) ?? null;
+}
+
 /** Directories first, then by name or by the date of their latest commit (`reverse` flips the second key only, as Oxen does). */
 function sortEntries(entries: Entry[], latest: Map<string, CommitRecord | null>, sortBy: SortBy, reverse: boolean): Entry[] {
   const time = (e: Entry) => latest.get(e.name)?.timestamp ?? '';
@@ -104,9 +110,9 @@ export function dirRoutes(app: FastifyInstance, yoke: Yoke) {
       let latest = options.sortBy === 'date' ? await latestCommits(yoke, repo, tree, tree.path, entries) : new Map<string, CommitRecord | null>();
       const pageEntries = sortEntries(entries, latest, options.sortBy, options.reverse).slice(offset, offset + pageSize);
       if (options.sortBy === 'name') latest = await latestCommits(yoke, repo, tree, tree.path, pageEntries);
-      const [dirLatest] = tree.path === '' ? [tree.commit] : (await latestCommits(yoke, repo, tree, dirname(tree.path), [dir])).values();
+      const named = { ...dir, name: basename(tree.path) };
       return ok('resource_found', {
-        dir: entryView({ ...dir, name: basename(tree.path) }, dirLatest ?? null),
+        dir: entryView(named, await latestCommitOf(yoke, repo, tree, tree.path, named)),
         entries: await describeEntries(yoke, repo, tree, tree.path, pageEntries, latest, options),
         resource: { path: tree.path, version: tree.version },
         metadata: null,
@@ -121,9 +127,9 @@ export function dirRoutes(app: FastifyInstance, yoke: Yoke) {
     const entry = await lookup(tree.source, tree.rootId, tree.path);
     if (!entry) throw new NotFound(`Could not find path: ${tree.path} at ${tree.version}`);
     const named = { ...entry, name: basename(tree.path) };
-    const [latest] = tree.path === '' ? [tree.commit] : (await latestCommits(yoke, repo, tree, dirname(tree.path), [named])).values();
+    const latest = await latestCommitOf(yoke, repo, tree, tree.path, named);
     const resource = tree.resolved ? resourceView(tree.resolved) : { workspace: null, commit: commitView(tree.commit), branch: null, path: tree.path, version: tree.version, resource: request.params['*'] };
-    return ok('resource_found', { entry: entryView(named, latest ?? null, resource) });
+    return ok('resource_found', { entry: entryView(named, latest, resource) });
   });
 
   app.get(`${REPO}/revisions/*`, { schema: { tags, summary: 'Resolve {revision}/{path} to a commit, branch and path' } }, async (request: Req) => {
