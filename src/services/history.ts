@@ -1,6 +1,7 @@
-import { listDirNode, loadBucket, loadDir, lookup, sameEntry, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
+import { listDir, listDirNode, loadBucket, loadDir, lookup, sameEntry, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { NodeCache } from './node-cache.js';
+import { WeightedLru } from './weighted-lru.js';
 
 const SCAN_BATCH = 500;
 /** Dated names kept across all cached directories (about 100 bytes each). */
@@ -25,9 +26,8 @@ export class HistoryService {
     private readonly nodes: NodeCache,
   ) {}
 
-  /** Dated entries of directories, by repository, commit and path (least recently used first). */
-  private readonly dated = new Map<string, Map<string, CommitRecord | null>>();
-  private datedNames = 0;
+  /** Dated entries of directories, by repository, commit and path, weighed by their number of names. */
+  private readonly dated = new WeightedLru<Map<string, CommitRecord | null>>(MAX_DATED_NAMES);
 
   async page(repo: RepoRecord, head: CommitRecord, offset: number, limit: number): Promise<{ commits: CommitRecord[]; total: number }> {
     const [commits, total] = await Promise.all([
@@ -48,12 +48,6 @@ export class HistoryService {
     return { commits: matching, total };
   }
 
-  /** The newest commit at or before `head` that changed `path`, or null. */
-  async lastChange(repo: RepoRecord, head: CommitRecord, path: string): Promise<CommitRecord | null> {
-    for await (const commit of this.changesTo(repo, head, path)) return commit;
-    return null;
-  }
-
   /**
    * For each name directly inside `dirPath`, the newest commit at or before `head` that changed it
    * (null if none did). Every entry of the directory is dated at once and the answer is cached
@@ -62,30 +56,17 @@ export class HistoryService {
   async lastChanges(repo: RepoRecord, head: CommitRecord, dirPath: string, names: string[]): Promise<Map<string, CommitRecord | null>> {
     const key = `${repo.id}\0${head.id}\0${dirPath}`;
     let dated = this.dated.get(key);
-    if (dated) {
-      this.dated.delete(key);
-      this.dated.set(key, dated);
-    } else {
+    if (!dated) {
       const source = this.nodes.forRepo(repo.id);
       const dir = await lookup(source, head.rootId, dirPath);
       // Not a directory at `head` (one a workspace creates): nothing in it was committed yet.
       if (dir?.kind !== 'dir') return new Map(names.map((name) => [name, null]));
-      const all = (await listDirNode(source, await loadDir(source, dir.id))).map((e) => e.name);
+      const all = (await listDir(source, dir.id)).map((e) => e.name);
       dated = await this.dateEntries(repo, head, dirPath, all);
-      this.remember(key, dated);
+      this.dated.set(key, dated, dated.size);
     }
     // A name the directory does not hold at `head` (one a workspace added) has no commit yet.
     return new Map(names.map((name) => [name, dated.get(name) ?? null]));
-  }
-
-  private remember(key: string, dated: Map<string, CommitRecord | null>) {
-    this.dated.set(key, dated);
-    this.datedNames += dated.size;
-    for (const [oldest, value] of this.dated) {
-      if (this.datedNames <= MAX_DATED_NAMES) break;
-      this.dated.delete(oldest);
-      this.datedNames -= value.size;
-    }
   }
 
   /**

@@ -17,8 +17,10 @@ import {
 import { basename, joinRepoPath, splitRepoPath } from '../core/paths.js';
 import { loadBucket, loadDir, lookup, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
+import { gzipFailure } from './gzip-failure.js';
 import { allAncestors, commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
+import { WeightedLru } from './weighted-lru.js';
 
 /**
  * Serves a Yoke tree as Oxen's node records (`node` + `children` blobs), translated on the fly.
@@ -79,7 +81,7 @@ interface Walk {
 const MAX_CACHED_SUMMARIES = 100_000;
 
 export class OxenTreeService {
-  private readonly summaries = new Map<string, Summary>();
+  private readonly summaries = new WeightedLru<Summary>(MAX_CACHED_SUMMARIES);
 
   constructor(
     private readonly meta: MetaStore,
@@ -306,11 +308,7 @@ export class OxenTreeService {
   private async summary(repoId: string, source: NodeSource, dirId: string): Promise<Summary> {
     const key = `${repoId}:${dirId}`;
     const hit = this.summaries.get(key);
-    if (hit) {
-      this.summaries.delete(key);
-      this.summaries.set(key, hit);
-      return hit;
-    }
+    if (hit) return hit;
     const counts: Record<string, number> = {};
     const sizes: Record<string, number> = {};
     const add = (type: string, count: number, size: number) => {
@@ -328,8 +326,7 @@ export class OxenTreeService {
       }
     }
     const summary = { counts, sizes };
-    this.summaries.set(key, summary);
-    if (this.summaries.size > MAX_CACHED_SUMMARIES) this.summaries.delete(this.summaries.keys().next().value!);
+    this.summaries.set(key, summary, 1);
     return summary;
   }
 }
@@ -345,22 +342,14 @@ export class OxenTreeService {
  */
 export function nodeRecordsTarGz(records: AsyncIterable<NodeRecord>, onFailure: (err: Error, consumerGone: boolean) => void): Readable {
   const gzip = createGzip({ level: 1 });
-  let failed = false;
-  const fail = (err: Error) => {
-    if (failed) return;
-    failed = true;
-    // Destroyed before we failed: whoever reads the output (the HTTP response) went away first.
-    const consumerGone = gzip.destroyed;
-    gzip.destroy();
-    onFailure(err, consumerGone);
-  };
+  const { fail, failed } = gzipFailure(gzip, onFailure);
   gzip.on('error', (err) => fail(err));
   gzip.on('close', () => {
     if (!gzip.writableFinished) fail(new Error('The node tarball was closed before it was complete'));
   });
   const write = (chunk: Buffer) =>
     new Promise<void>((resolve) => {
-      if (failed || gzip.write(chunk)) return resolve();
+      if (failed() || gzip.write(chunk)) return resolve();
       const done = () => {
         gzip.off('drain', done);
         gzip.off('close', done);
@@ -386,7 +375,7 @@ export function nodeRecordsTarGz(records: AsyncIterable<NodeRecord>, onFailure: 
   };
   (async () => {
     for await (const record of records) {
-      if (failed) return;
+      if (failed()) return;
       const dir = nodeDirPath(record.id);
       await put(tarHeader(`${dir}/`, 0, 'directory'));
       for (const [name, data] of [['node', record.node], ['children', record.children]] as const) {
@@ -397,7 +386,7 @@ export function nodeRecordsTarGz(records: AsyncIterable<NodeRecord>, onFailure: 
     }
     await put(Buffer.alloc(2 * TAR_BLOCK)); // end of archive
     await flush();
-    if (!failed) gzip.end();
+    if (!failed()) gzip.end();
   })().catch((err: Error) => fail(err));
   return gzip;
 }

@@ -6,6 +6,7 @@ import { BadRequest, PayloadTooLarge, YokeError } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
+import { gzipFailure } from './gzip-failure.js';
 
 /**
  * Batch download of content blobs (COMPAT: "Batch download"): a newline-separated hash list in,
@@ -258,15 +259,7 @@ export function versionsTarGz(
 ): Readable {
   // A larger output chunk than zlib's 16 KiB default: one round trip per input batch, not four.
   const gzip = createGzip({ level, chunkSize: OUTPUT_BATCH_BYTES });
-  let failed = false;
-  const fail = (err: Error) => {
-    if (failed) return;
-    failed = true;
-    // Destroyed before we failed: whoever reads the output (the HTTP response) went away first.
-    const consumerGone = gzip.destroyed;
-    gzip.destroy();
-    onFailure(err, consumerGone);
-  };
+  const { fail, failed } = gzipFailure(gzip, onFailure);
   finished(gzip, (err) => {
     if (err) fail(err);
   });
@@ -276,7 +269,7 @@ export function versionsTarGz(
   let used = 0;
   // Stop feeding once the output is gone: failed here, or destroyed by its consumer (the finished()
   // callback above then reports it).
-  const stopped = () => failed || gzip.destroyed;
+  const stopped = () => failed() || gzip.destroyed;
   const drained = () =>
     new Promise<void>((resolve) => {
       if (gzip.destroyed) return resolve();
