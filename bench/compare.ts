@@ -56,9 +56,9 @@ export async function compareBench(): Promise<string> {
     const naive = await measure(async (server) => {
       const source = server.yoke.nodes.forRepo(repo.id);
       const before = new Map<string, string>();
-      for await (const f of walkFiles(source, first.commit.rootId)) before.set(f.path, f.hash);
+      for await (const f of walkFiles(source, first.commit.rootId)) before.set(f.path, f.entry.hash);
       let differing = 0;
-      for await (const f of walkFiles(source, second.commit.rootId)) if (before.get(f.path) !== f.hash) differing += 1;
+      for await (const f of walkFiles(source, second.commit.rootId)) if (before.get(f.path) !== f.entry.hash) differing += 1;
       return differing;
     });
     rows.push({

@@ -1,20 +1,28 @@
 import { joinRepoPath } from './paths.js';
-import { loadBucket, loadDir, walkFiles, type Entry, type NodeSource } from './tree.js';
+import { loadDir, loadVnode, walkFiles, type Entry, type FileEntry, type NodeSource } from './tree.js';
 
 /** A file that differs between two trees. `before`/`after` are null where the file is absent. */
 export interface FileChange {
   path: string;
   status: 'added' | 'removed' | 'modified';
-  before: { hash: string; size: number } | null;
-  after: { hash: string; size: number } | null;
+  before: FileSide | null;
+  after: FileSide | null;
 }
 
-const leaf = (e: Entry & { kind: 'file' }) => ({ hash: e.hash, size: e.size });
+/** One side of a change; `carry` is the tree entry itself, so a merge can take it over as it is (last commit and all). */
+export interface FileSide {
+  hash: string;
+  size: number;
+  carry?: FileEntry;
+}
+
+const leaf = (e: FileEntry): FileSide => ({ hash: e.hash, size: e.size, carry: e });
 
 /**
  * Every file that differs between the trees rooted at `fromId` and `toId`, sorted by path. Only
  * subtrees whose ids differ are read: equal directory ids are skipped whole, and within two
- * directories with the same bucket layout only the buckets whose ids differ are compared. So two
+ * versions of a directory with the same vnode count only the vnodes whose ids differ are compared
+ * (both sides partition by the same paths). So two
  * commits of a large repository that differ in a few files cost a handful of node reads.
  */
 export async function diffTrees(source: NodeSource, fromId: string | null, toId: string | null, prefix = ''): Promise<FileChange[]> {
@@ -28,26 +36,26 @@ async function diffDirs(source: NodeSource, fromId: string | null, toId: string 
   if (fromId === null || toId === null) {
     const side = (fromId ?? toId)!;
     for await (const file of walkFiles(source, side, prefix)) {
-      const value = { hash: file.hash, size: file.size };
+      const value = leaf(file.entry);
       out.push(fromId === null ? { path: file.path, status: 'added', before: null, after: value } : { path: file.path, status: 'removed', before: value, after: null });
     }
     return;
   }
   const [from, to] = await Promise.all([loadDir(source, fromId), loadDir(source, toId)]);
-  if (from.buckets.length === to.buckets.length) {
-    // Same layout: a name lives in the same bucket on both sides, so equal buckets are skipped.
-    for (let i = 0; i < from.buckets.length; i++) {
-      if (from.buckets[i] === to.buckets[i]) continue;
-      await diffEntries(source, await loadBucket(source, from.buckets[i]), await loadBucket(source, to.buckets[i]), prefix, out);
+  if (from.vnodes.length === to.vnodes.length) {
+    // Same partition: a name lives in the same vnode on both sides, so equal vnodes are skipped.
+    for (let i = 0; i < from.vnodes.length; i++) {
+      if (from.vnodes[i] === to.vnodes[i]) continue;
+      await diffEntries(source, await loadVnode(source, from.vnodes[i]), await loadVnode(source, to.vnodes[i]), prefix, out);
     }
   } else {
-    await diffEntries(source, await allEntries(source, from.buckets), await allEntries(source, to.buckets), prefix, out);
+    await diffEntries(source, await allEntries(source, from.vnodes), await allEntries(source, to.vnodes), prefix, out);
   }
 }
 
-async function allEntries(source: NodeSource, buckets: Array<string | null>): Promise<Entry[]> {
+async function allEntries(source: NodeSource, vnodes: string[]): Promise<Entry[]> {
   const all: Entry[] = [];
-  for (const bucket of buckets) all.push(...(await loadBucket(source, bucket)));
+  for (const vnode of vnodes) all.push(...(await loadVnode(source, vnode)));
   return all;
 }
 

@@ -150,9 +150,23 @@ export function oxenVnodeIndex(path: string, count: number): number {
   return Number(BigInt(`0x${hashBuffer(path)}`) % BigInt(count));
 }
 
-/** Oxen's order of entries inside a vnode: by path, compared as UTF-8 bytes (not UTF-16 code units). */
-export function compareUtf8(a: string, b: string): number {
-  return Buffer.compare(Buffer.from(a, 'utf8'), Buffer.from(b, 'utf8'));
+/**
+ * Oxen's order of entries inside a vnode: by name as UTF-8 bytes, which is code point order.
+ * JavaScript's `<` compares UTF-16 code units, which disagrees only where a surrogate (a code
+ * point above U+FFFF) meets a unit from U+E000 up; this handles that case without encoding.
+ */
+export function compareNames(a: string, b: string): number {
+  const n = Math.min(a.length, b.length);
+  for (let i = 0; i < n; i++) {
+    const x = a.charCodeAt(i);
+    const y = b.charCodeAt(i);
+    if (x === y) continue;
+    const xHigh = x >= 0xd800 && x <= 0xdfff;
+    const yHigh = y >= 0xd800 && y <= 0xdfff;
+    if (xHigh !== yHigh) return xHigh ? 1 : -1;
+    return x - y;
+  }
+  return a.length - b.length;
 }
 
 // ---- node payloads ----------------------------------------------------------------------------

@@ -1,123 +1,205 @@
-import { xxh32 } from '@node-rs/xxhash';
+import { describeFile } from './mime.js';
 import { hashBuffer } from './hash.js';
 import { BadRequest } from './errors.js';
-import { joinRepoPath, splitRepoPath } from './paths.js';
+import {
+  compareNames,
+  decodeNodeRecord,
+  decodeOxenNode,
+  encodeNodeRecord,
+  encodeOxenNode,
+  instantFromIso,
+  NO_PARENT,
+  oxenVnodeIndex,
+  type NodeRecord,
+  type OxenDirNode,
+  type OxenFileNode,
+  type RecordChild,
+} from './oxen-nodes.js';
+import { basename, joinRepoPath, splitRepoPath } from './paths.js';
 
 /**
- * The merkle tree: commit → directory → vnode (bucket) → entries.
+ * The merkle tree, in Oxen's node format (oxen-nodes.ts), so that trees travel to and from Oxen's
+ * clients as they are stored: commit → directory → vnodes → entries (files and directories).
  *
- * - A file is a leaf entry (name, content hash, size) stored inside its directory's bucket.
- * - A directory node holds its totals and the ids of its buckets. Up to `bucketSize` entries live
- *   in one bucket; beyond that the entries are spread over a power-of-two number of buckets by a
- *   hash of the name, so changing one entry rewrites one bucket, the directory node and its
- *   ancestors — never the whole directory.
- * - Every node id is the xxh3-128 of the node's canonical bytes: anyone can re-verify a node, and
- *   identical subtrees get identical ids, so unchanged subtrees are shared between commits.
+ * - A directory's entries are spread over its vnodes by xxh3-128 of the entry's full path modulo
+ *   the vnode count, and sorted by name inside a vnode: that is where Oxen's readers look for a
+ *   path. Changing one entry rewrites one vnode, the directory node and its ancestors.
+ * - Every file and directory entry names the commit that last changed it (`lastCommitId`), so a
+ *   listing is dated without walking history.
+ * - Ids of the nodes Yoke builds are xxh3-128 of their full content (path, entries, last commits):
+ *   equal ids mean equal records. Nodes from a client keep the client's ids.
+ *
+ * Yoke picks vnode counts as powers of two aiming at `vnodeSize` entries each: a one-file change
+ * in a directory of n entries writes one vnode of about vnodeSize entries plus a directory record
+ * with n / vnodeSize vnode rows, and the count (hence every vnode) changes only when n doubles.
  */
 
-export const DEFAULT_BUCKET_SIZE = 4096;
+/** Entries per vnode Yoke aims for (Oxen's own client writes up to 10,000). */
+export const DEFAULT_VNODE_SIZE = 256;
 
-export interface FileLeaf {
+/** `lastCommitId` of an entry that is staged in a workspace and in no commit yet. */
+export const UNCOMMITTED = '0';
+
+export interface FileEntry {
+  kind: 'file';
+  name: string;
+  /** Content hash: the name of the blob. */
   hash: string;
   size: number;
+  lastCommitId: string;
+  dataType: string;
+  /** The entry's Oxen payload, reused byte for byte when the entry is carried over. */
+  payload: Buffer;
 }
 
-export type Entry =
-  | { kind: 'file'; name: string; hash: string; size: number }
-  | { kind: 'dir'; name: string; id: string; size: number; files: number };
+export interface DirEntry {
+  kind: 'dir';
+  name: string;
+  id: string;
+  size: number;
+  /** Files below, recursively. */
+  files: number;
+  lastCommitId: string;
+  payload: Buffer;
+}
+
+export type Entry = FileEntry | DirEntry;
 
 export interface DirNode {
   kind: 'dir';
+  id: string;
+  name: string;
   /** Direct children (files and directories). */
   entries: number;
   /** Bytes of all files below, recursively. */
   size: number;
   /** Files below, recursively. */
   files: number;
-  /** Bucket (vnode) ids; null marks an empty bucket. */
-  buckets: Array<string | null>;
+  lastCommitId: string;
+  /** Files below by data type: counts and bytes. */
+  counts: Record<string, number>;
+  sizes: Record<string, number>;
+  /** Vnode ids in partition order (an empty vnode is kept: its position is its index). */
+  vnodes: string[];
+  /** The vnodes' payloads, as the directory record holds them (reused when a vnode is carried over). */
+  vnodePayloads: Buffer[];
+  payload: Buffer;
 }
 
 export interface VNode {
   kind: 'vnode';
-  /** Sorted by name. */
+  id: string;
+  /** Sorted by name (UTF-8 byte order). */
   entries: Entry[];
 }
 
-export type TreeNode = DirNode | VNode;
+export interface CommitNode {
+  kind: 'commit';
+  id: string;
+  parentIds: string[];
+  message: string;
+  author: string;
+  email: string;
+  timestamp: { seconds: number; nanoseconds: number };
+  rootId: string;
+}
+
+export type TreeNode = DirNode | VNode | CommitNode;
 
 /** Read access to stored nodes; implementations may cache, since nodes are immutable. */
 export interface NodeSource {
   getNode(id: string): Promise<TreeNode>;
 }
 
-// ---- canonical encoding -------------------------------------------------------------------
+// ---- stored form ----------------------------------------------------------------------------
 
-type EncodedEntry = [string, 'f', string, number] | [string, 'd', string, number, number];
-
-export function encodeNode(node: TreeNode): Uint8Array {
-  const body =
-    node.kind === 'dir'
-      ? ['dir', node.entries, node.size, node.files, node.buckets]
-      : [
-          'vnode',
-          node.entries.map((e): EncodedEntry =>
-            e.kind === 'file' ? [e.name, 'f', e.hash, e.size] : [e.name, 'd', e.id, e.size, e.files],
-          ),
-        ];
-  return Buffer.from(JSON.stringify(body), 'utf8');
+/** A record as stored: u32 LE length of the `node` blob, the `node` blob, then the `children` blob. */
+export function frameRecord(record: Pick<NodeRecord, 'node' | 'children'>): Buffer {
+  const head = Buffer.alloc(4);
+  head.writeUInt32LE(record.node.length, 0);
+  return Buffer.concat([head, record.node, record.children]);
 }
 
-export function decodeNode(bytes: Uint8Array): TreeNode {
-  const body = JSON.parse(Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength).toString('utf8'));
-  if (body[0] === 'dir') {
-    return { kind: 'dir', entries: body[1], size: body[2], files: body[3], buckets: body[4] };
+/** The `node` and `children` blobs of a stored record. */
+export function unframeRecord(bytes: Uint8Array): { node: Buffer; children: Buffer } {
+  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  if (buf.length < 4) throw new Error('stored node shorter than its frame');
+  const length = buf.readUInt32LE(0);
+  if (4 + length > buf.length) throw new Error('stored node frame is longer than the record');
+  return { node: buf.subarray(4, 4 + length), children: buf.subarray(4 + length) };
+}
+
+function fileEntry(payload: Buffer, node: OxenFileNode): FileEntry {
+  return { kind: 'file', name: node.name, hash: node.hash, size: node.numBytes, lastCommitId: node.lastCommitId, dataType: node.dataType, payload };
+}
+
+function dirEntry(payload: Buffer, node: OxenDirNode): DirEntry {
+  return { kind: 'dir', name: node.name, id: node.hash, size: node.numBytes, files: sumCounts(node.dataTypeCounts), lastCommitId: node.lastCommitId, payload };
+}
+
+const sumCounts = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/** Decodes a record (as Oxen writes it: `node` and `children` blobs) into Yoke's view of it. */
+export function decodeRecord(id: string, node: Uint8Array, children: Uint8Array): TreeNode {
+  const record = decodeNodeRecord(node, children);
+  switch (record.type) {
+    case 'Dir': {
+      const dir = decodeOxenNode('Dir', record.payload) as OxenDirNode;
+      if (record.children.some((c) => c.type !== 'VNode')) throw new Error(`dir ${id}: every child of a directory is a vnode`);
+      return {
+        kind: 'dir',
+        id,
+        name: dir.name,
+        entries: dir.numEntries,
+        size: dir.numBytes,
+        files: sumCounts(dir.dataTypeCounts),
+        lastCommitId: dir.lastCommitId,
+        counts: dir.dataTypeCounts,
+        sizes: dir.dataTypeSizes,
+        vnodes: record.children.map((c) => c.hash),
+        vnodePayloads: record.children.map((c) => c.payload),
+        payload: record.payload,
+      };
+    }
+    case 'VNode': {
+      const entries = record.children.map((c): Entry => {
+        if (c.type === 'File') return fileEntry(c.payload, decodeOxenNode('File', c.payload) as OxenFileNode);
+        if (c.type === 'Dir') return dirEntry(c.payload, decodeOxenNode('Dir', c.payload) as OxenDirNode);
+        throw new Error(`vnode ${id}: a vnode holds files and directories, not a ${c.type}`);
+      });
+      for (let i = 1; i < entries.length; i++) {
+        if (compareNames(entries[i - 1].name, entries[i].name) >= 0) throw new Error(`vnode ${id}: entries are not sorted by name (or repeat one)`);
+      }
+      return { kind: 'vnode', id, entries };
+    }
+    case 'Commit': {
+      const commit = decodeOxenNode('Commit', record.payload);
+      if (commit.type !== 'Commit') throw new Error('unreachable');
+      const root = record.children[0];
+      if (record.children.length !== 1 || root.type !== 'Dir') throw new Error(`commit ${id}: a commit has exactly one child, its root directory`);
+      const { type: _, hash: __, ...fields } = commit;
+      return { kind: 'commit', id, ...fields, rootId: root.hash };
+    }
+    case 'File':
+      throw new Error(`node ${id}: file nodes are stored inside their vnode, not on their own`);
   }
-  if (body[0] === 'vnode') {
-    return {
-      kind: 'vnode',
-      entries: (body[1] as EncodedEntry[]).map((e): Entry =>
-        e[1] === 'f'
-          ? { kind: 'file', name: e[0], hash: e[2], size: e[3] }
-          : { kind: 'dir', name: e[0], id: e[2], size: e[3], files: e[4] },
-      ),
-    };
-  }
-  throw new Error(`Unknown tree node type: ${String(body[0])}`);
 }
 
-export function nodeId(bytes: Uint8Array): string {
-  return hashBuffer(bytes);
+export function decodeStoredNode(id: string, bytes: Uint8Array): TreeNode {
+  const { node, children } = unframeRecord(bytes);
+  return decodeRecord(id, node, children);
 }
 
-/** Collects the nodes a change creates; ids are content hashes, so re-adding one is harmless. */
+/** Collects the records a change creates, stored form by id; re-adding one is harmless. */
 export class NodeWriter {
   readonly nodes = new Map<string, Uint8Array>();
 
-  put(node: TreeNode): string {
-    const bytes = encodeNode(node);
-    const id = nodeId(bytes);
-    this.nodes.set(id, bytes);
-    return id;
+  put(record: NodeRecord): void {
+    this.nodes.set(record.id, frameRecord(record));
   }
 }
 
-export const EMPTY_DIR: DirNode = { kind: 'dir', entries: 0, size: 0, files: 0, buckets: [] };
-
-// ---- bucketing ------------------------------------------------------------------------------
-
-export function bucketCount(entries: number, bucketSize: number): number {
-  if (entries === 0) return 0;
-  let n = 1;
-  while (n * bucketSize < entries) n *= 2;
-  return n;
-}
-
-export function bucketOf(name: string, buckets: number): number {
-  return buckets <= 1 ? 0 : xxh32(name) & (buckets - 1);
-}
-
-const byName = (a: Entry, b: Entry) => (a.name < b.name ? -1 : a.name > b.name ? 1 : 0);
+// ---- names ----------------------------------------------------------------------------------
 
 /** Two entries name the same content (same file bytes, or the same directory tree). */
 export function sameEntry(a: Entry | null, b: Entry | null): boolean {
@@ -127,6 +209,8 @@ export function sameEntry(a: Entry | null, b: Entry | null): boolean {
   return false;
 }
 
+const byName = (a: Entry, b: Entry) => compareNames(a.name, b.name);
+
 // ---- reading --------------------------------------------------------------------------------
 
 export async function loadDir(source: NodeSource, id: string): Promise<DirNode> {
@@ -135,11 +219,16 @@ export async function loadDir(source: NodeSource, id: string): Promise<DirNode> 
   return node;
 }
 
-export async function loadBucket(source: NodeSource, id: string | null): Promise<Entry[]> {
-  if (id === null) return [];
+export async function loadVnode(source: NodeSource, id: string): Promise<Entry[]> {
   const node = await source.getNode(id);
   if (node.kind !== 'vnode') throw new Error(`Node ${id} is not a vnode`);
   return node.entries;
+}
+
+export async function loadCommitNode(source: NodeSource, id: string): Promise<CommitNode> {
+  const node = await source.getNode(id);
+  if (node.kind !== 'commit') throw new Error(`Node ${id} is not a commit`);
+  return node;
 }
 
 function findSorted(entries: Entry[], name: string): Entry | undefined {
@@ -147,32 +236,32 @@ function findSorted(entries: Entry[], name: string): Entry | undefined {
   let hi = entries.length - 1;
   while (lo <= hi) {
     const mid = (lo + hi) >> 1;
-    const candidate = entries[mid].name;
-    if (candidate === name) return entries[mid];
-    if (candidate < name) lo = mid + 1;
+    const order = compareNames(entries[mid].name, name);
+    if (order === 0) return entries[mid];
+    if (order < 0) lo = mid + 1;
     else hi = mid - 1;
   }
   return undefined;
 }
 
-/** The entry named `name` directly inside directory `dir`, reading only its bucket. */
-export async function findChild(source: NodeSource, dir: DirNode, name: string): Promise<Entry | undefined> {
-  if (dir.buckets.length === 0) return undefined;
-  const entries = await loadBucket(source, dir.buckets[bucketOf(name, dir.buckets.length)]);
-  return findSorted(entries, name);
+/** The entry at `path` (full path) directly inside `dir`, reading only the vnode that holds it. */
+export async function findChild(source: NodeSource, dir: DirNode, path: string): Promise<Entry | undefined> {
+  if (dir.vnodes.length === 0) return undefined;
+  const entries = await loadVnode(source, dir.vnodes[oxenVnodeIndex(path, dir.vnodes.length)]);
+  return findSorted(entries, basename(path));
 }
 
 /** The entry at `path` ('' is the root directory), or null when nothing is there. */
 export async function lookup(source: NodeSource, rootId: string, path: string): Promise<Entry | null> {
   let dir = await loadDir(source, rootId);
-  let entry: Entry = { kind: 'dir', name: '', id: rootId, size: dir.size, files: dir.files };
+  let entry: Entry = { kind: 'dir', name: '', id: rootId, size: dir.size, files: dir.files, lastCommitId: dir.lastCommitId, payload: dir.payload };
   const segments = splitRepoPath(path);
   for (let i = 0; i < segments.length; i++) {
     if (i > 0) {
       if (entry.kind !== 'dir') return null;
       dir = await loadDir(source, entry.id);
     }
-    const child = await findChild(source, dir, segments[i]);
+    const child = await findChild(source, dir, segments.slice(0, i + 1).join('/'));
     if (!child) return null;
     entry = child;
   }
@@ -187,8 +276,8 @@ export async function listDir(source: NodeSource, dirId: string): Promise<Entry[
 /** All direct entries of a loaded directory node, sorted by name. */
 export async function listDirNode(source: NodeSource, dir: DirNode): Promise<Entry[]> {
   const all: Entry[] = [];
-  for (const bucket of dir.buckets) all.push(...(await loadBucket(source, bucket)));
-  return dir.buckets.length > 1 ? all.sort(byName) : all;
+  for (const vnode of dir.vnodes) all.push(...(await loadVnode(source, vnode)));
+  return dir.vnodes.length > 1 ? all.sort(byName) : all;
 }
 
 /** Every file below a directory, depth first in name order. */
@@ -196,15 +285,22 @@ export async function* walkFiles(
   source: NodeSource,
   dirId: string,
   prefix = '',
-): AsyncGenerator<{ path: string; hash: string; size: number }> {
+): AsyncGenerator<{ path: string; entry: FileEntry }> {
   for (const entry of await listDir(source, dirId)) {
     const path = joinRepoPath(prefix, entry.name);
-    if (entry.kind === 'file') yield { path, hash: entry.hash, size: entry.size };
+    if (entry.kind === 'file') yield { path, entry };
     else yield* walkFiles(source, entry.id, path);
   }
 }
 
 // ---- writing --------------------------------------------------------------------------------
+
+/** A file a change puts at a path; `carry` is an existing entry with these bytes to reuse as it is (a merge takes the other side's). */
+export interface FileLeaf {
+  hash: string;
+  size: number;
+  carry?: FileEntry;
+}
 
 /** A change set: path → new file, or null to remove the file or directory at that path. */
 export type ChangeSet = Map<string, FileLeaf | null>;
@@ -241,6 +337,12 @@ function groupChanges(changes: ChangeSet): ChangeDir {
   return root;
 }
 
+export interface ApplyOptions {
+  /** The commit the change becomes: the last commit of every entry it changes (UNCOMMITTED for a workspace view). */
+  commitId: string;
+  vnodeSize?: number;
+}
+
 export interface ApplyResult {
   rootId: string;
   root: DirNode;
@@ -250,114 +352,235 @@ export interface ApplyResult {
 /**
  * Applies a change set to the tree rooted at `rootId` (null: an empty tree) and returns the new
  * root. Only directories on a changed path are read and rewritten, and within each of them only
- * the buckets holding a changed name (unless the bucket count itself changes). Directories left
- * empty are removed, as in git.
+ * the vnodes holding a changed name (unless the vnode count changes). A file written with the
+ * bytes it already has is no change, so the tree (and its ids) stay as they were. Directories
+ * left empty are removed, as in git; the root stays, possibly empty.
  */
-export async function applyChanges(
-  source: NodeSource,
-  rootId: string | null,
-  changes: ChangeSet,
-  bucketSize = DEFAULT_BUCKET_SIZE,
-): Promise<ApplyResult> {
+export async function applyChanges(source: NodeSource, rootId: string | null, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
   const writer = new NodeWriter();
-  const grouped = groupChanges(changes);
-  const rewritten = await rewriteDir(source, writer, bucketSize, rootId, '', grouped);
-  return { rootId: rewritten.id, root: rewritten.node, nodes: writer.nodes };
+  const context: RewriteContext = { source, writer, commitId: options.commitId, vnodeSize: options.vnodeSize ?? DEFAULT_VNODE_SIZE };
+  const root = rootId === null ? null : await loadDir(source, rootId);
+  const rewritten = await rewriteDir(context, root, '', groupChanges(changes));
+  const node = rewritten ?? writeDir(context, '', [], emptySummary());
+  return { rootId: node.id, root: node, nodes: writer.nodes };
 }
 
-async function rewriteDir(
-  source: NodeSource,
-  writer: NodeWriter,
-  bucketSize: number,
-  dirId: string | null,
-  path: string,
-  change: ChangeDir,
-): Promise<{ id: string; node: DirNode }> {
-  const dir = dirId === null ? EMPTY_DIR : await loadDir(source, dirId);
-  const oldBuckets = dir.buckets.length;
+interface RewriteContext {
+  source: NodeSource;
+  writer: NodeWriter;
+  commitId: string;
+  vnodeSize: number;
+}
+
+interface Summary {
+  entries: number;
+  counts: Record<string, number>;
+  sizes: Record<string, number>;
+}
+
+const emptySummary = (): Summary => ({ entries: 0, counts: {}, sizes: {} });
+
+/** Adds (sign 1) or removes (sign -1) an entry's files from a directory's totals. */
+function account(summary: Summary, entry: Entry, sign: 1 | -1, subdir?: DirNode): void {
+  summary.entries += sign;
+  const add = (type: string, count: number, size: number) => {
+    summary.counts[type] = (summary.counts[type] ?? 0) + sign * count;
+    summary.sizes[type] = (summary.sizes[type] ?? 0) + sign * size;
+    if (summary.counts[type] === 0) {
+      delete summary.counts[type];
+      delete summary.sizes[type];
+    }
+  };
+  if (entry.kind === 'file') add(entry.dataType, 1, entry.size);
+  else {
+    const counts = subdir?.counts ?? (decodeOxenNode('Dir', entry.payload) as OxenDirNode).dataTypeCounts;
+    const sizes = subdir?.sizes ?? (decodeOxenNode('Dir', entry.payload) as OxenDirNode).dataTypeSizes;
+    for (const type of Object.keys(counts)) add(type, counts[type], sizes[type] ?? 0);
+  }
+}
+
+/** The vnode count for `entries`: the current one while vnodes average between a quarter and twice `vnodeSize`. */
+export function chooseVnodeCount(current: number, entries: number, vnodeSize: number): number {
+  if (entries === 0) return 0;
+  if (current > 0 && entries > (current * vnodeSize) / 4 && entries <= current * vnodeSize * 2) return current;
+  let count = 1;
+  while (count * vnodeSize < entries) count *= 2;
+  return count;
+}
+
+/**
+ * Rewrites one directory (null: it does not exist yet) with its part of the change set. Returns
+ * the directory unchanged (same object) when nothing in it changes, null when it ends up empty.
+ */
+async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: string, change: ChangeDir): Promise<DirNode | null> {
+  const oldCount = dir?.vnodes.length ?? 0;
   const loaded = new Map<number, Map<string, Entry>>();
-  const bucketEntries = async (index: number) => {
+  const vnodeEntries = async (index: number) => {
     let map = loaded.get(index);
     if (!map) {
-      map = new Map((await loadBucket(source, dir.buckets[index])).map((e) => [e.name, e]));
+      map = new Map((await loadVnode(context.source, dir!.vnodes[index])).map((e) => [e.name, e]));
       loaded.set(index, map);
     }
     return map;
   };
   const existing = async (name: string) =>
-    oldBuckets === 0 ? undefined : (await bucketEntries(bucketOf(name, oldBuckets))).get(name);
+    oldCount === 0 ? undefined : (await vnodeEntries(oxenVnodeIndex(joinRepoPath(path, name), oldCount))).get(name);
 
-  const replacements = new Map<string, { old: Entry | undefined; next: Entry | null }>();
+  const replacements = new Map<string, { old: Entry | undefined; next: Entry | null; subdir?: DirNode }>();
   for (const [name, leaf] of change.files) {
     const old = await existing(name);
-    if (leaf !== null && old?.kind === 'dir') {
-      throw new PathConflict(`'${joinRepoPath(path, name)}' is a directory`);
-    }
-    replacements.set(name, { old, next: leaf === null ? null : { kind: 'file', name, hash: leaf.hash, size: leaf.size } });
+    if (leaf !== null && old?.kind === 'dir') throw new PathConflict(`'${joinRepoPath(path, name)}' is a directory`);
+    if (leaf === null ? old === undefined : old?.kind === 'file' && old.hash === leaf.hash) continue; // no change
+    replacements.set(name, { old, next: leaf === null ? null : newFileEntry(context, name, leaf) });
   }
   for (const [name, sub] of change.dirs) {
     const old = await existing(name);
     // The same change set also removes `name` (groupChanges allows only null there): start afresh.
     const removed = change.files.has(name);
-    if (old?.kind === 'file' && !removed) {
-      throw new PathConflict(`'${joinRepoPath(path, name)}' is a file, not a directory`);
-    }
-    const base = old?.kind === 'dir' && !removed ? old.id : null;
-    const child = await rewriteDir(source, writer, bucketSize, base, joinRepoPath(path, name), sub);
+    if (old?.kind === 'file' && !removed) throw new PathConflict(`'${joinRepoPath(path, name)}' is a file, not a directory`);
+    const base = old?.kind === 'dir' && !removed ? await loadDir(context.source, old.id) : null;
+    const child = await rewriteDir(context, base, joinRepoPath(path, name), sub);
+    if (child === base) continue;
     const next: Entry | null =
-      child.node.entries === 0 ? null : { kind: 'dir', name, id: child.id, size: child.node.size, files: child.node.files };
-    replacements.set(name, { old, next });
+      child === null ? null : { kind: 'dir', name, id: child.id, size: child.size, files: child.files, lastCommitId: child.lastCommitId, payload: child.payload };
+    const previous = replacements.get(name)?.old ?? old;
+    if (previous === undefined && next === null) replacements.delete(name);
+    else replacements.set(name, { old: previous, next, subdir: child ?? undefined });
   }
+  if (replacements.size === 0) return dir;
 
-  let entries = dir.entries;
-  let size = dir.size;
-  let files = dir.files;
-  for (const { old, next } of replacements.values()) {
-    if (old) {
-      entries -= 1;
-      size -= old.size;
-      files -= old.kind === 'file' ? 1 : old.files;
-    }
-    if (next) {
-      entries += 1;
-      size += next.size;
-      files += next.kind === 'file' ? 1 : next.files;
-    }
+  const summary: Summary = dir ? { entries: dir.entries, counts: { ...dir.counts }, sizes: { ...dir.sizes } } : emptySummary();
+  for (const { old, next, subdir } of replacements.values()) {
+    if (old) account(summary, old, -1);
+    if (next) account(summary, next, 1, subdir);
   }
+  if (summary.entries === 0 && path !== '') return null;
 
-  const newBuckets = bucketCount(entries, bucketSize);
-  let buckets: Array<string | null>;
-  if (newBuckets === oldBuckets) {
-    // Same layout: rewrite only the buckets holding a changed name.
-    buckets = dir.buckets.slice();
+  const count = chooseVnodeCount(oldCount, summary.entries, context.vnodeSize);
+  let vnodes: WrittenVnode[];
+  if (count === oldCount) {
+    // Same partition: rewrite only the vnodes holding a changed name.
+    vnodes = dir!.vnodes.map((id, i) => ({ id, payload: dir!.vnodePayloads[i] }));
     const touched = new Set<number>();
-    for (const [name, { old, next }] of replacements) {
-      if (!old && !next) continue; // removing something absent: nothing to rewrite
-      const index = bucketOf(name, newBuckets);
-      const map = await bucketEntries(index);
+    for (const [name, { next }] of replacements) {
+      const index = oxenVnodeIndex(joinRepoPath(path, name), count);
+      const map = await vnodeEntries(index);
       if (next) map.set(name, next);
       else map.delete(name);
       touched.add(index);
     }
-    for (const index of touched) buckets[index] = writeBucket(writer, [...loaded.get(index)!.values()]);
+    for (const index of touched) vnodes[index] = writeVnode(context, path, [...loaded.get(index)!.values()]);
   } else {
-    // The bucket count changed: redistribute every entry.
+    // The count changed: redistribute every entry.
     const all = new Map<string, Entry>();
-    for (let i = 0; i < oldBuckets; i++) for (const [name, e] of await bucketEntries(i)) all.set(name, e);
+    for (let i = 0; i < oldCount; i++) for (const [name, e] of await vnodeEntries(i)) all.set(name, e);
     for (const [name, { next }] of replacements) {
       if (next) all.set(name, next);
       else all.delete(name);
     }
-    const spread: Entry[][] = Array.from({ length: newBuckets }, () => []);
-    for (const e of all.values()) spread[bucketOf(e.name, newBuckets)].push(e);
-    buckets = spread.map((bucket) => writeBucket(writer, bucket));
+    const spread: Entry[][] = Array.from({ length: count }, () => []);
+    for (const e of all.values()) spread[oxenVnodeIndex(joinRepoPath(path, e.name), count)].push(e);
+    vnodes = spread.map((entries) => writeVnode(context, path, entries));
   }
-
-  const node: DirNode = { kind: 'dir', entries, size, files, buckets };
-  return { id: writer.put(node), node };
+  return writeDir(context, path, vnodes, summary);
 }
 
-function writeBucket(writer: NodeWriter, entries: Entry[]): string | null {
-  if (entries.length === 0) return null;
-  return writer.put({ kind: 'vnode', entries: entries.sort(byName) });
+function newFileEntry(context: RewriteContext, name: string, leaf: FileLeaf): FileEntry {
+  if (leaf.carry && leaf.carry.name === name && leaf.carry.hash === leaf.hash) return leaf.carry;
+  const { mimeType, dataType, extension } = describeFile(name);
+  const modified = instantFromIso(new Date().toISOString());
+  const payload = encodeOxenNode({
+    type: 'File',
+    name,
+    metadataHash: null,
+    hash: leaf.hash,
+    combinedHash: leaf.hash,
+    numBytes: leaf.size,
+    lastCommitId: context.commitId,
+    lastModifiedSeconds: modified.seconds,
+    lastModifiedNanoseconds: modified.nanoseconds,
+    dataType,
+    metadata: null,
+    mimeType,
+    extension,
+    chunkHashes: [leaf.hash],
+    chunkType: 'SingleFile',
+    storageBackend: 'Disk',
+  });
+  return { kind: 'file', name, hash: leaf.hash, size: leaf.size, lastCommitId: context.commitId, dataType, payload };
+}
+
+interface WrittenVnode {
+  id: string;
+  payload: Buffer;
+}
+
+function writeVnode(context: RewriteContext, dirPath: string, entries: Entry[]): WrittenVnode {
+  entries.sort(byName);
+  const id = hashBuffer(Buffer.concat([Buffer.from(`vnode\0${dirPath}\0`, 'utf8'), ...entries.map((e) => e.payload)]));
+  const children: RecordChild[] = entries.map((e) => ({ type: e.kind === 'file' ? 'File' : 'Dir', hash: e.kind === 'file' ? e.hash : e.id, payload: e.payload }));
+  const payload = encodeOxenNode({ type: 'VNode', hash: id, numEntries: entries.length });
+  context.writer.put(encodeNodeRecord(id, 'VNode', NO_PARENT, payload, children));
+  return { id, payload };
+}
+
+function writeDir(context: RewriteContext, path: string, vnodes: WrittenVnode[], summary: Summary): DirNode {
+  const id = hashBuffer(`dir\0${path}\0${context.commitId}\0${vnodes.map((v) => v.id).join(',')}`);
+  const children: RecordChild[] = vnodes.map((v) => ({ type: 'VNode', hash: v.id, payload: v.payload }));
+  const size = Object.values(summary.sizes).reduce((a, b) => a + b, 0);
+  const payload = encodeOxenNode({
+    type: 'Dir',
+    name: basename(path),
+    hash: id,
+    numEntries: summary.entries,
+    numBytes: size,
+    lastCommitId: context.commitId,
+    // As Oxen's commit writer: directories carry no modification time.
+    lastModifiedSeconds: 0,
+    lastModifiedNanoseconds: 0,
+    dataTypeCounts: summary.counts,
+    dataTypeSizes: summary.sizes,
+  });
+  context.writer.put(encodeNodeRecord(id, 'Dir', NO_PARENT, payload, children));
+  return {
+    kind: 'dir',
+    id,
+    name: basename(path),
+    entries: summary.entries,
+    size,
+    files: sumCounts(summary.counts),
+    lastCommitId: context.commitId,
+    counts: summary.counts,
+    sizes: summary.sizes,
+    vnodes: vnodes.map((v) => v.id),
+    vnodePayloads: vnodes.map((v) => v.payload),
+    payload,
+  };
+}
+
+// ---- commits --------------------------------------------------------------------------------
+
+export interface CommitFields {
+  id: string;
+  parentIds: string[];
+  message: string;
+  author: string;
+  email: string;
+  /** ISO-8601 UTC. */
+  timestamp: string;
+}
+
+/** A commit's node record (its one child is the root directory's payload), in stored form. */
+export function commitNodeBytes(commit: CommitFields, root: DirNode): Uint8Array {
+  const payload = encodeOxenNode({
+    type: 'Commit',
+    hash: commit.id,
+    parentIds: commit.parentIds,
+    message: commit.message,
+    author: commit.author,
+    email: commit.email,
+    timestamp: instantFromIso(commit.timestamp),
+  });
+  const rootChild: RecordChild = { type: 'Dir', hash: root.id, payload: root.payload };
+  return frameRecord(encodeNodeRecord(commit.id, 'Commit', commit.parentIds[0] ?? NO_PARENT, payload, [rootChild]));
 }

@@ -1,6 +1,6 @@
 import { BadRequest } from '../core/errors.js';
 import { describeFile } from '../core/mime.js';
-import type { Entry } from '../core/tree.js';
+import type { DirEntry, FileEntry } from '../core/tree.js';
 import type { BranchRecord, CommitRecord, RepoRecord } from '../storage/meta-store.js';
 import { MIN_OXEN_CLIENT_VERSION } from './envelope.js';
 
@@ -42,7 +42,7 @@ export function repoView(r: RepoRecord, extra: { latestCommit: CommitRecord | nu
  * `deny_unknown_fields`, so an entry carries exactly these fields (plus `children` when listed
  * with depth) and nothing of Yoke's own.
  */
-export function entryView(entry: Entry, latestCommit: CommitRecord | null = null, resource: object | null = null) {
+export function entryView(entry: Pick<FileEntry, 'kind' | 'name' | 'hash' | 'size'> | Pick<DirEntry, 'kind' | 'name' | 'id' | 'size'>, latestCommit: CommitRecord | null = null, resource: object | null = null) {
   const common = { filename: entry.name, latest_commit: latestCommit ? commitView(latestCommit) : null, resource, metadata: null, is_queryable: null };
   if (entry.kind === 'dir') {
     return { ...common, hash: entry.id, is_dir: true, size: entry.size, data_type: 'dir', mime_type: 'inode/directory', extension: '' };

@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { computeCommitId } from '../core/commit.js';
 import { Conflict, NotFound, Unprocessable } from '../core/errors.js';
-import { applyChanges, lookup, sameEntry, type ChangeSet, type NodeSource } from '../core/tree.js';
+import { applyChanges, commitNodeBytes, lookup, sameEntry, type ChangeSet, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { NodeCache } from './node-cache.js';
@@ -53,7 +53,7 @@ export class CommitService {
   constructor(
     private readonly meta: MetaStore,
     private readonly nodes: NodeCache,
-    private readonly bucketSize: number,
+    private readonly vnodeSize: number,
   ) {}
 
   async commit(request: CommitRequest): Promise<CommitOutcome> {
@@ -66,12 +66,6 @@ export class CommitService {
         if (current && !head) throw new Error(`Branch ${branch} points at missing commit ${current.commitId}`);
         if (head && head.id !== request.base?.id) await this.assertUntouched(repo, request, head);
 
-        const source = this.nodes.forRepo(repo.id);
-        const applied = await applyChanges(source, head?.rootId ?? null, request.changes, this.bucketSize);
-        if (head && applied.rootId === head.rootId && !request.allowEmpty) {
-          if (request.allowNoChanges) return { commit: head, created: false };
-          throw new Unprocessable('No changes to commit', { type: 'no_changes' });
-        }
         const parents = [...(head ? [head] : []), ...(request.mergeParents ?? [])];
         const content = {
           parentIds: parents.map((p) => p.id),
@@ -79,12 +73,18 @@ export class CommitService {
           author: request.author.name,
           email: request.author.email,
           timestamp: new Date().toISOString(),
-          rootId: applied.rootId,
         };
+        const id = computeCommitId({ ...content, changes: request.changes });
+        const source = this.nodes.forRepo(repo.id);
+        const applied = await applyChanges(source, head?.rootId ?? null, request.changes, { commitId: id, vnodeSize: this.vnodeSize });
+        if (head && applied.rootId === head.rootId && !request.allowEmpty) {
+          if (request.allowNoChanges) return { commit: head, created: false };
+          throw new Unprocessable('No changes to commit', { type: 'no_changes' });
+        }
         const generation = Math.max(0, ...parents.map((p) => p.generation)) + 1;
-        const commit: CommitRecord = { id: computeCommitId(content), ...content, generation };
+        const commit: CommitRecord = { id, ...content, rootId: applied.rootId, generation };
         const landed = await this.meta.landCommit(repo.id, {
-          nodes: [...applied.nodes],
+          nodes: [...applied.nodes, [id, commitNodeBytes(commit, applied.root)]],
           commit,
           blobs: request.blobs,
           branch,

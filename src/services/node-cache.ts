@@ -1,10 +1,10 @@
-import { decodeNode, type NodeSource, type TreeNode } from '../core/tree.js';
+import { decodeStoredNode, unframeRecord, type NodeSource, type TreeNode } from '../core/tree.js';
 import type { MetaStore } from '../storage/meta-store.js';
 import { WeightedLru } from './weighted-lru.js';
 
 /**
- * Decoded tree nodes, cached by (repo, id). Nodes are immutable and content-addressed, so a cached
- * node never goes stale; the cache is bounded by the encoded size of what it holds.
+ * Decoded tree nodes, cached by (repo, id). A node id names one record for good, so a cached node
+ * never goes stale; the cache is bounded by the encoded size of what it holds.
  */
 export class NodeCache {
   private readonly entries: WeightedLru<TreeNode>;
@@ -20,14 +20,24 @@ export class NodeCache {
     return { getNode: (id) => this.get(repoId, id) };
   }
 
+  /** A record's `node` and `children` blobs as stored, to send as they are. */
+  async record(repoId: string, id: string): Promise<{ node: Buffer; children: Buffer }> {
+    return unframeRecord(await this.bytes(repoId, id));
+  }
+
   private async get(repoId: string, id: string): Promise<TreeNode> {
     const key = `${repoId}:${id}`;
     const hit = this.entries.get(key);
     if (hit) return hit;
-    const bytes = await this.meta.getNode(repoId, id);
-    if (bytes === null) throw new Error(`Tree node ${id} is missing from repository ${repoId}`);
-    const node = decodeNode(bytes);
+    const bytes = await this.bytes(repoId, id);
+    const node = decodeStoredNode(id, bytes);
     this.entries.set(key, node, bytes.byteLength);
     return node;
+  }
+
+  private async bytes(repoId: string, id: string): Promise<Uint8Array> {
+    const bytes = await this.meta.getNode(repoId, id);
+    if (bytes === null) throw new Error(`Tree node ${id} is missing from repository ${repoId}`);
+    return bytes;
   }
 }

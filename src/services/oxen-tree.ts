@@ -1,47 +1,20 @@
 import type { Readable } from 'node:stream';
 import { createGzip } from 'node:zlib';
-import { hashBuffer } from '../core/hash.js';
-import { describeFile } from '../core/mime.js';
-import {
-  compareUtf8,
-  encodeNodeRecord,
-  encodeOxenNode,
-  instantFromIso,
-  NO_PARENT,
-  nodeDirPath,
-  oxenVnodeCount,
-  oxenVnodeIndex,
-  type NodeRecord,
-  type RecordChild,
-} from '../core/oxen-nodes.js';
-import { basename, joinRepoPath, splitRepoPath } from '../core/paths.js';
-import { loadBucket, loadDir, lookup, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
+import { nodeDirPath, oxenVnodeIndex, type NodeRecord } from '../core/oxen-nodes.js';
+
+/** A record as it goes on the wire. */
+export type WireRecord = Pick<NodeRecord, 'id' | 'node' | 'children'>;
+import { joinRepoPath, splitRepoPath } from '../core/paths.js';
+import { lookup, type DirNode, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { gzipFailure } from './gzip-failure.js';
 import { allAncestors, commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
-import { WeightedLru } from './weighted-lru.js';
 
 /**
- * Serves a Yoke tree as Oxen's node records (`node` + `children` blobs), translated on the fly.
- *
- * Id mapping: a Yoke directory id is the Oxen dir id, a file node's id is its content hash and a
- * commit keeps its id; vnodes follow Oxen's split of a directory, with ids derived from the
- * directory's (see `oxenVnodes`). All are xxh3-128 hex, so valid Oxen u128 ids, and stable across requests.
- *
- * `last_commit_id` of files and directories is the commit the tree is read at, not the commit that
- * last changed the entry: finding that needs a walk back through history with per-file state,
- * while this keeps a record a pure function of (node id, commit), so a node that occurs at two
- * paths (identical directories) gets one record that is right for both. Oxen's client asks for a
- * directory at the directory's own latest commit (from `meta/`) and uses the id only to fetch large
- * files at `chunk/{commit}/{path}`, where the file is present with these bytes. When one response
- * covers several commits (a whole history, `base..head`), a shared node is sent once, stamped with
- * the oldest of them, the one that created it; should it have moved to another path since, that
- * stamp does not hold the path (only clone and fetch ask for several commits).
- *
- * Oxen's `data_type_counts`/`data_type_sizes` are not in Yoke's dir nodes; they are computed here
- * from file extensions and cached per directory id (content-addressed, so never stale). The first
- * request that needs the root's (every commit record holds its root dir) reads the whole tree once.
+ * Serves stored trees as Oxen's node records. Yoke's trees are in Oxen's format, so a record goes
+ * out as it is stored; this decides which records a download needs, each once, children first
+ * (Oxen's client writes what it unpacks, in any order).
  */
 
 export interface TreeDownloadOptions {
@@ -53,36 +26,18 @@ export interface TreeDownloadOptions {
   isDownload: boolean;
 }
 
-/** One of a directory's vnodes in Oxen's partition, with its payload. */
-interface OxenVnode {
-  id: string;
-  entries: Entry[];
-  payload: Buffer;
-}
-
-interface Summary {
-  counts: Record<string, number>;
-  sizes: Record<string, number>;
-}
-
-/** State of one download: what has been written, and the commit the entries are stamped with. */
+/** State of one download: which records are out (or on the client already, for `base..head`). */
 interface Walk {
   repoId: string;
   source: NodeSource;
   commit: CommitRecord;
-  modified: { seconds: number; nanoseconds: number };
   depth: number;
-  /** Node records already written (or present on the client's side, for `base..head`). */
   written: Set<string>;
   /** Directories already walked, with the depth still to go below them then. */
   walked: Map<string, number>;
 }
 
-const MAX_CACHED_SUMMARIES = 100_000;
-
 export class OxenTreeService {
-  private readonly summaries = new WeightedLru<Summary>(MAX_CACHED_SUMMARIES);
-
   constructor(
     private readonly meta: MetaStore,
     private readonly nodes: NodeCache,
@@ -99,7 +54,7 @@ export class OxenTreeService {
    * The records of Oxen's `tree/download/{commit}`: with subtrees, the commit and the subtrees of
    * that commit only; without, every commit of its history and all their trees (each node once).
    */
-  async *commitRecords(repo: RepoRecord, commit: CommitRecord, options: TreeDownloadOptions): AsyncGenerator<NodeRecord> {
+  async *commitRecords(repo: RepoRecord, commit: CommitRecord, options: TreeDownloadOptions): AsyncGenerator<WireRecord> {
     const commits = options.subtrees ? [commit] : (await allAncestors(this.meta, repo.id, commit)).reverse();
     const written = new Set<string>();
     const walked = new Map<string, number>();
@@ -110,7 +65,7 @@ export class OxenTreeService {
    * The records of `tree/download/{base}..{head}`: the nodes of the commits after `base` up to
    * `head` that `base`'s tree does not already have (all of `base`'s when there are none).
    */
-  async *rangeRecords(repo: RepoRecord, base: CommitRecord, head: CommitRecord, options: TreeDownloadOptions): AsyncGenerator<NodeRecord> {
+  async *rangeRecords(repo: RepoRecord, base: CommitRecord, head: CommitRecord, options: TreeDownloadOptions): AsyncGenerator<WireRecord> {
     const newer = (await commitsBetween(this.meta, repo.id, base, head)).reverse();
     const written = new Set<string>();
     const walked = new Map<string, number>();
@@ -130,204 +85,75 @@ export class OxenTreeService {
     written: Set<string>,
     walked: Map<string, number>,
     { silent = false } = {},
-  ): AsyncGenerator<NodeRecord> {
-    const walk: Walk = {
-      repoId: repo.id,
-      source: this.nodes.forRepo(repo.id),
-      commit,
-      modified: instantFromIso(commit.timestamp),
-      depth: options.depth,
-      written,
-      walked,
+  ): AsyncGenerator<WireRecord> {
+    const walk: Walk = { repoId: repo.id, source: this.nodes.forRepo(repo.id), commit, depth: options.depth, written, walked };
+    const self = this;
+    const emit = async function* (id: string) {
+      if (walk.written.has(id)) return;
+      walk.written.add(id);
+      if (!silent) yield await self.record(repo.id, id);
     };
-    const emit = function* (record: NodeRecord) {
-      if (walk.written.has(record.id)) return;
-      walk.written.add(record.id);
-      if (!silent) yield record;
-    };
-    if (!written.has(commit.id)) {
-      const root = await loadDir(walk.source, commit.rootId);
-      const payload = encodeOxenNode({
-        type: 'Commit',
-        hash: commit.id,
-        parentIds: commit.parentIds,
-        message: commit.message,
-        author: commit.author,
-        email: commit.email,
-        timestamp: walk.modified,
-      });
-      const rootChild: RecordChild = { type: 'Dir', hash: commit.rootId, payload: await this.dirPayload(walk, '', commit.rootId, root) };
-      yield* emit(encodeNodeRecord(commit.id, 'Commit', commit.parentIds[0] ?? NO_PARENT, payload, [rootChild]));
-    }
-    const starts = options.subtrees ?? [''];
-    for (const path of starts) {
+    yield* emit(commit.id);
+    for (const path of options.subtrees ?? ['']) {
       // Oxen sends nothing below a subtree that is missing or is a file.
       const entry = path === '' ? ({ kind: 'dir', id: commit.rootId } as const) : await lookup(walk.source, commit.rootId, path);
       if (entry?.kind !== 'dir') continue;
-      let parentId = commit.id;
       if (!options.isDownload && path !== '') {
-        for (const record of await this.pathRecords(walk, path)) {
-          yield* emit(record);
-          if (record.type === 'VNode') parentId = record.id;
-        }
+        for (const id of await this.pathIds(walk, path)) yield* emit(id);
       }
-      for await (const record of this.dirRecords(walk, path, entry.id, parentId, 0)) yield* emit(record);
+      for await (const id of this.dirIds(walk, entry.id, 0)) yield* emit(id);
     }
   }
 
+  private async record(repoId: string, id: string): Promise<WireRecord> {
+    return { id, ...(await this.nodes.record(repoId, id)) };
+  }
+
   /**
-   * A directory's records, children first: the records of the subdirectories within depth, then
-   * each vnode (its entries' payloads), then the directory itself (its vnodes' payloads).
-   * Oxen counts depth in directory levels: the start's vnodes always come, and a directory `t`
-   * levels down brings its vnodes and subdirectories while `depth > t`.
+   * A directory's records, children first: the subdirectories within depth, then its vnodes, then
+   * the directory itself. Oxen counts depth in directory levels: the start's vnodes always come,
+   * and a directory `t` levels down brings its vnodes and subdirectories while `depth > t`.
    */
-  private async *dirRecords(walk: Walk, path: string, id: string, parentId: string, level: number): AsyncGenerator<NodeRecord> {
+  private async *dirIds(walk: Walk, id: string, level: number): AsyncGenerator<string> {
     const below = walk.depth < 0 ? Infinity : walk.depth - level;
-    if ((walk.walked.get(id) ?? -Infinity) >= below) return; // an identical directory was walked as deep already
+    if ((walk.walked.get(id) ?? -Infinity) >= below) return; // walked as deep already (an earlier commit's tree)
     walk.walked.set(id, below);
     const withVnodes = level === 0 || walk.depth < 0 || walk.depth > level;
     const withSubdirs = walk.depth < 0 || walk.depth > level;
-    const dir = await loadDir(walk.source, id);
-    const vnodes = await this.oxenVnodes(walk, path, id, dir);
-    for (const vnode of vnodes) {
-      if (withSubdirs) {
-        for (const e of vnode.entries) {
-          if (e.kind === 'dir') yield* this.dirRecords(walk, joinRepoPath(path, e.name), e.id, vnode.id, level + 1);
-        }
+    const dir = (await walk.source.getNode(id)) as DirNode;
+    for (const vnodeId of dir.vnodes) {
+      if (withSubdirs && !walk.written.has(vnodeId)) {
+        const vnode = await walk.source.getNode(vnodeId);
+        if (vnode.kind !== 'vnode') throw new Error(`Node ${vnodeId} is not a vnode`);
+        for (const e of vnode.entries) if (e.kind === 'dir') yield* this.dirIds(walk, e.id, level + 1);
       }
-      if (withVnodes && !walk.written.has(vnode.id)) {
-        yield encodeNodeRecord(vnode.id, 'VNode', id, vnode.payload, await this.entryPayloads(walk, vnode.entries));
-      }
+      if (withVnodes) yield vnodeId;
     }
-    yield await this.dirRecord(walk, path, id, parentId, dir, vnodes);
+    yield id;
   }
 
   /**
    * For a subtree requested without `is_download` (a partial clone): every directory above it and,
    * in each, the vnode that holds the next name, so that the client can find the subtree from the root.
    */
-  private async pathRecords(walk: Walk, path: string): Promise<NodeRecord[]> {
-    const records: NodeRecord[] = [];
+  private async pathIds(walk: Walk, path: string): Promise<string[]> {
+    const ids: string[] = [];
     let dirPath = '';
     let dirId = walk.commit.rootId;
-    let parentId = walk.commit.id;
     for (const name of splitRepoPath(path)) {
-      const dir = await loadDir(walk.source, dirId);
-      const vnodes = await this.oxenVnodes(walk, dirPath, dirId, dir);
-      records.push(await this.dirRecord(walk, dirPath, dirId, parentId, dir, vnodes));
+      const dir = (await walk.source.getNode(dirId)) as DirNode;
+      ids.push(dirId);
       const childPath = joinRepoPath(dirPath, name);
-      const holder = vnodes[oxenVnodeIndex(childPath, vnodes.length)];
-      const next = holder?.entries.find((e) => e.name === name);
+      if (dir.vnodes.length === 0) break;
+      const holder = dir.vnodes[oxenVnodeIndex(childPath, dir.vnodes.length)];
+      const vnode = await walk.source.getNode(holder);
+      const next = vnode.kind === 'vnode' ? vnode.entries.find((e) => e.name === name) : undefined;
       if (next?.kind !== 'dir') break;
-      records.push(encodeNodeRecord(holder.id, 'VNode', dirId, holder.payload, await this.entryPayloads(walk, holder.entries)));
-      parentId = holder.id;
+      ids.push(holder);
       dirId = next.id;
       dirPath = childPath;
     }
-    return records;
-  }
-
-  private async dirRecord(walk: Walk, path: string, id: string, parentId: string, dir: DirNode, vnodes: OxenVnode[]): Promise<NodeRecord> {
-    const children: RecordChild[] = vnodes.map((v) => ({ type: 'VNode', hash: v.id, payload: v.payload }));
-    return encodeNodeRecord(id, 'Dir', parentId, await this.dirPayload(walk, basename(path), id, dir), children);
-  }
-
-  /**
-   * A directory's entries split as Oxen splits them, so that Oxen's readers find an entry in the
-   * vnode they compute for it: ceil(entries / 10,000) vnodes, an entry in vnode xxh3(full path) mod
-   * that count, each vnode sorted by UTF-8 bytes. Yoke's own buckets (by xxh32 of the name, 4,096 per
-   * bucket) do not line up with that, so the whole directory is read first; memory is bounded by the
-   * largest directory, not by the tree.
-   *
-   * Vnode ids are derived from the directory id (content-addressed, so any change in the directory
-   * makes new ones) and, when the split depends on it, from the path too.
-   */
-  private async oxenVnodes(walk: Walk, path: string, dirId: string, dir: DirNode): Promise<OxenVnode[]> {
-    const count = oxenVnodeCount(dir.entries);
-    const parts: Entry[][] = Array.from({ length: count }, () => []);
-    for (const bucketId of dir.buckets) {
-      for (const e of await loadBucket(walk.source, bucketId)) parts[oxenVnodeIndex(joinRepoPath(path, e.name), count)].push(e);
-    }
-    return parts.map((entries, index) => {
-      entries.sort((a, b) => compareUtf8(a.name, b.name));
-      const id = hashBuffer(count === 1 ? `oxen-vnode\0${dirId}` : `oxen-vnode\0${dirId}\0${path}\0${index}/${count}`);
-      return { id, entries, payload: encodeOxenNode({ type: 'VNode', hash: id, numEntries: entries.length }) };
-    });
-  }
-
-  /** The payloads a vnode's `children` blob holds: its files and subdirectories, in name order. */
-  private async entryPayloads(walk: Walk, entries: Entry[]): Promise<RecordChild[]> {
-    const out: RecordChild[] = [];
-    for (const e of entries) {
-      if (e.kind === 'dir') {
-        out.push({ type: 'Dir', hash: e.id, payload: await this.dirPayload(walk, e.name, e.id, await loadDir(walk.source, e.id)) });
-        continue;
-      }
-      const { mimeType, dataType, extension } = describeFile(e.name);
-      const payload = encodeOxenNode({
-        type: 'File',
-        name: e.name,
-        metadataHash: null,
-        hash: e.hash,
-        combinedHash: e.hash,
-        numBytes: e.size,
-        lastCommitId: walk.commit.id,
-        lastModifiedSeconds: walk.modified.seconds,
-        lastModifiedNanoseconds: walk.modified.nanoseconds,
-        dataType,
-        metadata: null,
-        mimeType,
-        extension,
-        chunkHashes: [e.hash],
-        chunkType: 'SingleFile',
-        storageBackend: 'Disk',
-      });
-      out.push({ type: 'File', hash: e.hash, payload });
-    }
-    return out;
-  }
-
-  private async dirPayload(walk: Walk, name: string, id: string, dir: DirNode): Promise<Buffer> {
-    const summary = await this.summary(walk.repoId, walk.source, id);
-    return encodeOxenNode({
-      type: 'Dir',
-      name,
-      hash: id,
-      numEntries: dir.entries,
-      numBytes: dir.size,
-      lastCommitId: walk.commit.id,
-      // As Oxen's commit writer: directories carry no modification time.
-      lastModifiedSeconds: 0,
-      lastModifiedNanoseconds: 0,
-      dataTypeCounts: summary.counts,
-      dataTypeSizes: summary.sizes,
-    });
-  }
-
-  /** Files below a directory, counted and summed by data type (cached by directory id, LRU). */
-  private async summary(repoId: string, source: NodeSource, dirId: string): Promise<Summary> {
-    const key = `${repoId}:${dirId}`;
-    const hit = this.summaries.get(key);
-    if (hit) return hit;
-    const counts: Record<string, number> = {};
-    const sizes: Record<string, number> = {};
-    const add = (type: string, count: number, size: number) => {
-      counts[type] = (counts[type] ?? 0) + count;
-      sizes[type] = (sizes[type] ?? 0) + size;
-    };
-    const dir = await loadDir(source, dirId);
-    for (const bucketId of dir.buckets) {
-      for (const e of await loadBucket(source, bucketId)) {
-        if (e.kind === 'file') add(describeFile(e.name).dataType, 1, e.size);
-        else {
-          const sub = await this.summary(repoId, source, e.id);
-          for (const type of Object.keys(sub.counts)) add(type, sub.counts[type], sub.sizes[type]);
-        }
-      }
-    }
-    const summary = { counts, sizes };
-    this.summaries.set(key, summary, 1);
-    return summary;
+    return ids;
   }
 }
 
@@ -340,7 +166,7 @@ export class OxenTreeService {
  * The tar bytes are written here rather than through tar-stream, whose entry streams emit
  * unhandled errors when the output is destroyed under them.
  */
-export function nodeRecordsTarGz(records: AsyncIterable<NodeRecord>, onFailure: (err: Error, consumerGone: boolean) => void): Readable {
+export function nodeRecordsTarGz(records: AsyncIterable<WireRecord>, onFailure: (err: Error, consumerGone: boolean) => void): Readable {
   const gzip = createGzip({ level: 1 });
   const { fail, failed } = gzipFailure(gzip, onFailure);
   gzip.on('error', (err) => fail(err));

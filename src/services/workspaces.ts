@@ -1,7 +1,7 @@
 import { BadRequest, NotFound, Unprocessable } from '../core/errors.js';
 import { assertBranchName } from '../core/names.js';
 import { ancestors, normalizeRepoPath } from '../core/paths.js';
-import { applyChanges, decodeNode, lookup, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
+import { applyChanges, decodeStoredNode, lookup, UNCOMMITTED, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord, StagedChange, WorkspaceRecord } from '../storage/meta-store.js';
 import type { Author, CommitService } from './commits.js';
 import { commitsBetween } from './history.js';
@@ -37,7 +37,7 @@ export class WorkspaceService {
     private readonly meta: MetaStore,
     private readonly nodes: NodeCache,
     private readonly commits: CommitService,
-    private readonly bucketSize: number,
+    private readonly vnodeSize: number,
   ) {}
 
   /** Finds the workspace by id (or by name), or creates it on the branch's head. */
@@ -98,14 +98,14 @@ export class WorkspaceService {
     const stored = this.nodes.forRepo(workspace.repoId);
     const changes = await this.meta.listStagedChanges(workspace.uid);
     if (changes.length === 0) return { base, rootId: base.rootId, source: stored };
-    const applied = await applyChanges(stored, base.rootId, changeSet(changes), this.bucketSize);
+    const applied = await applyChanges(stored, base.rootId, changeSet(changes), { commitId: UNCOMMITTED, vnodeSize: this.vnodeSize });
     const decoded = new Map<string, TreeNode>();
     const source: NodeSource = {
       getNode: async (id) => {
         const bytes = applied.nodes.get(id);
         if (!bytes) return stored.getNode(id);
         let node = decoded.get(id);
-        if (!node) decoded.set(id, (node = decodeNode(bytes)));
+        if (!node) decoded.set(id, (node = decodeStoredNode(id, bytes)));
         return node;
       },
     };
@@ -162,7 +162,7 @@ export class WorkspaceService {
   /** Refuses (400) changes that collide with the workspace's tree, e.g. a file under a file. */
   private async assertApplicable(workspace: WorkspaceRecord, changes: StagedChange[]): Promise<void> {
     const view = await this.view(workspace);
-    await applyChanges(view.source, view.rootId, changeSet(changes), this.bucketSize);
+    await applyChanges(view.source, view.rootId, changeSet(changes), { commitId: UNCOMMITTED, vnodeSize: this.vnodeSize });
   }
 
   unstage(workspace: WorkspaceRecord, path: string): Promise<number> {

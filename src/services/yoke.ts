@@ -1,6 +1,6 @@
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
-import { DEFAULT_BUCKET_SIZE } from '../core/tree.js';
+import { DEFAULT_VNODE_SIZE } from '../core/tree.js';
 import { CommitService } from './commits.js';
 import { HistoryService } from './history.js';
 import { MergeService } from './merge.js';
@@ -13,8 +13,8 @@ import { TreeResolver } from './trees.js';
 import { WorkspaceService } from './workspaces.js';
 
 export interface YokeOptions {
-  /** Entries per tree bucket before a directory splits (tests lower it). */
-  bucketSize?: number;
+  /** Entries per vnode the trees Yoke builds aim for (tests lower it). */
+  vnodeSize?: number;
   /** Limits and expiry of uploads that arrive in parts. */
   uploads?: Partial<UploadOptions>;
 }
@@ -41,11 +41,11 @@ export class Yoke {
     this.nodes = new NodeCache(meta);
     this.repos = new RepositoryService(meta);
     this.revisions = new RevisionResolver(meta);
-    const bucketSize = options.bucketSize ?? DEFAULT_BUCKET_SIZE;
-    this.commits = new CommitService(meta, this.nodes, bucketSize);
+    const vnodeSize = options.vnodeSize ?? DEFAULT_VNODE_SIZE;
+    this.commits = new CommitService(meta, this.nodes, vnodeSize);
     this.history = new HistoryService(meta, this.nodes);
     this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });
-    this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, bucketSize);
+    this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, vnodeSize);
     this.trees = new TreeResolver(meta, this.nodes, this.revisions, this.workspaces);
     this.oxenTree = new OxenTreeService(meta, this.nodes);
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);

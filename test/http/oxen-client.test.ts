@@ -343,7 +343,7 @@ describe('Oxen client routes', () => {
 describe('latest commits in a directory split into many buckets', () => {
   let server: TestServer;
   before(async () => {
-    server = await startTestServer({ bucketSize: 2 });
+    server = await startTestServer({ vnodeSize: 2 });
     await createRepo(server, 'oxc', 'buckets');
   });
   after(() => server.stop());

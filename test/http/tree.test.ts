@@ -122,7 +122,7 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
 
   before(async () => {
     // Two entries per bucket, so directories spread over several vnodes.
-    server = await startTestServer({ bucketSize: 2 });
+    server = await startTestServer({ vnodeSize: 2 });
     await createRepo(server, 'trees', 'data');
     for (const [path, content] of Object.entries(first)) {
       const slash = path.lastIndexOf('/');

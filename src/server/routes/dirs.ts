@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../core/errors.js';
-import { basename, dirname, joinRepoPath } from '../../core/paths.js';
-import { listDir, lookup, sameEntry, type Entry } from '../../core/tree.js';
+import { basename, joinRepoPath } from '../../core/paths.js';
+import { listDir, lookup, UNCOMMITTED, type Entry } from '../../core/tree.js';
 import type { Yoke } from '../../services/yoke.js';
 import type { ResolvedRevision } from '../../services/revisions.js';
 import type { ResolvedTree } from '../../services/trees.js';
@@ -37,24 +37,17 @@ function listOptions(query: ListQuery) {
 }
 
 /**
- * The newest commit that changed each entry. For a workspace, entries it changed have none yet;
- * the others are dated by the base commit's history.
+ * The commit that last changed each entry, as its node records it. An entry a workspace changed
+ * records none yet (UNCOMMITTED), and neither does a commit the repository does not hold.
  */
-async function latestCommits(yoke: Yoke, repo: RepoRecord, tree: ResolvedTree, dirPath: string, entries: Entry[]) {
-  const latest = await yoke.history.lastChanges(repo, tree.commit, dirPath, entries.map((e) => e.name));
-  if (tree.workspace) {
-    const base = yoke.nodes.forRepo(repo.id);
-    for (const entry of entries) {
-      if (!sameEntry(entry, await lookup(base, tree.commit.rootId, joinRepoPath(dirPath, entry.name)))) latest.set(entry.name, null);
-    }
-  }
-  return latest;
+async function latestCommits(yoke: Yoke, repo: RepoRecord, entries: Entry[]): Promise<Map<string, CommitRecord | null>> {
+  const ids = [...new Set(entries.map((e) => e.lastCommitId).filter((id) => id !== UNCOMMITTED))];
+  const commits = new Map((await yoke.meta.getCommits(repo.id, ids)).map((c) => [c.id, c]));
+  return new Map(entries.map((e) => [e.name, commits.get(e.lastCommitId) ?? null]));
 }
 
-/** The latest commit of the one entry at `path` (the root's is the tree's own commit). */
-async function latestCommitOf(yoke: Yoke, repo: RepoRecord, tree: ResolvedTree, path: string, entry: Entry): Promise<CommitRecord | null> {
-  if (path === '') return tree.commit;
-  return (await latestCommits(yoke, repo, tree, dirname(path), [entry])).get(entry.name) ?? null;
+async function latestCommitOf(yoke: Yoke, repo: RepoRecord, entry: Entry): Promise<CommitRecord | null> {
+  return (await latestCommits(yoke, repo, [entry])).get(entry.name) ?? null;
 }
 
 /** Directories first, then by name or by the date of their latest commit (`reverse` flips the second key only, as Oxen does). */
@@ -78,7 +71,7 @@ async function describeEntries(yoke: Yoke, repo: RepoRecord, tree: ResolvedTree,
     if (entry.kind === 'dir' && options.depth > 0) {
       const path = joinRepoPath(dirPath, entry.name);
       const children = await listDir(tree.source, entry.id);
-      const childLatest = await latestCommits(yoke, repo, tree, path, children);
+      const childLatest = await latestCommits(yoke, repo, children);
       const ordered = sortEntries(children, childLatest, options.sortBy, options.reverse);
       view.children = await describeEntries(yoke, repo, tree, path, ordered, childLatest, { ...options, depth: options.depth - 1 });
     }
@@ -106,13 +99,13 @@ export function dirRoutes(app: FastifyInstance, yoke: Yoke) {
       if (!dir || dir.kind !== 'dir') throw new NotFound(`Directory not found: ${tree.path || '/'} at ${tree.version}`);
       const entries = await listDir(tree.source, dir.id);
       const { page, pageSize, offset } = pageParams(request.query);
-      // Sorting by name needs no history; by date it needs every entry's latest commit.
-      let latest = options.sortBy === 'date' ? await latestCommits(yoke, repo, tree, tree.path, entries) : new Map<string, CommitRecord | null>();
+      // Sorting by name needs the page's commits only; by date, every entry's.
+      let latest = options.sortBy === 'date' ? await latestCommits(yoke, repo, entries) : new Map<string, CommitRecord | null>();
       const pageEntries = sortEntries(entries, latest, options.sortBy, options.reverse).slice(offset, offset + pageSize);
-      if (options.sortBy === 'name') latest = await latestCommits(yoke, repo, tree, tree.path, pageEntries);
+      if (options.sortBy === 'name') latest = await latestCommits(yoke, repo, pageEntries);
       const named = { ...dir, name: basename(tree.path) };
       return ok('resource_found', {
-        dir: entryView(named, await latestCommitOf(yoke, repo, tree, tree.path, named)),
+        dir: entryView(named, await latestCommitOf(yoke, repo, named)),
         entries: await describeEntries(yoke, repo, tree, tree.path, pageEntries, latest, options),
         resource: { path: tree.path, version: tree.version },
         metadata: null,
@@ -127,7 +120,7 @@ export function dirRoutes(app: FastifyInstance, yoke: Yoke) {
     const entry = await lookup(tree.source, tree.rootId, tree.path);
     if (!entry) throw new NotFound(`Could not find path: ${tree.path} at ${tree.version}`);
     const named = { ...entry, name: basename(tree.path) };
-    const latest = await latestCommitOf(yoke, repo, tree, tree.path, named);
+    const latest = await latestCommitOf(yoke, repo, named);
     const resource = tree.resolved ? resourceView(tree.resolved) : { workspace: null, commit: commitView(tree.commit), branch: null, path: tree.path, version: tree.version, resource: request.params['*'] };
     return ok('resource_found', { entry: entryView(named, latest, resource) });
   });
