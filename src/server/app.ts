@@ -18,6 +18,9 @@ import { workspaceRoutes } from './routes/workspaces.js';
 import { mergeRoutes } from './routes/merge.js';
 import { versionReadRoutes } from './routes/versions-read.js';
 import { treeRoutes } from './routes/tree.js';
+import { syncRoutes } from './routes/sync.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
 
 export interface AppOptions {
   logger?: FastifyServerOptions['logger'];
@@ -130,5 +133,6 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   workspaceRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });
   mergeRoutes(app, yoke);
   treeRoutes(app, yoke);
+  syncRoutes(app, yoke, { scratchDir: join(options.dataDir ?? tmpdir(), 'tmp') });
   return app;
 }

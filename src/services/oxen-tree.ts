@@ -56,6 +56,11 @@ export class OxenTreeService {
    */
   async *commitRecords(repo: RepoRecord, commit: CommitRecord, options: TreeDownloadOptions): AsyncGenerator<WireRecord> {
     const commits = options.subtrees ? [commit] : (await allAncestors(this.meta, repo.id, commit)).reverse();
+    yield* this.recordsOf(repo, commits, options);
+  }
+
+  /** The records of `commits` (oldest first) and all their trees, each node once. */
+  async *recordsOf(repo: RepoRecord, commits: CommitRecord[], options: TreeDownloadOptions = { subtrees: null, depth: -1, isDownload: true }): AsyncGenerator<WireRecord> {
     const written = new Set<string>();
     const walked = new Map<string, number>();
     for (const c of commits) yield* this.commitTree(repo, c, options, written, walked);

@@ -464,7 +464,7 @@ export class UploadService {
 }
 
 /** Passes bytes through, failing once more than `limit` have gone by. */
-function capBytes(limit: number): Transform {
+export function capBytes(limit: number): Transform {
   let seen = 0;
   return new Transform({
     transform(chunk: Buffer, _encoding, done) {

@@ -11,6 +11,7 @@ import { DEFAULT_UPLOAD_OPTIONS, UploadService, type UploadOptions } from './upl
 import { OxenTreeService } from './oxen-tree.js';
 import { TreeResolver } from './trees.js';
 import { WorkspaceService } from './workspaces.js';
+import { SyncService } from './sync.js';
 
 export interface YokeOptions {
   /** Entries per vnode the trees Yoke builds aim for (tests lower it). */
@@ -32,6 +33,8 @@ export class Yoke {
   readonly trees: TreeResolver;
   /** Yoke's trees as Oxen's node records (the `tree/…` routes). */
   readonly oxenTree: OxenTreeService;
+  /** Oxen's push, clone, pull and fetch. */
+  readonly sync: SyncService;
 
   constructor(
     readonly meta: MetaStore,
@@ -48,6 +51,7 @@ export class Yoke {
     this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, vnodeSize);
     this.trees = new TreeResolver(meta, this.nodes, this.revisions, this.workspaces);
     this.oxenTree = new OxenTreeService(meta, this.nodes);
+    this.sync = new SyncService(meta, this.nodes);
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
   }
 

@@ -135,6 +135,16 @@ export interface MetaStore {
   listRootCommits(repoId: string): Promise<CommitRecord[]>;
 
   getNode(repoId: string, id: string): Promise<Uint8Array | null>;
+  /** Which of `ids` the repository holds as nodes. */
+  hasNodes(repoId: string, ids: string[]): Promise<Set<string>>;
+  /** Stores node records (stored form by id); ids already present are left as they are. */
+  putNodes(repoId: string, nodes: Array<[id: string, bytes: Uint8Array]>): Promise<void>;
+  /** Marks pushed commits as completely sent (Oxen's client sends a commit's dir_hashes last), or (false) no longer so. */
+  markCommitsReceived(repoId: string, ids: string[], received?: boolean): Promise<void>;
+  /** Which of `ids` were marked as completely sent. */
+  findReceivedCommits(repoId: string, ids: string[]): Promise<Set<string>>;
+  /** Records commits whose nodes are stored (a client's push), parents before children; present ones are left as they are. */
+  addCommits(repoId: string, commits: CommitRecord[]): Promise<void>;
 
   /** Records that a repository holds these blobs (uploaded or committed). Idempotent. */
   addRepoBlobs(repoId: string, blobs: Array<{ hash: string; size: number }>): Promise<void>;

@@ -16,6 +16,9 @@ import type {
   WorkspaceRecord,
 } from './meta-store.js';
 
+/** 2: tree nodes are Oxen node records (before: Yoke's own JSON nodes). */
+const SCHEMA_VERSION = 2;
+
 const SCHEMA = `
 CREATE TABLE IF NOT EXISTS repos (
   id TEXT PRIMARY KEY,
@@ -60,6 +63,11 @@ CREATE TABLE IF NOT EXISTS tree_nodes (
   id TEXT NOT NULL,
   data BLOB NOT NULL,
   PRIMARY KEY (repo_id, id)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS received_commits (
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  commit_id TEXT NOT NULL,
+  PRIMARY KEY (repo_id, commit_id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS repo_blobs (
   repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
@@ -230,7 +238,16 @@ export class SqliteMetaStore implements MetaStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    const version = this.db.pragma('user_version', { simple: true }) as number;
+    const used = this.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'tree_nodes'").get() as { n: number };
+    if (version < SCHEMA_VERSION && used.n > 0) {
+      throw new Error(
+        `${file} was written by an older Yoke whose trees are not in Oxen's node format (schema ${version}, this Yoke needs ${SCHEMA_VERSION}); ` +
+          'start with a new data directory and push the repositories into it again',
+      );
+    }
     this.db.exec(SCHEMA);
+    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     const prepare = (sql: string) => this.db.prepare(sql);
     this.stmt = {
       insertRepo: prepare(
@@ -273,6 +290,10 @@ export class SqliteMetaStore implements MetaStore {
         `SELECT ${COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ? AND c.generation = 1 ORDER BY c.timestamp, c.id`,
       ),
       getNode: prepare('SELECT data FROM tree_nodes WHERE repo_id = ? AND id = ?'),
+      hasNode: prepare('SELECT 1 FROM tree_nodes WHERE repo_id = ? AND id = ?'),
+      markReceived: prepare('INSERT OR IGNORE INTO received_commits (repo_id, commit_id) VALUES (?, ?)'),
+      unmarkReceived: prepare('DELETE FROM received_commits WHERE repo_id = ? AND commit_id = ?'),
+      isReceived: prepare('SELECT 1 FROM received_commits WHERE repo_id = ? AND commit_id = ?'),
       insertNode: prepare('INSERT OR IGNORE INTO tree_nodes (repo_id, id, data) VALUES (?, ?, ?)'),
       insertBlob: prepare('INSERT OR IGNORE INTO repo_blobs (repo_id, hash, size) VALUES (?, ?, ?)'),
       getBlob: prepare('SELECT size FROM repo_blobs WHERE repo_id = ? AND hash = ?'),
@@ -444,6 +465,52 @@ export class SqliteMetaStore implements MetaStore {
     return row ? row.data : null;
   }
 
+  async hasNodes(repoId: string, ids: string[]): Promise<Set<string>> {
+    return new Set(ids.filter((id) => this.stmt.hasNode.get(repoId, id) !== undefined));
+  }
+
+  async markCommitsReceived(repoId: string, ids: string[], received = true): Promise<void> {
+    const statement = received ? this.stmt.markReceived : this.stmt.unmarkReceived;
+    this.db.transaction(() => {
+      for (const id of ids) statement.run(repoId, id);
+    })();
+  }
+
+  async findReceivedCommits(repoId: string, ids: string[]): Promise<Set<string>> {
+    return new Set(ids.filter((id) => this.stmt.isReceived.get(repoId, id) !== undefined));
+  }
+
+  private readonly putNodesTransaction = (repoId: string, nodes: Array<[string, Uint8Array]>) => {
+    for (const [id, bytes] of nodes) this.stmt.insertNode.run(repoId, id, bytes);
+  };
+
+  async putNodes(repoId: string, nodes: Array<[id: string, bytes: Uint8Array]>): Promise<void> {
+    this.db.transaction(this.putNodesTransaction)(repoId, nodes);
+  }
+
+  private insertCommitRow(repoId: string, commit: CommitRecord): void {
+    this.stmt.insertCommit.run(
+      repoId,
+      commit.id,
+      JSON.stringify(commit.parentIds),
+      commit.message,
+      commit.author,
+      commit.email,
+      commit.timestamp,
+      commit.rootId,
+      commit.generation,
+    );
+    commit.parentIds.forEach((parent, position) => this.stmt.insertParent.run(repoId, commit.id, position, parent));
+  }
+
+  private readonly addCommitsTransaction = (repoId: string, commits: CommitRecord[]) => {
+    for (const commit of commits) this.insertCommitRow(repoId, commit);
+  };
+
+  async addCommits(repoId: string, commits: CommitRecord[]): Promise<void> {
+    this.db.transaction(this.addCommitsTransaction)(repoId, commits);
+  }
+
   private readonly addBlobsTransaction = (repoId: string, blobs: Array<{ hash: string; size: number }>) => {
     for (const blob of blobs) this.stmt.insertBlob.run(repoId, blob.hash, blob.size);
   };
@@ -597,18 +664,7 @@ export class SqliteMetaStore implements MetaStore {
     const { commit } = landing;
     for (const [id, bytes] of landing.nodes) this.stmt.insertNode.run(repoId, id, bytes);
     this.addBlobsTransaction(repoId, landing.blobs);
-    this.stmt.insertCommit.run(
-      repoId,
-      commit.id,
-      JSON.stringify(commit.parentIds),
-      commit.message,
-      commit.author,
-      commit.email,
-      commit.timestamp,
-      commit.rootId,
-      commit.generation,
-    );
-    commit.parentIds.forEach((parent, position) => this.stmt.insertParent.run(repoId, commit.id, position, parent));
+    this.insertCommitRow(repoId, commit);
     if (!this.casBranch(repoId, landing.branch, landing.expectedHead, commit.id)) {
       // Roll back everything written above: a lost race must leave no orphan commit behind.
       throw new CasLost();

@@ -43,9 +43,9 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
         commitId = (await requireBranch(repo, body.from_name)).commitId;
       } else if (typeof body.commit_id === 'string') {
         const id = normalizeHash(body.commit_id);
-        const commit = id === null ? null : await yoke.meta.getCommit(repo.id, id);
-        if (!commit) throw new NotFound(`Commit '${body.commit_id}' not found`);
-        commitId = commit.id;
+        if (id === null) throw new NotFound(`Commit '${body.commit_id}' not found`);
+        // A commit a client pushed joins the history here, once its tree checks out.
+        commitId = (await yoke.sync.adoptCommit(repo, id)).id;
       } else {
         throw new BadRequest('Invalid request body: expected {new_name, from_name} or {new_name, commit_id}');
       }
@@ -87,8 +87,7 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
       const body = jsonObject(request.body);
       const id = typeof body.commit_id === 'string' ? normalizeHash(body.commit_id) : null;
       if (id === null) throw new BadRequest('Invalid request body: expected {commit_id}');
-      const target = await yoke.meta.getCommit(repo.id, id);
-      if (!target) throw new NotFound(`Commit '${body.commit_id}' not found`);
+      const target = await yoke.sync.adoptCommit(repo, id);
       const force = body.force === true || body.force === 'true';
       const [current] = await yoke.meta.findBranches(repo.id, [name]);
       if (current && current.commitId !== target.id && !force && !(await yoke.meta.isAncestor(repo.id, current.commitId, target.id))) {

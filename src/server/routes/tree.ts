@@ -4,6 +4,7 @@ import { normalizeRepoPath } from '../../core/paths.js';
 import { nodeRecordsTarGz, type TreeDownloadOptions } from '../../services/oxen-tree.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
+import { sendTarGz } from '../stream-reply.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
 interface DownloadQuery {
@@ -43,16 +44,7 @@ export function treeRoutes(app: FastifyInstance, yoke: Yoke) {
         headSpec === undefined
           ? oxenTree.commitRecords(repo, base, options)
           : oxenTree.rangeRecords(repo, base, await yoke.revisions.resolveCommit(repo, headSpec), options);
-      const body = nodeRecordsTarGz(records, (err, consumerGone) => {
-        if (consumerGone) {
-          request.log.info({ err: err.message }, 'tree download: client went away');
-          return;
-        }
-        // The status is out: all we can do is cut the body short so the client sees a broken archive.
-        request.log.error({ err }, 'tree download failed mid-stream; the response is truncated');
-        reply.raw.destroy();
-      });
-      return reply.header('content-type', 'application/gzip').send(body);
+      return sendTarGz(request, reply, 'tree download', (onFailure) => nodeRecordsTarGz(records, onFailure));
     },
   );
 

@@ -1,0 +1,445 @@
+import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
+import { join } from 'node:path';
+import { pipeline } from 'node:stream/promises';
+import type { Readable } from 'node:stream';
+import { createGunzip, createGzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { BadRequest, NotFound, PayloadTooLarge } from '../core/errors.js';
+import { diffTrees } from '../core/diff.js';
+import { normalizeHash } from '../core/hash.js';
+import { compareNames, decodeNodeRecord, decodeOxenNode, encodeNodeRecord, oxenVnodeIndex, type OxenNodeType } from '../core/oxen-nodes.js';
+import { joinRepoPath } from '../core/paths.js';
+import { decodeRecord, frameRecord, loadCommitNode, loadDir, loadVnode, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
+import { writeDirHashesDb } from '../storage/dir-hashes-db.js';
+import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
+import { allAncestors, commitsBetween } from './history.js';
+import type { NodeCache } from './node-cache.js';
+import { capBytes } from './uploads.js';
+import { WeightedLru } from './weighted-lru.js';
+
+/** `{3 hex}/{rest}/node|children`, as Oxen's client packs nodes (optionally under `tree/nodes/`, as its server does). */
+const NODE_ENTRY = /^(?:tree\/nodes\/)?([0-9a-f]{3})\/([0-9a-f]{1,29})\/(node|children)$/;
+const NODE_DIR = /^(?:tree\/?|tree\/nodes\/?|(?:tree\/nodes\/)?[0-9a-f]{3}\/?|(?:tree\/nodes\/)?[0-9a-f]{3}\/[0-9a-f]{1,29}\/?)$/;
+/** One `node` or `children` file; a vnode of 10,000 entries is about 1.5 MB. */
+const MAX_NODE_FILE_BYTES = 256 * 1024 * 1024;
+const MAX_UNPACKED_BYTES = 64 * 1024 ** 3;
+const WRITE_BATCH_BYTES = 16 * 1024 * 1024;
+const MAX_CACHED_DIR_PATHS = 2_000_000;
+
+export interface CommitProblem {
+  commit: string;
+  problem: string;
+}
+
+/**
+ * Oxen's sync protocol, Yoke's side of it: nodes a client pushes are checked as they arrive and
+ * stored as they are; a pushed commit becomes part of the repository's history only when a branch
+ * is moved onto it, after its whole tree is verified (every node present and well-formed, each
+ * entry in the vnode Oxen's readers will look in, every file's blob held by the repository).
+ */
+export class SyncService {
+  /** Directory path → directory id of commits' trees (Oxen's `dir_hashes`), weighed by paths. */
+  private readonly dirHashCache = new WeightedLru<Map<string, string>>(MAX_CACHED_DIR_PATHS);
+
+  constructor(
+    private readonly meta: MetaStore,
+    private readonly nodes: NodeCache,
+  ) {}
+
+  /**
+   * Stores the node records of a client's `POST tree/nodes` tarball. Each record is decoded before
+   * it is stored; a malformed one refuses the request (records stored before it stay: they are
+   * valid, and unreachable until a commit that verifies names them).
+   */
+  async receiveNodes(repo: RepoRecord, body: Readable): Promise<number> {
+    const extract = tar.extract();
+    const unpacking = pipeline(body, createGunzip(), capBytes(MAX_UNPACKED_BYTES), extract);
+    const pending = new Map<string, { node?: Buffer; children?: Buffer }>();
+    let batch: Array<[string, Uint8Array]> = [];
+    let batched = 0;
+    let stored = 0;
+    const flush = async () => {
+      if (batch.length === 0) return;
+      await this.meta.putNodes(repo.id, batch);
+      stored += batch.length;
+      batch = [];
+      batched = 0;
+    };
+    try {
+      for await (const entry of extract) {
+        const name = entry.header.name.replace(/^\.\//, '');
+        if (entry.header.type === 'directory' && NODE_DIR.test(name)) {
+          entry.resume();
+          continue;
+        }
+        const match = entry.header.type === 'file' ? NODE_ENTRY.exec(name) : null;
+        if (!match) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only {3 hex}/{rest}/node and children files are accepted`);
+        const id = normalizeHash(match[1] + match[2])!;
+        const bytes = await readEntry(entry as AsyncIterable<Buffer>, name);
+        const parts = pending.get(id) ?? {};
+        parts[match[3] as 'node' | 'children'] = bytes;
+        if (parts.node === undefined || parts.children === undefined) {
+          pending.set(id, parts);
+          continue;
+        }
+        pending.delete(id);
+        const record = checkedRecord(id, parts.node, parts.children);
+        batch.push([id, record]);
+        batched += record.length;
+        if (batched >= WRITE_BATCH_BYTES) await flush();
+      }
+      await unpacking;
+    } catch (err) {
+      extract.destroy();
+      await unpacking.catch(() => {});
+      if (err instanceof BadRequest || err instanceof PayloadTooLarge) throw err;
+      const code = (err as NodeJS.ErrnoException).code ?? '';
+      if (code.startsWith('Z_') || /tar|header|unexpected end/i.test((err as Error).message)) throw new BadRequest(`The node upload is not a valid tar.gz: ${(err as Error).message}`);
+      throw err;
+    }
+    const [incomplete] = pending.keys();
+    if (incomplete !== undefined) throw new BadRequest(`Node ${incomplete} came without its ${pending.get(incomplete)!.node ? 'children' : 'node'} file`);
+    await flush();
+    return stored;
+  }
+
+  /**
+   * Those of `ids` (commit ids) the repository does not hold completely: neither in its history nor
+   * pushed through to the commit's dir_hashes, which Oxen's client sends after its blobs and nodes.
+   * A commit reported present gets nothing sent, so one cut off half-way must count as missing.
+   */
+  async missingCommits(repo: RepoRecord, ids: string[]): Promise<string[]> {
+    const normal = ids.map((id) => normalizeHash(id) ?? id);
+    const [received, known] = await Promise.all([this.meta.findReceivedCommits(repo.id, normal), this.meta.getCommits(repo.id, normal)]);
+    const present = new Set([...received, ...known.map((c) => c.id)]);
+    return ids.filter((_, i) => !present.has(normal[i]));
+  }
+
+  /**
+   * Takes a client's `commits/upload` tarball: the RocksDB files of `history/{commit}/dir_hashes/`
+   * (and the legacy `dirs/`). Yoke derives directory indexes from its trees, so the files are read
+   * and dropped; what matters is that the client got this far with each commit named.
+   */
+  async receiveDirHashes(repo: RepoRecord, body: Readable): Promise<string[]> {
+    const extract = tar.extract();
+    const unpacking = pipeline(body, createGunzip(), capBytes(MAX_UNPACKED_BYTES), extract);
+    const commits = new Set<string>();
+    try {
+      for await (const entry of extract) {
+        const name = entry.header.name.replace(/^\.\//, '');
+        const match = /^history\/([0-9a-fA-F]{1,32})(?:\/(?:dir_hashes|dirs)(?:\/[^/]+)*)?\/?$/.exec(name);
+        if (!match || (entry.header.type !== 'file' && entry.header.type !== 'directory') || name.split('/').includes('..')) {
+          throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only history/{commit}/dir_hashes/… is accepted`);
+        }
+        commits.add(normalizeHash(match[1])!);
+        entry.resume();
+      }
+      await unpacking;
+    } catch (err) {
+      extract.destroy();
+      await unpacking.catch(() => {});
+      if (err instanceof BadRequest || err instanceof PayloadTooLarge) throw err;
+      throw new BadRequest(`The dir_hashes upload is not a valid tar.gz: ${(err as Error).message}`);
+    }
+    await this.meta.markCommitsReceived(repo.id, [...commits]);
+    return [...commits];
+  }
+
+  async missingNodes(repo: RepoRecord, ids: string[]): Promise<string[]> {
+    const normal = ids.map((id) => normalizeHash(id) ?? id);
+    const present = await this.meta.hasNodes(repo.id, normal);
+    return ids.filter((_, i) => !present.has(normal[i]));
+  }
+
+  /** Files that the commits after `base` up to `head` (all of `head`'s history without a base) add or change and whose blobs the repository lacks. */
+  async missingFiles(repo: RepoRecord, base: CommitRecord | null, head: CommitRecord): Promise<Array<{ commitId: string; path: string; hash: string; size: number }>> {
+    const source = this.nodes.forRepo(repo.id);
+    const commits = base ? await commitsBetween(this.meta, repo.id, base, head) : await allAncestors(this.meta, repo.id, head);
+    const wanted = new Map<string, { commitId: string; path: string; hash: string; size: number }>();
+    for (const commit of commits) {
+      const parent = commit.parentIds[0] === undefined ? null : await this.meta.getCommit(repo.id, commit.parentIds[0]);
+      for (const change of await diffTrees(source, parent?.rootId ?? null, commit.rootId)) {
+        if (change.after && !wanted.has(change.after.hash)) wanted.set(change.after.hash, { commitId: commit.id, path: change.path, hash: change.after.hash, size: change.after.size });
+      }
+    }
+    const hashes = [...wanted.keys()];
+    const held = await this.meta.findRepoBlobs(repo.id, hashes);
+    return hashes.filter((h) => !held.has(h)).map((h) => wanted.get(h)!);
+  }
+
+  /**
+   * The commit `id` as part of the repository's history: a commit Yoke knows, or a pushed one whose
+   * nodes are stored, which is verified with all its pushed ancestors and recorded (oldest first).
+   * 404 if there is no such commit; 400 naming the first problem if its tree is incomplete.
+   */
+  async adoptCommit(repo: RepoRecord, id: string): Promise<CommitRecord> {
+    const known = await this.meta.getCommit(repo.id, id);
+    if (known) return known;
+    const source = this.nodes.forRepo(repo.id);
+    const order = new Set<string>();
+    const nodes = new Map<string, { parentIds: string[]; rootId: string; node: Awaited<ReturnType<typeof loadCommitNode>> }>();
+    const visit = async (start: string) => {
+      // Iterative depth-first walk; a commit is appended after its parents (oldest first).
+      const stack: Array<{ id: string; expanded: boolean }> = [{ id: start, expanded: false }];
+      while (stack.length > 0) {
+        const top = stack[stack.length - 1];
+        if (top.expanded) {
+          stack.pop();
+          order.add(top.id);
+          continue;
+        }
+        top.expanded = true;
+        if (nodes.has(top.id) || (await this.meta.getCommit(repo.id, top.id))) {
+          stack.pop();
+          continue;
+        }
+        if ((await this.meta.hasNodes(repo.id, [top.id])).size === 0) {
+          if (top.id === start) throw new NotFound(`Commit '${top.id}' not found`);
+          throw new BadRequest(`Commit ${top.id}, a parent of what is being pushed, is missing: push it first`);
+        }
+        const node = await loadCommitNode(source, top.id).catch((err) => {
+          throw new BadRequest(`Node ${top.id} is not a commit: ${(err as Error).message}`);
+        });
+        nodes.set(top.id, { parentIds: node.parentIds, rootId: node.rootId, node });
+        for (const parent of node.parentIds) if (!nodes.has(parent)) stack.push({ id: parent, expanded: false });
+      }
+    };
+    await visit(id);
+    const records = new Map<string, CommitRecord>();
+    for (const commitId of order) {
+      const { node } = nodes.get(commitId)!;
+      const parents = await Promise.all(
+        node.parentIds.map(async (p) => records.get(p) ?? (await this.meta.getCommit(repo.id, p)) ?? undefined),
+      );
+      if (parents.some((p) => p === undefined)) throw new BadRequest(`Commit ${commitId} names a parent the repository does not hold`);
+      const firstParentRoot = parents[0]?.rootId ?? null;
+      try {
+        await this.verifyTree(repo, source, commitId, firstParentRoot, node.rootId);
+      } catch (err) {
+        // Ask the client for this commit again on its next push.
+        await this.meta.markCommitsReceived(repo.id, [commitId], false);
+        throw err;
+      }
+      records.set(commitId, {
+        id: commitId,
+        parentIds: node.parentIds,
+        message: node.message,
+        author: node.author,
+        email: node.email,
+        timestamp: new Date(node.timestamp.seconds * 1000 + Math.floor(node.timestamp.nanoseconds / 1e6)).toISOString(),
+        rootId: node.rootId,
+        generation: 1 + Math.max(0, ...parents.map((p) => p!.generation)),
+      });
+    }
+    await this.meta.addCommits(repo.id, [...records.values()]);
+    return records.get(id)!;
+  }
+
+  /**
+   * Checks the part of a pushed tree that differs from its first parent's: each new directory and
+   * vnode is stored and decodes, its entry count adds up, each entry sits in the vnode its full
+   * path hashes to, and the repository holds every new file's blob.
+   */
+  private async verifyTree(repo: RepoRecord, source: NodeSource, commitId: string, parentRootId: string | null, rootId: string): Promise<void> {
+    const missingBlobs = new Set<string>();
+    const problem = (text: string) => new BadRequest(`Commit ${commitId} cannot be adopted: ${text}`, { type: 'incomplete_push' });
+    const load = async <T>(what: string, read: () => Promise<T>): Promise<T> => {
+      try {
+        return await read();
+      } catch (err) {
+        throw problem(`${what}: ${(err as Error).message}`);
+      }
+    };
+    const blobs: string[] = [];
+    const walk = async (path: string, dirId: string, oldId: string | null): Promise<void> => {
+      if (dirId === oldId) return;
+      const dir = await load(`directory '${path || '/'}' (${dirId})`, () => loadDir(source, dirId));
+      const old: DirNode | null = oldId === null ? null : await loadDir(source, oldId);
+      let entries = 0;
+      for (let index = 0; index < dir.vnodes.length; index++) {
+        const vnodeId = dir.vnodes[index];
+        const declared = (decodeOxenNode('VNode', dir.vnodePayloads[index]) as { numEntries: number }).numEntries;
+        entries += declared;
+        if (old && old.vnodes.length === dir.vnodes.length && old.vnodes[index] === vnodeId) continue;
+        const vnode = await load(`vnode ${vnodeId} of '${path || '/'}'`, () => loadVnode(source, vnodeId));
+        if (vnode.length !== declared) throw problem(`vnode ${vnodeId} of '${path || '/'}' says it has ${declared} entries, it holds ${vnode.length}`);
+        for (const entry of vnode) {
+          const entryPath = joinRepoPath(path, entry.name);
+          if (oxenVnodeIndex(entryPath, dir.vnodes.length) !== index) throw problem(`'${entryPath}' is in vnode ${index} of ${dir.vnodes.length}, not where its path hashes to`);
+          if (entry.kind === 'file') blobs.push(entry.hash);
+          else await walk(entryPath, entry.id, old ? await this.childDirId(source, old, entryPath) : null);
+        }
+      }
+      if (entries !== dir.entries) throw problem(`directory '${path || '/'}' says it has ${dir.entries} entries, its vnodes hold ${entries}`);
+    };
+    await walk('', rootId, parentRootId);
+    for (let i = 0; i < blobs.length; i += 1000) {
+      const slice = blobs.slice(i, i + 1000);
+      const held = await this.meta.findRepoBlobs(repo.id, slice);
+      for (const hash of slice) if (!held.has(hash)) missingBlobs.add(hash);
+    }
+    if (missingBlobs.size > 0) {
+      const [first] = missingBlobs;
+      throw problem(`${missingBlobs.size} file(s) were not uploaded, e.g. version ${first}`);
+    }
+  }
+
+  private async childDirId(source: NodeSource, dir: DirNode, path: string): Promise<string | null> {
+    if (dir.vnodes.length === 0) return null;
+    const vnode = await loadVnode(source, dir.vnodes[oxenVnodeIndex(path, dir.vnodes.length)]);
+    const name = path.slice(path.lastIndexOf('/') + 1);
+    const found = vnode.find((e) => e.name === name);
+    return found?.kind === 'dir' ? found.id : null;
+  }
+
+  /**
+   * Oxen's `dir_hashes` of a commit: every directory's path ('' for the root) → its id. Built from
+   * the first parent's when that is at hand, reading only the directories that changed.
+   */
+  async dirHashes(repo: RepoRecord, commit: CommitRecord): Promise<Map<string, string>> {
+    const key = `${repo.id}:${commit.id}`;
+    const hit = this.dirHashCache.get(key);
+    if (hit) return hit;
+    const source = this.nodes.forRepo(repo.id);
+    // Walk back along first parents to one whose map is cached (or the root), then forward.
+    const chain: CommitRecord[] = [commit];
+    let base: Map<string, string> | null = null;
+    let baseRoot: string | null = null;
+    for (;;) {
+      const [parentId] = chain[chain.length - 1].parentIds;
+      if (parentId === undefined || chain.length > 1000) break;
+      const parent = await this.meta.getCommit(repo.id, parentId);
+      if (!parent) break;
+      const cached = this.dirHashCache.get(`${repo.id}:${parent.id}`);
+      if (cached) {
+        base = cached;
+        baseRoot = parent.rootId;
+        break;
+      }
+      chain.push(parent);
+    }
+    let map = base ?? new Map<string, string>();
+    let fromRoot = baseRoot;
+    if (!base) {
+      // Nothing cached: start from the oldest commit of the chain, whole.
+      const oldest = chain.pop()!;
+      map = new Map();
+      await updateDirHashes(source, map, '', null, oldest.rootId);
+      this.dirHashCache.set(`${repo.id}:${oldest.id}`, map, map.size);
+      fromRoot = oldest.rootId;
+    }
+    for (let i = chain.length - 1; i >= 0; i--) {
+      const next = new Map(map);
+      await updateDirHashes(source, next, '', fromRoot, chain[i].rootId);
+      this.dirHashCache.set(`${repo.id}:${chain[i].id}`, next, next.size);
+      map = next;
+      fromRoot = chain[i].rootId;
+    }
+    return map;
+  }
+}
+
+/** Brings `map` from the tree at `oldId` to the tree at `newId` (either null: absent), for the directory at `path`. */
+async function updateDirHashes(source: NodeSource, map: Map<string, string>, path: string, oldId: string | null, newId: string | null): Promise<void> {
+  if (oldId === newId) return;
+  if (newId === null) {
+    map.delete(path);
+    const prefix = `${path}/`;
+    for (const key of [...map.keys()]) if (key.startsWith(prefix)) map.delete(key);
+    return;
+  }
+  map.set(path, newId);
+  const [mine, theirs] = await Promise.all([loadDir(source, newId), oldId === null ? null : loadDir(source, oldId)]);
+  const subdirs = (entries: Entry[]) => new Map(entries.filter((e) => e.kind === 'dir').map((e) => [e.name, (e as { id: string }).id]));
+  const compare = async (before: Entry[], after: Entry[]) => {
+    const was = subdirs(before);
+    for (const [name, id] of subdirs(after)) {
+      await updateDirHashes(source, map, joinRepoPath(path, name), was.get(name) ?? null, id);
+      was.delete(name);
+    }
+    for (const [name, id] of was) await updateDirHashes(source, map, joinRepoPath(path, name), id, null);
+  };
+  if (theirs && theirs.vnodes.length === mine.vnodes.length) {
+    for (let i = 0; i < mine.vnodes.length; i++) {
+      if (mine.vnodes[i] !== theirs.vnodes[i]) await compare(await loadVnode(source, theirs.vnodes[i]), await loadVnode(source, mine.vnodes[i]));
+    }
+  } else {
+    const all = async (dir: DirNode | null) => (dir ? (await Promise.all(dir.vnodes.map((v) => loadVnode(source, v)))).flat() : []);
+    await compare(await all(theirs), await all(mine));
+  }
+}
+
+/**
+ * Oxen's dir_hashes download: per commit, `history/{commit}/dir_hashes/` holding a RocksDB of the
+ * commit's directory paths → ids, gzip'd tar. Each database is written to a scratch directory,
+ * streamed out and removed before the next, so disk and memory hold one commit's at a time.
+ */
+export function dirHashesTarGz(commits: AsyncIterable<{ id: string; dirs: Map<string, string> }>, scratchRoot: string, onFailure: (err: Error) => void): Readable {
+  const pack = tar.pack();
+  const gzip = createGzip({ level: 1 });
+  pack.pipe(gzip);
+  const entry = (header: Partial<tar.Header> & { name: string }, data: Buffer = Buffer.alloc(0)) =>
+    new Promise<void>((resolve, reject) => pack.entry(header as tar.Header, data, (err) => (err ? reject(err) : resolve())));
+  (async () => {
+    await mkdir(scratchRoot, { recursive: true });
+    const scratch = await mkdtemp(join(scratchRoot, 'dir-hashes-'));
+    try {
+      for await (const { id, dirs } of commits) {
+        const db = join(scratch, id);
+        await writeDirHashesDb(db, dirs);
+        await entry({ name: `history/${id}/`, type: 'directory', mode: 0o755 });
+        await entry({ name: `history/${id}/dir_hashes/`, type: 'directory', mode: 0o755 });
+        for (const name of (await readdir(db)).sort()) {
+          await entry({ name: `history/${id}/dir_hashes/${name}`, mode: 0o644 }, await readFile(join(db, name)));
+        }
+        await rm(db, { recursive: true, force: true });
+      }
+      pack.finalize();
+    } finally {
+      await rm(scratch, { recursive: true, force: true });
+    }
+  })().catch((err: Error) => {
+    onFailure(err);
+    gzip.destroy(err);
+  });
+  return gzip;
+}
+
+async function readEntry(entry: AsyncIterable<Buffer>, name: string): Promise<Buffer> {
+  const chunks: Buffer[] = [];
+  let size = 0;
+  for await (const chunk of entry) {
+    size += chunk.length;
+    if (size > MAX_NODE_FILE_BYTES) throw new BadRequest(`Tar entry '${name}' is larger than a node record can be`);
+    chunks.push(chunk);
+  }
+  return Buffer.concat(chunks, size);
+}
+
+/**
+ * A pushed record, checked and in stored form: it decodes, its payload names its own id, and a
+ * vnode's entries are sorted by name (re-sorted if a client wrote them otherwise: order carries no
+ * meaning, and Yoke's and Oxen's readers search vnodes by name).
+ */
+function checkedRecord(id: string, node: Buffer, children: Buffer): Buffer {
+  let raw;
+  try {
+    raw = decodeNodeRecord(node, children);
+    if (raw.type === 'File') throw new Error('file nodes travel inside their vnode, not as records');
+    const own = decodeOxenNode(raw.type, raw.payload) as { hash: string };
+    if (own.hash !== id) throw new Error(`its payload names ${own.hash}`);
+    if (raw.type === 'VNode') {
+      const named = raw.children.map((c) => ({ ...c, name: (decodeOxenNode(c.type, c.payload) as { name?: string }).name ?? '' }));
+      const sorted = [...named].sort((a, b) => compareNames(a.name, b.name));
+      if (sorted.some((c, i) => c !== named[i])) {
+        const rebuilt = encodeNodeRecord(id, 'VNode', raw.parentId, raw.payload, sorted.map(({ type, hash, payload }) => ({ type: type as OxenNodeType, hash, payload })));
+        node = rebuilt.node;
+        children = rebuilt.children;
+      }
+    }
+    decodeRecord(id, node, children);
+  } catch (err) {
+    throw new BadRequest(`Node ${id} is malformed: ${(err as Error).message}`, { type: 'bad_node' });
+  }
+  return frameRecord({ node, children });
+}
