@@ -10,12 +10,12 @@ import { normalizeHash } from '../core/hash.js';
  * zeros), not bytes. The client reads it to find a directory's node without walking the tree
  * (status, add, the next commit, which starts from a copy of its parent's index).
  *
- * The binding is rocksdb-native, whose RocksDB writes SST format_version 6 like the client. Its
- * prebuilt binary has no compression library, so tables it writes are uncompressed (the client reads
- * them) but a table block the client compressed with LZ4 cannot be read here. The client closes these
- * databases without flushing, leaving everything in the write-ahead log, which reads fine; it only
- * writes tables once an index outgrows its 4 MiB memtable, and those blocks mostly stay
- * uncompressed because hex hashes don't compress.
+ * The binding is rocksdb-native (RocksDB 10.5), which writes SST format_version 6 like the client
+ * (RocksDB 11.8). Its prebuilt binary has no compression library: tables it writes are uncompressed,
+ * which the client reads, but it cannot read a table the client compressed with LZ4. The client
+ * closes these databases without flushing, so an index normally lives only in the write-ahead log,
+ * which reads fine; only an index past the client's 4 MiB memtable (some 40,000 directories) gets
+ * LZ4 tables. Store uploaded dbs as files rather than relying on reading them.
  */
 
 interface WriteBatch {
@@ -103,6 +103,11 @@ export async function readDirHashesDb(dir: string): Promise<Map<string, string>>
   const db = new RocksDBClass(dir, { readOnly: true, createIfMissing: false });
   try {
     await db.ready();
+  } catch (err) {
+    await db.close().catch(() => {}); // rejects again with the same error once an open has failed
+    throw explainOpenError(dir, err);
+  }
+  try {
     // Keys arrive in byte order, as the client iterates them, so "later wins" matches it too.
     for await (const { key, value } of db.iterator({})) {
       const path = utf8.decode(key).replace(/\\/g, '/');
@@ -119,4 +124,14 @@ export async function readDirHashesDb(dir: string): Promise<Map<string, string>>
     await db.close();
   }
   return result;
+}
+
+/** RocksDB's "LZ4 not supported in this build" (raised when a table is opened) names neither the db nor the cause. */
+function explainOpenError(dir: string, err: unknown): unknown {
+  if (err instanceof Error && /not supported in this build/.test(err.message)) {
+    return new Error(`dir_hashes: ${dir} has compressed tables, which this RocksDB build cannot read (${err.message})`, {
+      cause: err,
+    });
+  }
+  return err;
 }

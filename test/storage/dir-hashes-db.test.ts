@@ -2,7 +2,7 @@ import { describe, it, before, after } from 'node:test';
 import assert from 'node:assert/strict';
 import { execFileSync } from 'node:child_process';
 import { existsSync } from 'node:fs';
-import { mkdtemp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
+import { cp, mkdtemp, mkdir, readdir, rm, stat, writeFile } from 'node:fs/promises';
 import { createRequire } from 'node:module';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -11,8 +11,8 @@ import { readDirHashesDb, writeDirHashesDb } from '../../src/storage/dir-hashes-
 
 /** Oxen's own client: the project's venv (made by test/python/run.sh) or a scratch one. */
 const ROOT = fileURLToPath(new URL('../..', import.meta.url));
-const PYTHON = [join(ROOT, '.venv-oxen/bin/python'), '/tmp/oxvenv/bin/python'].find((p) => existsSync(p));
-const NO_CLIENT = PYTHON === undefined && 'no Python with oxenai: neither .venv-oxen/bin/python (bash test/python/run.sh makes it) nor /tmp/oxvenv/bin/python';
+const PYTHON = [join(ROOT, '.venv-oxen/bin/python')].find((p) => existsSync(p));
+const NO_CLIENT = PYTHON === undefined && 'no Python with oxenai: .venv-oxen/bin/python is missing (bash test/python/venv.sh makes it; npm test runs it first)';
 
 /**
  * Driven by the real client. `init REPO` makes a repository with nested directories, commits it
@@ -204,6 +204,22 @@ describe('dir-hashes-db', () => {
       const seen = client('status', repo) as { modified: string[]; text: string };
       assert.deepEqual(seen.modified, ['a/b/two.txt']);
       assert.doesNotMatch(seen.text, /Untracked/);
+    });
+
+    it("unpacked over the client's own db of that commit, ours is what it reads (its old WAL is ignored)", async () => {
+      // A base..head download re-sends the base commit, which the client unpacks over its own
+      // files: same names (CURRENT, MANIFEST-000005, OPTIONS-000007) are replaced, its
+      // 000004.log stays. Leaving "a/b" out of ours shows which data the client then sees.
+      const { repo, db } = await clientRepo('client-overlay');
+      const hashes = await readDirHashesDb(db);
+      const ours = join(tmp, 'overlay-db');
+      await writeDirHashesDb(ours, [...hashes].filter(([path]) => path !== 'a/b'));
+      await cp(ours, db, { recursive: true, force: true });
+      assert.ok((await readdir(db)).includes('000004.log'), "the client's write-ahead log is still there");
+      await writeFile(join(repo, 'a', 'b', 'two.txt'), 'changed');
+      const status = client('status', repo) as { modified: string[]; text: string };
+      assert.deepEqual(status.modified, []);
+      assert.match(status.text, /Untracked Files[\s\S]*a\/b\/two\.txt/);
     });
   });
 });

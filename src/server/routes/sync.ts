@@ -100,16 +100,20 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
 
   app.get<{ Params: SpecParams }>(
     `${REPO}/commits/:spec/download_dir_hashes_db`,
-    { schema: { tags, summary: "Directory indexes (history/{commit}/dir_hashes/, RocksDB) of {commit} and its ancestors, or of the commits in {base}..{head}, as a tar.gz" } },
+    { schema: { tags, summary: 'Directory indexes (history/{commit}/dir_hashes/, RocksDB) of {commit} and its ancestors, or of {base}, {head} and the commits between, as a tar.gz' } },
     async (request, reply) => {
       const repo = await repoOf(request);
       const parts = request.params.spec.split('..');
       if (parts.length > 2 || parts.some((p) => p === '')) throw new BadRequest(`Expected {commit} or {base}..{head}, got ${request.params.spec}`);
       const head = await yoke.revisions.resolveCommit(repo, parts[parts.length - 1]);
-      const commits =
-        parts.length === 2
-          ? await yoke.merges.commitsBetween(repo, await yoke.revisions.resolveCommit(repo, parts[0]), head)
-          : await allAncestors(yoke.meta, repo.id, head);
+      let commits: CommitRecord[];
+      if (parts.length === 2) {
+        // Both ends, as Oxen's server sends them: the client unpacks base's index over its own.
+        const base = await yoke.revisions.resolveCommit(repo, parts[0]);
+        commits = [...(await yoke.merges.commitsBetween(repo, base, head)), base];
+      } else {
+        commits = await allAncestors(yoke.meta, repo.id, head);
+      }
       return dirHashesReply(request, reply, repo, commits.reverse());
     },
   );
