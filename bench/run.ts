@@ -6,8 +6,9 @@ import { compareBench } from './compare.js';
 import { foundationBench } from './foundation.js';
 import { versionsBench } from './versions.js';
 import { workspacesBench } from './workspaces.js';
+import { syncBench } from './sync.js';
 
-const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench };
+const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench, sync: syncBench };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   if (!benches[name]) throw new Error(`Unknown benchmark ${name}; choose from ${Object.keys(benches).join(', ')}`);
