@@ -2,7 +2,7 @@ import { strict as assert } from 'node:assert';
 import { describe, it } from 'node:test';
 import { xxhash128 } from 'hash-wasm';
 import {
-  compareUtf8,
+  compareNames,
   decodeNodeRecord,
   decodeOxenNode,
   encodeNodeRecord,
@@ -253,7 +253,11 @@ describe("Oxen's vnode partition", () => {
   it('orders names by UTF-8 bytes, as Rust compares paths', () => {
     // UTF-16 puts U+1F600 (a surrogate pair, 0xD83D…) before U+FB01; UTF-8 puts it after (F0… > EF…).
     assert.ok('😀' < 'ﬁ');
-    assert.ok(compareUtf8('😀', 'ﬁ') > 0);
-    assert.deepEqual(['b', 'é', 'a', '😀', 'ﬁ', 'B'].sort(compareUtf8), ['B', 'a', 'b', 'é', 'ﬁ', '😀']);
+    assert.ok(compareNames('😀', 'ﬁ') > 0);
+    assert.deepEqual(['b', 'é', 'a', '😀', 'ﬁ', 'B'].sort(compareNames), ['B', 'a', 'b', 'é', 'ﬁ', '😀']);
+    // The edges of that case: U+E000 and U+FFFF against the first code point above U+FFFF; below U+D800 nothing changes.
+    assert.ok(compareNames('\u{10000}', '\uFFFF') > 0 && compareNames('\uE000', '\u{10FFFF}') < 0);
+    assert.ok(compareNames('\uD7FF', '\u{10000}') < 0);
+    assert.ok(compareNames('a😀', 'a😀') === 0 && compareNames('a', 'a😀') < 0 && compareNames('😀', '😁') < 0);
   });
 });
