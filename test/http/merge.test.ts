@@ -150,6 +150,34 @@ describe('merge', () => {
     assert.equal((await server.json(`/api/repos/${repo}/merge/main..main`, json('POST', { name: 'x' }))).status, 400);
     assert.equal((await server.json(`/api/repos/${repo}/merge/main`)).status, 400);
   });
+
+  it("merges a client's commit into a branch with PUT branches/{name}/merge, and answers the head unchanged on a conflict", async () => {
+    const repo = await freshRepo();
+    await server.json(`/api/repos/${repo}/branches`, json('POST', { new_name: 'feature', from_name: 'main' }));
+    await write(repo, 'feature', 'theirs.txt', 'theirs');
+    await write(repo, 'main', 'ours.txt', 'ours');
+    const [client, server_] = [await head(repo, 'feature'), await head(repo, 'main')];
+    const merged = await server.json(`/api/repos/${repo}/branches/main/merge`, json('PUT', { client_commit_id: client, server_commit_id: server_ }));
+    assert.equal(merged.status, 200, JSON.stringify(merged.body));
+    assertEnvelope(merged.body, 'success');
+    assert.deepEqual(merged.body.commit.parent_ids, [server_, client]);
+    assert.equal(await head(repo, 'main'), merged.body.commit.id);
+    assert.equal(await read(repo, 'main', 'theirs.txt'), 'theirs');
+    assert.equal(await read(repo, 'main', 'ours.txt'), 'ours');
+
+    await write(repo, 'feature', 'clash.txt', 'feature side');
+    await write(repo, 'main', 'clash.txt', 'main side');
+    const before = await head(repo, 'main');
+    const clash = await server.json(`/api/repos/${repo}/branches/main/merge`, json('PUT', { client_commit_id: await head(repo, 'feature'), server_commit_id: before }));
+    assert.equal(clash.status, 200);
+    assert.equal(clash.body.commit.id, before);
+    assert.equal(await head(repo, 'main'), before);
+
+    const bad = await server.json(`/api/repos/${repo}/branches/main/merge`, json('PUT', { client_commit_id: 'zz', server_commit_id: before }));
+    assert.equal(bad.status, 400);
+    const unknown = await server.json(`/api/repos/${repo}/branches/main/merge`, json('PUT', { client_commit_id: 'abc123', server_commit_id: before }));
+    assert.equal(unknown.status, 404);
+  });
 });
 
 describe('compare', () => {

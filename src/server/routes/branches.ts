@@ -80,11 +80,20 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.put<{ Params: RepoWildcardParams }>(
     `${REPO}/branches/*`,
-    { schema: { tags, summary: 'Move (or create) a branch to {commit_id}; only fast-forward unless {force: true}' } },
+    {
+      schema: {
+        tags,
+        summary:
+          'Move (or create) a branch to {commit_id}; only fast-forward unless {force: true}. ' +
+          '{branch}/merge with {client_commit_id, server_commit_id}: merge a pushed commit into the branch (answers the branch head unchanged on a conflict, as oxen-server)',
+      },
+    },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const name = assertBranchName(request.params['*']);
       const body = jsonObject(request.body);
+      const rest = request.params['*'];
+      if (rest.endsWith('/merge') && body.client_commit_id !== undefined) return mergePushed(repo, rest.slice(0, -'/merge'.length), body);
+      const name = assertBranchName(rest);
       const id = typeof body.commit_id === 'string' ? normalizeHash(body.commit_id) : null;
       if (id === null) throw new BadRequest('Invalid request body: expected {commit_id}');
       const target = await yoke.sync.adoptCommit(repo, id);
@@ -98,6 +107,27 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
       return ok('resource_updated', { branch: await withCommit(repo, await requireBranch(repo, name)) });
     },
   );
+
+  /** Oxen's `PUT branches/{name}/merge`: the client's commit merged into the branch on the server. */
+  const mergePushed = async (repo: RepoRecord, branchName: string, body: Record<string, unknown>) => {
+    const ids = [body.client_commit_id, body.server_commit_id].map((v) => (typeof v === 'string' ? normalizeHash(v) : null));
+    if (ids.some((id) => id === null)) throw new BadRequest('Invalid request body: expected {client_commit_id, server_commit_id}');
+    const branch = await requireBranch(repo, assertBranchName(branchName));
+    const incoming = await yoke.sync.adoptCommit(repo, ids[0]!);
+    const current = await yoke.meta.getCommit(repo.id, ids[1]!);
+    if (!current) throw new NotFound(`Commit '${String(body.server_commit_id)}' not found`);
+    try {
+      const outcome = await yoke.merges.merge(repo, { base: branch.name, head: incoming.id, threeDot: false }, { name: incoming.author, email: incoming.email });
+      const commit = outcome.kind === 'merge_commit' ? outcome.merge : outcome.kind === 'fast_forward' ? outcome.head : outcome.base;
+      return ok(outcome.kind === 'up_to_date' ? 'resource_found' : 'resource_created', { commit: commitView(commit) });
+    } catch (err) {
+      // As oxen-server: on a conflict the branch stays where it was and the answer is its head.
+      if (err instanceof Conflict && err.extra.type === 'merge_conflict') {
+        return ok('resource_found', { commit: commitView(current) });
+      }
+      throw err;
+    }
+  };
 
   app.delete<{ Params: RepoWildcardParams }>(`${REPO}/branches/*`, { schema: { tags, summary: 'Delete a branch' } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
