@@ -245,6 +245,22 @@ describe('chunked uploads: commits/upload_chunk', () => {
     assert.deepEqual(await staging(), stagedBefore);
   });
 
+  it("takes a commit's dir_hashes too large for commits/upload (Oxen's client sends those in chunks): the commit counts as sent", async () => {
+    const commit = hashBuffer('a pushed commit');
+    const missing = async () =>
+      (await server.json(`/api/repos/${R}/commits/missing`, { method: 'POST', body: JSON.stringify({ hashes: [commit] }) })).body.hashes;
+    assert.deepEqual(await missing(), [commit]);
+    const archive = await tarGz([
+      { name: `history/${commit}/dir_hashes`, type: 'directory' },
+      { name: `history/${commit}/dir_hashes/CURRENT`, data: Buffer.from('MANIFEST-000005\n') },
+      { name: `history/${commit}/dir_hashes/000004.log`, data: randomBytes(3000) },
+    ]);
+    const { status, body } = await sendChunk({ hash: hashBuffer(archive), chunk_num: 0, total_chunks: 1, total_size: archive.length, is_compressed: true }, archive);
+    assert.equal(status, 200, JSON.stringify(body));
+    assert.deepEqual(body.hashes, []);
+    assert.deepEqual(await missing(), []);
+  });
+
   for (const [label, entries] of [
     ['a path with ..', [{ name: 'versions/files/../../etc/passwd', data: Buffer.from('x') }]],
     ['an absolute path', [{ name: '/etc/passwd', data: Buffer.from('x') }]],
