@@ -9,7 +9,7 @@ import { diffTrees } from '../core/diff.js';
 import { normalizeHash } from '../core/hash.js';
 import { compareNames, decodeNodeRecord, decodeOxenNode, encodeNodeRecord, oxenVnodeIndex, type OxenNodeType } from '../core/oxen-nodes.js';
 import { joinRepoPath } from '../core/paths.js';
-import { decodeRecord, frameRecord, loadCommitNode, loadDir, loadVnode, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
+import { decodeRecord, frameRecord, loadCommitNode, loadDir, loadVnode, type CommitNode, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
 import { writeDirHashesDb } from '../storage/dir-hashes-db.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween } from './history.js';
@@ -177,7 +177,7 @@ export class SyncService {
     if (known) return known;
     const source = this.nodes.forRepo(repo.id);
     const order = new Set<string>();
-    const nodes = new Map<string, { parentIds: string[]; rootId: string; node: Awaited<ReturnType<typeof loadCommitNode>> }>();
+    const nodes = new Map<string, CommitNode>();
     const visit = async (start: string) => {
       // Iterative depth-first walk; a commit is appended after its parents (oldest first).
       const stack: Array<{ id: string; expanded: boolean }> = [{ id: start, expanded: false }];
@@ -200,14 +200,14 @@ export class SyncService {
         const node = await loadCommitNode(source, top.id).catch((err) => {
           throw new BadRequest(`Node ${top.id} is not a commit: ${(err as Error).message}`);
         });
-        nodes.set(top.id, { parentIds: node.parentIds, rootId: node.rootId, node });
+        nodes.set(top.id, node);
         for (const parent of node.parentIds) if (!nodes.has(parent)) stack.push({ id: parent, expanded: false });
       }
     };
     await visit(id);
     const records = new Map<string, CommitRecord>();
     for (const commitId of order) {
-      const { node } = nodes.get(commitId)!;
+      const node = nodes.get(commitId)!;
       const parents = await Promise.all(
         node.parentIds.map(async (p) => records.get(p) ?? (await this.meta.getCommit(repo.id, p)) ?? undefined),
       );

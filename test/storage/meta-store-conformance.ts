@@ -523,6 +523,50 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.equal(await store.getNode(repo.id, hex()), null);
           assert.equal(await store.getNode((await newRepo(store)).id, commit.rootId), null);
         }));
+
+      it('putNodes stores nodes once (an id already present keeps its bytes), hasNodes answers per repository', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const [x, y, z] = [hex(), hex(), hex()];
+          await store.putNodes(repo.id, [[x, Buffer.from('first')], [y, Buffer.from('y')]]);
+          await store.putNodes(repo.id, [[x, Buffer.from('second')]]);
+          await store.putNodes(repo.id, []);
+          assertSameBytes(await store.getNode(repo.id, x), Buffer.from('first'));
+          assert.deepEqual(sorted([...(await store.hasNodes(repo.id, [x, y, z]))]), sorted([x, y]));
+          assert.deepEqual([...(await store.hasNodes((await newRepo(store)).id, [x]))], []);
+          await store.deleteRepo(repo.id);
+          assert.deepEqual([...(await store.hasNodes(repo.id, [x, y]))], []);
+        }));
+    });
+
+    describe('pushed commits', () => {
+      it('addCommits records commits with their parents (present ones kept), as landCommit would, without moving a branch', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const [a, b, c] = linearChain(3);
+          await store.addCommits(repo.id, [a, b]);
+          await store.addCommits(repo.id, [b, c]);
+          for (const commit of [a, b, c]) assert.deepEqual(await store.getCommit(repo.id, commit.id), commit);
+          assert.deepEqual(ids(await store.listAncestors(repo.id, c.id, { offset: 0, limit: 10 })), [c.id, b.id, a.id]);
+          assert.equal(await store.isAncestor(repo.id, a.id, c.id), true);
+          assert.deepEqual(await store.listBranches(repo.id), []);
+          assert.equal(await store.getCommit((await newRepo(store)).id, a.id), null);
+        }));
+
+      it('markCommitsReceived marks and unmarks per repository; findReceivedCommits answers which are marked', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const other = await newRepo(store);
+          const [x, y, z] = [hex(), hex(), hex()];
+          await store.markCommitsReceived(repo.id, [x, y]);
+          await store.markCommitsReceived(repo.id, [x]);
+          assert.deepEqual(sorted([...(await store.findReceivedCommits(repo.id, [x, y, z]))]), sorted([x, y]));
+          assert.deepEqual([...(await store.findReceivedCommits(other.id, [x, y]))], []);
+          await store.markCommitsReceived(repo.id, [y, z], false);
+          assert.deepEqual([...(await store.findReceivedCommits(repo.id, [x, y, z]))], [x]);
+          await store.deleteRepo(repo.id);
+          assert.deepEqual([...(await store.findReceivedCommits(repo.id, [x]))], []);
+        }));
     });
 
     describe('repository blobs', () => {
