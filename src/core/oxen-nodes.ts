@@ -1,5 +1,5 @@
 import { hashBuffer, normalizeHash } from './hash.js';
-import { decodeMsgpack, MsgpackWriter, type MsgpackValue } from './msgpack.js';
+import { decodeMsgpack, MsgpackReader, MsgpackWriter, type MsgpackValue } from './msgpack.js';
 
 /**
  * Oxen's merkle nodes as bytes (reference: oxen-internals §1.3–1.7), written from the format
@@ -108,8 +108,15 @@ export function idBytesLE(hash: string): Buffer {
 /** Oxen's display form: lower-case hex without leading zeros ('0' for zero). */
 export function idFromBytesBE(bytes: Uint8Array): string {
   if (bytes.length !== 16) throw new Error(`An id has 16 bytes, got ${bytes.length}`);
-  return Buffer.from(bytes).toString('hex').replace(/^0+(?=.)/, '');
+  // By table rather than toString('hex'): a large directory's listing converts one id per entry.
+  let i = 0;
+  while (i < 15 && bytes[i] === 0) i++;
+  let hex = HEX_BYTE[bytes[i]].replace(/^0(?=.)/, '');
+  for (i++; i < 16; i++) hex += HEX_BYTE[bytes[i]];
+  return hex;
 }
+
+const HEX_BYTE = Array.from({ length: 256 }, (_, b) => b.toString(16).padStart(2, '0'));
 
 export function idFromBytesLE(bytes: Uint8Array): string {
   return idFromBytesBE(Buffer.from(bytes).reverse());
@@ -240,6 +247,47 @@ const asCounts = (v: MsgpackValue, what: string): Record<string, number> => {
   for (const [k, n] of v) out[asStr(k, what)] = asNum(n, what);
   return out;
 };
+
+/** What a listing needs of a file or directory payload inside a vnode. */
+export interface EntrySummary {
+  name: string;
+  hash: string;
+  numBytes: number;
+  lastCommitId: string;
+  /** A file's data type; null for a directory. */
+  dataType: string | null;
+}
+
+/**
+ * The leading fields of a File or Dir payload, read without decoding the rest: a vnode of a large
+ * directory holds thousands of them and a listing reads every one. Payloads are checked in full
+ * (`decodeOxenNode`) when they arrive from a client; this trusts the fields it skips.
+ */
+export function readEntrySummary(type: 'File' | 'Dir', payload: Buffer): EntrySummary {
+  if (payload.length < PAYLOAD_PREFIX.length || payload.compare(PAYLOAD_PREFIX, 0, PAYLOAD_PREFIX.length, 0, PAYLOAD_PREFIX.length) !== 0) {
+    throw new Error(`payload: expected the ${NODE_ENVELOPE} envelope`);
+  }
+  const r = new MsgpackReader(payload);
+  r.at = PAYLOAD_PREFIX.length;
+  const what = type === 'File' ? 'file' : 'dir';
+  if (r.arrayHeader() !== (type === 'File' ? 16 : 10)) throw new Error(`${what}: unexpected number of fields`);
+  if (r.read() !== type) throw new Error(`${what}: wrong type tag`);
+  const name = asStr(r.read(), `${what}.name`);
+  if (type === 'File') {
+    r.read(); // metadata hash
+    const hash = asId(r.read(), 'file.hash');
+    r.read(); // combined hash
+    const numBytes = asNum(r.read(), 'file.num_bytes');
+    const lastCommitId = asId(r.read(), 'file.last_commit_id');
+    r.read();
+    r.read(); // modification time
+    return { name, hash, numBytes, lastCommitId, dataType: asStr(r.read(), 'file.data_type') };
+  }
+  const hash = asId(r.read(), 'dir.hash');
+  r.read(); // number of entries
+  const numBytes = asNum(r.read(), 'dir.num_bytes');
+  return { name, hash, numBytes, lastCommitId: asId(r.read(), 'dir.last_commit_id'), dataType: null };
+}
 
 /** Reads a current-format (`V0_25_0`) payload back; the inverse of `encodeOxenNode`. */
 export function decodeOxenNode(type: OxenNodeType, payload: Uint8Array): OxenNode {
@@ -375,13 +423,13 @@ export function decodeNodeRecord(node: Uint8Array, children: Uint8Array): Decode
   const parentId = idFromBytesLE(buf.subarray(1, 17));
   const length = buf.readUInt32LE(17);
   if (21 + length > buf.length || (buf.length - 21 - length) % CHILD_ROW !== 0) throw new Error('node blob has a malformed payload or child table');
-  const payload = Buffer.from(buf.subarray(21, 21 + length));
+  const payload = buf.subarray(21, 21 + length);
   const rows: DecodedRecord['children'] = [];
   for (let at = 21 + length; at < buf.length; at += CHILD_ROW) {
     const offset = Number(buf.readBigUInt64LE(at + 17));
     const size = Number(buf.readBigUInt64LE(at + 25));
     if (offset + size > kids.length) throw new Error('child row points past the children blob');
-    rows.push({ type: typeOf(buf[at]), hash: idFromBytesLE(buf.subarray(at + 1, at + 17)), offset, payload: Buffer.from(kids.subarray(offset, offset + size)) });
+    rows.push({ type: typeOf(buf[at]), hash: idFromBytesLE(buf.subarray(at + 1, at + 17)), offset, payload: kids.subarray(offset, offset + size) });
   }
   return { type, parentId, payload, children: rows };
 }

@@ -10,9 +10,9 @@ import {
   instantFromIso,
   NO_PARENT,
   oxenVnodeIndex,
+  readEntrySummary,
   type NodeRecord,
   type OxenDirNode,
-  type OxenFileNode,
   type RecordChild,
 } from './oxen-nodes.js';
 import { basename, joinRepoPath, splitRepoPath } from './paths.js';
@@ -129,10 +129,6 @@ export function unframeRecord(bytes: Uint8Array): { node: Buffer; children: Buff
   return { node: buf.subarray(4, 4 + length), children: buf.subarray(4 + length) };
 }
 
-function fileEntry(payload: Buffer, node: OxenFileNode): FileEntry {
-  return { kind: 'file', name: node.name, hash: node.hash, size: node.numBytes, lastCommitId: node.lastCommitId, dataType: node.dataType, payload };
-}
-
 function dirEntry(payload: Buffer, node: OxenDirNode): DirEntry {
   return { kind: 'dir', name: node.name, id: node.hash, size: node.numBytes, files: sumCounts(node.dataTypeCounts), lastCommitId: node.lastCommitId, payload };
 }
@@ -163,7 +159,10 @@ export function decodeRecord(id: string, node: Uint8Array, children: Uint8Array)
     }
     case 'VNode': {
       const entries = record.children.map((c): Entry => {
-        if (c.type === 'File') return fileEntry(c.payload, decodeOxenNode('File', c.payload) as OxenFileNode);
+        if (c.type === 'File') {
+          const file = readEntrySummary('File', c.payload);
+          return { kind: 'file', name: file.name, hash: file.hash, size: file.numBytes, lastCommitId: file.lastCommitId, dataType: file.dataType!, payload: c.payload };
+        }
         if (c.type === 'Dir') return dirEntry(c.payload, decodeOxenNode('Dir', c.payload) as OxenDirNode);
         throw new Error(`vnode ${id}: a vnode holds files and directories, not a ${c.type}`);
       });
