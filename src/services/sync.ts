@@ -405,6 +405,11 @@ export function dirHashesTarGz(commits: AsyncIterable<{ id: string; dirs: Map<st
   return gzip;
 }
 
+/** A name one entry of a directory can have: what Yoke's own paths allow in a segment. */
+function isEntryName(name: string): boolean {
+  return name !== '' && name !== '.' && name !== '..' && !/[/\\\0]/.test(name);
+}
+
 async function readEntry(entry: AsyncIterable<Buffer>, name: string): Promise<Buffer> {
   const chunks: Buffer[] = [];
   let size = 0;
@@ -426,8 +431,15 @@ function checkedRecord(id: string, node: Buffer, children: Buffer): Buffer {
   try {
     raw = decodeNodeRecord(node, children);
     if (raw.type === 'File') throw new Error('file nodes travel inside their vnode, not as records');
-    const own = decodeOxenNode(raw.type, raw.payload) as { hash: string };
+    const own = decodeOxenNode(raw.type, raw.payload) as { hash: string; name?: string };
     if (own.hash !== id) throw new Error(`its payload names ${own.hash}`);
+    if (raw.type === 'Dir' && own.name !== '' && !isEntryName(own.name!)) throw new Error(`directory name ${JSON.stringify(own.name)} is not a path segment`);
+    // A child row and the payload it points at must name the same node: readers go by either.
+    for (const child of raw.children) {
+      const payload = decodeOxenNode(child.type, child.payload) as { hash: string; name?: string };
+      if (payload.hash !== child.hash) throw new Error(`a child row names ${child.hash}, its payload ${payload.hash}`);
+      if (raw.type === 'VNode' && !isEntryName(payload.name!)) throw new Error(`entry name ${JSON.stringify(payload.name)} is not a path segment`);
+    }
     if (raw.type === 'VNode') {
       const named = raw.children.map((c) => ({ ...c, name: (decodeOxenNode(c.type, c.payload) as { name?: string }).name ?? '' }));
       const sorted = [...named].sort((a, b) => compareNames(a.name, b.name));

@@ -6,15 +6,19 @@ import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { hashBuffer } from '../../src/core/hash.js';
 import {
+  compareNames,
   decodeNodeRecord,
   decodeOxenNode,
   encodeNodeRecord,
   encodeOxenNode,
+  NO_PARENT,
+  oxenVnodeIndex,
   PAYLOAD_PREFIX,
   type OxenCommitNode,
   type OxenDirNode,
   type OxenFileNode,
 } from '../../src/core/oxen-nodes.js';
+import { chooseVnodeCount, DEFAULT_VNODE_SIZE } from '../../src/core/tree.js';
 import { nodeRecordsTarGz } from '../../src/services/oxen-tree.js';
 import { assertEnvelope, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -90,6 +94,33 @@ function filesBelow(tarball: Tarball, dirId: string, prefix: string, out = new M
   return out;
 }
 
+/**
+ * Checks how a directory record (at `path`) spreads its entries over its vnodes, as Yoke lays them
+ * out: a power-of-two count in the band chooseVnodeCount keeps (at most twice `vnodeSize` entries
+ * per vnode on average, and more than a quarter of it unless there is one vnode), every entry in
+ * the vnode its full path hashes to (where Oxen's readers look), each vnode sorted by name in
+ * UTF-8 order and headed by NO_PARENT. Returns every entry name, vnode by vnode.
+ */
+function vnodeNames(tarball: Tarball, dir: ReturnType<typeof record>, path: string, vnodeSize: number): string[] {
+  const count = dir.kids.length;
+  const entries = (dir.self as OxenDirNode).numEntries;
+  assert.ok(count > 0 && (count & (count - 1)) === 0, `${path || '/'}: ${count} vnodes is a power of two`);
+  assert.ok(entries <= count * vnodeSize * 2 && (count === 1 || entries > (count * vnodeSize) / 4), `${path || '/'}: ${entries} entries fit ${count} vnodes of ~${vnodeSize}`);
+  const names: string[] = [];
+  dir.kids.forEach((v, index) => {
+    const vnode = record(tarball, v.hash);
+    assert.equal(vnode.type, 'VNode');
+    assert.equal(vnode.parentId, NO_PARENT);
+    assert.equal((vnode.self as { numEntries: number }).numEntries, vnode.kids.length);
+    const here = vnode.kids.map((k) => (k.node as { name: string }).name);
+    for (let i = 1; i < here.length; i++) assert.ok(compareNames(here[i - 1], here[i]) < 0, `vnode ${index} of ${path || '/'} is sorted: ${here}`);
+    for (const name of here) assert.equal(oxenVnodeIndex(path === '' ? name : `${path}/${name}`, count), index, `${path}/${name} is in the vnode its path hashes to`);
+    names.push(...here);
+  });
+  assert.equal(names.length, entries);
+  return names;
+}
+
 describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
   let server: TestServer;
   const REPO = 'trees/data';
@@ -106,6 +137,15 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
   const files = { ...first, 'dir/sub/y.txt': 'why, changed\n' };
   let firstId: string;
   let headId: string;
+  /** Every commit with the file it changed, oldest first: one per file of `first`, then head changing y.txt. */
+  const changes: Array<{ commit: string; path: string }> = [];
+  /** The commit that last changed `path` (a file, or anything below a directory; '' is the root) as of commit `at`. */
+  const lastChange = (path: string, at: string) => {
+    const upTo = changes.slice(0, changes.findIndex((c) => c.commit === at) + 1);
+    const below = upTo.filter((c) => path === '' || c.path === path || c.path.startsWith(`${path}/`));
+    assert.ok(below.length > 0, `something changed ${path} by ${at}`);
+    return below[below.length - 1].commit;
+  };
 
   const download = async (spec: string, query = ''): Promise<Tarball> => {
     const res = await server.fetch(`/api/repos/${REPO}/tree/download/${spec}${query}`);
@@ -124,20 +164,24 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     // Two entries per bucket, so directories spread over several vnodes.
     server = await startTestServer({ vnodeSize: 2 });
     await createRepo(server, 'trees', 'data');
+    const branchHead = async () => (await server.json(`/api/repos/${REPO}/branches/main`)).body.branch.commit_id as string;
     for (const [path, content] of Object.entries(first)) {
       const slash = path.lastIndexOf('/');
       const { status } = await putFiles(server, REPO, `main/${path}`, [{ name: path.slice(slash + 1), content: Buffer.from(content, 'latin1') }]);
       assert.equal(status, 200);
+      changes.push({ commit: await branchHead(), path });
     }
-    firstId = (await server.json(`/api/repos/${REPO}/branches/main`)).body.branch.commit_id;
+    firstId = await branchHead();
     const { status } = await putFiles(server, REPO, 'main/dir/sub/y.txt', [{ name: 'y.txt', content: files['dir/sub/y.txt'] }], {
       name: 'Grace Hopper',
       email: 'grace@example.com',
       message: 'change y',
     });
     assert.equal(status, 200);
-    headId = (await server.json(`/api/repos/${REPO}/branches/main`)).body.branch.commit_id;
+    headId = await branchHead();
     assert.notEqual(firstId, headId);
+    changes.push({ commit: headId, path: 'dir/sub/y.txt' });
+    assert.equal(new Set(changes.map((c) => c.commit)).size, changes.length, 'one commit per change');
   });
   after(() => server.stop());
 
@@ -148,7 +192,7 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
 
     const commit = record(tarball, headId);
     assert.equal(commit.type, 'Commit');
-    assert.equal(commit.parentId, firstId);
+    assert.equal(commit.parentId, firstId, "a commit record's header names its first parent");
     const c = commit.self as OxenCommitNode;
     assert.deepEqual([c.hash, c.parentIds, c.message, c.author, c.email], [headId, [firstId], 'change y', 'Grace Hopper', 'grace@example.com']);
     assert.equal(commit.kids.length, 1);
@@ -156,6 +200,7 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     assert.equal(root.type, 'Dir');
     assert.equal((root.node as OxenDirNode).name, '');
     assert.equal((root.node as OxenDirNode).numEntries, 2); // dir/, other.txt
+    assert.equal((root.node as OxenDirNode).lastCommitId, headId);
     assert.ok(!tarball.records.has(root.hash), 'is_download leaves out the directories above the subtree');
 
     const { status, body } = await resource(`${headId}/dir`);
@@ -168,23 +213,28 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     assert.equal(d.numBytes, [...want.values()].reduce((n, f) => n + f.size, 0));
     assert.deepEqual(d.dataTypeCounts, { binary: 1, image: 1, tabular: 1, text: 4 });
     assert.equal(d.dataTypeSizes.text, Buffer.byteLength('alpha\nwhy, changed\nzed\n'));
-    // Under Oxen's 10,000 entries per vnode, Yoke's many small buckets (bucketSize 2) become one vnode, in UTF-8 order.
-    assert.equal(dir.kids.length, 1);
-    const vnode = record(tarball, dir.kids[0].hash);
-    assert.equal(vnode.parentId, body.hash);
-    assert.deepEqual(
-      vnode.kids.map((k) => (k.node as { name: string }).name),
-      ['a.txt', 'b.jpg', 'c.bin', 'deep', 'empty.txt', 'sub'],
-    );
+    // Records go out as stored: only a commit's header names a parent.
+    assert.equal(dir.parentId, NO_PARENT);
+    // Yoke's own partition (vnodeSize 2 on this server), so six entries spread over several vnodes.
+    assert.ok(dir.kids.length > 1, `dir is split (${dir.kids.length} vnode)`);
+    assert.deepEqual(vnodeNames(tarball, dir, 'dir', 2).sort(compareNames), ['a.txt', 'b.jpg', 'c.bin', 'deep', 'empty.txt', 'sub']);
 
     const found = filesBelow(tarball, body.hash, 'dir');
     assert.deepEqual(new Map([...found].map(([p, f]) => [p, { hash: f.hash, size: f.size }])), want);
-    // Each file is stamped with a commit at which it is there with these bytes.
+    // Each file names the commit that last changed it (not the commit read at), which has these bytes.
     for (const [path, f] of found) {
-      assert.equal(f.lastCommitId, headId);
+      assert.equal(f.lastCommitId, lastChange(path, headId), path);
       const res = await server.fetch(`/api/repos/${REPO}/file/${f.lastCommitId}/${path}`);
       assert.equal(res.status, 200);
       assert.equal(hashBuffer(Buffer.from(await res.arrayBuffer())), f.hash);
+    }
+    assert.notEqual(lastChange('dir/a.txt', headId), headId, 'files were added by different commits');
+    // A directory names the last commit that changed something below it.
+    for (const path of ['dir/sub', 'dir/deep', 'dir/deep/er']) {
+      const sub = record(tarball, (await resource(`${headId}/${path}`)).body.hash);
+      assert.equal(sub.parentId, NO_PARENT);
+      assert.equal((sub.self as OxenDirNode).lastCommitId, lastChange(path, headId), path);
+      vnodeNames(tarball, sub, path, 2);
     }
   });
 
@@ -193,7 +243,11 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     const { body } = await resource(`${firstId}/dir/sub`);
     const found = filesBelow(tarball, body.hash, 'dir/sub');
     assert.deepEqual(new Map([...found].map(([p, f]) => [p, { hash: f.hash, size: f.size }])), expected(first, 'dir/sub'));
-    assert.ok([...found.values()].every((f) => f.lastCommitId === firstId));
+    for (const [path, f] of found) assert.equal(f.lastCommitId, lastChange(path, firstId), path);
+    // dir/sub last changed when y.txt was added, before firstId (which added other.txt).
+    const sub = record(tarball, body.hash).self as OxenDirNode;
+    assert.equal(sub.lastCommitId, lastChange('dir/sub/y.txt', firstId));
+    assert.notEqual(sub.lastCommitId, firstId);
     assert.ok(!tarball.records.has(headId));
   });
 
@@ -202,14 +256,18 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
     const rootId = (await resource(`${headId}/`)).body.hash;
     const dirId = (await resource(`${headId}/dir`)).body.hash;
     const subId = (await resource(`${headId}/dir/sub`)).body.hash;
-    for (const [id, name, next] of [
+    for (const [id, path, next] of [
       [rootId, '', 'dir'],
       [dirId, 'dir', 'sub'],
     ]) {
       const dir = record(tarball, id);
-      assert.equal((dir.self as OxenDirNode).name, name);
-      assert.equal(dir.kids.length, 1);
-      assert.ok(record(tarball, dir.kids[0].hash).kids.some((k) => (k.node as { name: string }).name === next));
+      assert.equal((dir.self as OxenDirNode).name, path.split('/').pop());
+      // Of each directory on the way, the vnode where a reader looks for the next name comes, and names it.
+      const holder = oxenVnodeIndex(path === '' ? next : `${path}/${next}`, dir.kids.length);
+      assert.ok(record(tarball, dir.kids[holder].hash).kids.some((k) => (k.node as { name: string }).name === next));
+      dir.kids.forEach((v, index) => {
+        if (index !== holder) assert.ok(!tarball.records.has(v.hash), `vnode ${index} of '${path}' (not on the way) stays out`);
+      });
     }
     assert.deepEqual([...filesBelow(tarball, subId, 'dir/sub').keys()].sort(), ['dir/sub/x.csv', 'dir/sub/y.txt']);
     assert.ok(!tarball.records.has((await resource(`${headId}/dir/deep`)).body.hash), 'siblings stay out');
@@ -305,23 +363,21 @@ describe('tree: a directory over 10,000 entries', () => {
   });
   after(() => server.stop());
 
-  it("is split as Oxen splits it: ceil(n / 10,000) vnodes, each entry in vnode xxh3(full path) mod count, sorted", async () => {
+  it("is split as Yoke splits it: a power of two of vnodes of about 256 entries, each entry in vnode xxh3(full path) mod count, sorted", async () => {
     const res = await server.fetch(`/api/repos/${REPO}/tree/download/main?depth=-1&is_download=true&subtrees=wide%2Fdir`);
     const tarball: Tarball = { status: res.status, contentType: null, records: await untarNodes(Buffer.from(await res.arrayBuffer())) };
     const id = (await server.json(`/api/repos/${REPO}/tree/nodes/resource/main/wide/dir`)).body.hash;
     const dir = record(tarball, id);
     assert.equal((dir.self as OxenDirNode).numEntries, N);
-    assert.equal(dir.kids.length, 2);
-    const seen = new Set<string>();
+    // Written in one commit from nothing: the count is chooseVnodeCount's fresh choice, 64 vnodes for 10,001 entries.
+    assert.equal(dir.kids.length, chooseVnodeCount(0, N, DEFAULT_VNODE_SIZE));
+    assert.equal(dir.kids.length, 64);
+    const names = vnodeNames(tarball, dir, 'wide/dir', DEFAULT_VNODE_SIZE);
+    // The index is xxh3-128 of the full path modulo the count, as Oxen's readers compute it.
     dir.kids.forEach((v, index) => {
-      const names = record(tarball, v.hash).kids.map((k) => (k.node as OxenFileNode).name);
-      assert.deepEqual(names, [...names].sort());
-      for (const n of names) {
-        assert.equal(Number(BigInt(`0x${hashBuffer(`wide/dir/${n}`)}`) % 2n), index, n);
-        seen.add(n);
-      }
+      for (const k of record(tarball, v.hash).kids) assert.equal(Number(BigInt(`0x${hashBuffer(`wide/dir/${(k.node as OxenFileNode).name}`)}`) % 64n), index);
     });
-    assert.equal(seen.size, N);
+    assert.deepEqual(new Set(names), new Set(Array.from({ length: N }, (_, i) => name(i))));
   });
 });
 
