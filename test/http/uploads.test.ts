@@ -265,7 +265,7 @@ describe('chunked uploads: commits/upload_chunk', () => {
     ['a path with ..', [{ name: 'versions/files/../../etc/passwd', data: Buffer.from('x') }]],
     ['an absolute path', [{ name: '/etc/passwd', data: Buffer.from('x') }]],
     ['a symlink', [{ name: 'versions/files/ab/cd/data', type: 'symlink', linkname: '/etc/passwd' }]],
-    ['another directory', [{ name: 'history/abc/dir_hashes/CURRENT', data: Buffer.from('x') }]],
+    ['another directory', [{ name: 'elsewhere/abc/CURRENT', data: Buffer.from('x') }]],
     ['an entry whose bytes do not match its hash', [{ name: versionPath(hashBuffer('claimed')), data: Buffer.from('actual') }]],
   ] as const) {
     it(`refuses a compressed upload with ${label}, recording nothing`, async () => {
