@@ -1,5 +1,4 @@
 import type { Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
 import { nodeDirPath, oxenVnodeIndex, type NodeRecord } from '../core/oxen-nodes.js';
 
 /** A record as it goes on the wire. */
@@ -7,9 +6,9 @@ export type WireRecord = Pick<NodeRecord, 'id' | 'node' | 'children'>;
 import { joinRepoPath, splitRepoPath } from '../core/paths.js';
 import { lookup, type DirNode, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
-import { gzipFailure } from './gzip-failure.js';
 import { allAncestors, commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
+import { tarGzStream } from './tar-gz.js';
 
 /**
  * Serves stored trees as Oxen's node records. Yoke's trees are in Oxen's format, so a record goes
@@ -163,84 +162,19 @@ export class OxenTreeService {
 }
 
 /**
- * Node records as Oxen's wire tarball: gzip (level 1, Oxen's "fast") of a ustar archive with, per
- * node, the directory `tree/nodes/{3 hex}/{rest}/` and its `node` and `children` files. Records are
- * pulled one at a time as the consumer reads (gzip's backpressure), so memory stays bounded whatever
- * the tree's size. If producing a record fails, or the consumer goes away (it destroys the returned
- * stream), the output is destroyed and `onFailure` says which; the client sees a truncated body.
- * The tar bytes are written here rather than through tar-stream, whose entry streams emit
- * unhandled errors when the output is destroyed under them.
+ * Node records as Oxen's wire tarball: per node, the directory `tree/nodes/{3 hex}/{rest}/` and its
+ * `node` and `children` files, gzip level 1 (Oxen's "fast"). See `tarGzStream` for how it streams and fails.
  */
 export function nodeRecordsTarGz(records: AsyncIterable<WireRecord>, onFailure: (err: Error, consumerGone: boolean) => void): Readable {
-  const gzip = createGzip({ level: 1 });
-  const { fail, failed } = gzipFailure(gzip, onFailure);
-  gzip.on('error', (err) => fail(err));
-  gzip.on('close', () => {
-    if (!gzip.writableFinished) fail(new Error('The node tarball was closed before it was complete'));
-  });
-  const write = (chunk: Buffer) =>
-    new Promise<void>((resolve) => {
-      if (failed() || gzip.write(chunk)) return resolve();
-      const done = () => {
-        gzip.off('drain', done);
-        gzip.off('close', done);
-        resolve();
-      };
-      gzip.on('drain', done);
-      gzip.on('close', done);
-    });
-  // Small records are gathered into one write: each write into zlib is a thread-pool round trip.
-  let batch: Buffer[] = [];
-  let batched = 0;
-  const flush = async () => {
-    if (batched === 0) return;
-    const chunk = Buffer.concat(batch, batched);
-    batch = [];
-    batched = 0;
-    await write(chunk);
-  };
-  const put = async (chunk: Buffer) => {
-    batch.push(chunk);
-    batched += chunk.length;
-    if (batched >= TAR_BATCH_BYTES) await flush();
-  };
-  (async () => {
-    for await (const record of records) {
-      if (failed()) return;
-      const dir = nodeDirPath(record.id);
-      await put(tarHeader(`${dir}/`, 0, 'directory'));
-      for (const [name, data] of [['node', record.node], ['children', record.children]] as const) {
-        await put(tarHeader(`${dir}/${name}`, data.length, 'file'));
-        await put(data);
-        if (data.length % TAR_BLOCK !== 0) await put(Buffer.alloc(TAR_BLOCK - (data.length % TAR_BLOCK)));
+  return tarGzStream(
+    (async function* () {
+      for await (const record of records) {
+        const dir = nodeDirPath(record.id);
+        yield { name: `${dir}/` };
+        yield { name: `${dir}/node`, data: record.node };
+        yield { name: `${dir}/children`, data: record.children };
       }
-    }
-    await put(Buffer.alloc(2 * TAR_BLOCK)); // end of archive
-    await flush();
-    if (!failed()) gzip.end();
-  })().catch((err: Error) => fail(err));
-  return gzip;
-}
-
-const TAR_BLOCK = 512;
-const TAR_BATCH_BYTES = 64 * 1024;
-
-/** A ustar header: mode 0755 (directory) or 0644 (file), uid/gid 0, mtime 0. Names here are short ASCII. */
-function tarHeader(name: string, size: number, type: 'file' | 'directory'): Buffer {
-  if (name.length > 100) throw new Error(`tar entry name too long: ${name}`);
-  if (size >= 8 ** 11) throw new Error(`tar entry too large: ${size} bytes`);
-  const h = Buffer.alloc(TAR_BLOCK);
-  h.write(name, 0, 'latin1');
-  h.write(type === 'directory' ? '0000755\0' : '0000644\0', 100, 'latin1');
-  h.write('0000000\0', 108, 'latin1'); // uid
-  h.write('0000000\0', 116, 'latin1'); // gid
-  h.write(`${size.toString(8).padStart(11, '0')}\0`, 124, 'latin1');
-  h.write('00000000000\0', 136, 'latin1'); // mtime
-  h.write('        ', 148, 'latin1'); // checksum, counted as spaces
-  h.write(type === 'directory' ? '5' : '0', 156, 'latin1');
-  h.write('ustar\0' + '00', 257, 'latin1');
-  let sum = 0;
-  for (const byte of h) sum += byte;
-  h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
-  return h;
+    })(),
+    onFailure,
+  );
 }

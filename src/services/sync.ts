@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { createGunzip, createGzip } from 'node:zlib';
+import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BadRequest, NotFound, PayloadTooLarge } from '../core/errors.js';
 import { diffTrees } from '../core/diff.js';
@@ -14,6 +14,7 @@ import { writeDirHashesDb } from '../storage/dir-hashes-db.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
+import { tarGzStream, type TarMember } from './tar-gz.js';
 import { capBytes } from './uploads.js';
 import { WeightedLru } from './weighted-lru.js';
 
@@ -372,37 +373,27 @@ async function updateDirHashes(source: NodeSource, map: Map<string, string>, pat
 /**
  * Oxen's dir_hashes download: per commit, `history/{commit}/dir_hashes/` holding a RocksDB of the
  * commit's directory paths → ids, gzip'd tar. Each database is written to a scratch directory,
- * streamed out and removed before the next, so disk and memory hold one commit's at a time.
+ * streamed out and removed before the next, so disk and memory hold one commit's at a time; the
+ * scratch directory goes when the archive ends, fails or its reader goes away.
  */
-export function dirHashesTarGz(commits: AsyncIterable<{ id: string; dirs: Map<string, string> }>, scratchRoot: string, onFailure: (err: Error) => void): Readable {
-  const pack = tar.pack();
-  const gzip = createGzip({ level: 1 });
-  pack.pipe(gzip);
-  const entry = (header: Partial<tar.Header> & { name: string }, data: Buffer = Buffer.alloc(0)) =>
-    new Promise<void>((resolve, reject) => pack.entry(header as tar.Header, data, (err) => (err ? reject(err) : resolve())));
-  (async () => {
+export function dirHashesTarGz(commits: AsyncIterable<{ id: string; dirs: Map<string, string> }>, scratchRoot: string, onFailure: (err: Error, consumerGone: boolean) => void): Readable {
+  async function* members(): AsyncGenerator<TarMember> {
     await mkdir(scratchRoot, { recursive: true });
     const scratch = await mkdtemp(join(scratchRoot, 'dir-hashes-'));
     try {
       for await (const { id, dirs } of commits) {
         const db = join(scratch, id);
         await writeDirHashesDb(db, dirs);
-        await entry({ name: `history/${id}/`, type: 'directory', mode: 0o755 });
-        await entry({ name: `history/${id}/dir_hashes/`, type: 'directory', mode: 0o755 });
-        for (const name of (await readdir(db)).sort()) {
-          await entry({ name: `history/${id}/dir_hashes/${name}`, mode: 0o644 }, await readFile(join(db, name)));
-        }
+        yield { name: `history/${id}/` };
+        yield { name: `history/${id}/dir_hashes/` };
+        for (const name of (await readdir(db)).sort()) yield { name: `history/${id}/dir_hashes/${name}`, data: await readFile(join(db, name)) };
         await rm(db, { recursive: true, force: true });
       }
-      pack.finalize();
     } finally {
       await rm(scratch, { recursive: true, force: true });
     }
-  })().catch((err: Error) => {
-    onFailure(err);
-    gzip.destroy(err);
-  });
-  return gzip;
+  }
+  return tarGzStream(members(), onFailure);
 }
 
 /** A name one entry of a directory can have: what Yoke's own paths allow in a segment. */

@@ -874,5 +874,28 @@ describe('sync: pushes built by hand (tree/nodes, commits/upload, branches)', ()
       assert.deepEqual((await server.json(api(S, `commits/missing_files?base=${c2}&head=${c2}`))).body.entries, []);
     });
   });
-});
 
+  it('survives a client that goes away in the middle of a dir_hashes download, and leaves no scratch behind', async () => {
+    const R = await newRepo();
+    for (let i = 0; i < 40; i++) {
+      assert.equal((await putFiles(server, R, `main/d${i}/f.txt`, [{ name: 'f.txt', content: `file ${i}\n` }])).status, 200);
+    }
+    const controller = new AbortController();
+    const res = await server.fetch(api(R, 'commits/main/download_dir_hashes_db'), { signal: controller.signal });
+    assert.equal(res.status, 200);
+    const reader = res.body!.getReader();
+    await reader.read();
+    controller.abort();
+    await reader.read().catch(() => {});
+    await new Promise((resolve) => setTimeout(resolve, 500));
+    const version = await server.json('/api/version');
+    assert.equal(version.status, 200);
+    const scratch = join(server.dataDir, 'tmp');
+    const left = await readdir(scratch).catch(() => []);
+    assert.deepEqual(left, [], 'the scratch directory of the cut download is removed');
+    // And a whole download still works afterwards.
+    const whole = await server.fetch(api(R, 'commits/main/download_dir_hashes_db'));
+    assert.equal(whole.status, 200);
+    assert.ok((await whole.arrayBuffer()).byteLength > 0);
+  });
+});

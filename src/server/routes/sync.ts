@@ -95,7 +95,7 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
       // Oldest first: each commit's index is built from its parent's.
       for (const commit of commits) yield { id: commit.id, dirs: await sync.dirHashes(repo, commit) };
     }
-    return sendTarGz(request, reply, 'dir_hashes download', (onFailure) => dirHashesTarGz(indexes(), options.scratchDir, (err) => onFailure(err, false)));
+    return sendTarGz(request, reply, 'dir_hashes download', (onFailure) => dirHashesTarGz(indexes(), options.scratchDir, onFailure));
   };
 
   app.get<{ Params: SpecParams }>(
