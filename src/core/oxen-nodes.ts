@@ -95,6 +95,15 @@ function hashDigits(hash: string): string {
   return canonical.padStart(32, '0');
 }
 
+/**
+ * The commit a member of a dir_hashes tarball belongs to (`history/{commit}/dir_hashes/…`, or the
+ * legacy `dirs/`), or null when the member is anything else (a path climbing out included).
+ */
+export function dirHashesMemberCommit(name: string): string | null {
+  const match = /^history\/([0-9a-fA-F]{1,32})(?:\/(?:dir_hashes|dirs)(?:\/[^/]+)*)?\/?$/.exec(name);
+  return match && !name.split('/').includes('..') ? normalizeHash(match[1]) : null;
+}
+
 /** A u128 id as 16 big-endian bytes (inside msgpack payloads). */
 export function idBytesBE(hash: string): Buffer {
   return Buffer.from(hashDigits(hash), 'hex');
@@ -241,10 +250,20 @@ const asId = (v: MsgpackValue, what: string): string => {
   if (!Buffer.isBuffer(v) || v.length !== 16) throw new Error(`${what}: expected a 16-byte id`);
   return idFromBytesBE(v);
 };
+const DATA_TYPES: ReadonlySet<string> = new Set<OxenDataType>(['dir', 'text', 'image', 'video', 'audio', 'tabular', 'binary']);
+const asDataType = (v: MsgpackValue, what: string): OxenDataType => {
+  const type = asStr(v, what);
+  if (!DATA_TYPES.has(type)) throw new Error(`${what}: unknown data type ${JSON.stringify(type)}`);
+  return type as OxenDataType;
+};
 const asCounts = (v: MsgpackValue, what: string): Record<string, number> => {
   if (!(v instanceof Map)) throw new Error(`${what}: expected a map`);
   const out: Record<string, number> = {};
-  for (const [k, n] of v) out[asStr(k, what)] = asNum(n, what);
+  for (const [k, n] of v) {
+    const count = asNum(n, what);
+    if (count < 0) throw new Error(`${what}: negative`);
+    out[asDataType(k, what)] = count;
+  }
   return out;
 };
 
@@ -301,6 +320,8 @@ export function decodeOxenNode(type: OxenNodeType, payload: Uint8Array): OxenNod
       if (!Array.isArray(parents)) throw new Error('commit.parent_ids: expected an array');
       const t = asArray(f[6], 'commit.timestamp', 9).map((x) => asNum(x, 'commit.timestamp'));
       const [year, ordinal, hour, minute, second, nanosecond, oh, om, os] = t;
+      const inRange = year >= 1 && year <= 9999 && ordinal >= 1 && ordinal <= 366 && hour < 24 && minute < 60 && second < 61 && nanosecond >= 0 && nanosecond < 1e9;
+      if (!inRange || Math.abs(oh) > 25 || Math.abs(om) > 59 || Math.abs(os) > 59 || [hour, minute, second].some((x) => x < 0)) throw new Error('commit.timestamp: out of range');
       const ms = Date.UTC(year, 0, ordinal, hour, minute, second) - ((oh * 60 + om) * 60 + os) * 1000;
       return {
         type,
@@ -345,7 +366,7 @@ export function decodeOxenNode(type: OxenNodeType, payload: Uint8Array): OxenNod
         lastCommitId: asId(f[6], 'file.last_commit_id'),
         lastModifiedSeconds: asNum(f[7], 'file.last_modified_seconds'),
         lastModifiedNanoseconds: asNum(f[8], 'file.last_modified_nanoseconds'),
-        dataType: asStr(f[9], 'file.data_type') as OxenDataType,
+        dataType: asDataType(f[9], 'file.data_type'),
         metadata: null,
         mimeType: asStr(f[11], 'file.mime_type'),
         extension: asStr(f[12], 'file.extension'),

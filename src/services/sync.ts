@@ -7,9 +7,9 @@ import tar from 'tar-stream';
 import { BadRequest, NotFound, PayloadTooLarge } from '../core/errors.js';
 import { diffTrees } from '../core/diff.js';
 import { normalizeHash } from '../core/hash.js';
-import { compareNames, decodeNodeRecord, decodeOxenNode, encodeNodeRecord, oxenVnodeIndex, type OxenNodeType } from '../core/oxen-nodes.js';
+import { compareNames, decodeNodeRecord, dirHashesMemberCommit, decodeOxenNode, encodeNodeRecord, oxenVnodeIndex, type OxenNodeType } from '../core/oxen-nodes.js';
 import { joinRepoPath } from '../core/paths.js';
-import { decodeRecord, frameRecord, loadCommitNode, loadDir, loadVnode, type CommitNode, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
+import { decodeRecord, findChild, frameRecord, loadCommitNode, loadDir, loadVnode, type CommitNode, type DirNode, type Entry, type NodeSource } from '../core/tree.js';
 import { writeDirHashesDb } from '../storage/dir-hashes-db.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween } from './history.js';
@@ -76,6 +76,10 @@ export class SyncService {
         const match = entry.header.type === 'file' ? NODE_ENTRY.exec(name) : null;
         if (!match) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only {3 hex}/{rest}/node and children files are accepted`);
         const id = normalizeHash(match[1] + match[2])!;
+        // A record's two files come next to each other (Oxen's own reader requires it), so at most
+        // one half-record is ever held.
+        const [waiting] = pending.keys();
+        if (waiting !== undefined && waiting !== id) throw new BadRequest(`Node ${waiting} came without its ${pending.get(waiting)!.node ? 'children' : 'node'} file next to it`);
         const bytes = await readEntry(entry as AsyncIterable<Buffer>, name);
         const parts = pending.get(id) ?? {};
         parts[match[3] as 'node' | 'children'] = bytes;
@@ -111,8 +115,13 @@ export class SyncService {
    */
   async missingCommits(repo: RepoRecord, ids: string[]): Promise<string[]> {
     const normal = ids.map((id) => normalizeHash(id) ?? id);
-    const [received, known] = await Promise.all([this.meta.findReceivedCommits(repo.id, normal), this.meta.getCommits(repo.id, normal)]);
-    const present = new Set([...received, ...known.map((c) => c.id)]);
+    const [received, stored, known] = await Promise.all([
+      this.meta.findReceivedCommits(repo.id, normal),
+      this.meta.hasNodes(repo.id, normal),
+      this.meta.getCommits(repo.id, normal),
+    ]);
+    // A received mark alone is not enough: a dir_hashes upload can name a commit whose node never came.
+    const present = new Set([...[...received].filter((id) => stored.has(id)), ...known.map((c) => c.id)]);
     return ids.filter((_, i) => !present.has(normal[i]));
   }
 
@@ -128,11 +137,9 @@ export class SyncService {
     try {
       for await (const entry of extract) {
         const name = entry.header.name.replace(/^\.\//, '');
-        const match = /^history\/([0-9a-fA-F]{1,32})(?:\/(?:dir_hashes|dirs)(?:\/[^/]+)*)?\/?$/.exec(name);
-        if (!match || (entry.header.type !== 'file' && entry.header.type !== 'directory') || name.split('/').includes('..')) {
-          throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only history/{commit}/dir_hashes/… is accepted`);
-        }
-        commits.add(normalizeHash(match[1])!);
+        const commit = entry.header.type === 'file' || entry.header.type === 'directory' ? dirHashesMemberCommit(name) : null;
+        if (commit === null) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only history/{commit}/dir_hashes/… is accepted`);
+        commits.add(commit);
         entry.resume();
       }
       await unpacking;
@@ -238,11 +245,11 @@ export class SyncService {
 
   /**
    * Checks the part of a pushed tree that differs from its first parent's: each new directory and
-   * vnode is stored and decodes, its entry count adds up, each entry sits in the vnode its full
-   * path hashes to, and the repository holds every new file's blob.
+   * vnode is stored and decodes, occurs once (no cycles), and matches the copy of it its parent
+   * holds; its entry counts and totals by data type add up; each entry sits in the vnode its full
+   * path hashes to; the repository holds every new file's blob, with the size the tree gives it.
    */
   private async verifyTree(repo: RepoRecord, source: NodeSource, commitId: string, parentRootId: string | null, rootId: string): Promise<void> {
-    const missingBlobs = new Set<string>();
     const problem = (text: string) => new BadRequest(`Commit ${commitId} cannot be adopted: ${text}`, { type: 'incomplete_push' });
     const load = async <T>(what: string, read: () => Promise<T>): Promise<T> => {
       try {
@@ -251,46 +258,57 @@ export class SyncService {
         throw problem(`${what}: ${(err as Error).message}`);
       }
     };
-    const blobs: string[] = [];
-    const walk = async (path: string, dirId: string, oldId: string | null): Promise<void> => {
+    let blobs: Array<{ hash: string; size: number; path: string }> = [];
+    const checkBlobs = async () => {
+      const held = await this.meta.findRepoBlobs(repo.id, blobs.map((b) => b.hash));
+      for (const blob of blobs) {
+        const size = held.get(blob.hash);
+        if (size === undefined) throw problem(`the bytes of '${blob.path}' (version ${blob.hash}) were not uploaded`);
+        if (size !== blob.size) throw problem(`'${blob.path}' is said to have ${blob.size} bytes, its version ${blob.hash} has ${size}`);
+      }
+      blobs = [];
+    };
+    const walked = new Set<string>();
+    const walk = async (path: string, dirId: string, oldId: string | null, entryPayload: Buffer | null): Promise<void> => {
       if (dirId === oldId) return;
-      const dir = await load(`directory '${path || '/'}' (${dirId})`, () => loadDir(source, dirId));
+      const where = `'${path || '/'}'`;
+      if (walked.has(dirId)) throw problem(`directory ${dirId} occurs twice in the tree (again at ${where})`);
+      walked.add(dirId);
+      const dir = await load(`directory ${where} (${dirId})`, () => loadDir(source, dirId));
+      if (entryPayload && !entryPayload.equals(dir.payload)) throw problem(`the entry for ${where} differs from its directory record ${dirId}`);
       const old: DirNode | null = oldId === null ? null : await loadDir(source, oldId);
-      let entries = 0;
+      // Totals start from the parent's version when the partition is the same, so that only the
+      // vnodes that changed are read.
+      const sameSplit = old !== null && old.vnodes.length === dir.vnodes.length;
+      const totals: Totals = sameSplit ? { entries: old.entries, counts: { ...old.counts }, sizes: { ...old.sizes } } : { entries: 0, counts: {}, sizes: {} };
       for (let index = 0; index < dir.vnodes.length; index++) {
         const vnodeId = dir.vnodes[index];
+        if (sameSplit && old.vnodes[index] === vnodeId) continue;
         const declared = (decodeOxenNode('VNode', dir.vnodePayloads[index]) as { numEntries: number }).numEntries;
-        entries += declared;
-        if (old && old.vnodes.length === dir.vnodes.length && old.vnodes[index] === vnodeId) continue;
-        const vnode = await load(`vnode ${vnodeId} of '${path || '/'}'`, () => loadVnode(source, vnodeId));
-        if (vnode.length !== declared) throw problem(`vnode ${vnodeId} of '${path || '/'}' says it has ${declared} entries, it holds ${vnode.length}`);
+        const vnode = await load(`vnode ${vnodeId} of ${where}`, () => loadVnode(source, vnodeId));
+        if (vnode.length !== declared) throw problem(`vnode ${vnodeId} of ${where} says it has ${declared} entries, it holds ${vnode.length}`);
+        if (sameSplit) for (const entry of await loadVnode(source, old.vnodes[index])) addTotals(totals, entry, -1);
         for (const entry of vnode) {
           const entryPath = joinRepoPath(path, entry.name);
           if (oxenVnodeIndex(entryPath, dir.vnodes.length) !== index) throw problem(`'${entryPath}' is in vnode ${index} of ${dir.vnodes.length}, not where its path hashes to`);
-          if (entry.kind === 'file') blobs.push(entry.hash);
-          else await walk(entryPath, entry.id, old ? await this.childDirId(source, old, entryPath) : null);
+          addTotals(totals, entry, 1);
+          if (entry.kind === 'file') {
+            blobs.push({ hash: entry.hash, size: entry.size, path: entryPath });
+            if (blobs.length >= 1000) await checkBlobs();
+          } else {
+            const before = old ? await findChild(source, old, entryPath) : undefined;
+            await walk(entryPath, entry.id, before?.kind === 'dir' ? before.id : null, entry.payload);
+          }
         }
       }
-      if (entries !== dir.entries) throw problem(`directory '${path || '/'}' says it has ${dir.entries} entries, its vnodes hold ${entries}`);
+      if (totals.entries !== dir.entries) throw problem(`directory ${where} says it has ${dir.entries} entries, its vnodes hold ${totals.entries}`);
+      const bytes = Object.values(totals.sizes).reduce((a, b) => a + b, 0);
+      if (!sameCounts(totals.counts, dir.counts) || !sameCounts(totals.sizes, dir.sizes) || bytes !== dir.size) {
+        throw problem(`the totals of directory ${where} (files and bytes by data type) do not add up to its entries`);
+      }
     };
-    await walk('', rootId, parentRootId);
-    for (let i = 0; i < blobs.length; i += 1000) {
-      const slice = blobs.slice(i, i + 1000);
-      const held = await this.meta.findRepoBlobs(repo.id, slice);
-      for (const hash of slice) if (!held.has(hash)) missingBlobs.add(hash);
-    }
-    if (missingBlobs.size > 0) {
-      const [first] = missingBlobs;
-      throw problem(`${missingBlobs.size} file(s) were not uploaded, e.g. version ${first}`);
-    }
-  }
-
-  private async childDirId(source: NodeSource, dir: DirNode, path: string): Promise<string | null> {
-    if (dir.vnodes.length === 0) return null;
-    const vnode = await loadVnode(source, dir.vnodes[oxenVnodeIndex(path, dir.vnodes.length)]);
-    const name = path.slice(path.lastIndexOf('/') + 1);
-    const found = vnode.find((e) => e.name === name);
-    return found?.kind === 'dir' ? found.id : null;
+    await walk('', rootId, parentRootId, null);
+    await checkBlobs();
   }
 
   /**
@@ -394,6 +412,32 @@ export function dirHashesTarGz(commits: AsyncIterable<{ id: string; dirs: Map<st
     }
   }
   return tarGzStream(members(), onFailure);
+}
+
+interface Totals {
+  entries: number;
+  counts: Record<string, number>;
+  sizes: Record<string, number>;
+}
+
+/** Adds (sign 1) or takes away (sign -1) an entry's files from a directory's totals by data type. */
+function addTotals(totals: Totals, entry: Entry, sign: 1 | -1): void {
+  totals.entries += sign;
+  const add = (type: string, count: number, size: number) => {
+    totals.counts[type] = (totals.counts[type] ?? 0) + sign * count;
+    totals.sizes[type] = (totals.sizes[type] ?? 0) + sign * size;
+  };
+  if (entry.kind === 'file') add(entry.dataType, 1, entry.size);
+  else {
+    const dir = decodeOxenNode('Dir', entry.payload) as { dataTypeCounts: Record<string, number>; dataTypeSizes: Record<string, number> };
+    for (const type of Object.keys(dir.dataTypeCounts)) add(type, dir.dataTypeCounts[type], dir.dataTypeSizes[type] ?? 0);
+  }
+}
+
+/** Equal maps of counts, a missing key counting as 0. */
+function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
+  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) if ((a[key] ?? 0) !== (b[key] ?? 0)) return false;
+  return true;
 }
 
 /** A name one entry of a directory can have: what Yoke's own paths allow in a segment. */

@@ -3,6 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { createStreamHasher, normalizeHash } from '../core/hash.js';
+import { dirHashesMemberCommit } from '../core/oxen-nodes.js';
 import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore, RepoRecord, UploadPart, UploadRecord } from '../storage/meta-store.js';
@@ -69,7 +70,6 @@ function partPlan(upload: UploadRecord, size: number): PartUploadPlan {
 }
 
 const TAR_VERSION_ENTRY = /^versions\/files\/([0-9a-fA-F]{2})\/([0-9a-fA-F]{1,30})\/data$/;
-const TAR_HISTORY_ENTRY = /^history\/([0-9a-fA-F]{1,32})(?:\/(?:dir_hashes|dirs)(?:\/[^/]+)*)?\/?$/;
 const TAR_VERSION_DIRS = /^versions(\/files(\/[0-9a-fA-F]{2}(\/[0-9a-fA-F]{1,30})?)?)?\/?$/;
 
 /**
@@ -440,9 +440,9 @@ export class UploadService {
         }
         // A commit's dir_hashes too large for `commits/upload` comes this way (Oxen's client, over 10 MiB): read
         // as `commits/upload` reads it, the files dropped and the commit marked as completely sent.
-        const history = (type === 'file' || type === 'directory') && !name.split('/').includes('..') ? TAR_HISTORY_ENTRY.exec(name) : null;
-        if (history) {
-          received.add(normalizeHash(history[1])!);
+        const commit = type === 'file' || type === 'directory' ? dirHashesMemberCommit(name) : null;
+        if (commit !== null) {
+          received.add(commit);
           entry.resume();
           continue;
         }

@@ -19,6 +19,7 @@ import {
   oxenVnodeIndex,
   type NodeRecord,
   type OxenDirNode,
+  type OxenCommitNode,
   type OxenFileNode,
   type RecordChild,
 } from '../../src/core/oxen-nodes.js';
@@ -897,5 +898,78 @@ describe('sync: pushes built by hand (tree/nodes, commits/upload, branches)', ()
     const whole = await server.fetch(api(R, 'commits/main/download_dir_hashes_db'));
     assert.equal(whole.status, 200);
     assert.ok((await whole.arrayBuffer()).byteLength > 0);
+  });
+
+  it('refuses at the branch move a tree whose totals, sizes or shape do not hold up, and leaves the branch alone', async () => {
+    const id = commitId('shape');
+    const base = buildCommit({ id, parents: [], message: 'shape', seconds: 1_700_000_000, order: [id], files: { 'sub/x.txt': { content: 'x', lastCommitId: id }, 'y.txt': { content: 'yy', lastCommitId: id } } });
+    const [commit, ...rest] = base.records;
+    const rootId = base.rootId;
+    const root = rest.find((r) => r.id === rootId)!;
+    const rootVnode = rest.find((r) => r.id === decodeNodeRecord(root.node, root.children).children[0].hash)!;
+    const subId = base.dirs.get('sub')!;
+    const withPayload = (r: NodeRecord, change: (p: Record<string, unknown>) => Record<string, unknown>) => {
+      const d = decodeNodeRecord(r.node, r.children);
+      const payload = encodeOxenNode(change(decodeOxenNode(r.type, d.payload) as unknown as Record<string, unknown>) as never);
+      return encodeNodeRecord(r.id, r.type, d.parentId, payload, d.children.map(({ type, hash, payload: p }) => ({ type, hash, payload: p })));
+    };
+    const cases: Array<[string, NodeRecord[], RegExp]> = [
+      // The root says it holds no text at all.
+      ['wrong totals', [withPayload(root, (p) => ({ ...p, dataTypeCounts: {}, dataTypeSizes: {} }))], /totals/],
+      // The vnode's copy of sub/ differs from sub/'s own record (another byte count).
+      ['a directory entry unlike its record', [rewriteChildren(rootVnode, (kids) => kids.map((k) => (k.hash === subId ? { ...k, payload: encodeOxenNode({ ...(decodeOxenNode('Dir', k.payload) as OxenDirNode), numBytes: 99 }) } : k)))], /differs from its directory record/],
+      // y.txt claims 5 bytes; its version has 2.
+      ['a file size unlike its version', [rewriteChildren(rootVnode, (kids) => kids.map((k) => (k.type === 'File' ? { ...k, payload: encodeOxenNode({ ...(decodeOxenNode('File', k.payload) as OxenFileNode), numBytes: 5 }) } : k)))], /bytes/],
+      // sub/'s vnode points back at the root: a cycle.
+      ['a directory inside itself', [rewriteChildren(rest.find((r) => r.type === 'VNode' && decodeNodeRecord(r.node, r.children).children.some((c) => c.type === 'File' && (decodeOxenNode('File', c.payload) as OxenFileNode).name === 'x.txt'))!, (kids) => [...kids, { type: 'Dir', hash: rootId, payload: encodeOxenNode({ ...(decodeOxenNode('Dir', root.node.subarray(21, 21 + root.node.readUInt32LE(17))) as OxenDirNode), name: 'zz' }) }])], /./],
+    ];
+    for (const [what, tampered, reason] of cases) {
+      const R = await newRepo();
+      await uploadBlobs(R, base.blobs.values());
+      const byId = new Map(tampered.map((r) => [r.id, r]));
+      await pushNodes(R, [commit, ...rest].map((r) => byId.get(r.id) ?? r));
+      await pushDirHashes(R, base);
+      const res = await postJson(R, 'branches', { new_name: 'main', commit_id: id });
+      assert.equal(res.status, 400, `${what}: ${JSON.stringify(res.body)}`);
+      assert.equal(res.body.error.type, 'incomplete_push', what);
+      assert.match(res.body.status_description, reason, what);
+      assert.equal(await branchHead(R), null, what);
+      assert.deepEqual(await missingCommits(R, [id]), [id], `${what}: asked for again`);
+      const alive = await server.json('/api/version');
+      assert.equal(alive.status, 200, what);
+    }
+  });
+
+  it('refuses at push time a commit dated out of range, a data type Oxen does not have, and node files that are not next to each other', async () => {
+    const R = await newRepo();
+    const id = commitId('odd fields');
+    const base = buildCommit({ id, parents: [], message: 'odd fields', seconds: 1_700_000_000, order: [id], files: { 'a.txt': { content: 'a', lastCommitId: id }, 'b.txt': { content: 'b', lastCommitId: id } } });
+    const [commit, ...rest] = base.records;
+    const decodedCommit = decodeNodeRecord(commit.node, commit.children);
+    const commitPayload = decodeOxenNode('Commit', decodedCommit.payload) as OxenCommitNode;
+    const farFuture = encodeNodeRecord(commit.id, 'Commit', '0', encodeOxenNode({ ...commitPayload, timestamp: { seconds: 300_000_000_000, nanoseconds: 0 } }), decodedCommit.children.map(({ type, hash, payload }) => ({ type, hash, payload })));
+    const vnode = rest.find((r) => r.type === 'VNode')!;
+    const oddType = rewriteChildren(vnode, (kids) => kids.map((k) => ({ ...k, payload: encodeOxenNode({ ...(decodeOxenNode('File', k.payload) as OxenFileNode), dataType: 'constructor' as never }) })));
+    for (const [what, body] of [
+      ['a commit in the year 11,476', await nodesTarball([farFuture])],
+      ['a data type Oxen does not have', await nodesTarball([oddType])],
+      ['halves of two records interleaved', await tarGz([...recordEntries(rest[0]), ...recordEntries(rest[1])].filter((e) => e.type !== 'directory').sort((a, b) => (a.name.endsWith('node') ? -1 : 1) - (b.name.endsWith('node') ? -1 : 1)))],
+    ] as const) {
+      const res = await postTar(R, 'tree/nodes', body);
+      assert.equal(res.status, 400, `${what}: ${JSON.stringify(res.body)}`);
+      assertEnvelope(res.body, 'error');
+    }
+    assert.deepEqual((await missingNodes(R, [commit.id, vnode.id])).sort(), [commit.id, vnode.id].sort());
+  });
+
+  it('counts a commit as sent only when its node came too, whatever dir_hashes arrive', async () => {
+    const R = await newRepo();
+    const id = commitId('only dir_hashes');
+    const base = buildCommit({ id, parents: [], message: 'only dir_hashes', seconds: 1_700_000_000, order: [id], files: { 'a.txt': { content: 'a', lastCommitId: id } } });
+    await pushDirHashes(R, base);
+    assert.deepEqual(await missingCommits(R, [id]), [id]);
+    await uploadBlobs(R, base.blobs.values());
+    await pushNodes(R, base.records);
+    assert.deepEqual(await missingCommits(R, [id]), []);
   });
 });

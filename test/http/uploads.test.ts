@@ -250,6 +250,10 @@ describe('chunked uploads: commits/upload_chunk', () => {
     const missing = async () =>
       (await server.json(`/api/repos/${R}/commits/missing`, { method: 'POST', body: JSON.stringify({ hashes: [commit] }) })).body.hashes;
     assert.deepEqual(await missing(), [commit]);
+    // Its nodes came first (a received mark counts only for a commit whose node is stored).
+    const repo = (await server.yoke.meta.getRepo('up', 'repo'))!;
+    await server.yoke.meta.putNodes(repo.id, [[commit, Buffer.from('stands in for the commit record')]]);
+    assert.deepEqual(await missing(), [commit]);
     const archive = await tarGz([
       { name: `history/${commit}/dir_hashes`, type: 'directory' },
       { name: `history/${commit}/dir_hashes/CURRENT`, data: Buffer.from('MANIFEST-000005\n') },

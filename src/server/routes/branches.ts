@@ -123,7 +123,8 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
     } catch (err) {
       // As oxen-server: on a conflict the branch stays where it was and the answer is its head.
       if (err instanceof Conflict && err.extra.type === 'merge_conflict') {
-        return ok('resource_found', { commit: commitView(current) });
+        const now = await requireBranch(repo, branch.name);
+        return ok('resource_found', { commit: commitView((await yoke.meta.getCommit(repo.id, now.commitId)) ?? current) });
       }
       throw err;
     }
