@@ -26,8 +26,9 @@ import { basename, joinRepoPath, splitRepoPath } from './paths.js';
  *   path. Changing one entry rewrites one vnode, the directory node and its ancestors.
  * - Every file and directory entry names the commit that last changed it (`lastCommitId`), so a
  *   listing is dated without walking history.
- * - Ids of the nodes Yoke builds are xxh3-128 of their full content (path, entries, last commits):
- *   equal ids mean equal records. Nodes from a client keep the client's ids.
+ * - Ids of the nodes Yoke builds are xxh3-128 of their full content (path, entries, last commits)
+ *   and of the commit that writes them: equal ids mean equal records. Nodes from a client keep the
+ *   client's ids.
  *
  * Yoke picks vnode counts as powers of two aiming at `vnodeSize` entries each: a one-file change
  * in a directory of n entries writes one vnode of about vnodeSize entries plus a directory record
@@ -516,7 +517,9 @@ interface WrittenVnode {
 
 function writeVnode(context: RewriteContext, dirPath: string, entries: Entry[]): WrittenVnode {
   entries.sort(byName);
-  const id = hashBuffer(Buffer.concat([Buffer.from(`vnode\0${dirPath}\0`, 'utf8'), ...entries.map((e) => e.payload)]));
+  // The commit is in the id as in the directory's: ids a pusher could predict from a tree it can
+  // read would let it store a record under an id a later commit of Yoke's takes (stored first wins).
+  const id = hashBuffer(Buffer.concat([Buffer.from(`vnode\0${dirPath}\0${context.commitId}\0`, 'utf8'), ...entries.map((e) => e.payload)]));
   const children: RecordChild[] = entries.map((e) => ({ type: e.kind === 'file' ? 'File' : 'Dir', hash: e.kind === 'file' ? e.hash : e.id, payload: e.payload }));
   const payload = encodeOxenNode({ type: 'VNode', hash: id, numEntries: entries.length });
   context.writer.put(encodeNodeRecord(id, 'VNode', NO_PARENT, payload, children));

@@ -662,7 +662,14 @@ export class SqliteMetaStore implements MetaStore {
 
   private readonly landTransaction = (repoId: string, landing: CommitLanding): boolean => {
     const { commit } = landing;
-    for (const [id, bytes] of landing.nodes) this.stmt.insertNode.run(repoId, id, bytes);
+    for (const [id, bytes] of landing.nodes) {
+      // An id already stored must hold these very bytes: a record stored first under an id a commit
+      // then writes would otherwise stand in for the commit's own.
+      if (this.stmt.insertNode.run(repoId, id, bytes).changes === 0) {
+        const stored = (this.stmt.getNode.get(repoId, id) as { data: Buffer }).data;
+        if (!stored.equals(bytes)) throw new Error(`Tree node ${id} is stored with other bytes than the commit writes`);
+      }
+    }
     this.addBlobsTransaction(repoId, landing.blobs);
     this.insertCommitRow(repoId, commit);
     if (!this.casBranch(repoId, landing.branch, landing.expectedHead, commit.id)) {
