@@ -383,9 +383,12 @@ const emptySummary = (): Summary => ({ entries: 0, counts: {}, sizes: {} });
 /** Adds (sign 1) or removes (sign -1) an entry's files from a directory's totals. */
 function account(summary: Summary, entry: Entry, sign: 1 | -1, subdir?: DirNode): void {
   summary.entries += sign;
+  // Never below zero (as Oxen's saturating arithmetic): a client's totals can be stale (Oxen 0.65
+  // writes the directories above a modified file with their old bytes), so taking an entry away
+  // may take more than a total holds.
   const add = (type: string, count: number, size: number) => {
-    summary.counts[type] = (summary.counts[type] ?? 0) + sign * count;
-    summary.sizes[type] = (summary.sizes[type] ?? 0) + sign * size;
+    summary.counts[type] = Math.max(0, (summary.counts[type] ?? 0) + sign * count);
+    summary.sizes[type] = Math.max(0, (summary.sizes[type] ?? 0) + sign * size);
     if (summary.counts[type] === 0) {
       delete summary.counts[type];
       delete summary.sizes[type];

@@ -246,7 +246,7 @@ export class SyncService {
   /**
    * Checks the part of a pushed tree that differs from its first parent's: each new directory and
    * vnode is stored and decodes, occurs once (no cycles), and matches the copy of it its parent
-   * holds; its entry counts and totals by data type add up; each entry sits in the vnode its full
+   * holds; its entry counts add up; each entry sits in the vnode its full
    * path hashes to; the repository holds every new file's blob, with the size the tree gives it.
    */
   private async verifyTree(repo: RepoRecord, source: NodeSource, commitId: string, parentRootId: string | null, rootId: string): Promise<void> {
@@ -277,21 +277,21 @@ export class SyncService {
       const dir = await load(`directory ${where} (${dirId})`, () => loadDir(source, dirId));
       if (entryPayload && !entryPayload.equals(dir.payload)) throw problem(`the entry for ${where} differs from its directory record ${dirId}`);
       const old: DirNode | null = oldId === null ? null : await loadDir(source, oldId);
-      // Totals start from the parent's version when the partition is the same, so that only the
+      // The count starts from the parent's version when the partition is the same, so that only the
       // vnodes that changed are read.
       const sameSplit = old !== null && old.vnodes.length === dir.vnodes.length;
-      const totals: Totals = sameSplit ? { entries: old.entries, counts: { ...old.counts }, sizes: { ...old.sizes } } : { entries: 0, counts: {}, sizes: {} };
+      let entries = sameSplit ? old.entries : 0;
       for (let index = 0; index < dir.vnodes.length; index++) {
         const vnodeId = dir.vnodes[index];
         if (sameSplit && old.vnodes[index] === vnodeId) continue;
         const declared = (decodeOxenNode('VNode', dir.vnodePayloads[index]) as { numEntries: number }).numEntries;
         const vnode = await load(`vnode ${vnodeId} of ${where}`, () => loadVnode(source, vnodeId));
         if (vnode.length !== declared) throw problem(`vnode ${vnodeId} of ${where} says it has ${declared} entries, it holds ${vnode.length}`);
-        if (sameSplit) for (const entry of await loadVnode(source, old.vnodes[index])) addTotals(totals, entry, -1);
+        if (sameSplit) entries -= (await loadVnode(source, old.vnodes[index])).length;
+        entries += vnode.length;
         for (const entry of vnode) {
           const entryPath = joinRepoPath(path, entry.name);
           if (oxenVnodeIndex(entryPath, dir.vnodes.length) !== index) throw problem(`'${entryPath}' is in vnode ${index} of ${dir.vnodes.length}, not where its path hashes to`);
-          addTotals(totals, entry, 1);
           if (entry.kind === 'file') {
             blobs.push({ hash: entry.hash, size: entry.size, path: entryPath });
             if (blobs.length >= 1000) await checkBlobs();
@@ -301,11 +301,9 @@ export class SyncService {
           }
         }
       }
-      if (totals.entries !== dir.entries) throw problem(`directory ${where} says it has ${dir.entries} entries, its vnodes hold ${totals.entries}`);
-      const bytes = Object.values(totals.sizes).reduce((a, b) => a + b, 0);
-      if (!sameCounts(totals.counts, dir.counts) || !sameCounts(totals.sizes, dir.sizes) || bytes !== dir.size) {
-        throw problem(`the totals of directory ${where} (files and bytes by data type) do not add up to its entries`);
-      }
+      if (entries !== dir.entries) throw problem(`directory ${where} says it has ${dir.entries} entries, its vnodes hold ${entries}`);
+      // Totals by data type and bytes are not checked: Oxen's client (0.65) writes stale ones for the
+      // directories above a modified file. Yoke's tree writer never lets them go below zero.
     };
     await walk('', rootId, parentRootId, null);
     await checkBlobs();
@@ -412,32 +410,6 @@ export function dirHashesTarGz(commits: AsyncIterable<{ id: string; dirs: Map<st
     }
   }
   return tarGzStream(members(), onFailure);
-}
-
-interface Totals {
-  entries: number;
-  counts: Record<string, number>;
-  sizes: Record<string, number>;
-}
-
-/** Adds (sign 1) or takes away (sign -1) an entry's files from a directory's totals by data type. */
-function addTotals(totals: Totals, entry: Entry, sign: 1 | -1): void {
-  totals.entries += sign;
-  const add = (type: string, count: number, size: number) => {
-    totals.counts[type] = (totals.counts[type] ?? 0) + sign * count;
-    totals.sizes[type] = (totals.sizes[type] ?? 0) + sign * size;
-  };
-  if (entry.kind === 'file') add(entry.dataType, 1, entry.size);
-  else {
-    const dir = decodeOxenNode('Dir', entry.payload) as { dataTypeCounts: Record<string, number>; dataTypeSizes: Record<string, number> };
-    for (const type of Object.keys(dir.dataTypeCounts)) add(type, dir.dataTypeCounts[type], dir.dataTypeSizes[type] ?? 0);
-  }
-}
-
-/** Equal maps of counts, a missing key counting as 0. */
-function sameCounts(a: Record<string, number>, b: Record<string, number>): boolean {
-  for (const key of new Set([...Object.keys(a), ...Object.keys(b)])) if ((a[key] ?? 0) !== (b[key] ?? 0)) return false;
-  return true;
 }
 
 /** A name one entry of a directory can have: what Yoke's own paths allow in a segment. */
