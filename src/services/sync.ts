@@ -1,10 +1,7 @@
 import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
-import { pipeline } from 'node:stream/promises';
 import type { Readable } from 'node:stream';
-import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
-import { BadRequest, NotFound, PayloadTooLarge } from '../core/errors.js';
+import { BadRequest, NotFound } from '../core/errors.js';
 import { diffTrees } from '../core/diff.js';
 import { normalizeHash } from '../core/hash.js';
 import { compareNames, decodeNodeRecord, dirHashesMemberCommit, decodeOxenNode, encodeNodeRecord, oxenVnodeIndex, type OxenNodeType } from '../core/oxen-nodes.js';
@@ -14,8 +11,7 @@ import { writeDirHashesDb } from '../storage/dir-hashes-db.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
-import { tarGzStream, type TarMember } from './tar-gz.js';
-import { capBytes } from './uploads.js';
+import { readTarGz, tarGzStream, type TarMember } from './tar-gz.js';
 import { WeightedLru } from './weighted-lru.js';
 
 /** `{3 hex}/{rest}/node|children`, as Oxen's client packs nodes (optionally under `tree/nodes/`, as its server does). */
@@ -53,8 +49,6 @@ export class SyncService {
    * valid, and unreachable until a commit that verifies names them).
    */
   async receiveNodes(repo: RepoRecord, body: Readable): Promise<number> {
-    const extract = tar.extract();
-    const unpacking = pipeline(body, createGunzip(), capBytes(MAX_UNPACKED_BYTES), extract);
     const pending = new Map<string, { node?: Buffer; children?: Buffer }>();
     let batch: Array<[string, Uint8Array]> = [];
     let batched = 0;
@@ -66,42 +60,28 @@ export class SyncService {
       batch = [];
       batched = 0;
     };
-    try {
-      for await (const entry of extract) {
-        const name = entry.header.name.replace(/^\.\//, '');
-        if (entry.header.type === 'directory' && NODE_DIR.test(name)) {
-          entry.resume();
-          continue;
-        }
-        const match = entry.header.type === 'file' ? NODE_ENTRY.exec(name) : null;
-        if (!match) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only {3 hex}/{rest}/node and children files are accepted`);
-        const id = normalizeHash(match[1] + match[2])!;
-        // A record's two files come next to each other (Oxen's own reader requires it), so at most
-        // one half-record is ever held.
-        const [waiting] = pending.keys();
-        if (waiting !== undefined && waiting !== id) throw new BadRequest(`Node ${waiting} came without its ${pending.get(waiting)!.node ? 'children' : 'node'} file next to it`);
-        const bytes = await readEntry(entry as AsyncIterable<Buffer>, name);
-        const parts = pending.get(id) ?? {};
-        parts[match[3] as 'node' | 'children'] = bytes;
-        if (parts.node === undefined || parts.children === undefined) {
-          pending.set(id, parts);
-          continue;
-        }
-        pending.delete(id);
-        const record = checkedRecord(id, parts.node, parts.children);
-        batch.push([id, record]);
-        batched += record.length;
-        if (batched >= WRITE_BATCH_BYTES) await flush();
+    await readTarGz(body, MAX_UNPACKED_BYTES, 'The node upload', async (entry, name) => {
+      if (entry.header.type === 'directory' && NODE_DIR.test(name)) return entry.resume();
+      const match = entry.header.type === 'file' ? NODE_ENTRY.exec(name) : null;
+      if (!match) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only {3 hex}/{rest}/node and children files are accepted`);
+      const id = normalizeHash(match[1] + match[2])!;
+      // A record's two files come next to each other (Oxen's own reader requires it), so at most
+      // one half-record is ever held.
+      const [waiting] = pending.keys();
+      if (waiting !== undefined && waiting !== id) throw new BadRequest(`Node ${waiting} came without its ${pending.get(waiting)!.node ? 'children' : 'node'} file next to it`);
+      const bytes = await readEntry(entry as AsyncIterable<Buffer>, name);
+      const parts = pending.get(id) ?? {};
+      parts[match[3] as 'node' | 'children'] = bytes;
+      if (parts.node === undefined || parts.children === undefined) {
+        pending.set(id, parts);
+        return;
       }
-      await unpacking;
-    } catch (err) {
-      extract.destroy();
-      await unpacking.catch(() => {});
-      if (err instanceof BadRequest || err instanceof PayloadTooLarge) throw err;
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (code.startsWith('Z_') || /tar|header|unexpected end/i.test((err as Error).message)) throw new BadRequest(`The node upload is not a valid tar.gz: ${(err as Error).message}`);
-      throw err;
-    }
+      pending.delete(id);
+      const record = checkedRecord(id, parts.node, parts.children);
+      batch.push([id, record]);
+      batched += record.length;
+      if (batched >= WRITE_BATCH_BYTES) await flush();
+    });
     const [incomplete] = pending.keys();
     if (incomplete !== undefined) throw new BadRequest(`Node ${incomplete} came without its ${pending.get(incomplete)!.node ? 'children' : 'node'} file`);
     await flush();
@@ -131,24 +111,13 @@ export class SyncService {
    * and dropped; what matters is that the client got this far with each commit named.
    */
   async receiveDirHashes(repo: RepoRecord, body: Readable): Promise<string[]> {
-    const extract = tar.extract();
-    const unpacking = pipeline(body, createGunzip(), capBytes(MAX_UNPACKED_BYTES), extract);
     const commits = new Set<string>();
-    try {
-      for await (const entry of extract) {
-        const name = entry.header.name.replace(/^\.\//, '');
-        const commit = entry.header.type === 'file' || entry.header.type === 'directory' ? dirHashesMemberCommit(name) : null;
-        if (commit === null) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only history/{commit}/dir_hashes/… is accepted`);
-        commits.add(commit);
-        entry.resume();
-      }
-      await unpacking;
-    } catch (err) {
-      extract.destroy();
-      await unpacking.catch(() => {});
-      if (err instanceof BadRequest || err instanceof PayloadTooLarge) throw err;
-      throw new BadRequest(`The dir_hashes upload is not a valid tar.gz: ${(err as Error).message}`);
-    }
+    await readTarGz(body, MAX_UNPACKED_BYTES, 'The dir_hashes upload', async (entry, name) => {
+      const commit = entry.header.type === 'file' || entry.header.type === 'directory' ? dirHashesMemberCommit(name) : null;
+      if (commit === null) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only history/{commit}/dir_hashes/… is accepted`);
+      commits.add(commit);
+      entry.resume();
+    });
     await this.meta.markCommitsReceived(repo.id, [...commits]);
     return [...commits];
   }

@@ -1,5 +1,8 @@
-import type { Readable } from 'node:stream';
-import { createGzip } from 'node:zlib';
+import { Readable, Transform } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
+import { createGunzip, createGzip } from 'node:zlib';
+import tar from 'tar-stream';
+import { BadRequest, PayloadTooLarge } from '../core/errors.js';
 import { gzipFailure } from './gzip-failure.js';
 
 /** One archive member: a directory (no data, name ending in '/') or a regular file. */
@@ -88,4 +91,42 @@ function tarHeader(name: string, size: number, type: 'file' | 'directory'): Buff
   for (const byte of h) sum += byte;
   h.write(`${sum.toString(8).padStart(6, '0')}\0 `, 148, 'latin1');
   return h;
+}
+
+/** One member of an archive being read: its header and its bytes, to consume (or `resume()`) before the next. */
+export type TarEntry = Readable & { header: { name: string; type?: string | null } };
+
+/**
+ * Reads a gzip'd tar as it streams, handing each member to `onEntry` in turn (with its name
+ * without a leading './'); the unpacked size is capped against gzip bombs (413). A body that is not
+ * a tar.gz is the client's mistake: 400 naming `what`. Errors from `onEntry` pass through as they are.
+ */
+export async function readTarGz(body: AsyncIterable<Uint8Array>, maxUnpackedBytes: number, what: string, onEntry: (entry: TarEntry, name: string) => Promise<unknown>): Promise<void> {
+  const extract = tar.extract();
+  const unpacking = pipeline(Readable.from(body), createGunzip(), capBytes(maxUnpackedBytes), extract);
+  try {
+    for await (const entry of extract) await onEntry(entry as unknown as TarEntry, entry.header.name.replace(/^\.\//, ''));
+    await unpacking;
+  } catch (err) {
+    extract.destroy();
+    await unpacking.catch(() => {});
+    if (err instanceof BadRequest || err instanceof PayloadTooLarge) throw err;
+    const code = (err as NodeJS.ErrnoException).code ?? '';
+    if (code.startsWith('Z_') || /tar|header|unexpected end/i.test((err as Error).message)) {
+      throw new BadRequest(`${what} is not a valid tar.gz: ${(err as Error).message}`);
+    }
+    throw err;
+  }
+}
+
+/** Passes bytes through, failing (413) once more than `limit` have gone by. */
+export function capBytes(limit: number): Transform {
+  let seen = 0;
+  return new Transform({
+    transform(chunk: Buffer, _encoding, done) {
+      seen += chunk.byteLength;
+      if (seen > limit) done(new PayloadTooLarge(`Unpacked data exceeds the limit of ${limit} bytes`));
+      else done(null, chunk);
+    },
+  });
 }

@@ -1,12 +1,10 @@
-import { Readable, Transform } from 'node:stream';
-import { pipeline } from 'node:stream/promises';
-import { createGunzip } from 'node:zlib';
-import tar from 'tar-stream';
+import { Readable } from 'node:stream';
 import { createStreamHasher, normalizeHash } from '../core/hash.js';
 import { dirHashesMemberCommit } from '../core/oxen-nodes.js';
 import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore, RepoRecord, UploadPart, UploadRecord } from '../storage/meta-store.js';
+import { readTarGz } from './tar-gz.js';
 
 export interface UploadOptions {
   /** Cap on the bytes a compressed upload may unpack to (gzip bombs). */
@@ -425,66 +423,34 @@ export class UploadService {
     const actual = hasher.digest();
     if (actual !== hash) throw assembledMismatch(hash, actual);
 
-    const extract = tar.extract();
     const batch = this.blobs.createBatch();
     const stored: Array<{ hash: string; size: number }> = [];
     const received = new Set<string>();
-    const unpacking = pipeline(Readable.from(open()), createGunzip(), capBytes(this.options.maxDecompressedBytes), extract);
-    try {
-      for await (const entry of extract) {
-        const name = entry.header.name.replace(/^\.\//, '');
-        const type = entry.header.type;
-        if (type === 'directory' && TAR_VERSION_DIRS.test(name)) {
-          entry.resume();
-          continue;
-        }
-        // A commit's dir_hashes too large for `commits/upload` comes this way (Oxen's client, over 10 MiB): read
-        // as `commits/upload` reads it, the files dropped and the commit marked as completely sent.
-        const commit = type === 'file' || type === 'directory' ? dirHashesMemberCommit(name) : null;
-        if (commit !== null) {
-          received.add(commit);
-          entry.resume();
-          continue;
-        }
-        const match = type === 'file' ? TAR_VERSION_ENTRY.exec(name) : null;
-        if (!match) {
-          throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${type}): only versions/files/<2>/<rest>/data files are accepted`);
-        }
-        const expectedHash = `${match[1]}${match[2]}`;
-        const result = await this.blobs.put(entry as AsyncIterable<Uint8Array>, { expectedHash, batch }).catch((err) => {
-          if (err instanceof HashMismatch) throw new BadRequest(`Tar entry '${name}' hashes to ${err.actual}`, { type: 'hash_mismatch' });
-          throw err;
-        });
-        stored.push({ hash: result.hash, size: result.size });
+    await readTarGz(open(), this.options.maxDecompressedBytes, 'The assembled upload', async (entry, name) => {
+      const type = entry.header.type;
+      if (type === 'directory' && TAR_VERSION_DIRS.test(name)) return entry.resume();
+      // A commit's dir_hashes too large for `commits/upload` comes this way (Oxen's client, over 10 MiB): read
+      // as `commits/upload` reads it, the files dropped and the commit marked as completely sent.
+      const commit = type === 'file' || type === 'directory' ? dirHashesMemberCommit(name) : null;
+      if (commit !== null) {
+        received.add(commit);
+        return entry.resume();
       }
-      await unpacking;
-    } catch (err) {
-      extract.destroy();
-      await unpacking.catch(() => {});
-      if (err instanceof BadRequest || err instanceof PayloadTooLarge) throw err;
-      const code = (err as NodeJS.ErrnoException).code ?? '';
-      if (code.startsWith('Z_') || /tar|header|unexpected end/i.test((err as Error).message)) {
-        throw new BadRequest(`The assembled upload is not a valid tar.gz: ${(err as Error).message}`);
-      }
-      throw err;
-    }
+      const match = type === 'file' ? TAR_VERSION_ENTRY.exec(name) : null;
+      if (!match) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${type}): only versions/files/<2>/<rest>/data files are accepted`);
+      const expectedHash = `${match[1]}${match[2]}`;
+      const result = await this.blobs.put(entry as AsyncIterable<Uint8Array>, { expectedHash, batch }).catch((err) => {
+        if (err instanceof HashMismatch) throw new BadRequest(`Tar entry '${name}' hashes to ${err.actual}`, { type: 'hash_mismatch' });
+        throw err;
+      });
+      stored.push({ hash: result.hash, size: result.size });
+    });
     await batch.commit();
     if (received.size > 0) await this.meta.markCommitsReceived(repo.id, [...received]);
     return stored;
   }
 }
 
-/** Passes bytes through, failing once more than `limit` have gone by. */
-export function capBytes(limit: number): Transform {
-  let seen = 0;
-  return new Transform({
-    transform(chunk: Buffer, _encoding, done) {
-      seen += chunk.byteLength;
-      if (seen > limit) done(new PayloadTooLarge(`Unpacked data exceeds the limit of ${limit} bytes`));
-      else done(null, chunk);
-    },
-  });
-}
 
 /** The client's fault: the bytes it sent do not hash to what it declared (the upload is discarded). */
 function assembledMismatch(expected: string, actual: string): BadRequest {
