@@ -282,11 +282,19 @@ export class SyncService {
    * Oxen's `dir_hashes` of a commit: every directory's path ('' for the root) → its id. Built from
    * the first parent's when that is at hand, reading only the directories that changed.
    */
-  async dirHashes(repo: RepoRecord, commit: CommitRecord): Promise<Map<string, string>> {
+  async dirHashes(repo: RepoRecord, commit: CommitRecord, previous?: { commit: CommitRecord; dirs: Map<string, string> }): Promise<Map<string, string>> {
     const key = `${repo.id}:${commit.id}`;
     const hit = this.dirHashCache.get(key);
     if (hit) return hit;
     const source = this.nodes.forRepo(repo.id);
+    // The caller's map of the first parent (a download going oldest first): the cache may not hold
+    // maps as large as a big repository's.
+    if (previous && previous.commit.id === commit.parentIds[0]) {
+      const next = new Map(previous.dirs);
+      await updateDirHashes(source, next, '', previous.commit.rootId, commit.rootId);
+      this.dirHashCache.set(key, next, next.size);
+      return next;
+    }
     // Walk back along first parents to one whose map is cached (or the root), then forward.
     const chain: CommitRecord[] = [commit];
     let base: Map<string, string> | null = null;
@@ -329,9 +337,11 @@ export class SyncService {
 async function updateDirHashes(source: NodeSource, map: Map<string, string>, path: string, oldId: string | null, newId: string | null): Promise<void> {
   if (oldId === newId) return;
   if (newId === null) {
+    // Walk the removed directory's own subdirectories rather than scanning every path of the map.
     map.delete(path);
-    const prefix = `${path}/`;
-    for (const key of [...map.keys()]) if (key.startsWith(prefix)) map.delete(key);
+    for (const vnode of (await loadDir(source, oldId!)).vnodes) {
+      for (const e of await loadVnode(source, vnode)) if (e.kind === 'dir') await updateDirHashes(source, map, joinRepoPath(path, e.name), e.id, null);
+    }
     return;
   }
   map.set(path, newId);

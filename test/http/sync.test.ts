@@ -874,6 +874,18 @@ describe('sync: pushes built by hand (tree/nodes, commits/upload, branches)', ()
       assert.deepEqual((await server.json(api(S, `commits/missing_files?head=${c1}`))).body.entries, []);
       assert.deepEqual((await server.json(api(S, `commits/missing_files?base=${c2}&head=${c2}`))).body.entries, []);
     });
+
+    it("drops a removed directory and all below it from the next commit's dir_hashes (runs last: it adds a commit)", async () => {
+      const removed = await server.json(api(R, 'file/main/made'), { method: 'DELETE' });
+      assert.equal(removed.status, 200, JSON.stringify(removed.body));
+      const c4 = (await branchHead(R))!;
+      filesAt.set(c4, [...second.files.keys()]);
+      const dbs = await dirHashesDownload(`commits/${c3}..${c4}/download_dir_hashes_db`);
+      assert.deepEqual([...dbs.keys()].sort(), [c3, c4].sort());
+      assert.ok(dbs.get(c3)!.has('made/here'));
+      assert.deepEqual(dbs.get(c4), await dirIdsAt(c4));
+      assert.ok(![...dbs.get(c4)!.keys()].some((p) => p === 'made' || p.startsWith('made/')));
+    });
   });
 
   it('survives a client that goes away in the middle of a dir_hashes download, and leaves no scratch behind', async () => {
