@@ -8,6 +8,10 @@ export interface ServerConfig {
   maxFileBytes: number;
   /** Largest decompressed size of one gzip part in a batch upload (`POST …/versions`). */
   maxDecompressedBytes: number;
+  /** Whether requests need a token. */
+  auth: boolean;
+  /** Auth was turned off explicitly while listening beyond loopback (worth a warning at start-up). */
+  authOffOnNetwork: boolean;
 }
 
 /** Default cap on what one gzip part may decompress to (the Oxen CLI sends parts of at most 10 MiB). */
@@ -18,6 +22,17 @@ export interface ServerFlags {
   port?: string | number;
   dataDir?: string;
   logLevel?: string;
+  /** commander's `--auth` / `--no-auth`: true, false, or absent. */
+  auth?: boolean;
+}
+
+const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function parseSwitch(name: string, value: string | undefined): boolean | undefined {
+  if (value === undefined || value === '') return undefined;
+  if (value === '1' || value === 'true') return true;
+  if (value === '0' || value === 'false') return false;
+  throw new Error(`Invalid ${name}: ${value} (1, true, 0 or false)`);
 }
 
 function parsePort(value: string | number): number {
@@ -34,8 +49,14 @@ function parsePositive(name: string, value: string | number): number {
 
 /** Flags win over environment variables, which win over the defaults. */
 export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
+  const host = flags.host ?? env.YOKE_HOST ?? '127.0.0.1';
+  // Off on the embedded local set-up; on by default as soon as others on the network can connect.
+  const chosen = flags.auth ?? parseSwitch('YOKE_AUTH', env.YOKE_AUTH);
+  const onNetwork = !LOOPBACK.has(host);
   return {
-    host: flags.host ?? env.YOKE_HOST ?? '127.0.0.1',
+    auth: chosen ?? onNetwork,
+    authOffOnNetwork: chosen === false && onNetwork,
+    host,
     port: parsePort(flags.port ?? env.YOKE_PORT ?? 3000),
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),
     logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',

@@ -1,6 +1,11 @@
 import { Command } from 'commander';
 import { serverConfig } from '../config.js';
+import { mkdir } from 'node:fs/promises';
+import { join } from 'node:path';
 import { startServer } from '../server/main.js';
+import { tokenView } from '../server/routes/tokens.js';
+import { AuthService } from '../services/auth.js';
+import { SqliteMetaStore } from '../storage/sqlite-meta-store.js';
 
 /** How long requests under way may finish after SIGINT/SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -15,6 +20,8 @@ program
   .option('--port <port>', 'port to listen on (env YOKE_PORT, default 3000)')
   .option('--data-dir <dir>', 'data directory (env YOKE_DATA_DIR, default ./data)')
   .option('--log-level <level>', 'pino log level or "silent" (env YOKE_LOG_LEVEL, default info)')
+  .option('--auth', 'require a token on every request but version and health (env YOKE_AUTH=1; the default when listening beyond loopback)')
+  .option('--no-auth', 'serve without tokens even when listening beyond loopback (a warning is logged)')
   .action(async (flags) => {
     const server = await startServer(serverConfig(flags));
     let stopping = false;
@@ -30,6 +37,55 @@ program
     };
     process.on('SIGINT', shutdown);
     process.on('SIGTERM', shutdown);
+  });
+
+/** Runs `work` on the data directory's metadata store (the server may be running on it: SQLite serialises writers). */
+async function withAuth<T>(dataDir: string | undefined, work: (auth: AuthService) => Promise<T>): Promise<T> {
+  const config = serverConfig({ dataDir });
+  await mkdir(config.dataDir, { recursive: true });
+  const meta = new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
+  try {
+    return await work(new AuthService(meta));
+  } finally {
+    await meta.close();
+  }
+}
+
+const collect = (value: string, previous: string[] = []) => [...previous, value];
+const token = program.command('token').description("Manage access tokens in a server's metadata store");
+
+token
+  .command('create')
+  .description('Create a token; prints its secret alone on standard output (shown once)')
+  .requiredOption('--name <name>', 'who the token is for')
+  .requiredOption('--email <email>', 'their email')
+  .requiredOption('--scope <scope>', 'read|write|admin[:namespace[/repo]] (repeatable)', collect)
+  .option('--expires <duration>', 'lifetime: 30d, 12h, 10m or 5s (default: never)')
+  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .action(async (flags) => {
+    const { token: created, secret } = await withAuth(flags.dataDir, (auth) => auth.create({ name: flags.name, email: flags.email, scopes: flags.scope, expires: flags.expires }));
+    console.error(`created token ${created.id} for ${created.name} <${created.email}>: ${created.scopes.join(', ')}${created.expiresAt ? `, expires ${created.expiresAt}` : ''}`);
+    process.stdout.write(`${secret}\n`);
+  });
+
+token
+  .command('list')
+  .description('List tokens (never their secrets)')
+  .option('--json', 'a JSON array of {id, name, email, scopes, created_at, expires_at}')
+  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .action(async (flags) => {
+    const tokens = (await withAuth(flags.dataDir, (auth) => auth.list())).map(tokenView);
+    if (flags.json) process.stdout.write(`${JSON.stringify(tokens)}\n`);
+    else for (const t of tokens) process.stdout.write(`${t.id}  ${t.name} <${t.email}>  ${t.scopes.join(',')}  created ${t.created_at}${t.expires_at ? `  expires ${t.expires_at}` : ''}\n`);
+  });
+
+token
+  .command('revoke <id>')
+  .description('Revoke a token: it stops working at once, in every server process sharing the store')
+  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .action(async (id: string, flags) => {
+    await withAuth(flags.dataDir, (auth) => auth.revoke(id));
+    console.error(`revoked token ${id}`);
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

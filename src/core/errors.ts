@@ -9,6 +9,7 @@ export type ErrorCode =
   | 'payload_too_large'
   | 'unprocessable'
   | 'unauthorized'
+  | 'forbidden'
   | 'internal_server_error';
 
 export class YokeError extends Error {
@@ -45,6 +46,20 @@ export class Conflict extends YokeError {
 export class Unprocessable extends YokeError {
   constructor(message: string, extra: Record<string, unknown> = {}) {
     super(422, 'unprocessable', 'Unprocessable Entity', message, extra);
+  }
+}
+
+/** No token, or one that is unknown, revoked or expired. */
+export class Unauthorized extends YokeError {
+  constructor(message: string) {
+    super(401, 'unauthorized', 'Unauthorized', message);
+  }
+}
+
+/** A valid token whose scopes do not cover the request. */
+export class Forbidden extends YokeError {
+  constructor(message: string) {
+    super(403, 'forbidden', 'Forbidden', message);
   }
 }
 

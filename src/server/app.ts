@@ -19,6 +19,8 @@ import { mergeRoutes } from './routes/merge.js';
 import { versionReadRoutes } from './routes/versions-read.js';
 import { treeRoutes } from './routes/tree.js';
 import { syncRoutes } from './routes/sync.js';
+import { tokenRoutes } from './routes/tokens.js';
+import { authorizeRequest } from './access.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 
@@ -30,6 +32,8 @@ export interface AppOptions {
   maxDecompressedBytes?: number;
   /** Directory whose filesystem /api/health reports on. */
   dataDir?: string;
+  /** Require a token with a fitting scope on every route but the open ones. */
+  auth?: boolean;
   /** Called for every route as it is registered (tests use it to list the routes). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -95,6 +99,9 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     const detail = `Oxen client out of date: this server requires version >= ${MIN_OXEN_CLIENT_VERSION}.`;
     return reply.status(426).send(errorBody(426, 'update_required', 'Update Required', detail));
   });
+  // Before any body is read: a multipart upload stores blobs while it is parsed, so a request that may
+  // not write must be stopped here, not in its route.
+  if (options.auth) app.addHook('onRequest', async (request) => authorizeRequest(yoke, request));
   app.addHook('onSend', async (request, reply) => {
     reply.header('oxen-version', OXEN_VERSION);
     reply.header('x-oxen-request-id', request.id);
@@ -134,5 +141,6 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   mergeRoutes(app, yoke);
   treeRoutes(app, yoke);
   syncRoutes(app, yoke, { scratchDir: join(options.dataDir ?? tmpdir(), 'tmp') });
+  tokenRoutes(app, yoke);
   return app;
 }

@@ -12,6 +12,7 @@ import { OxenTreeService } from './oxen-tree.js';
 import { TreeResolver } from './trees.js';
 import { WorkspaceService } from './workspaces.js';
 import { SyncService } from './sync.js';
+import { AuthService } from './auth.js';
 
 export interface YokeOptions {
   /** Entries per vnode the trees Yoke builds aim for (tests lower it). */
@@ -35,6 +36,8 @@ export class Yoke {
   readonly oxenTree: OxenTreeService;
   /** Oxen's push, clone, pull and fetch. */
   readonly sync: SyncService;
+  /** Tokens and access decisions. */
+  readonly auth: AuthService;
 
   constructor(
     readonly meta: MetaStore,
@@ -52,6 +55,7 @@ export class Yoke {
     this.trees = new TreeResolver(meta, this.nodes, this.revisions, this.workspaces);
     this.oxenTree = new OxenTreeService(meta, this.nodes);
     this.sync = new SyncService(meta, this.nodes);
+    this.auth = new AuthService(meta);
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
   }
 

@@ -105,6 +105,20 @@ export interface StagedChange {
   size: number;
 }
 
+/** An access token; the secret itself is never stored, only its hash. */
+export interface TokenRecord {
+  id: string;
+  name: string;
+  email: string;
+  /** Scopes as written: `read`, `write:ns`, `admin:ns/repo`… */
+  scopes: string[];
+  /** SHA-256 of the secret, hex. */
+  secretHash: string;
+  createdAt: string;
+  /** ISO time after which the token no longer works; null: never. */
+  expiresAt: string | null;
+}
+
 export interface MetaStore {
   createRepo(repo: NewRepo): Promise<RepoRecord>;
   getRepo(namespace: string, name: string): Promise<RepoRecord | null>;
@@ -191,6 +205,14 @@ export interface MetaStore {
    * staged changes that were committed (changes staged meanwhile stay).
    */
   advanceWorkspace(uid: string, baseCommitId: string, committed: StagedChange[]): Promise<void>;
+
+  createToken(token: TokenRecord): Promise<void>;
+  /** The token whose secret hashes to `secretHash`, or null (unknown or revoked). */
+  findTokenBySecret(secretHash: string): Promise<TokenRecord | null>;
+  /** Every token, oldest first. */
+  listTokens(): Promise<TokenRecord[]>;
+  /** Revokes (deletes) a token; false if there is none with that id. */
+  deleteToken(id: string): Promise<boolean>;
 
   close(): Promise<void>;
 }

@@ -11,6 +11,7 @@ import type {
   Page,
   RepoRecord,
   StagedChange,
+  TokenRecord,
   UploadPart,
   UploadRecord,
   WorkspaceRecord,
@@ -64,6 +65,15 @@ CREATE TABLE IF NOT EXISTS tree_nodes (
   data BLOB NOT NULL,
   PRIMARY KEY (repo_id, id)
 ) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS tokens (
+  id TEXT PRIMARY KEY,
+  name TEXT NOT NULL,
+  email TEXT NOT NULL,
+  scopes TEXT NOT NULL,
+  secret_hash TEXT NOT NULL UNIQUE,
+  created_at TEXT NOT NULL,
+  expires_at TEXT
+);
 CREATE TABLE IF NOT EXISTS received_commits (
   repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
   commit_id TEXT NOT NULL,
@@ -291,6 +301,10 @@ export class SqliteMetaStore implements MetaStore {
       ),
       getNode: prepare('SELECT data FROM tree_nodes WHERE repo_id = ? AND id = ?'),
       hasNode: prepare('SELECT 1 FROM tree_nodes WHERE repo_id = ? AND id = ?'),
+      insertToken: prepare('INSERT INTO tokens (id, name, email, scopes, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
+      tokenBySecret: prepare('SELECT * FROM tokens WHERE secret_hash = ?'),
+      listTokens: prepare('SELECT * FROM tokens ORDER BY created_at, id'),
+      deleteToken: prepare('DELETE FROM tokens WHERE id = ?'),
       markReceived: prepare('INSERT OR IGNORE INTO received_commits (repo_id, commit_id) VALUES (?, ?)'),
       unmarkReceived: prepare('DELETE FROM received_commits WHERE repo_id = ? AND commit_id = ?'),
       isReceived: prepare('SELECT 1 FROM received_commits WHERE repo_id = ? AND commit_id = ?'),
@@ -467,6 +481,23 @@ export class SqliteMetaStore implements MetaStore {
 
   async hasNodes(repoId: string, ids: string[]): Promise<Set<string>> {
     return new Set(ids.filter((id) => this.stmt.hasNode.get(repoId, id) !== undefined));
+  }
+
+  async createToken(t: TokenRecord): Promise<void> {
+    this.stmt.insertToken.run(t.id, t.name, t.email, JSON.stringify(t.scopes), t.secretHash, t.createdAt, t.expiresAt);
+  }
+
+  async findTokenBySecret(secretHash: string): Promise<TokenRecord | null> {
+    const row = this.stmt.tokenBySecret.get(secretHash) as TokenRow | undefined;
+    return row ? tokenFromRow(row) : null;
+  }
+
+  async listTokens(): Promise<TokenRecord[]> {
+    return (this.stmt.listTokens.all() as TokenRow[]).map(tokenFromRow);
+  }
+
+  async deleteToken(id: string): Promise<boolean> {
+    return this.stmt.deleteToken.run(id).changes === 1;
   }
 
   async markCommitsReceived(repoId: string, ids: string[], received = true): Promise<void> {
@@ -694,3 +725,23 @@ export class SqliteMetaStore implements MetaStore {
 }
 
 class CasLost extends Error {}
+
+interface TokenRow {
+  id: string;
+  name: string;
+  email: string;
+  scopes: string;
+  secret_hash: string;
+  created_at: string;
+  expires_at: string | null;
+}
+
+const tokenFromRow = (r: TokenRow): TokenRecord => ({
+  id: r.id,
+  name: r.name,
+  email: r.email,
+  scopes: JSON.parse(r.scopes) as string[],
+  secretHash: r.secret_hash,
+  createdAt: r.created_at,
+  expiresAt: r.expires_at,
+});

@@ -539,6 +539,32 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
         }));
     });
 
+    describe('tokens', () => {
+      it('stores tokens by id and secret hash, lists them oldest first, and deletes them for good', () =>
+        withStore(async (store) => {
+          const token = (id: string, createdAt: string) => ({
+            id,
+            name: `n-${id}`,
+            email: `${id}@example.com`,
+            scopes: ['read', `write:ns-${id}`],
+            secretHash: hex(),
+            createdAt,
+            expiresAt: id === 'b' ? '2030-01-01T00:00:00.000Z' : null,
+          });
+          const [a, b] = [token('a', '2026-01-02T00:00:00.000Z'), token('b', '2026-01-01T00:00:00.000Z')];
+          await store.createToken(a);
+          await store.createToken(b);
+          assert.deepEqual(await store.findTokenBySecret(a.secretHash), a);
+          assert.equal(await store.findTokenBySecret(hex()), null);
+          assert.deepEqual(await store.listTokens(), [b, a]);
+          await assert.rejects(store.createToken({ ...token('c', a.createdAt), secretHash: a.secretHash }));
+          assert.equal(await store.deleteToken('a'), true);
+          assert.equal(await store.deleteToken('a'), false);
+          assert.equal(await store.findTokenBySecret(a.secretHash), null);
+          assert.deepEqual(await store.listTokens(), [b]);
+        }));
+    });
+
     describe('pushed commits', () => {
       it('addCommits records commits with their parents (present ones kept), as landCommit would, without moving a branch', () =>
         withStore(async (store) => {
