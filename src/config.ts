@@ -12,6 +12,8 @@ export interface ServerConfig {
   auth: boolean;
   /** Auth was turned off explicitly while listening beyond loopback (worth a warning at start-up). */
   authOffOnNetwork: boolean;
+  /** Origins whose web pages may call the API (CORS); `*` for any; empty: none. */
+  corsOrigins: string[];
 }
 
 /** Default cap on what one gzip part may decompress to (the Oxen CLI sends parts of at most 10 MiB). */
@@ -24,9 +26,19 @@ export interface ServerFlags {
   logLevel?: string;
   /** commander's `--auth` / `--no-auth`: true, false, or absent. */
   auth?: boolean;
+  /** Comma-separated origins, or `*`. */
+  corsOrigin?: string;
 }
 
 const LOOPBACK = new Set(['127.0.0.1', '::1', 'localhost']);
+
+function parseOrigins(text: string): string[] {
+  const origins = text.split(',').map((o) => o.trim()).filter((o) => o !== '');
+  for (const origin of origins) {
+    if (origin !== '*' && !/^https?:\/\/[^/\s]+$/.test(origin)) throw new Error(`Invalid CORS origin: ${origin} (scheme://host[:port], or *)`);
+  }
+  return origins;
+}
 
 function parseSwitch(name: string, value: string | undefined): boolean | undefined {
   if (value === undefined || value === '') return undefined;
@@ -56,6 +68,7 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
   return {
     auth: chosen ?? onNetwork,
     authOffOnNetwork: chosen === false && onNetwork,
+    corsOrigins: parseOrigins(flags.corsOrigin ?? env.YOKE_CORS_ORIGINS ?? ''),
     host,
     port: parsePort(flags.port ?? env.YOKE_PORT ?? 3000),
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),

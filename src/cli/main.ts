@@ -22,6 +22,7 @@ program
   .option('--log-level <level>', 'pino log level or "silent" (env YOKE_LOG_LEVEL, default info)')
   .option('--auth', 'require a token on every request but version and health (env YOKE_AUTH=1; the default when listening beyond loopback)')
   .option('--no-auth', 'serve without tokens even when listening beyond loopback (a warning is logged)')
+  .option('--cors-origin <origins>', 'web origins that may call the API, comma-separated, or * (env YOKE_CORS_ORIGINS; default none)')
   .action(async (flags) => {
     const server = await startServer(serverConfig(flags));
     let stopping = false;

@@ -1,4 +1,5 @@
 import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
@@ -34,6 +35,8 @@ export interface AppOptions {
   dataDir?: string;
   /** Require a token with a fitting scope on every route but the open ones. */
   auth?: boolean;
+  /** Origins allowed to call the API from a browser (`*`: any). */
+  corsOrigins?: string[];
   /** Called for every route as it is registered (tests use it to list the routes). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -99,6 +102,16 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     const detail = `Oxen client out of date: this server requires version >= ${MIN_OXEN_CLIENT_VERSION}.`;
     return reply.status(426).send(errorBody(426, 'update_required', 'Update Required', detail));
   });
+  // CORS first, so that a refused request still tells the browser why; preflights are answered there.
+  if (options.corsOrigins && options.corsOrigins.length > 0) {
+    await app.register(cors, {
+      origin: options.corsOrigins.includes('*') ? true : options.corsOrigins,
+      methods: ['GET', 'HEAD', 'POST', 'PUT', 'PATCH', 'DELETE', 'QUERY'],
+      allowedHeaders: ['authorization', 'content-type', 'range', 'x-oxen-request-id'],
+      exposedHeaders: ['oxen-version', 'x-oxen-request-id', 'content-range', 'oxen-revision-id'],
+      maxAge: 600,
+    });
+  }
   // Before any body is read: a multipart upload stores blobs while it is parsed, so a request that may
   // not write must be stopped here, not in its route.
   if (options.auth) app.addHook('onRequest', async (request) => authorizeRequest(yoke, request));

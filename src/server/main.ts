@@ -24,7 +24,7 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   const blobs = await LocalBlobStore.open(join(config.dataDir, 'blobs'));
   const yoke = new Yoke(meta, blobs, options);
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
-  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth });
+  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins });
   await app.listen({ host: config.host, port: config.port });
   if (config.authOffOnNetwork) app.log.warn({ host: config.host }, 'auth is off (--no-auth) while listening beyond loopback: anyone who can reach this address can read, write and delete every repository');
   // Abandoned partial uploads expire; look for them a few times per TTL.

@@ -127,3 +127,36 @@ describe('auth: when it is on', () => {
     }
   });
 });
+
+describe('auth: CORS for web pages on other origins', () => {
+  it('answers preflights and marks responses, refusals included, for allowed origins only', async () => {
+    const server = await startTestServer({ auth: true, corsOrigin: 'https://app.example.com' });
+    try {
+      const origin = 'https://app.example.com';
+      const preflight = await server.fetch('/api/repos/team/data/file/main/a.txt', {
+        method: 'OPTIONS',
+        headers: { origin, 'access-control-request-method': 'PUT', 'access-control-request-headers': 'authorization,content-type' },
+      });
+      assert.equal(preflight.status, 204);
+      assert.equal(preflight.headers.get('access-control-allow-origin'), origin);
+      assert.match(preflight.headers.get('access-control-allow-methods') ?? '', /PUT/);
+      assert.match(preflight.headers.get('access-control-allow-headers') ?? '', /authorization/);
+
+      const refused = await server.fetch('/api/namespaces', { headers: { origin } });
+      assert.equal(refused.status, 401);
+      assert.equal(refused.headers.get('access-control-allow-origin'), origin, 'the page can read why it was refused');
+
+      const { secret } = await server.yoke.auth.create({ name: 'Web', email: 'web@example.com', scopes: ['read'] });
+      const allowed = await server.fetch('/api/namespaces', { headers: { origin, authorization: `Bearer ${secret}` } });
+      assert.equal(allowed.status, 200);
+      assert.equal(allowed.headers.get('access-control-allow-origin'), origin);
+
+      const stranger = await server.fetch('/api/namespaces', { headers: { origin: 'https://evil.example.com', authorization: `Bearer ${secret}` } });
+      assert.equal(stranger.headers.get('access-control-allow-origin'), null);
+    } finally {
+      await server.stop();
+    }
+    assert.throws(() => serverConfig({ corsOrigin: 'not a url' }, {}));
+  });
+});
+
