@@ -61,6 +61,13 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
     const title = code.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join(' ');
     return reply.status(status).send(errorBody(status, code, title, error.message));
   }
+  const errno = (error as NodeJS.ErrnoException).code;
+  // A write past the largest file the file system can hold comes from an offset the client chose.
+  if (errno === 'EFBIG') return reply.status(400).send(errorBody(400, 'bad_request', 'Bad Request', 'The data would go past the largest file this server can store'));
+  if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+    request.log.error({ err: error }, 'out of disk space');
+    return reply.status(507).send(errorBody(507, 'insufficient_storage', 'Insufficient Storage', 'The server has no space left to store this'));
+  }
   request.log.error({ err: error }, 'unhandled error');
   return reply.status(500).send(errorBody(500, 'internal_server_error', 'Internal Server Error', 'Internal server error'));
 }

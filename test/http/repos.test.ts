@@ -95,6 +95,13 @@ describe('server and repositories', () => {
     assert.equal(body.repository.latest_commit.message, 'Initial commit');
     const file = await server.fetch('/api/repos/carol/seeded/file/main/two.txt');
     assert.equal(await file.text(), 'two');
+    for (const value of ['null', '[1]', '"carol"', '7']) {
+      const odd = new FormData();
+      odd.append('new_repo', value);
+      const res = await server.json('/api/repos', { method: 'POST', body: odd });
+      assert.equal(res.status, 400, `new_repo=${value}: ${JSON.stringify(res.body)}`);
+      assertEnvelope(res.body, 'error');
+    }
     const missing = new FormData();
     missing.append('name', AUTHOR.name);
     const noRepo = await server.json('/api/repos', { method: 'POST', body: missing });

@@ -245,6 +245,16 @@ describe('chunked uploads: commits/upload_chunk', () => {
     assert.deepEqual(await staging(), stagedBefore);
   });
 
+  it('refuses a compressed upload whose gzip checksum is corrupt with 400, and keeps serving (issue 11)', async () => {
+    const good = randomBytes(100);
+    const archive = await tarGz([{ name: versionPath(hashBuffer(good)), data: good }]);
+    archive[archive.length - 8] ^= 0xff; // the CRC-32 in gzip's trailer
+    const { status, body } = await sendChunk({ hash: hashBuffer(archive), chunk_num: 0, total_chunks: 1, total_size: archive.length, is_compressed: true }, archive);
+    assert.equal(status, 400, JSON.stringify(body));
+    assertEnvelope(body, 'error');
+    assert.equal((await server.json('/api/version')).status, 200);
+  });
+
   it("takes a commit's dir_hashes too large for commits/upload (Oxen's client sends those in chunks): the commit counts as sent", async () => {
     const commit = hashBuffer('a pushed commit');
     const missing = async () =>
@@ -312,6 +322,13 @@ describe('resumable uploads: versions/{hash}/create | chunks | complete', () => 
   const complete = (hash: string, body: unknown = { files: [{ hash, file_name: 'big.bin' }] }) =>
     server.json(`/api/repos/${R}/versions/${hash}/complete`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
   const status = (hash: string) => server.json(`/api/repos/${R}/versions/${hash}/chunks`);
+
+  it('answers an offset past what the file system can hold with a 4xx, never a 500 (issue 11)', async () => {
+    const res = await put(hashBuffer('far away'), 9_000_000_000_000_000, Buffer.from('hello'));
+    assert.ok(res.status < 500, `${res.status} ${JSON.stringify(res.body)}`);
+    assertEnvelope(res.body, res.status === 200 ? 'success' : 'error');
+    assert.equal((await server.json('/api/version')).status, 200);
+  });
 
   it('creates, receives chunks out of order, reports what it holds, resumes after a gap, and completes verified', async () => {
     const data = randomBytes(250_000);

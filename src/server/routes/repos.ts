@@ -28,7 +28,7 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
       const form = await readUploadForm(request, yoke.blobs, new Set(['file', 'file[]']));
       const raw = form.fields.get('new_repo');
       if (raw === undefined) throw new BadRequest('Missing new_repo field');
-      input = parseJson(raw, 'new_repo') as CreateRepoInput;
+      input = jsonObject(parseJson(raw, 'new_repo')) as unknown as CreateRepoInput;
       if (form.files.length > 0) {
         const changes: ChangeSet = new Map();
         for (const file of form.files) {
