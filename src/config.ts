@@ -6,7 +6,7 @@ export interface ServerConfig {
   dataDir: string;
   logLevel: string;
   maxFileBytes: number;
-  /** Largest decompressed size of one gzip part in a batch upload (`POST …/versions`). */
+  /** Largest decompressed size of one gzip part in a batch upload (`POST …/versions`), and of a tarball sent through `commits/upload_chunk`. */
   maxDecompressedBytes: number;
   /** Whether requests need a token. */
   auth: boolean;

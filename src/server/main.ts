@@ -22,7 +22,8 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   await mkdir(config.dataDir, { recursive: true });
   const meta = new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
   const blobs = await LocalBlobStore.open(join(config.dataDir, 'blobs'));
-  const yoke = new Yoke(meta, blobs, options);
+  // The decompression cap of batch uploads also bounds the tarballs that arrive through upload_chunk.
+  const yoke = new Yoke(meta, blobs, { ...options, uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads } });
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
   const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins });
   await app.listen({ host: config.host, port: config.port });

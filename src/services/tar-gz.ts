@@ -104,6 +104,9 @@ export type TarEntry = Readable & { header: { name: string; type?: string | null
 export async function readTarGz(body: AsyncIterable<Uint8Array>, maxUnpackedBytes: number, what: string, onEntry: (entry: TarEntry, name: string) => Promise<unknown>): Promise<void> {
   const extract = tar.extract();
   const unpacking = pipeline(Readable.from(body), createGunzip(), capBytes(maxUnpackedBytes), extract);
+  // The pipeline may fail while an entry is being consumed, before anything awaits it: mark it handled
+  // now (it is awaited below), or Node takes it for an unhandled rejection and stops the process.
+  unpacking.catch(() => {});
   try {
     for await (const entry of extract) await onEntry(entry as unknown as TarEntry, entry.header.name.replace(/^\.\//, ''));
     await unpacking;

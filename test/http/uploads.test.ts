@@ -436,3 +436,25 @@ describe('resumable uploads: versions/{hash}/create | chunks | complete', () => 
     assert.deepEqual(await readdir(join(server.dataDir, 'blobs/uploads')), []);
   });
 });
+
+describe('chunked uploads: the decompression cap (YOKE_MAX_DECOMPRESSED_BYTES) bounds tarballs too (issue 11)', () => {
+  it('refuses a compressed upload that unpacks past the cap with 413 and stores none of it', async () => {
+    const server = await startTestServer({ maxDecompressedBytes: 64 * 1024 });
+    try {
+      await createRepo(server, 'cap', 'repo');
+      const big = Buffer.alloc(256 * 1024, 'a'); // compresses to almost nothing
+      const archive = await tarGz([{ name: versionPath(hashBuffer(big)), data: big }]);
+      assert.ok(archive.length < 64 * 1024);
+      const query = new URLSearchParams({ hash: hashBuffer(archive), chunk_num: '0', total_chunks: '1', total_size: String(archive.length), is_compressed: 'true' });
+      const res = await server.json(`/api/repos/cap/repo/commits/upload_chunk?${query}`, { method: 'POST', body: new Uint8Array(archive), headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal(res.status, 413, JSON.stringify(res.body));
+      assertEnvelope(res.body, 'error');
+      const held = await server.json('/api/repos/cap/repo/versions/missing', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ hashes: [hashBuffer(big)] }) });
+      assert.equal(held.status, 200);
+      assert.deepEqual(held.body.hashes ?? held.body.missing_hashes ?? held.body.missing, [hashBuffer(big)]);
+    } finally {
+      await server.stop();
+    }
+  });
+});
+
