@@ -1,11 +1,11 @@
-import Fastify, { type FastifyInstance, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { BadRequest } from '../core/errors.js';
 import type { Yoke } from '../services/yoke.js';
-import { errorBody, handleError, MIN_OXEN_CLIENT_VERSION, OXEN_VERSION } from './envelope.js';
+import { CODE_BY_STATUS, errorBody, handleError, MIN_OXEN_CLIENT_VERSION, OXEN_VERSION } from './envelope.js';
 import { branchRoutes } from './routes/branches.js';
 import { commitRoutes } from './routes/commits.js';
 import { dirRoutes } from './routes/dirs.js';
@@ -66,6 +66,22 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     requestTimeout: 0,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 4096, ignoreDuplicateSlashes: false },
+    // A URL the router cannot take (bad percent-encoding, a segment over 4,096 characters) still gets
+    // the JSON envelope, with the status fastify chose.
+    frameworkErrors: (error, _request, reply) => {
+      const status = (error as FastifyError).statusCode ?? 400;
+      const code = CODE_BY_STATUS[status] ?? 'bad_request';
+      void (reply as FastifyReply).status(status).send(errorBody(status, code, code.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join(' '), error.message));
+    },
+    // What Node's HTTP parser refuses before fastify sees a request (an unknown method, headers too
+    // large, no Host on HTTP/1.1, a bad Expect): answered in JSON too, then the connection closes.
+    clientErrorHandler: (error, socket) => {
+      if (!socket.writable) return socket.destroy();
+      const code = (error as NodeJS.ErrnoException).code;
+      const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_URI_TOO_LONG' ? 414 : 400;
+      const body = JSON.stringify(errorBody(status, CODE_BY_STATUS[status] ?? 'bad_request', 'Bad Request', `The request could not be read: ${error.message}`));
+      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+    },
     genReqId: (req) => {
       const inbound = req.headers['x-oxen-request-id'];
       return typeof inbound === 'string' && /^[A-Za-z0-9_-]{1,128}$/.test(inbound) ? inbound : crypto.randomUUID();

@@ -16,7 +16,7 @@ export function ok<T extends object>(statusMessage: StatusMessage, body: T) {
   return { status: 'success' as const, status_message: statusMessage, oxen_version: OXEN_VERSION, ...body };
 }
 
-const CODE_BY_STATUS: Record<number, string> = {
+export const CODE_BY_STATUS: Record<number, string> = {
   400: 'bad_request',
   401: 'unauthorized',
   403: 'forbidden',
