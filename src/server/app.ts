@@ -66,6 +66,9 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     requestTimeout: 0,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 4096, ignoreDuplicateSlashes: false },
+    // Node answers an HTTP/1.1 request without Host itself, with an empty body; let it through to the
+    // hook below, which answers it in JSON.
+    http: { requireHostHeader: false },
     // A URL the router cannot take (bad percent-encoding, a segment over 4,096 characters) still gets
     // the JSON envelope, with the status fastify chose.
     frameworkErrors: (error, _request, reply) => {
@@ -111,6 +114,9 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body === '' ? undefined : body));
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody(404, 'resource_not_found', 'Not Found', `No route for ${request.method} ${request.url}`));
+  });
+  app.addHook('onRequest', async (request) => {
+    if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new BadRequest('An HTTP/1.1 request needs a Host header');
   });
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/api/repos') || !clientIsOutOfDate(request.headers['user-agent'])) return;

@@ -40,6 +40,7 @@ describe('requests the router or the HTTP parser refuses still get the JSON enve
     ['a path segment over 4,096 characters', `GET /api/repos/${'a'.repeat(5000)}/r HTTP/1.1\r\nHost: x\r\n\r\n`, 414],
     ['an unknown method', 'FOO /api/version HTTP/1.1\r\nHost: x\r\n\r\n', 400],
     ['headers too large', `GET /api/version HTTP/1.1\r\nHost: x\r\nX-Big: ${'b'.repeat(20_000)}\r\n\r\n`, 431],
+    ['HTTP/1.1 without Host', 'GET /api/version HTTP/1.1\r\n\r\n', 400],
     ['a malformed request line', 'GARBAGE\r\n\r\n', 400],
   ];
   for (const [what, request, status] of cases) {
