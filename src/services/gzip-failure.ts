@@ -1,5 +1,19 @@
 import type { Gzip } from 'node:zlib';
 
+/** Resolves once `gzip` drains, or at once (and on close) when it is destroyed: a writer waits on it under backpressure. */
+export function drained(gzip: Gzip): Promise<void> {
+  return new Promise<void>((resolve) => {
+    if (gzip.destroyed) return resolve();
+    const done = () => {
+      gzip.off('drain', done);
+      gzip.off('close', done);
+      resolve();
+    };
+    gzip.on('drain', done);
+    gzip.on('close', done);
+  });
+}
+
 /**
  * How a streamed gzip response fails, shared by the tarball writers: the first failure destroys the
  * output and is reported once, saying whether the consumer (the HTTP response) had gone away first.

@@ -3,7 +3,7 @@ import { pipeline } from 'node:stream/promises';
 import { createGunzip, createGzip } from 'node:zlib';
 import tar from 'tar-stream';
 import { BadRequest, PayloadTooLarge } from '../core/errors.js';
-import { gzipFailure } from './gzip-failure.js';
+import { drained, gzipFailure } from './gzip-failure.js';
 
 /** One archive member: a directory (no data, name ending in '/') or a regular file. */
 export interface TarMember {
@@ -26,17 +26,9 @@ export function tarGzStream(members: AsyncIterable<TarMember>, onFailure: (err: 
   gzip.on('close', () => {
     if (!gzip.writableFinished) fail(new Error('The tarball was closed before it was complete'));
   });
-  const write = (chunk: Buffer) =>
-    new Promise<void>((resolve) => {
-      if (failed() || gzip.write(chunk)) return resolve();
-      const done = () => {
-        gzip.off('drain', done);
-        gzip.off('close', done);
-        resolve();
-      };
-      gzip.on('drain', done);
-      gzip.on('close', done);
-    });
+  const write = async (chunk: Buffer) => {
+    if (!failed() && !gzip.write(chunk)) await drained(gzip);
+  };
   // Small members are gathered into one write: each write into zlib is a thread-pool round trip.
   let batch: Buffer[] = [];
   let batched = 0;

@@ -6,7 +6,7 @@ import { BadRequest, PayloadTooLarge, YokeError } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
-import { gzipFailure } from './gzip-failure.js';
+import { drained, gzipFailure } from './gzip-failure.js';
 
 /**
  * Batch download of content blobs (COMPAT: "Batch download"): a newline-separated hash list in,
@@ -270,20 +270,9 @@ export function versionsTarGz(
   // Stop feeding once the output is gone: failed here, or destroyed by its consumer (the finished()
   // callback above then reports it).
   const stopped = () => failed() || gzip.destroyed;
-  const drained = () =>
-    new Promise<void>((resolve) => {
-      if (gzip.destroyed) return resolve();
-      const done = () => {
-        gzip.off('drain', done);
-        gzip.off('close', done);
-        resolve();
-      };
-      gzip.on('drain', done);
-      gzip.on('close', done);
-    });
   const write = async (chunk: Buffer) => {
     if (stopped()) return;
-    if (!gzip.write(chunk)) await drained();
+    if (!gzip.write(chunk)) await drained(gzip);
   };
   const flush = async () => {
     if (used === 0) return;

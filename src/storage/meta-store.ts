@@ -1,4 +1,5 @@
 /** Records and the metadata-store interface every backend (SQLite, PostgreSQL) implements. */
+import type { CommitFields } from '../core/tree.js';
 
 export interface RepoRecord {
   id: string;
@@ -17,14 +18,8 @@ export interface BranchRecord {
   updatedAt: string;
 }
 
-export interface CommitRecord {
-  id: string;
-  parentIds: string[];
-  message: string;
-  author: string;
-  email: string;
-  /** RFC 3339 UTC with milliseconds. */
-  timestamp: string;
+/** A commit: its node's fields (`timestamp` RFC 3339 UTC with milliseconds), its root and its place in history. */
+export interface CommitRecord extends CommitFields {
   /** Id of the root directory node. */
   rootId: string;
   /** 1 + the highest parent generation; a root commit has generation 1. Orders history. */
