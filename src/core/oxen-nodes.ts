@@ -148,14 +148,6 @@ export function instantFromIso(iso: string): { seconds: number; nanoseconds: num
 
 // ---- vnode partition ------------------------------------------------------------------------
 
-/** Oxen's default `vnode_size`: entries per vnode before a directory splits. */
-export const OXEN_VNODE_SIZE = 10_000;
-
-/** How many vnodes Oxen gives a directory of `entries` direct children: ceil(entries / size), 0 when empty. */
-export function oxenVnodeCount(entries: number, vnodeSize = OXEN_VNODE_SIZE): number {
-  return Math.ceil(entries / vnodeSize);
-}
-
 /**
  * The vnode (0-based, in the directory's child order) that holds the entry at `path` (full path from
  * the repository root): xxh3-128 of the UTF-8 path modulo the vnode count, which is where Oxen's

@@ -13,7 +13,6 @@ import {
   instantFromIso,
   NO_PARENT,
   nodeDirPath,
-  oxenVnodeCount,
   oxenVnodeIndex,
   PAYLOAD_PREFIX,
   type OxenCommitNode,
@@ -237,11 +236,6 @@ describe('Oxen node records (node + children blobs)', () => {
 });
 
 describe("Oxen's vnode partition", () => {
-  it('gives ceil(entries / 10,000) vnodes, none for an empty directory', () => {
-    assert.deepEqual([0, 1, 10_000, 10_001, 25_000].map((n) => oxenVnodeCount(n)), [0, 1, 1, 2, 3]);
-    assert.equal(oxenVnodeCount(5, 2), 3);
-  });
-
   it('puts an entry in xxh3-128(full path) mod count (checked against a second xxh3 implementation)', async () => {
     for (const path of ['a.txt', 'train/cats/1.jpg', 'ünï/cödé 😀.txt']) {
       assert.equal(oxenVnodeIndex(path, 1), 0);
