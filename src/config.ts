@@ -14,6 +14,8 @@ export interface ServerConfig {
   authOffOnNetwork: boolean;
   /** Origins whose web pages may call the API (CORS); `*` for any; empty: none. */
   corsOrigins: string[];
+  /** A request whose connection carries no byte for this long is cut off (slow-drip clients); a healthy long upload keeps it busy. */
+  idleTimeoutMs: number;
 }
 
 /** Default cap on what one gzip part may decompress to (the Oxen CLI sends parts of at most 10 MiB). */
@@ -69,6 +71,7 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     auth: chosen ?? onNetwork,
     authOffOnNetwork: chosen === false && onNetwork,
     corsOrigins: parseOrigins(flags.corsOrigin ?? env.YOKE_CORS_ORIGINS ?? ''),
+    idleTimeoutMs: parsePositive('YOKE_IDLE_TIMEOUT_MS', env.YOKE_IDLE_TIMEOUT_MS ?? 5 * 60 * 1000),
     host,
     port: parsePort(flags.port ?? env.YOKE_PORT ?? 3000),
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),

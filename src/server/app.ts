@@ -37,6 +37,8 @@ export interface AppOptions {
   auth?: boolean;
   /** Origins allowed to call the API from a browser (`*`: any). */
   corsOrigins?: string[];
+  /** Cut off a request whose connection is silent this long (default 5 minutes). */
+  idleTimeoutMs?: number;
   /** Called for every route as it is registered (tests use it to list the routes). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -117,6 +119,20 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   });
   app.addHook('onRequest', async (request) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new BadRequest('An HTTP/1.1 request needs a Host header');
+  });
+  // Requests have no overall time limit (uploads of many gigabytes take long); a connection that goes
+  // silent mid-request is cut off instead, so stalled bodies do not hold file handles for ever. Any
+  // byte either way restarts the clock; between requests keepAliveTimeout applies.
+  const idleMs = options.idleTimeoutMs ?? 5 * 60 * 1000;
+  app.addHook('onRequest', async (request, reply) => {
+    const socket = request.raw.socket;
+    const onIdle = () => {
+      request.log.info({ idleMs }, 'connection silent mid-request; closed');
+      socket.destroy();
+    };
+    socket.setTimeout(idleMs, onIdle);
+    // Also takes the listener off again: a keep-alive connection serves many requests.
+    reply.raw.once('finish', () => socket.setTimeout(0, onIdle));
   });
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/api/repos') || !clientIsOutOfDate(request.headers['user-agent'])) return;

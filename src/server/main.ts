@@ -25,7 +25,7 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   // The decompression cap of batch uploads also bounds the tarballs that arrive through upload_chunk.
   const yoke = new Yoke(meta, blobs, { ...options, uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads } });
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
-  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins });
+  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins, idleTimeoutMs: config.idleTimeoutMs });
   await app.listen({ host: config.host, port: config.port });
   if (config.authOffOnNetwork) app.log.warn({ host: config.host }, 'auth is off (--no-auth) while listening beyond loopback: anyone who can reach this address can read, write and delete every repository');
   // Abandoned partial uploads expire; look for them a few times per TTL.

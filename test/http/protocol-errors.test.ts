@@ -52,3 +52,32 @@ describe('requests the router or the HTTP parser refuses still get the JSON enve
     });
   }
 });
+
+describe('a request whose connection goes silent is cut off (issue 11)', () => {
+  it('closes a stalled upload after the idle timeout, keeps serving, and leaves quick keep-alive requests alone', async () => {
+    const server = await startTestServer({ idleTimeoutMs: 400 });
+    try {
+      const url = new URL(server.url);
+      await server.json('/api/repos', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'idle', name: 'repo' }) });
+      const started = Date.now();
+      const closed = await new Promise<number>((resolve, reject) => {
+        const socket = connect(Number(url.port), url.hostname, () => {
+          // Promises 1,000 bytes of a chunk, sends 10, then nothing.
+          socket.write('PUT /api/repos/idle/repo/versions/abc123/chunks?offset=0 HTTP/1.1\r\nHost: x\r\nContent-Type: application/octet-stream\r\nContent-Length: 1000\r\n\r\n0123456789');
+        });
+        socket.on('close', () => resolve(Date.now() - started));
+        socket.on('error', () => {});
+        setTimeout(() => reject(new Error('the stalled connection was never closed')), 10_000).unref();
+      });
+      assert.ok(closed >= 350 && closed < 5000, `closed after ${closed} ms`);
+      assert.equal((await server.json('/api/version')).status, 200);
+      // Several requests over one connection, each quicker than the timeout, with pauses between them shorter too.
+      for (let i = 0; i < 3; i++) {
+        assert.equal((await server.fetch('/api/namespaces')).status, 200);
+        await new Promise((r) => setTimeout(r, 200));
+      }
+    } finally {
+      await server.stop();
+    }
+  });
+});
