@@ -1,11 +1,19 @@
-import { mkdir } from 'node:fs/promises';
+import { mkdir, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config.js';
 import { Yoke, type YokeOptions } from '../services/yoke.js';
-import { LocalBlobStore } from '../storage/local-blob-store.js';
+import { LocalBlobStore, processAlive } from '../storage/local-blob-store.js';
 import { SqliteMetaStore } from '../storage/sqlite-meta-store.js';
 import { buildApp } from './app.js';
+
+/** Scratch directories (`dir-hashes-<pid>-…`) of processes that are gone: a kill left them. */
+async function removeAbandonedScratch(scratchRoot: string): Promise<void> {
+  for (const name of await readdir(scratchRoot).catch(() => [] as string[])) {
+    const owner = /^dir-hashes-(\d+)-/.exec(name);
+    if (owner && !processAlive(Number(owner[1]))) await rm(join(scratchRoot, name), { recursive: true, force: true });
+  }
+}
 
 export interface RunningServer {
   app: FastifyInstance;
@@ -20,6 +28,7 @@ export interface RunningServer {
  */
 export async function startServer(config: ServerConfig, options: YokeOptions = {}): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
+  await removeAbandonedScratch(join(config.dataDir, 'tmp'));
   const meta = new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
   const blobs = await LocalBlobStore.open(join(config.dataDir, 'blobs'));
   // The decompression cap of batch uploads also bounds the tarballs that arrive through upload_chunk.

@@ -374,7 +374,8 @@ async function updateDirHashes(source: NodeSource, map: Map<string, string>, pat
 export function dirHashesTarGz(commits: AsyncIterable<{ id: string; dirs: Map<string, string> }>, scratchRoot: string, onFailure: (err: Error, consumerGone: boolean) => void): Readable {
   async function* members(): AsyncGenerator<TarMember> {
     await mkdir(scratchRoot, { recursive: true });
-    const scratch = await mkdtemp(join(scratchRoot, 'dir-hashes-'));
+    // Named by this process, so that a later start can remove what a killed one left.
+    const scratch = await mkdtemp(join(scratchRoot, `dir-hashes-${process.pid}-`));
     try {
       for await (const { id, dirs } of commits) {
         const db = join(scratch, id);

@@ -12,6 +12,16 @@ import { hashFilePrefix, hashFileRange, streamToFile } from './file-writes.js';
 import { PrefixHasher } from './prefix-hasher.js';
 
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+
+/** Whether a process with this id runs on this machine (signal 0 only asks). */
+export function processAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (err) {
+    return (err as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
 /** The file an in-place (offset-addressed) upload is assembled in. */
 const IN_PLACE_FILE = 'in-place';
 /** Present in an upload's directory once a process that did not create its file wrote to it. */
@@ -83,14 +93,25 @@ export class LocalBlobStore implements BlobStore {
     return store;
   }
 
+  /** A fresh temp file name, led by this process's id so that a later start can tell whose it was. */
+  private tempPath(): string {
+    return join(this.tmpDir, `${process.pid}-${randomUUID()}`);
+  }
+
   /**
    * Temp files belong to writes in progress or to writes a crash interrupted; they are never
-   * visible as blobs. Only old ones are removed, since another process may share this directory.
+   * visible as blobs. One whose process is gone (a kill) is removed at once; any other only once old,
+   * since another live process may share this directory.
    */
   private async removeStaleTempFiles(maxAgeMs = STALE_TEMP_MS): Promise<void> {
     const cutoff = Date.now() - maxAgeMs;
     for (const name of await readdir(this.tmpDir)) {
       const path = join(this.tmpDir, name);
+      const owner = /^(\d+)-/.exec(name);
+      if (owner && Number(owner[1]) !== process.pid && !processAlive(Number(owner[1]))) {
+        await rm(path, { force: true });
+        continue;
+      }
       const info = await stat(path).catch(() => null);
       if (info && info.mtimeMs < cutoff) await rm(path, { force: true });
     }
@@ -111,7 +132,7 @@ export class LocalBlobStore implements BlobStore {
     if (Array.isArray(source) && source.length === 1) return this.putBuffer(source[0], expected, options.maxBytes, batch);
     // A blob already stored under the expected hash is verified but not written again.
     const writing = expected === undefined || (await this.stat(expected)) === null;
-    const tmpPath = join(this.tmpDir, randomUUID());
+    const tmpPath = this.tempPath();
     const handle = writing ? await open(tmpPath, 'wx') : null;
     try {
       const hasher = await createStreamHasher();
@@ -152,7 +173,7 @@ export class LocalBlobStore implements BlobStore {
     if (expected !== undefined && expected !== hash) throw new HashMismatch(expected, hash);
     const size = data.byteLength;
     if (await this.alreadyStored(hash, batch)) return { hash, size, created: false };
-    const tmpPath = join(this.tmpDir, randomUUID());
+    const tmpPath = this.tempPath();
     try {
       const handle = await open(tmpPath, 'wx');
       try {
@@ -235,7 +256,7 @@ export class LocalBlobStore implements BlobStore {
   async putPart(uploadId: string, part: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
     const target = this.partPath(uploadId, part);
     await mkdir(dirname(target), { recursive: true });
-    const tmpPath = join(this.tmpDir, randomUUID());
+    const tmpPath = this.tempPath();
     const handle = await open(tmpPath, 'wx');
     try {
       const size = await streamToFile(source, handle, {

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { strict as assert } from 'node:assert';
 import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -993,5 +994,19 @@ describe('sync: pushes built by hand (tree/nodes, commits/upload, branches)', ()
     await uploadBlobs(R, base.blobs.values());
     await pushNodes(R, base.records);
     assert.deepEqual(await missingCommits(R, [id]), []);
+  });
+
+  it('removes at start-up the dir_hashes scratch a killed process left, and keeps a live one\'s', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'yoke-scratch-'));
+    try {
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+      await mkdir(join(dataDir, 'tmp', `dir-hashes-${dead}-abc`, 'deadbeef'), { recursive: true });
+      await mkdir(join(dataDir, 'tmp', `dir-hashes-${process.ppid}-def`), { recursive: true });
+      const other = await startTestServer({ dataDir });
+      await other.stop();
+      assert.deepEqual(await readdir(join(dataDir, 'tmp')), [`dir-hashes-${process.ppid}-def`]);
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
   });
 });

@@ -1,3 +1,4 @@
+import { spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, utimes, writeFile } from 'node:fs/promises';
@@ -70,8 +71,13 @@ describe('LocalBlobStore specifics', () => {
       await utimes(join(tmp, 'leftover-2'), twoDaysAgo, twoDaysAgo);
       assert.equal((await readdir(tmp)).length, 3);
 
+      // Left by a process that is gone (a kill): removed at once, however fresh. One of a live process stays.
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+      await writeFile(join(tmp, `${dead}-interrupted`), randomBytes(100));
+      await writeFile(join(tmp, `${process.ppid}-live`), randomBytes(100));
+
       const reopened = await LocalBlobStore.open(root);
-      assert.deepEqual(await readdir(tmp), ['in-progress']);
+      assert.deepEqual((await readdir(tmp)).sort(), [`${process.ppid}-live`, 'in-progress']);
       assert.equal(await reopened.stat(hash), 2_000);
       assert.deepEqual(await readAll(await reopened.get(hash)), data);
       await reopened.close();
