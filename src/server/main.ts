@@ -33,6 +33,7 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   const blobs = await LocalBlobStore.open(join(config.dataDir, 'blobs'));
   // The decompression cap of batch uploads also bounds the tarballs that arrive through upload_chunk.
   const yoke = new Yoke(meta, blobs, { ...options, uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads } });
+  await yoke.uploads.releaseAbandonedUploads();
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
   const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins, idleTimeoutMs: config.idleTimeoutMs });
   await app.listen({ host: config.host, port: config.port });

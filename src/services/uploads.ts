@@ -1,8 +1,10 @@
+import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
 import { createStreamHasher, normalizeHash } from '../core/hash.js';
 import { dirHashesMemberCommit } from '../core/oxen-nodes.js';
 import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
+import { processAlive } from '../storage/local-blob-store.js';
 import type { MetaStore, RepoRecord, UploadPart, UploadRecord } from '../storage/meta-store.js';
 import { readTarGz } from './tar-gz.js';
 
@@ -12,6 +14,9 @@ export interface UploadOptions {
   /** Uploads idle for longer than this are discarded. */
   idleTtlMs: number;
 }
+
+/** Who holds an assembly: this machine and process, so that a later start can tell a dead claimant. */
+const THIS_PROCESS = `${hostname()}:${process.pid}`;
 
 export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = {
   maxDecompressedBytes: 64 * 1024 ** 3,
@@ -141,7 +146,7 @@ export class UploadService {
     const parts = await this.meta.listUploadParts(upload.id);
     if (parts.length < totalChunks || sum(parts) < totalSize) return { complete: false, hashes: [] };
     // Of several requests that see the upload complete, exactly one assembles it.
-    if (!(await this.meta.claimUpload(upload.id))) return { complete: false, hashes: [] };
+    if (!(await this.meta.claimUpload(upload.id, THIS_PROCESS))) return { complete: false, hashes: [] };
     const hashes = await this.finish(repo, upload, async () => {
       if (request.isCompressed) return this.unpackVersions(repo, () => this.concat(upload, parts), request.hash);
       if (everyChunkButLastInPlace(upload, parts)) return this.completeInPlace(upload, parts[parts.length - 1]);
@@ -195,7 +200,7 @@ export class UploadService {
       throw new NotFound(`No upload in progress for ${key}`);
     }
     this.assertOpen(found);
-    if (!(await this.meta.claimUpload(found.id))) throw new Conflict(`Upload ${key} is being assembled by another request`);
+    if (!(await this.meta.claimUpload(found.id, THIS_PROCESS))) throw new Conflict(`Upload ${key} is being assembled by another request`);
     const upload = (await this.meta.getUpload(repo.id, 'version', key)) ?? found;
     const parts = await this.meta.listUploadParts(upload.id);
     const plan = coverage(parts, upload.totalSize);
@@ -312,6 +317,17 @@ export class UploadService {
   // ---- expiry -------------------------------------------------------------------------------
 
   /** Discards uploads idle for longer than the TTL; returns how many. */
+  /**
+   * Reopens uploads whose assembly a process on this machine held when it died (a kill mid-assembly
+   * would otherwise leave them refusing chunks and completion until they expire). Run at start-up.
+   */
+  releaseAbandonedUploads(): Promise<number> {
+    return this.meta.releaseAbandonedUploads((claimant) => {
+      const [host, pid] = claimant.split(':');
+      return host === hostname() && claimant !== THIS_PROCESS && !processAlive(Number(pid));
+    });
+  }
+
   async expireIdleUploads(now = Date.now()): Promise<number> {
     const idle = await this.meta.listUploadsIdleSince(new Date(now - this.options.idleTtlMs).toISOString());
     for (const upload of idle) await this.discard(upload);

@@ -173,8 +173,10 @@ export interface MetaStore {
   /** Records (or replaces) a stored part and marks the upload as active; false if the upload no longer exists. */
   recordUploadPart(uploadId: string, part: number, size: number): Promise<boolean>;
   listUploadParts(uploadId: string): Promise<UploadPart[]>;
-  /** Moves an upload from 'open' to 'assembling'; false if another request holds it. */
-  claimUpload(uploadId: string): Promise<boolean>;
+  /** Moves an upload from 'open' to 'assembling' on behalf of `claimant` (a process); false if another request holds it. */
+  claimUpload(uploadId: string, claimant?: string): Promise<boolean>;
+  /** Returns to 'open' the uploads being assembled by claimants `abandoned` says are gone (a process killed mid-assembly). */
+  releaseAbandonedUploads(abandoned: (claimant: string) => boolean): Promise<number>;
   /** Returns a claimed upload to 'open' (assembly failed for a reason the client can fix by resending). */
   releaseUpload(uploadId: string): Promise<void>;
   deleteUpload(uploadId: string): Promise<void>;

@@ -257,6 +257,9 @@ export class SqliteMetaStore implements MetaStore {
       );
     }
     this.db.exec(SCHEMA);
+    // Added after schema 2 was first written: which process holds an upload's assembly.
+    const uploadColumns = this.db.prepare('PRAGMA table_info(uploads)').all() as Array<{ name: string }>;
+    if (!uploadColumns.some((c) => c.name === 'claimed_by')) this.db.exec('ALTER TABLE uploads ADD COLUMN claimed_by TEXT');
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     const prepare = (sql: string) => this.db.prepare(sql);
     this.stmt = {
@@ -324,8 +327,10 @@ export class SqliteMetaStore implements MetaStore {
       getUploadById: prepare(`SELECT * FROM uploads WHERE id = ? AND state = 'open'`),
       updateUpload: prepare('UPDATE uploads SET total_size = ?, details = ?, updated_at = ? WHERE id = ?'),
       listParts: prepare('SELECT part, size FROM upload_parts WHERE upload_id = ? ORDER BY part'),
-      claimUpload: prepare(`UPDATE uploads SET state = 'assembling', updated_at = ? WHERE id = ? AND state = 'open'`),
-      releaseUpload: prepare(`UPDATE uploads SET state = 'open', updated_at = ? WHERE id = ?`),
+      claimUpload: prepare(`UPDATE uploads SET state = 'assembling', claimed_by = ?, updated_at = ? WHERE id = ? AND state = 'open'`),
+      listClaimed: prepare(`SELECT id, claimed_by FROM uploads WHERE state = 'assembling' AND claimed_by IS NOT NULL`),
+      releaseClaimed: prepare(`UPDATE uploads SET state = 'open', claimed_by = NULL, updated_at = ? WHERE id = ? AND state = 'assembling' AND claimed_by = ?`),
+      releaseUpload: prepare(`UPDATE uploads SET state = 'open', claimed_by = NULL, updated_at = ? WHERE id = ?`),
       deleteUpload: prepare('DELETE FROM uploads WHERE id = ?'),
       idleUploads: prepare('SELECT * FROM uploads WHERE updated_at < ? ORDER BY updated_at'),
       insertWorkspace: prepare(
@@ -604,8 +609,16 @@ export class SqliteMetaStore implements MetaStore {
     return this.stmt.listParts.all(uploadId) as UploadPart[];
   }
 
-  async claimUpload(uploadId: string): Promise<boolean> {
-    return this.stmt.claimUpload.run(new Date().toISOString(), uploadId).changes === 1;
+  async claimUpload(uploadId: string, claimant?: string): Promise<boolean> {
+    return this.stmt.claimUpload.run(claimant ?? null, new Date().toISOString(), uploadId).changes === 1;
+  }
+
+  async releaseAbandonedUploads(abandoned: (claimant: string) => boolean): Promise<number> {
+    let released = 0;
+    for (const row of this.stmt.listClaimed.all() as Array<{ id: string; claimed_by: string }>) {
+      if (abandoned(row.claimed_by)) released += this.stmt.releaseClaimed.run(new Date().toISOString(), row.id, row.claimed_by).changes;
+    }
+    return released;
   }
 
   async releaseUpload(uploadId: string): Promise<void> {

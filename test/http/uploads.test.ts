@@ -1,6 +1,8 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
-import { readdir } from 'node:fs/promises';
+import { spawnSync } from 'node:child_process';
+import { hostname, tmpdir } from 'node:os';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
@@ -458,3 +460,42 @@ describe('chunked uploads: the decompression cap (YOKE_MAX_DECOMPRESSED_BYTES) b
   });
 });
 
+
+describe('an upload whose assembly a killed process held (issue 11)', () => {
+  it('is open again after a restart: resent chunks and completion work', async () => {
+    const dataDir = await mkdtemp(join(tmpdir(), 'yoke-claim-'));
+    try {
+      let server = await startTestServer({ dataDir });
+      await createRepo(server, 'claim', 'repo');
+      const data = randomBytes(3000);
+      const hash = hashBuffer(data);
+      const put = (s: TestServer) =>
+        s.json(`/api/repos/claim/repo/versions/${hash}/chunks?offset=0`, { method: 'PUT', body: new Uint8Array(data), headers: { 'content-type': 'application/octet-stream' } });
+      assert.equal((await put(server)).status, 200);
+      // What a SIGKILL in the middle of `complete` leaves: the upload claimed by a process that is gone.
+      const repo = (await server.yoke.meta.getRepo('claim', 'repo'))!;
+      const upload = (await server.yoke.meta.getUpload(repo.id, 'version', hash))!;
+      const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
+      assert.equal(await server.yoke.meta.claimUpload(upload.id, `${hostname()}:${dead}`), true);
+      assert.equal((await put(server)).status, 409, 'while claimed, a resent chunk is refused');
+      await server.stop();
+
+      server = await startTestServer({ dataDir });
+      try {
+        assert.equal((await put(server)).status, 200);
+        const done = await server.json(`/api/repos/claim/repo/versions/${hash}/complete`, {
+          method: 'POST',
+          headers: { 'content-type': 'application/json' },
+          body: JSON.stringify({ files: [{ hash, file_name: 'f.bin' }] }),
+        });
+        assert.equal(done.status, 200, JSON.stringify(done.body));
+        const res = await server.fetch(`/api/repos/claim/repo/versions/${hash}/metadata`);
+        assert.equal(res.status, 200);
+      } finally {
+        await server.stop();
+      }
+    } finally {
+      await rm(dataDir, { recursive: true, force: true });
+    }
+  });
+});

@@ -726,6 +726,23 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.equal(await store.getUpload(repo.id, 'version', upload.key), null);
         }));
 
+      it('releaseAbandonedUploads reopens the assemblies of claimants said to be gone, and only those', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const open = (key: string) => store.openUpload(repo.id, 'version', key, { totalSize: 10, totalChunks: null, details: {} });
+          const [dead, live, anonymous] = [await open('k1'), await open('k2'), await open('k3')];
+          assert.equal(await store.claimUpload(dead.id, 'host:111'), true);
+          assert.equal(await store.claimUpload(live.id, 'host:222'), true);
+          assert.equal(await store.claimUpload(anonymous.id), true);
+          assert.equal(await store.releaseAbandonedUploads((claimant) => claimant === 'host:111'), 1);
+          assert.equal((await store.getUpload(repo.id, 'version', 'k1'))!.state, 'open');
+          assert.equal((await store.getUpload(repo.id, 'version', 'k2'))!.state, 'assembling');
+          assert.equal((await store.getUpload(repo.id, 'version', 'k3'))!.state, 'assembling');
+          assert.equal(await store.claimUpload(dead.id, 'host:333'), true, 'the reopened upload can be claimed again');
+          await store.releaseUpload(live.id);
+          assert.equal(await store.releaseAbandonedUploads(() => true), 1, 'a released claim names no claimant any more');
+        }));
+
       it('lists uploads idle since a time, and repository deletion removes its uploads', () =>
         withStore(async (store) => {
           const repo = await newRepo(store);
