@@ -3,11 +3,13 @@ import type { MetaStore } from '../storage/meta-store.js';
 import { WeightedLru } from './weighted-lru.js';
 
 /**
- * Decoded tree nodes, cached by (repo, id). A node id names one record for good, so a cached node
- * never goes stale; the cache is bounded by the encoded size of what it holds.
+ * Tree nodes, cached by (repo, id), decoded and as stored: a download sends the stored bytes of the
+ * nodes it walks, and a decoded node's payloads are views of those bytes anyway, so keeping both
+ * costs nothing and reads each node once. A node id names one record for good, so a cached node
+ * never goes stale; the cache is bounded by the stored size of what it holds.
  */
 export class NodeCache {
-  private readonly entries: WeightedLru<TreeNode>;
+  private readonly entries: WeightedLru<{ node: TreeNode; bytes: Uint8Array }>;
 
   constructor(
     private readonly meta: MetaStore,
@@ -17,27 +19,22 @@ export class NodeCache {
   }
 
   forRepo(repoId: string): NodeSource {
-    return { getNode: (id) => this.get(repoId, id) };
+    return { getNode: async (id) => (await this.entry(repoId, id)).node };
   }
 
   /** A record's `node` and `children` blobs as stored, to send as they are. */
   async record(repoId: string, id: string): Promise<{ node: Buffer; children: Buffer }> {
-    return unframeRecord(await this.bytes(repoId, id));
+    return unframeRecord((await this.entry(repoId, id)).bytes);
   }
 
-  private async get(repoId: string, id: string): Promise<TreeNode> {
+  private async entry(repoId: string, id: string): Promise<{ node: TreeNode; bytes: Uint8Array }> {
     const key = `${repoId}:${id}`;
     const hit = this.entries.get(key);
     if (hit) return hit;
-    const bytes = await this.bytes(repoId, id);
-    const node = decodeStoredNode(id, bytes);
-    this.entries.set(key, node, bytes.byteLength);
-    return node;
-  }
-
-  private async bytes(repoId: string, id: string): Promise<Uint8Array> {
     const bytes = await this.meta.getNode(repoId, id);
     if (bytes === null) throw new Error(`Tree node ${id} is missing from repository ${repoId}`);
-    return bytes;
+    const entry = { node: decodeStoredNode(id, bytes), bytes };
+    this.entries.set(key, entry, bytes.byteLength);
+    return entry;
   }
 }

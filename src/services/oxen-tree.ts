@@ -4,7 +4,7 @@ import { nodeDirPath, oxenVnodeIndex, type NodeRecord } from '../core/oxen-nodes
 /** A record as it goes on the wire. */
 export type WireRecord = Pick<NodeRecord, 'id' | 'node' | 'children'>;
 import { joinRepoPath, splitRepoPath } from '../core/paths.js';
-import { lookup, type DirNode, type NodeSource } from '../core/tree.js';
+import { findChild, loadDir, loadVnode, lookup, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween } from './history.js';
 import type { NodeCache } from './node-cache.js';
@@ -124,12 +124,10 @@ export class OxenTreeService {
     walk.walked.set(id, below);
     const withVnodes = level === 0 || walk.depth < 0 || walk.depth > level;
     const withSubdirs = walk.depth < 0 || walk.depth > level;
-    const dir = (await walk.source.getNode(id)) as DirNode;
+    const dir = await loadDir(walk.source, id);
     for (const vnodeId of dir.vnodes) {
       if (withSubdirs && !walk.written.has(vnodeId)) {
-        const vnode = await walk.source.getNode(vnodeId);
-        if (vnode.kind !== 'vnode') throw new Error(`Node ${vnodeId} is not a vnode`);
-        for (const e of vnode.entries) if (e.kind === 'dir') yield* this.dirIds(walk, e.id, level + 1);
+        for (const e of await loadVnode(walk.source, vnodeId)) if (e.kind === 'dir') yield* this.dirIds(walk, e.id, level + 1);
       }
       if (withVnodes) yield vnodeId;
     }
@@ -145,13 +143,12 @@ export class OxenTreeService {
     let dirPath = '';
     let dirId = walk.commit.rootId;
     for (const name of splitRepoPath(path)) {
-      const dir = (await walk.source.getNode(dirId)) as DirNode;
+      const dir = await loadDir(walk.source, dirId);
       ids.push(dirId);
       const childPath = joinRepoPath(dirPath, name);
       if (dir.vnodes.length === 0) break;
       const holder = dir.vnodes[oxenVnodeIndex(childPath, dir.vnodes.length)];
-      const vnode = await walk.source.getNode(holder);
-      const next = vnode.kind === 'vnode' ? vnode.entries.find((e) => e.name === name) : undefined;
+      const next = await findChild(walk.source, dir, childPath);
       if (next?.kind !== 'dir') break;
       ids.push(holder);
       dirId = next.id;
