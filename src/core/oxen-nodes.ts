@@ -259,45 +259,37 @@ const asCounts = (v: MsgpackValue, what: string): Record<string, number> => {
   return out;
 };
 
-/** What a listing needs of a file or directory payload inside a vnode. */
-export interface EntrySummary {
+/** What a listing needs of a file payload inside a vnode. */
+export interface FileSummary {
   name: string;
   hash: string;
   numBytes: number;
   lastCommitId: string;
-  /** A file's data type; null for a directory. */
-  dataType: string | null;
+  dataType: string;
 }
 
 /**
- * The leading fields of a File or Dir payload, read without decoding the rest: a vnode of a large
+ * The leading fields of a File payload, read without decoding the rest: a vnode of a large
  * directory holds thousands of them and a listing reads every one. Payloads are checked in full
  * (`decodeOxenNode`) when they arrive from a client; this trusts the fields it skips.
  */
-export function readEntrySummary(type: 'File' | 'Dir', payload: Buffer): EntrySummary {
+export function readFileSummary(payload: Buffer): FileSummary {
   if (payload.length < PAYLOAD_PREFIX.length || payload.compare(PAYLOAD_PREFIX, 0, PAYLOAD_PREFIX.length, 0, PAYLOAD_PREFIX.length) !== 0) {
     throw new Error(`payload: expected the ${NODE_ENVELOPE} envelope`);
   }
   const r = new MsgpackReader(payload);
   r.at = PAYLOAD_PREFIX.length;
-  const what = type === 'File' ? 'file' : 'dir';
-  if (r.arrayHeader() !== (type === 'File' ? 16 : 10)) throw new Error(`${what}: unexpected number of fields`);
-  if (r.read() !== type) throw new Error(`${what}: wrong type tag`);
-  const name = asStr(r.read(), `${what}.name`);
-  if (type === 'File') {
-    r.read(); // metadata hash
-    const hash = asId(r.read(), 'file.hash');
-    r.read(); // combined hash
-    const numBytes = asNum(r.read(), 'file.num_bytes');
-    const lastCommitId = asId(r.read(), 'file.last_commit_id');
-    r.read();
-    r.read(); // modification time
-    return { name, hash, numBytes, lastCommitId, dataType: asStr(r.read(), 'file.data_type') };
-  }
-  const hash = asId(r.read(), 'dir.hash');
-  r.read(); // number of entries
-  const numBytes = asNum(r.read(), 'dir.num_bytes');
-  return { name, hash, numBytes, lastCommitId: asId(r.read(), 'dir.last_commit_id'), dataType: null };
+  if (r.arrayHeader() !== 16) throw new Error('file: unexpected number of fields');
+  if (r.read() !== 'File') throw new Error('file: wrong type tag');
+  const name = asStr(r.read(), 'file.name');
+  r.read(); // metadata hash
+  const hash = asId(r.read(), 'file.hash');
+  r.read(); // combined hash
+  const numBytes = asNum(r.read(), 'file.num_bytes');
+  const lastCommitId = asId(r.read(), 'file.last_commit_id');
+  r.read();
+  r.read(); // modification time
+  return { name, hash, numBytes, lastCommitId, dataType: asStr(r.read(), 'file.data_type') };
 }
 
 /** Reads a current-format (`V0_25_0`) payload back; the inverse of `encodeOxenNode`. */

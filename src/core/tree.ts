@@ -10,7 +10,7 @@ import {
   instantFromIso,
   NO_PARENT,
   oxenVnodeIndex,
-  readEntrySummary,
+  readFileSummary,
   type NodeRecord,
   type OxenDirNode,
   type RecordChild,
@@ -161,8 +161,8 @@ export function decodeRecord(id: string, node: Uint8Array, children: Uint8Array)
     case 'VNode': {
       const entries = record.children.map((c): Entry => {
         if (c.type === 'File') {
-          const file = readEntrySummary('File', c.payload);
-          return { kind: 'file', name: file.name, hash: file.hash, size: file.numBytes, lastCommitId: file.lastCommitId, dataType: file.dataType!, payload: c.payload };
+          const file = readFileSummary(c.payload);
+          return { kind: 'file', name: file.name, hash: file.hash, size: file.numBytes, lastCommitId: file.lastCommitId, dataType: file.dataType, payload: c.payload };
         }
         if (c.type === 'Dir') return dirEntry(c.payload, decodeOxenNode('Dir', c.payload) as OxenDirNode);
         throw new Error(`vnode ${id}: a vnode holds files and directories, not a ${c.type}`);

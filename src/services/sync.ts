@@ -49,7 +49,10 @@ export class SyncService {
    * valid, and unreachable until a commit that verifies names them).
    */
   async receiveNodes(repo: RepoRecord, body: Readable): Promise<number> {
-    const pending = new Map<string, { node?: Buffer; children?: Buffer }>();
+    // A record's two files come next to each other (Oxen's own reader requires it), so at most one
+    // half-record is ever held.
+    let half: { id: string; node?: Buffer; children?: Buffer } | null = null;
+    const unpaired = (h: { id: string; node?: Buffer }) => new BadRequest(`Node ${h.id} came without its ${h.node ? 'children' : 'node'} file next to it`);
     let batch: Array<[string, Uint8Array]> = [];
     let batched = 0;
     let stored = 0;
@@ -65,25 +68,20 @@ export class SyncService {
       const match = entry.header.type === 'file' ? NODE_ENTRY.exec(name) : null;
       if (!match) throw new BadRequest(`Refusing tar entry '${entry.header.name}' (${entry.header.type}): only {3 hex}/{rest}/node and children files are accepted`);
       const id = normalizeHash(match[1] + match[2])!;
-      // A record's two files come next to each other (Oxen's own reader requires it), so at most
-      // one half-record is ever held.
-      const [waiting] = pending.keys();
-      if (waiting !== undefined && waiting !== id) throw new BadRequest(`Node ${waiting} came without its ${pending.get(waiting)!.node ? 'children' : 'node'} file next to it`);
-      const bytes = await readEntry(entry as AsyncIterable<Buffer>, name);
-      const parts = pending.get(id) ?? {};
-      parts[match[3] as 'node' | 'children'] = bytes;
+      if (half && half.id !== id) throw unpaired(half);
+      const parts: { id: string; node?: Buffer; children?: Buffer } = half ?? { id };
+      parts[match[3] as 'node' | 'children'] = await readEntry(entry as AsyncIterable<Buffer>, name);
       if (parts.node === undefined || parts.children === undefined) {
-        pending.set(id, parts);
+        half = parts;
         return;
       }
-      pending.delete(id);
+      half = null;
       const record = checkedRecord(id, parts.node, parts.children);
       batch.push([id, record]);
       batched += record.length;
       if (batched >= WRITE_BATCH_BYTES) await flush();
     });
-    const [incomplete] = pending.keys();
-    if (incomplete !== undefined) throw new BadRequest(`Node ${incomplete} came without its ${pending.get(incomplete)!.node ? 'children' : 'node'} file`);
+    if (half) throw unpaired(half);
     await flush();
     return stored;
   }
