@@ -1,11 +1,15 @@
 import { Command } from 'commander';
 import { serverConfig } from '../config.js';
+import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
 import { startServer } from '../server/main.js';
 import { tokenView } from '../server/routes/tokens.js';
 import { AuthService } from '../services/auth.js';
 import { SqliteMetaStore } from '../storage/sqlite-meta-store.js';
+import { LocalBlobStore } from '../storage/local-blob-store.js';
+import { Yoke } from '../services/yoke.js';
+import { parseGrace } from '../services/gc.js';
 
 /** How long requests under way may finish after SIGINT/SIGTERM before their connections are cut. */
 const SHUTDOWN_GRACE_MS = 5_000;
@@ -87,6 +91,66 @@ token
   .action(async (id: string, flags) => {
     await withAuth(flags.dataDir, (auth) => auth.revoke(id));
     console.error(`revoked token ${id}`);
+  });
+
+/** Runs `work` on the data directory's stores, as the server opens them (it may be running on them). */
+async function withYoke<T>(dataDir: string | undefined, work: (yoke: Yoke) => Promise<T>): Promise<T> {
+  const config = serverConfig({ dataDir });
+  if (!existsSync(join(config.dataDir, 'meta.sqlite'))) throw new Error(`${config.dataDir} is not a Yoke data directory (no meta.sqlite)`);
+  const meta = new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
+  const yoke = new Yoke(meta, await LocalBlobStore.open(join(config.dataDir, 'blobs')));
+  try {
+    return await work(yoke);
+  } finally {
+    await yoke.close();
+  }
+}
+
+program
+  .command('fsck')
+  .description('Check integrity: walk branches and workspaces → commits → trees → blobs and re-hash every reachable blob; exit status 1 if anything is missing or corrupt')
+  .option('--repo <namespace/name>', 'check one repository only')
+  .option('--no-content', 'check blob presence and size only, without re-hashing')
+  .option('--json', 'print the report as JSON')
+  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .action(async (flags) => {
+    const report = await withYoke(flags.dataDir, async (yoke) => {
+      let repo;
+      if (flags.repo !== undefined) {
+        const [namespace, name] = String(flags.repo).split('/');
+        repo = await yoke.repos.require(namespace ?? '', name ?? '');
+      }
+      return yoke.fsck.check({ repo, verifyContent: flags.content });
+    });
+    if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      for (const p of report.problems) process.stdout.write(`${p.kind}  ${p.repo}  ${p.id}  ${p.where}: ${p.detail}\n`);
+      const more = report.problemCount > report.problems.length ? ` (${report.problemCount - report.problems.length} more not listed)` : '';
+      process.stdout.write(
+        `${report.clean ? 'clean' : `${report.problemCount} problem(s)${more}`}: ${report.repos} repositories, ${report.commits} commits, ${report.nodes} nodes, ` +
+          `${report.blobs} blobs (${report.bytesVerified} bytes re-hashed) in ${report.durationMs} ms\n`,
+      );
+    }
+    process.exitCode = report.clean ? 0 : 1;
+  });
+
+program
+  .command('gc')
+  .description('Remove commits, tree nodes, blobs and upload staging that no branch, workspace or open upload reaches; safe while the server runs')
+  .option('--grace <duration>', 'spare anything stored or reused this recently: 24h, 30m, 0 (default 24h)', '24h')
+  .option('--dry-run', 'report what would be removed, remove nothing')
+  .option('--json', 'print the report as JSON')
+  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .action(async (flags) => {
+    const graceMs = parseGrace(flags.grace);
+    const report = await withYoke(flags.dataDir, (yoke) => yoke.gc.run({ graceMs, dryRun: flags.dryRun ?? false }));
+    if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
+    else {
+      process.stdout.write(
+        `${report.dryRun ? 'would remove' : 'removed'} ${report.blobs} blobs (${report.blobBytes} bytes), ${report.nodes} tree nodes, ${report.commits} commits, ` +
+          `${report.uploads} expired uploads, ${report.stagings} orphaned upload stagings in ${report.durationMs} ms\n`,
+      );
+    }
   });
 
 program.parseAsync(process.argv).catch((err: Error) => {

@@ -8,7 +8,8 @@ const OPEN = new Set(['/api/version', '/api/min_version', '/api/health']);
 
 /**
  * What a request needs, from its method and URL alone (it runs before the body is read):
- * - admin: creating a repository (`POST /api/repos`), deleting or moving one, managing tokens;
+ * - admin: creating a repository (`POST /api/repos`), deleting or moving one, managing tokens,
+ *   maintenance (`/api/admin/…`: fsck, gc);
  * - read: GET, HEAD, QUERY and the batch download;
  * - write: everything else (uploads, commits, branches, workspaces, merges, pushes).
  * The target is the repository or namespace the path names; `POST /api/repos` and the token routes
@@ -27,7 +28,7 @@ export function requiredAccess(method: string, url: string): { level: AccessLeve
   const [area, namespace = null, repo = null, ...rest] = segments;
   const target: AccessTarget =
     area === 'repos' ? { namespace, repo } : area === 'namespaces' ? { namespace, repo: null } : { namespace: null, repo: null };
-  if (area === 'tokens') return { level: 'admin', target };
+  if (area === 'tokens' || area === 'admin') return { level: 'admin', target };
   if (area === 'repos' && method === 'POST' && namespace === null) return { level: 'admin', target: { namespace: null, repo: null } };
   if (area === 'repos' && repo !== null && rest.length === 0 && method === 'DELETE') return { level: 'admin', target };
   if (area === 'repos' && rest[0] === 'transfer') return { level: 'admin', target };

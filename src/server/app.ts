@@ -21,6 +21,7 @@ import { versionReadRoutes } from './routes/versions-read.js';
 import { treeRoutes } from './routes/tree.js';
 import { syncRoutes } from './routes/sync.js';
 import { tokenRoutes } from './routes/tokens.js';
+import { adminRoutes } from './routes/admin.js';
 import { authorizeRequest } from './access.js';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
@@ -193,5 +194,6 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   treeRoutes(app, yoke);
   syncRoutes(app, yoke, { scratchDir: join(options.dataDir ?? tmpdir(), 'tmp') });
   tokenRoutes(app, yoke);
+  adminRoutes(app, yoke);
   return app;
 }

@@ -13,6 +13,8 @@ import { TreeResolver } from './trees.js';
 import { WorkspaceService } from './workspaces.js';
 import { SyncService } from './sync.js';
 import { AuthService } from './auth.js';
+import { FsckService } from './fsck.js';
+import { GarbageCollector } from './gc.js';
 
 export interface YokeOptions {
   /** Entries per vnode the trees Yoke builds aim for (tests lower it). */
@@ -38,6 +40,9 @@ export class Yoke {
   readonly sync: SyncService;
   /** Tokens and access decisions. */
   readonly auth: AuthService;
+  /** Integrity checks (`yoke fsck`) and garbage collection (`yoke gc`). */
+  readonly fsck: FsckService;
+  readonly gc: GarbageCollector;
 
   constructor(
     readonly meta: MetaStore,
@@ -56,6 +61,8 @@ export class Yoke {
     this.oxenTree = new OxenTreeService(meta, this.nodes);
     this.sync = new SyncService(meta, this.nodes);
     this.auth = new AuthService(meta);
+    this.fsck = new FsckService(meta, blobs);
+    this.gc = new GarbageCollector(meta, blobs, this.uploads);
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
   }
 

@@ -23,6 +23,13 @@ export interface WriteBatch {
   commit(): Promise<void>;
 }
 
+export interface StoredBlob {
+  hash: string;
+  size: number;
+  /** Last write, or last put that found it already stored (ms since the epoch). */
+  touchedAt: number;
+}
+
 export interface PutResult {
   hash: string;
   size: number;
@@ -44,6 +51,13 @@ export interface BlobStore {
   availableBytes(): Promise<number | null>;
   /** Size in bytes, or null when absent. */
   stat(hash: string): Promise<number | null>;
+  /** Every stored blob with its size and when it was last written or reused by a put, in no set order. */
+  list(): AsyncIterable<StoredBlob>;
+  /**
+   * Removes a blob unless a put wrote or reused it at or after `idleSince` (ms since the epoch),
+   * also when that put races this call: gc's way to delete only what nobody is storing again. True if removed.
+   */
+  deleteIfIdle(hash: string, idleSince: number): Promise<boolean>;
   /** Throws NotFound when absent. `range` is inclusive and must lie within the blob. */
   get(hash: string, range?: ByteRange): Promise<Readable>;
   delete(hash: string): Promise<void>;
@@ -73,6 +87,8 @@ export interface BlobStore {
   commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult>;
   /** Removes every part and in-place write of an upload (idempotent). */
   deleteParts(uploadId: string): Promise<void>;
+  /** Uploads that have staged parts or in-place writes, with the time of their last write (ms). */
+  listStagedUploads(): AsyncIterable<{ uploadId: string; touchedAt: number }>;
 
   close(): Promise<void>;
 }

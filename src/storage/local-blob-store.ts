@@ -1,13 +1,13 @@
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, statfs, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, statfs, utimes, writeFile, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
 import { createStreamHasher, hashBuffer, type StreamHasher } from '../core/hash.js';
 import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
-import type { BlobStore, ByteRange, PutOptions, PutResult, WriteBatch } from './blob-store.js';
+import type { BlobStore, ByteRange, PutOptions, PutResult, StoredBlob, WriteBatch } from './blob-store.js';
 import { hashFilePrefix, hashFileRange, streamToFile } from './file-writes.js';
 import { PrefixHasher } from './prefix-hasher.js';
 
@@ -191,12 +191,20 @@ export class LocalBlobStore implements BlobStore {
   }
 
   /**
-   * Whether the blob exists. Another request may have renamed it into place without its directory
-   * sync yet; take that barrier here too, so a deduplicated put is as durable as a written one.
+   * Whether the blob exists, marking it as just reused (its mtime) so that gc leaves it alone (see
+   * deleteIfIdle). Another request may have renamed it into place without its directory sync yet;
+   * take that barrier here too, so a deduplicated put is as durable as a written one.
    */
   private async alreadyStored(hash: string, batch: DirectorySyncBatch | undefined): Promise<boolean> {
-    if ((await this.stat(hash)) === null) return false;
-    const dir = dirname(this.pathOf(hash));
+    const path = this.pathOf(hash);
+    const now = new Date();
+    try {
+      await utimes(path, now, now);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    const dir = dirname(path);
     if (batch) batch.dirs.add(dir);
     else await fsyncDir(dir);
     return true;
@@ -241,6 +249,47 @@ export class LocalBlobStore implements BlobStore {
 
   async delete(hash: string): Promise<void> {
     await rm(this.pathOf(hash), { force: true });
+  }
+
+  async *list(): AsyncGenerator<StoredBlob> {
+    for (const shard of (await readdir(this.objectsDir)).sort()) {
+      if (!/^[0-9a-f]{2}$/.test(shard)) continue;
+      for (const rest of await readdir(join(this.objectsDir, shard)).catch(() => [] as string[])) {
+        const info = await stat(join(this.objectsDir, shard, rest)).catch(() => null);
+        // Short hashes are stored padded with zeros; the canonical form drops them again.
+        const hash = normalizeHash(shard + rest);
+        if (info?.isFile() && hash !== null) yield { hash, size: info.size, touchedAt: info.mtimeMs };
+      }
+    }
+  }
+
+  /**
+   * Moves the blob aside first, then looks at its time: a put that reused it before the move has
+   * touched it (and it goes back), and a put after the move finds nothing and writes it anew.
+   */
+  async deleteIfIdle(hash: string, idleSince: number): Promise<boolean> {
+    const path = this.pathOf(hash);
+    const before = await stat(path).catch(() => null);
+    if (before === null || before.mtimeMs >= idleSince) return false;
+    const aside = join(this.tmpDir, `${process.pid}-gc-${randomUUID()}`);
+    try {
+      await rename(path, aside);
+    } catch (err) {
+      if ((err as NodeJS.ErrnoException).code === 'ENOENT') return false;
+      throw err;
+    }
+    if ((await stat(aside)).mtimeMs >= idleSince) {
+      // EEXIST: a put wrote the same bytes anew meanwhile; either copy will do.
+      await link(aside, path).catch((err: NodeJS.ErrnoException) => {
+        if (err.code !== 'EEXIST') throw err;
+      });
+      await rm(aside, { force: true });
+      await fsyncDir(dirname(path));
+      return false;
+    }
+    await rm(aside, { force: true });
+    await fsyncDir(dirname(path));
+    return true;
   }
 
   private uploadDir(uploadId: string): string {
@@ -485,6 +534,21 @@ export class LocalBlobStore implements BlobStore {
       this.releaseInPlace(uploadId, upload);
     }
     await rm(this.uploadDir(uploadId), { recursive: true, force: true });
+  }
+
+  async *listStagedUploads(): AsyncGenerator<{ uploadId: string; touchedAt: number }> {
+    for (const uploadId of await readdir(this.uploadsDir)) {
+      const dir = join(this.uploadsDir, uploadId);
+      const info = await stat(dir).catch(() => null);
+      if (!info?.isDirectory()) continue;
+      // Writes in place change the file, not the directory.
+      let touchedAt = info.mtimeMs;
+      for (const name of await readdir(dir).catch(() => [] as string[])) {
+        const file = await stat(join(dir, name)).catch(() => null);
+        if (file) touchedAt = Math.max(touchedAt, file.mtimeMs);
+      }
+      yield { uploadId, touchedAt };
+    }
   }
 
   async close(): Promise<void> {

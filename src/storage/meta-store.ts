@@ -155,6 +155,19 @@ export interface MetaStore {
   /** Records commits whose nodes are stored (a client's push), parents before children; present ones are left as they are. */
   addCommits(repoId: string, commits: CommitRecord[]): Promise<void>;
 
+  // Garbage collection. Nodes and commits remember when they were stored (ms since the epoch), so
+  // that what a push or commit under way has stored but not yet made reachable survives a grace period.
+  /** Ids of the nodes stored before `storedBefore`, in id order after `after` (null: from the start), at most `limit`. */
+  listNodeIds(repoId: string, storedBefore: number, after: string | null, limit: number): Promise<string[]>;
+  /** Deletes those of `ids` stored before `storedBefore`; returns how many went. */
+  deleteNodes(repoId: string, ids: string[], storedBefore: number): Promise<number>;
+  /** Ids of the commits stored at or after `since`. */
+  listCommitsStoredSince(repoId: string, since: number): Promise<string[]>;
+  /** Deletes those of `ids` stored before `storedBefore`, with their parent links and received marks; returns the ids deleted. */
+  deleteCommits(repoId: string, ids: string[], storedBefore: number): Promise<string[]>;
+  /** Forgets these blobs in every repository (they are leaving the blob store). */
+  forgetBlobs(hashes: string[]): Promise<void>;
+
   /** Records that a repository holds these blobs (uploaded or committed). Idempotent. */
   addRepoBlobs(repoId: string, blobs: Array<{ hash: string; size: number }>): Promise<void>;
   /** Size of each of `hashes` the repository holds; absent hashes are missing from the map. */

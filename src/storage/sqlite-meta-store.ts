@@ -49,6 +49,7 @@ CREATE TABLE IF NOT EXISTS commits (
   timestamp TEXT NOT NULL,
   root_id TEXT NOT NULL,
   generation INTEGER NOT NULL,
+  stored_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repo_id, id)
 );
 CREATE INDEX IF NOT EXISTS commits_by_time ON commits (repo_id, timestamp);
@@ -63,6 +64,7 @@ CREATE TABLE IF NOT EXISTS tree_nodes (
   repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
   id TEXT NOT NULL,
   data BLOB NOT NULL,
+  stored_at INTEGER NOT NULL DEFAULT 0,
   PRIMARY KEY (repo_id, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS tokens (
@@ -260,6 +262,11 @@ export class SqliteMetaStore implements MetaStore {
     // Added after schema 2 was first written: which process holds an upload's assembly.
     const uploadColumns = this.db.prepare('PRAGMA table_info(uploads)').all() as Array<{ name: string }>;
     if (!uploadColumns.some((c) => c.name === 'claimed_by')) this.db.exec('ALTER TABLE uploads ADD COLUMN claimed_by TEXT');
+    // Also added later: when nodes and commits were stored, for gc's grace period (0: before gc existed).
+    for (const table of ['tree_nodes', 'commits']) {
+      const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+      if (!columns.some((c) => c.name === 'stored_at')) this.db.exec(`ALTER TABLE ${table} ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0`);
+    }
     this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
     const prepare = (sql: string) => this.db.prepare(sql);
     this.stmt = {
@@ -282,8 +289,8 @@ export class SqliteMetaStore implements MetaStore {
       deleteBranch: prepare('DELETE FROM branches WHERE repo_id = ? AND name = ?'),
       getCommit: prepare(`SELECT ${COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = ? AND c.id = ?`),
       insertCommit: prepare(
-        `INSERT OR IGNORE INTO commits (repo_id, id, parent_ids, message, author, email, timestamp, root_id, generation)
-         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?)`,
+        `INSERT OR IGNORE INTO commits (repo_id, id, parent_ids, message, author, email, timestamp, root_id, generation, stored_at)
+         VALUES (?, ?, ?, ?, ?, ?, ?, ?, ?, ?)`,
       ),
       insertParent: prepare(
         'INSERT OR IGNORE INTO commit_parents (repo_id, commit_id, position, parent_id) VALUES (?, ?, ?, ?)',
@@ -311,7 +318,15 @@ export class SqliteMetaStore implements MetaStore {
       markReceived: prepare('INSERT OR IGNORE INTO received_commits (repo_id, commit_id) VALUES (?, ?)'),
       unmarkReceived: prepare('DELETE FROM received_commits WHERE repo_id = ? AND commit_id = ?'),
       isReceived: prepare('SELECT 1 FROM received_commits WHERE repo_id = ? AND commit_id = ?'),
-      insertNode: prepare('INSERT OR IGNORE INTO tree_nodes (repo_id, id, data) VALUES (?, ?, ?)'),
+      insertNode: prepare('INSERT OR IGNORE INTO tree_nodes (repo_id, id, data, stored_at) VALUES (?, ?, ?, ?)'),
+      listNodeIds: prepare('SELECT id FROM tree_nodes WHERE repo_id = ? AND id > ? AND stored_at < ? ORDER BY id LIMIT ?'),
+      deleteNode: prepare('DELETE FROM tree_nodes WHERE repo_id = ? AND id = ? AND stored_at < ?'),
+      commitsStoredSince: prepare('SELECT id FROM commits WHERE repo_id = ? AND stored_at >= ?'),
+      deleteCommit: prepare('DELETE FROM commits WHERE repo_id = ? AND id = ? AND stored_at < ?'),
+      deleteParents: prepare('DELETE FROM commit_parents WHERE repo_id = ? AND commit_id = ?'),
+      // By key in each repository: an index on hash alone would slow every commit down for gc's sake.
+      forgetBlob: prepare('DELETE FROM repo_blobs WHERE repo_id = ? AND hash = ?'),
+      listRepoIds: prepare('SELECT id FROM repos'),
       insertBlob: prepare('INSERT OR IGNORE INTO repo_blobs (repo_id, hash, size) VALUES (?, ?, ?)'),
       getBlob: prepare('SELECT size FROM repo_blobs WHERE repo_id = ? AND hash = ?'),
       insertUpload: prepare(
@@ -517,7 +532,8 @@ export class SqliteMetaStore implements MetaStore {
   }
 
   private readonly putNodesTransaction = (repoId: string, nodes: Array<[string, Uint8Array]>) => {
-    for (const [id, bytes] of nodes) this.stmt.insertNode.run(repoId, id, bytes);
+    const now = Date.now();
+    for (const [id, bytes] of nodes) this.stmt.insertNode.run(repoId, id, bytes, now);
   };
 
   async putNodes(repoId: string, nodes: Array<[id: string, bytes: Uint8Array]>): Promise<void> {
@@ -535,6 +551,7 @@ export class SqliteMetaStore implements MetaStore {
       commit.timestamp,
       commit.rootId,
       commit.generation,
+      Date.now(),
     );
     commit.parentIds.forEach((parent, position) => this.stmt.insertParent.run(repoId, commit.id, position, parent));
   }
@@ -545,6 +562,48 @@ export class SqliteMetaStore implements MetaStore {
 
   async addCommits(repoId: string, commits: CommitRecord[]): Promise<void> {
     this.db.transaction(this.addCommitsTransaction)(repoId, commits);
+  }
+
+  async listNodeIds(repoId: string, storedBefore: number, after: string | null, limit: number): Promise<string[]> {
+    return (this.stmt.listNodeIds.all(repoId, after ?? '', storedBefore, limit) as Array<{ id: string }>).map((r) => r.id);
+  }
+
+  private readonly deleteNodesTransaction = (repoId: string, ids: string[], storedBefore: number): number => {
+    let deleted = 0;
+    for (const id of ids) deleted += this.stmt.deleteNode.run(repoId, id, storedBefore).changes;
+    return deleted;
+  };
+
+  async deleteNodes(repoId: string, ids: string[], storedBefore: number): Promise<number> {
+    return this.db.transaction(this.deleteNodesTransaction)(repoId, ids, storedBefore);
+  }
+
+  async listCommitsStoredSince(repoId: string, since: number): Promise<string[]> {
+    return (this.stmt.commitsStoredSince.all(repoId, since) as Array<{ id: string }>).map((r) => r.id);
+  }
+
+  private readonly deleteCommitsTransaction = (repoId: string, ids: string[], storedBefore: number): string[] => {
+    const deleted: string[] = [];
+    for (const id of ids) {
+      if (this.stmt.deleteCommit.run(repoId, id, storedBefore).changes === 0) continue;
+      this.stmt.deleteParents.run(repoId, id);
+      this.stmt.unmarkReceived.run(repoId, id);
+      deleted.push(id);
+    }
+    return deleted;
+  };
+
+  async deleteCommits(repoId: string, ids: string[], storedBefore: number): Promise<string[]> {
+    return this.db.transaction(this.deleteCommitsTransaction)(repoId, ids, storedBefore);
+  }
+
+  private readonly forgetBlobsTransaction = (hashes: string[]) => {
+    const repoIds = (this.stmt.listRepoIds.all() as Array<{ id: string }>).map((r) => r.id);
+    for (const repoId of repoIds) for (const hash of hashes) this.stmt.forgetBlob.run(repoId, hash);
+  };
+
+  async forgetBlobs(hashes: string[]): Promise<void> {
+    this.db.transaction(this.forgetBlobsTransaction)(hashes);
   }
 
   private readonly addBlobsTransaction = (repoId: string, blobs: Array<{ hash: string; size: number }>) => {
@@ -709,7 +768,7 @@ export class SqliteMetaStore implements MetaStore {
     for (const [id, bytes] of landing.nodes) {
       // An id already stored must hold these very bytes: a record stored first under an id a commit
       // then writes would otherwise stand in for the commit's own.
-      if (this.stmt.insertNode.run(repoId, id, bytes).changes === 0) {
+      if (this.stmt.insertNode.run(repoId, id, bytes, Date.now()).changes === 0) {
         const stored = (this.stmt.getNode.get(repoId, id) as { data: Buffer }).data;
         if (!stored.equals(bytes)) throw new Error(`Tree node ${id} is stored with other bytes than the commit writes`);
       }

@@ -281,6 +281,55 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         for (const [i, r] of results.entries()) assert.deepEqual(await readAll(await store.get(r.hash)), items[i]);
       }));
 
+    describe('garbage collection', () => {
+      it('list yields stored blobs with size and time of last write', () =>
+        withStore(async (store) => {
+          const before = Date.now() - 1000;
+          const data = randomBytes(321);
+          const { hash } = await store.put(chunksOf(data, 100));
+          let found;
+          for await (const blob of store.list()) if (blob.hash === hash) found = blob;
+          assert.ok(found, 'the blob is listed');
+          assert.equal(found.size, 321);
+          assert.ok(found.touchedAt >= before && found.touchedAt <= Date.now() + 1000, `touchedAt ${found.touchedAt}`);
+        }));
+
+      it('deleteIfIdle removes a blob untouched since the time given, and spares one a put wrote or reused since', () =>
+        withStore(async (store) => {
+          const data = randomBytes(2_000);
+          const { hash } = await store.put(chunksOf(data, 1_000));
+          await new Promise((r) => setTimeout(r, 20));
+          const since = Date.now();
+          await new Promise((r) => setTimeout(r, 20));
+          // Reused (deduplicated) after `since`: spared, still readable.
+          assert.equal((await store.put([data])).created, false);
+          assert.equal(await store.deleteIfIdle(hash, since), false);
+          assert.deepEqual(await readAll(await store.get(hash)), data);
+          // Nobody touched it after now: removed, and absent hashes are not an error.
+          await new Promise((r) => setTimeout(r, 20));
+          assert.equal(await store.deleteIfIdle(hash, Date.now()), true);
+          assert.equal(await store.stat(hash), null);
+          assert.equal(await store.deleteIfIdle(hash, Date.now()), false);
+          // A put after the removal stores it anew.
+          assert.equal((await store.put(chunksOf(data, 700))).created, true);
+        }));
+
+      it('listStagedUploads names uploads with staged parts; deleteParts removes them from the list', () =>
+        withStore(async (store) => {
+          const uploadId = `gc-${randomBytes(6).toString('hex')}`;
+          const before = Date.now() - 1000;
+          await store.putPart(uploadId, 0, chunksOf(randomBytes(100), 50));
+          const staged = async () => {
+            for await (const s of store.listStagedUploads()) if (s.uploadId === uploadId) return s;
+            return null;
+          };
+          const found = await staged();
+          assert.ok(found && found.touchedAt >= before, `staged: ${JSON.stringify(found)}`);
+          await store.deleteParts(uploadId);
+          assert.equal(await staged(), null);
+        }));
+    });
+
     describe('upload parts', () => {
       const uploadId = () => `up-${randomBytes(6).toString('hex')}`;
 

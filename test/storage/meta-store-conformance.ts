@@ -539,6 +539,58 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
         }));
     });
 
+    describe('garbage collection', () => {
+      it('lists node ids stored before a time in id order, page by page, and deletes only nodes stored before the cutoff', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const old = [hex(), hex(), hex()];
+          await store.putNodes(repo.id, old.map((id) => [id, Buffer.from(id)]));
+          await new Promise((r) => setTimeout(r, 5));
+          const cutoff = Date.now();
+          await new Promise((r) => setTimeout(r, 5));
+          const fresh = hex();
+          await store.putNodes(repo.id, [[fresh, Buffer.from('fresh')]]);
+          const all = sorted(old);
+          assert.deepEqual(await store.listNodeIds(repo.id, cutoff, null, 2), all.slice(0, 2));
+          assert.deepEqual(await store.listNodeIds(repo.id, cutoff, all[1], 2), all.slice(2));
+          assert.deepEqual(sorted(await store.listNodeIds(repo.id, Date.now() + 1000, null, 10)), sorted([...old, fresh]));
+          assert.equal(await store.deleteNodes(repo.id, [old[0], fresh], cutoff), 1);
+          assert.equal(await store.getNode(repo.id, old[0]), null);
+          assert.notEqual(await store.getNode(repo.id, fresh), null);
+          assert.deepEqual(await store.listNodeIds((await newRepo(store)).id, Date.now() + 1000, null, 10), []);
+        }));
+
+      it('lists commits stored since a time and deletes only older ones, with their parent links and received marks', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const [a, b] = linearChain(2);
+          await store.addCommits(repo.id, [a, b]);
+          await store.markCommitsReceived(repo.id, [b.id]);
+          await new Promise((r) => setTimeout(r, 5));
+          const cutoff = Date.now();
+          await new Promise((r) => setTimeout(r, 5));
+          const c = makeCommit([b], 10);
+          assert.equal(await store.landCommit(repo.id, landingFor(c, 'main', null)), true);
+          assert.deepEqual(await store.listCommitsStoredSince(repo.id, cutoff), [c.id]);
+          assert.deepEqual(await store.deleteCommits(repo.id, [b.id, c.id], cutoff), [b.id]);
+          assert.equal(await store.getCommit(repo.id, b.id), null);
+          assert.deepEqual(await store.findReceivedCommits(repo.id, [b.id]), new Set());
+          assert.deepEqual(ids(await store.listAncestors(repo.id, c.id, { offset: 0, limit: 10 })), [c.id]);
+          assert.notEqual(await store.getCommit(repo.id, a.id), null);
+        }));
+
+      it('forgetBlobs drops the blobs from every repository', () =>
+        withStore(async (store) => {
+          const [one, two] = [await newRepo(store), await newRepo(store)];
+          const [x, y] = [hex(), hex()];
+          await store.addRepoBlobs(one.id, [{ hash: x, size: 1 }, { hash: y, size: 2 }]);
+          await store.addRepoBlobs(two.id, [{ hash: x, size: 1 }]);
+          await store.forgetBlobs([x]);
+          assert.deepEqual(await store.findRepoBlobs(one.id, [x, y]), new Map([[y, 2]]));
+          assert.deepEqual(await store.findRepoBlobs(two.id, [x]), new Map());
+        }));
+    });
+
     describe('tokens', () => {
       it('stores tokens by id and secret hash, lists them oldest first, and deletes them for good', () =>
         withStore(async (store) => {

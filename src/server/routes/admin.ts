@@ -1,0 +1,43 @@
+import type { FastifyInstance } from 'fastify';
+import { BadRequest } from '../../core/errors.js';
+import { DEFAULT_GC_GRACE_MS, parseGrace } from '../../services/gc.js';
+import type { Yoke } from '../../services/yoke.js';
+import { ok } from '../envelope.js';
+
+/** A boolean query parameter: `true`/`1` or `false`/`0`. */
+function flag(name: string, value: string | undefined, fallback: boolean): boolean {
+  if (value === undefined) return fallback;
+  if (value === 'true' || value === '1') return true;
+  if (value === 'false' || value === '0') return false;
+  throw new BadRequest(`${name} must be true or false, got ${value}`);
+}
+
+/** Maintenance (admin scope on the whole server): the same checks and collection as `yoke fsck` and `yoke gc`. */
+export function adminRoutes(app: FastifyInstance, yoke: Yoke) {
+  const tags = ['admin'];
+
+  app.get<{ Querystring: { repo?: string; content?: string } }>(
+    '/api/admin/fsck',
+    { schema: { tags, summary: 'Check integrity: refs → commits → trees → blobs, re-hashing blobs unless content=false; `repo=namespace/name` for one repository' } },
+    async (request) => {
+      const { repo, content } = request.query;
+      let record;
+      if (repo !== undefined) {
+        const [namespace, name, ...rest] = repo.split('/');
+        if (!namespace || !name || rest.length > 0) throw new BadRequest(`repo must be namespace/name, got ${repo}`);
+        record = await yoke.repos.require(namespace, name);
+      }
+      return ok('resource_found', { fsck: await yoke.fsck.check({ repo: record, verifyContent: flag('content', content, true) }) });
+    },
+  );
+
+  app.post<{ Querystring: { grace?: string; dry_run?: string } }>(
+    '/api/admin/gc',
+    { schema: { tags, summary: 'Remove what no branch, workspace or open upload reaches and nothing stored within `grace` (default 24h) touched; dry_run=true only reports' } },
+    async (request) => {
+      const { grace, dry_run } = request.query;
+      const graceMs = grace === undefined ? DEFAULT_GC_GRACE_MS : parseGrace(grace);
+      return ok('resource_deleted', { gc: await yoke.gc.run({ graceMs, dryRun: flag('dry_run', dry_run, false) }) });
+    },
+  );
+}
