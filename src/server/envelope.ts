@@ -64,7 +64,8 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
   const errno = (error as NodeJS.ErrnoException).code;
   // A write past the largest file the file system can hold comes from an offset the client chose.
   if (errno === 'EFBIG') return reply.status(400).send(errorBody(400, 'bad_request', 'Bad Request', 'The data would go past the largest file this server can store'));
-  if (errno === 'ENOSPC' || errno === 'EDQUOT') {
+  // SQLITE_FULL: SQLite's own report of ENOSPC (better-sqlite3 puts it in `code`), e.g. the WAL cannot grow.
+  if (errno === 'ENOSPC' || errno === 'EDQUOT' || errno === 'SQLITE_FULL') {
     request.log.error({ err: error }, 'out of disk space');
     return reply.status(507).send(errorBody(507, 'insufficient_storage', 'Insufficient Storage', 'The server has no space left to store this'));
   }
