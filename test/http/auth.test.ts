@@ -70,6 +70,9 @@ describe('auth: scoped tokens', () => {
     assert.equal((await server.json('/api/repos', json(writer, 'POST', { namespace: 'team', name: 'new' }))).status, 403, 'creating repositories is admin');
     assert.equal((await server.json('/api/repos/team/data', as(writer, { method: 'DELETE' }))).status, 403);
     assert.equal((await server.json('/api/tokens', as(writer))).status, 403, 'managing tokens is admin');
+    assert.equal((await server.json('/api/admin/fsck', as(reader))).status, 403, 'fsck is admin, though a GET');
+    assert.equal((await server.json('/api/admin/gc?dry_run=true', as(owner, { method: 'POST' }))).status, 403, 'gc needs admin on the whole server');
+    assert.equal((await server.json('/api/admin/fsck?content=false', as(admin))).status, 200);
     assert.equal((await upload(owner, 'other/data', 'c.txt', 'c')).status, 200, 'admin includes write');
     assert.equal((await server.json('/api/repos/team/data', as(owner, { method: 'DELETE' }))).status, 403);
     assert.equal((await server.json('/api/repos/other/data', as(owner, { method: 'DELETE' }))).status, 200);
