@@ -16,6 +16,8 @@ export interface ServerConfig {
   corsOrigins: string[];
   /** A request whose connection carries no byte for this long is cut off (slow-drip clients); a healthy long upload keeps it busy. */
   idleTimeoutMs: number;
+  /** A request body must average at least `bytesPerSecond` over each window while it arrives (0: no minimum). */
+  minBodyRate: { bytesPerSecond: number; windowMs: number };
 }
 
 /** Default cap on what one gzip part may decompress to (the Oxen CLI sends parts of at most 10 MiB). */
@@ -61,6 +63,12 @@ function parsePositive(name: string, value: string | number): number {
   return n;
 }
 
+function parseNonNegative(name: string, value: string | number): number {
+  const n = Number(value);
+  if (!Number.isSafeInteger(n) || n < 0) throw new Error(`Invalid ${name}: ${value}`);
+  return n;
+}
+
 /** Flags win over environment variables, which win over the defaults. */
 export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const host = flags.host ?? env.YOKE_HOST ?? '127.0.0.1';
@@ -72,6 +80,7 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     authOffOnNetwork: chosen === false && onNetwork,
     corsOrigins: parseOrigins(flags.corsOrigin ?? env.YOKE_CORS_ORIGINS ?? ''),
     idleTimeoutMs: parsePositive('YOKE_IDLE_TIMEOUT_MS', env.YOKE_IDLE_TIMEOUT_MS ?? 5 * 60 * 1000),
+    minBodyRate: { bytesPerSecond: parseNonNegative('YOKE_MIN_BODY_RATE', env.YOKE_MIN_BODY_RATE ?? 1024), windowMs: 60_000 },
     host,
     port: parsePort(flags.port ?? env.YOKE_PORT ?? 3000),
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),

@@ -40,6 +40,11 @@ export interface AppOptions {
   corsOrigins?: string[];
   /** Cut off a request whose connection is silent this long (default 5 minutes). */
   idleTimeoutMs?: number;
+  /**
+   * Cut off a request whose body arrives slower than this on average over a window (slow-drip
+   * clients that never go quite silent); 0 turns the check off. Default 1 KiB/s over 60 s.
+   */
+  minBodyRate?: { bytesPerSecond: number; windowMs: number };
   /** Called for every route as it is registered (tests use it to list the routes). */
   onRoute?: (route: RouteOptions) => void;
 }
@@ -135,6 +140,36 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     // Also takes the listener off again: a keep-alive connection serves many requests.
     reply.raw.once('finish', () => socket.setTimeout(0, onIdle));
   });
+  // A reply sent before its request's body was read to the end (an upload refused part-way) leaves the
+  // rest unread, and Node drains only bodies nobody began to read: the next request on the kept-alive
+  // connection would wait behind it for ever. Read and drop the rest, as Node does for an untouched body.
+  app.addHook('onResponse', async (request) => {
+    const r: any = request.raw; if (!r.complete) console.error('DBG', r.readableFlowing, r.listenerCount('readable'), r.listenerCount('data'), r.destroyed, r._readableState.length, r.isPaused(), r.socket?.isPaused?.(), r.socket?.readableFlowing); if (!request.raw.complete) request.raw.resume();
+  });
+  // A body that trickles in (a byte every few minutes keeps the idle clock from ever running out)
+  // must still average a minimum rate over each window while it arrives. Once the body is complete
+  // the server may work on it for long (assembling a large upload): that is not the client's delay.
+  const { bytesPerSecond: minRate, windowMs: rateWindowMs } = options.minBodyRate ?? { bytesPerSecond: 1024, windowMs: 60_000 };
+  if (minRate > 0) {
+    const minBytes = (minRate * rateWindowMs) / 1000;
+    app.addHook('onRequest', async (request, reply) => {
+      const raw = request.raw;
+      const socket = raw.socket;
+      if (raw.complete || (raw.headers['content-length'] === undefined && raw.headers['transfer-encoding'] === undefined)) return;
+      let readBefore = socket.bytesRead;
+      const timer = setInterval(() => {
+        if (raw.complete) return clearInterval(timer);
+        const read = socket.bytesRead - readBefore;
+        readBefore = socket.bytesRead;
+        if (read >= minBytes) return;
+        clearInterval(timer);
+        request.log.info({ bytesRead: read, windowMs: rateWindowMs, minBytesPerSecond: minRate }, 'request body arriving below the minimum rate; connection closed');
+        socket.destroy();
+      }, rateWindowMs);
+      timer.unref();
+      reply.raw.once('close', () => clearInterval(timer));
+    });
+  }
   app.addHook('onRequest', async (request, reply) => {
     if (!request.url.startsWith('/api/repos') || !clientIsOutOfDate(request.headers['user-agent'])) return;
     // As oxen-server does: an Oxen client older than the minimum speaks a protocol we no longer serve.

@@ -35,7 +35,7 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   const yoke = new Yoke(meta, blobs, { ...options, uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads } });
   await yoke.uploads.releaseAbandonedUploads();
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
-  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins, idleTimeoutMs: config.idleTimeoutMs });
+  const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins, idleTimeoutMs: config.idleTimeoutMs, minBodyRate: config.minBodyRate });
   await app.listen({ host: config.host, port: config.port });
   if (config.authOffOnNetwork) app.log.warn({ host: config.host }, 'auth is off (--no-auth) while listening beyond loopback: anyone who can reach this address can read, write and delete every repository');
   // Abandoned partial uploads expire; look for them a few times per TTL.

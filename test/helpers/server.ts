@@ -19,13 +19,13 @@ export interface TestServer extends RunningServer {
 
 /** Starts the real server on a free port over a fresh temporary data directory. */
 export async function startTestServer(
-  options: YokeOptions & { dataDir?: string; maxFileBytes?: number; maxDecompressedBytes?: number; auth?: boolean; corsOrigin?: string; idleTimeoutMs?: number } = {},
+  options: YokeOptions & { dataDir?: string; maxFileBytes?: number; maxDecompressedBytes?: number; auth?: boolean; corsOrigin?: string; idleTimeoutMs?: number; minBodyRate?: { bytesPerSecond: number; windowMs: number } } = {},
 ): Promise<TestServer> {
-  const { dataDir, maxFileBytes, maxDecompressedBytes, auth, corsOrigin, idleTimeoutMs, ...yokeOptions } = options;
+  const { dataDir, maxFileBytes, maxDecompressedBytes, auth, corsOrigin, idleTimeoutMs, minBodyRate, ...yokeOptions } = options;
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'yoke-test-')));
   const config = serverConfig({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', auth, corsOrigin }, {});
   const server = await startServer(
-    { ...config, ...(maxFileBytes === undefined ? {} : { maxFileBytes }), ...(maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes }), ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }) },
+    { ...config, ...(maxFileBytes === undefined ? {} : { maxFileBytes }), ...(maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes }), ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }), ...(minBodyRate === undefined ? {} : { minBodyRate }) },
     yokeOptions,
   );
   const fetchPath = (path: string, init?: RequestInit) => fetch(server.url + path, init);
