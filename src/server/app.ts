@@ -140,11 +140,12 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     // Also takes the listener off again: a keep-alive connection serves many requests.
     reply.raw.once('finish', () => socket.setTimeout(0, onIdle));
   });
-  // A reply sent before its request's body was read to the end (an upload refused part-way) leaves the
-  // rest unread, and Node drains only bodies nobody began to read: the next request on the kept-alive
-  // connection would wait behind it for ever. Read and drop the rest, as Node does for an untouched body.
-  app.addHook('onResponse', async (request) => {
-    const r: any = request.raw; if (!r.complete) console.error('DBG', r.readableFlowing, r.listenerCount('readable'), r.listenerCount('data'), r.destroyed, r._readableState.length, r.isPaused(), r.socket?.isPaused?.(), r.socket?.readableFlowing); if (!request.raw.complete) request.raw.resume();
+  // A reply sent once a handler began reading its request's body but stopped (an upload refused
+  // part-way) leaves the rest unread: Node drains only bodies nobody began to read, so the next request
+  // on the kept-alive connection would wait behind it for ever. As fastify does when a body parser
+  // fails, close the connection after the reply instead.
+  app.addHook('onSend', async (request, reply) => {
+    if (!request.raw.complete && request.raw.readableDidRead) reply.header('connection', 'close');
   });
   // A body that trickles in (a byte every few minutes keeps the idle clock from ever running out)
   // must still average a minimum rate over each window while it arrives. Once the body is complete
