@@ -24,6 +24,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { adminRoutes } from './routes/admin.js';
 import { authorizeRequest } from './access.js';
 import { tmpdir } from 'node:os';
+import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
 
 export interface AppOptions {
@@ -62,6 +63,12 @@ export function clientIsOutOfDate(userAgent: string | undefined): boolean {
   return a !== major ? a < major : b !== minor ? b < minor : c < patch;
 }
 
+/** A whole HTTP response carrying the error envelope, for the few answers written straight to a socket. */
+function rawErrorResponse(status: number, reason: string, detail: string): string {
+  const body = JSON.stringify(errorBody(status, CODE_BY_STATUS[status] ?? 'bad_request', reason, detail));
+  return `HTTP/1.1 ${status} ${reason}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`;
+}
+
 export const SPEC_PATH = '/api/_spec/oxen_server_openapi.json';
 /** How long an idle connection stays open, as announced in `Keep-Alive: timeout=…`. */
 export const KEEP_ALIVE_MS = 75_000;
@@ -90,8 +97,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
       if (!socket.writable) return socket.destroy();
       const code = (error as NodeJS.ErrnoException).code;
       const status = code === 'HPE_HEADER_OVERFLOW' ? 431 : code === 'HPE_URI_TOO_LONG' ? 414 : 400;
-      const body = JSON.stringify(errorBody(status, CODE_BY_STATUS[status] ?? 'bad_request', 'Bad Request', `The request could not be read: ${error.message}`));
-      socket.end(`HTTP/1.1 ${status} ${status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : 'Bad Request'}\r\nContent-Type: application/json\r\nContent-Length: ${Buffer.byteLength(body)}\r\nConnection: close\r\n\r\n${body}`);
+      socket.end(rawErrorResponse(status, status === 431 ? 'Request Header Fields Too Large' : status === 414 ? 'URI Too Long' : 'Bad Request', `The request could not be read: ${error.message}`));
     },
     genReqId: (req) => {
       const inbound = req.headers['x-oxen-request-id'];
@@ -103,6 +109,16 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   // without a request, which would cut connections earlier than the `Keep-Alive: timeout=75` we
   // announce: a client reusing one at 60–75 s then races our close ("other side closed").
   app.server.headersTimeout = KEEP_ALIVE_MS + 5_000;
+  // Two requests Node answers itself, outside fastify: a CONNECT (it would drop the connection without
+  // a word) and an Expect other than 100-continue (an empty 417). Both get the envelope too.
+  app.server.on('connect', (_request, socket: Duplex) => {
+    socket.on('error', () => {});
+    socket.end(rawErrorResponse(405, 'Method Not Allowed', 'CONNECT is not supported'));
+  });
+  app.server.on('checkExpectation', (request, response) => {
+    const body = JSON.stringify(errorBody(417, 'expectation_failed', 'Expectation Failed', `Unsupported Expect: ${request.headers.expect}`));
+    response.writeHead(417, { 'content-type': 'application/json; charset=utf-8', 'content-length': Buffer.byteLength(body), connection: 'close' }).end(body);
+  });
 
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
   app.setErrorHandler(handleError);

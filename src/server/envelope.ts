@@ -28,6 +28,7 @@ export const CODE_BY_STATUS: Record<number, string> = {
   413: 'payload_too_large',
   415: 'unsupported_media_type',
   416: 'range_not_satisfiable',
+  417: 'expectation_failed',
   422: 'unprocessable',
   429: 'too_many_requests',
 };
