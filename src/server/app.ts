@@ -23,6 +23,7 @@ import { syncRoutes } from './routes/sync.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { adminRoutes } from './routes/admin.js';
 import { authorizeRequest } from './access.js';
+import { assertJsonDepth } from './json-body.js';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
@@ -126,11 +127,14 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   app.removeContentTypeParser('application/json');
   app.addContentTypeParser('application/json', { parseAs: 'string' }, (_request, body, done) => {
     if (body === '') return done(null, undefined);
+    let value: unknown;
     try {
-      done(null, JSON.parse(body as string));
-    } catch {
-      done(new BadRequest('Malformed JSON body'), undefined);
+      assertJsonDepth(body as string);
+      value = JSON.parse(body as string);
+    } catch (err) {
+      return done(err instanceof BadRequest ? err : new BadRequest('Malformed JSON body'), undefined);
     }
+    done(null, value);
   });
   // Oxen's client sends many JSON bodies with no Content-Type (or text/plain), and oxen-server reads
   // them as text: take any other body as a string, which the routes parse as JSON where they expect it.

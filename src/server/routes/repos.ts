@@ -6,7 +6,7 @@ import type { RepoRecord } from '../../storage/meta-store.js';
 import { DEFAULT_BRANCH, defaultBranchOf, type CreateRepoInput } from '../../services/repositories.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
-import { jsonObject } from '../json-body.js';
+import { assertJsonDepth, jsonObject } from '../json-body.js';
 import { readUploadForm } from '../multipart.js';
 import { repoView } from '../views.js';
 import { REPO, type RepoParams } from './params.js';
@@ -106,6 +106,7 @@ async function describe(yoke: Yoke, repo: RepoRecord) {
 }
 
 function parseJson(raw: string, field: string): unknown {
+  assertJsonDepth(raw);
   try {
     return JSON.parse(raw);
   } catch {
