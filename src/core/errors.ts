@@ -69,6 +69,20 @@ export class PayloadTooLarge extends YokeError {
   }
 }
 
+/**
+ * A client's value as an error message shows it: a string as it is, anything else as JSON, cut to
+ * 200 characters. Never throws, where String() does (`{"toString": 1}` has no usable toString).
+ */
+export function shown(value: unknown): string {
+  let text: string;
+  try {
+    text = typeof value === 'string' ? value : (JSON.stringify(value) ?? String(value));
+  } catch {
+    text = Object.prototype.toString.call(value);
+  }
+  return text.length > 200 ? `${text.slice(0, 200)}…` : text;
+}
+
 /** A path in a repository is malformed or escapes the repository root. */
 export class InvalidPath extends BadRequest {}
 

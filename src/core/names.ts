@@ -1,4 +1,4 @@
-import { BadRequest } from './errors.js';
+import { BadRequest, shown } from './errors.js';
 
 const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]+$/;
 
@@ -6,7 +6,7 @@ const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]+$/;
 export function assertRepoName(kind: 'namespace' | 'repository', name: unknown): string {
   if (typeof name !== 'string' || !REPO_NAME.test(name) || name.includes('..')) {
     throw new BadRequest(
-      `Invalid ${kind} name '${String(name)}'. Must match [A-Za-z0-9][A-Za-z0-9_.-]+`,
+      `Invalid ${kind} name '${shown(name)}'. Must match [A-Za-z0-9][A-Za-z0-9_.-]+`,
     );
   }
   return name;
@@ -26,6 +26,6 @@ export function isValidBranchName(name: unknown): name is string {
 }
 
 export function assertBranchName(name: unknown): string {
-  if (!isValidBranchName(name)) throw new BadRequest(`'${String(name)}' is not a valid branch name.`);
+  if (!isValidBranchName(name)) throw new BadRequest(`'${shown(name)}' is not a valid branch name.`);
   return name;
 }

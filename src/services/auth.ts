@@ -1,5 +1,5 @@
 import { createHash, randomBytes } from 'node:crypto';
-import { BadRequest, Forbidden, NotFound, Unauthorized } from '../core/errors.js';
+import { BadRequest, Forbidden, NotFound, shown, Unauthorized } from '../core/errors.js';
 import { formatScope, grants, parseDuration, parseScope, type AccessLevel, type Scope } from '../core/scopes.js';
 import type { MetaStore, TokenRecord } from '../storage/meta-store.js';
 
@@ -39,8 +39,8 @@ export class AuthService {
     const name = text(request.name, 'name');
     const email = text(request.email, 'email');
     if (!Array.isArray(request.scopes) || request.scopes.length === 0) throw new BadRequest('scopes is required: one or more of read|write|admin[:namespace[/repo]]');
-    const scopes = request.scopes.map((s) => formatScope(parseScope(String(s))));
-    const expires = request.expires === undefined || request.expires === null ? null : parseDuration(String(request.expires));
+    const scopes = request.scopes.map((s) => formatScope(parseScope(typeof s === 'string' ? s : shown(s))));
+    const expires = request.expires === undefined || request.expires === null ? null : parseDuration(typeof request.expires === 'string' ? request.expires : shown(request.expires));
     const secret = `yoke_${randomBytes(32).toString('base64url')}`;
     const token: TokenRecord = {
       id: randomBytes(8).toString('hex'),

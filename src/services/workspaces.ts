@@ -1,4 +1,4 @@
-import { BadRequest, NotFound, Unprocessable } from '../core/errors.js';
+import { BadRequest, NotFound, shown, Unprocessable } from '../core/errors.js';
 import { assertBranchName } from '../core/names.js';
 import { ancestors, normalizeRepoPath } from '../core/paths.js';
 import { applyChanges, decodeStoredNode, lookup, UNCOMMITTED, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
@@ -43,10 +43,10 @@ export class WorkspaceService {
   /** Finds the workspace by id (or by name), or creates it on the branch's head. */
   async getOrCreate(repo: RepoRecord, request: { id: unknown; branch: unknown; name?: unknown }): Promise<{ workspace: WorkspaceRecord; created: boolean }> {
     if (typeof request.id !== 'string' || !WORKSPACE_ID.test(request.id)) {
-      throw new BadRequest(`Invalid workspace_id '${String(request.id)}': expected up to 128 of [A-Za-z0-9_.-]`);
+      throw new BadRequest(`Invalid workspace_id '${shown(request.id)}': expected up to 128 of [A-Za-z0-9_.-]`);
     }
     const name = request.name === undefined || request.name === null || request.name === '' ? null : request.name;
-    if (name !== null && (typeof name !== 'string' || !WORKSPACE_ID.test(name))) throw new BadRequest(`Invalid workspace name '${String(name)}'`);
+    if (name !== null && (typeof name !== 'string' || !WORKSPACE_ID.test(name))) throw new BadRequest(`Invalid workspace name '${shown(name)}'`);
     const branch = assertBranchName(request.branch);
     for (let attempt = 0; attempt < 3; attempt++) {
       const existing = (await this.meta.getWorkspace(repo.id, request.id)) ?? (name ? await this.meta.getWorkspace(repo.id, name) : null);

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BadRequest, NotFound } from '../../core/errors.js';
+import { BadRequest, NotFound, shown } from '../../core/errors.js';
 import { joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
 import type { RepoRecord, WorkspaceRecord } from '../../storage/meta-store.js';
 import { normalizeHash } from '../../core/hash.js';
@@ -103,7 +103,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const body = jsonObject(request.body);
       const size = body.size;
-      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new BadRequest(`Invalid size: ${JSON.stringify(size)} (expected a byte count)`);
+      if (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0) throw new BadRequest(`Invalid size: ${shown(size)} (expected a byte count)`);
       const destination = await parseDestination(yoke, repo, body.destination);
       const plan = await yoke.uploads.beginPartUpload(repo, hashParam(typeof body.hash === 'string' ? body.hash : undefined), size, destination);
       if ('stored' in plan) {
@@ -120,8 +120,8 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const body = jsonObject(request.body, { optional: true });
-      const size = body.size === undefined || body.size === null ? null : Number(body.size);
-      if (size !== null && (!Number.isSafeInteger(size) || size < 0)) throw new BadRequest(`Invalid size: ${String(body.size)}`);
+      const size = body.size === undefined || body.size === null ? null : typeof body.size === 'number' || typeof body.size === 'string' ? Number(body.size) : NaN;
+      if (size !== null && (!Number.isSafeInteger(size) || size < 0)) throw new BadRequest(`Invalid size: ${shown(body.size)}`);
       const details = { file_name: body.file_name ?? null, dst_dir: body.dst_dir ?? null };
       const upload = await yoke.uploads.createVersionUpload(repo, hashParam(request.params.hash), size, details);
       return ok('resource_found', { upload: { hash: upload.key, size: upload.totalSize, created_at: upload.createdAt } });
@@ -158,7 +158,9 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
       // With a workspace, the assembled file is also staged there at `dst_dir/file_name`.
       let staging: { workspace: WorkspaceRecord; path: string } | null = null;
       if (body.workspace_id !== undefined && body.workspace_id !== null) {
-        const workspace = await yoke.workspaces.require(repo, String(body.workspace_id));
+        const id = body.workspace_id;
+        if (typeof id !== 'string' && typeof id !== 'number') throw new BadRequest(`Invalid workspace_id: ${shown(id)}`);
+        const workspace = await yoke.workspaces.require(repo, String(id));
         const file = (Array.isArray(body.files) ? body.files[0] : undefined) as { file_name?: unknown; dst_dir?: unknown } | undefined;
         if (typeof file?.file_name !== 'string' || file.file_name === '') throw new BadRequest('files[0].file_name is required to stage into a workspace');
         const dir = typeof file.dst_dir === 'string' ? normalizeRepoPath(file.dst_dir, { allowRoot: true }) : '';

@@ -1,5 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
-import { BadRequest, NotFound, PayloadTooLarge } from '../../core/errors.js';
+import { BadRequest, NotFound, PayloadTooLarge, shown } from '../../core/errors.js';
 import { normalizeHash } from '../../core/hash.js';
 import {
   chooseGzipLevel,
@@ -108,7 +108,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
       if (list.length > MAX_MISSING_QUERY_HASHES) throw new PayloadTooLarge(`At most ${MAX_MISSING_QUERY_HASHES} hashes per request`);
       const asked = list.map((value, i) => {
         const hash = typeof value === 'string' ? normalizeHash(value.trim()) : null;
-        if (hash === null) throw new BadRequest(`hashes[${i}] is not a content hash: ${JSON.stringify(value)}`, { index: i });
+        if (hash === null) throw new BadRequest(`hashes[${i}] is not a content hash: ${shown(value)}`, { index: i });
         return { sent: value as string, hash };
       });
       const held = await findRepoBlobSizes(yoke.meta, repo.id, asked.map((a) => a.hash));

@@ -1,6 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { DEFAULT_MAX_DECOMPRESSED_BYTES } from '../../config.js';
-import { BadRequest, NotFound } from '../../core/errors.js';
+import { BadRequest, NotFound, shown } from '../../core/errors.js';
 import { joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
 import type { Yoke } from '../../services/yoke.js';
 import type { ClassifiedChange } from '../../services/workspaces.js';
@@ -114,7 +114,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
       const { workspace } = await context(request.params);
       const size = jsonObject(request.body, { optional: true }).size;
       if (size !== undefined && (typeof size !== 'number' || !Number.isSafeInteger(size) || size < 0)) {
-        throw new BadRequest(`Invalid size: ${JSON.stringify(size)} (expected a byte count)`);
+        throw new BadRequest(`Invalid size: ${shown(size)} (expected a byte count)`);
       }
       await yoke.uploads.assertRoomFor(typeof size === 'number' ? size : 0);
       return ok('resource_found', { workspace_id: workspace.id });
