@@ -72,7 +72,10 @@ export function pageParams(query: PageQuery) {
   // Oxen treats page 0 as page 1.
   const effectivePage = Math.max(1, page);
   const size = Math.min(MAX_PAGE_SIZE, pageSize);
-  return { page: effectivePage, pageSize: size, offset: (effectivePage - 1) * size };
+  const offset = (effectivePage - 1) * size;
+  // Past 2^53 the offset is no longer an integer, and SQLite refuses it.
+  if (!Number.isSafeInteger(offset)) throw new BadRequest(`Invalid page: ${String(query.page)} is past any page there can be`);
+  return { page: effectivePage, pageSize: size, offset };
 }
 
 export function pageView(page: number, pageSize: number, totalEntries: number) {
