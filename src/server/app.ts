@@ -145,6 +145,11 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   });
   app.addHook('onRequest', async (request) => {
     if (request.raw.httpVersion === '1.1' && request.headers.host === undefined) throw new BadRequest('An HTTP/1.1 request needs a Host header');
+    // A parameter given twice reaches the routes as an array where they take a string; oxen-server
+    // (serde) refuses duplicates too.
+    for (const [name, value] of Object.entries(request.query as Record<string, unknown>)) {
+      if (Array.isArray(value)) throw new BadRequest(`Query parameter ${name} is given more than once`);
+    }
   });
   // Requests have no overall time limit (uploads of many gigabytes take long); a connection that goes
   // silent mid-request is cut off instead, so stalled bodies do not hold file handles for ever. Any
