@@ -228,10 +228,13 @@ const toCommit = (r: CommitRow): CommitRecord => ({
   generation: r.generation,
 });
 
+// CROSS JOIN keeps anc as the outer loop of the recursive step, each row one primary-key search of
+// its parents. With a plain JOIN, SQLite 3.53 (better-sqlite3 12) put commit_parents outside and
+// scanned every parent row of the repository once per ancestor: quadratic, 1 s for 5,000 commits.
 const ANCESTORS = `WITH RECURSIVE anc(id) AS (
   SELECT @head
   UNION
-  SELECT p.parent_id FROM commit_parents p JOIN anc ON p.repo_id = @repo AND p.commit_id = anc.id
+  SELECT p.parent_id FROM anc CROSS JOIN commit_parents p ON p.repo_id = @repo AND p.commit_id = anc.id
 )`;
 const COMMIT_COLUMNS = 'c.id, c.parent_ids, c.message, c.author, c.email, c.timestamp, c.root_id, c.generation';
 
