@@ -198,7 +198,9 @@ export class MsgpackReader {
     const { buf } = this;
     const start = this.at;
     this.at += n;
-    if (n <= 32) {
+    // Short ASCII strings are built here; from 13 characters on, V8 would keep the appended pieces
+    // as a rope (cons strings, ~32 bytes per character) in every cached node, so longer ones decode natively.
+    if (n <= 12) {
       let ascii = '';
       for (let i = start; i < start + n; i++) {
         const c = buf[i];
