@@ -169,5 +169,7 @@ export async function sendBlob(yoke: Yoke, request: FastifyRequest, reply: Fasti
   }
   reply.header('content-length', entry.size);
   if (request.method === 'HEAD') return reply.send();
-  return reply.send(entry.size === 0 ? '' : await openCommittedBlob(yoke, entry.hash));
+  // The end bounds the read: without it every download read into a fresh 1 MiB buffer, twice
+  // (the bytes, then end of file), however small the file.
+  return reply.send(entry.size === 0 ? '' : await openCommittedBlob(yoke, entry.hash, { start: 0, end: entry.size - 1 }));
 }
