@@ -31,21 +31,26 @@ export async function startServerProcess(dataDir: string, env: Record<string, st
     env: { ...process.env, ...env },
   });
   const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 200; i++) {
+  const exited = () => child.exitCode !== null || child.signalCode !== null;
+  let ready = false;
+  for (let i = 0; i < 200 && !ready && !exited(); i++) {
     try {
-      if ((await fetch(`${url}/api/version`)).ok) break;
+      ready = (await fetch(`${url}/api/version`)).ok;
     } catch {}
-    await new Promise((r) => setTimeout(r, 50));
+    if (!ready) await new Promise((r) => setTimeout(r, 50));
   }
-  return {
-    url,
-    child,
-    stop: () =>
-      new Promise((resolve) => {
-        child.once('exit', () => resolve());
-        child.kill('SIGTERM');
-      }),
-  };
+  const stop = () =>
+    new Promise<void>((resolve) => {
+      // A server that already exited sends no second 'exit': waiting for one would hang the bench.
+      if (exited()) return resolve();
+      child.once('exit', () => resolve());
+      child.kill('SIGTERM');
+    });
+  if (!ready) {
+    await stop();
+    throw new Error(`yoke serve did not start (exit code ${child.exitCode}, signal ${child.signalCode})`);
+  }
+  return { url, child, stop };
 }
 
 export async function time<T>(work: () => Promise<T>): Promise<{ seconds: number; result: T }> {

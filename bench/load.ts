@@ -132,7 +132,15 @@ const smallFile = () => randomBytes(1024 + Math.floor(Math.random() * 3072));
 
 export async function loadBench(): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'yoke-bench-load-'));
-  const dataDir = join(work, 'data');
+  try {
+    return await runLoad(join(work, 'data'));
+  } finally {
+    if (process.env.YOKE_BENCH_LOAD_KEEP) console.log(`(data directory kept: ${join(work, 'data')})`);
+    else await rm(work, { recursive: true, force: true });
+  }
+}
+
+async function runLoad(dataDir: string): Promise<string> {
   const token = (scope: string) =>
     execFileSync(process.execPath, [join(ROOT, 'bin/yoke.cjs'), 'token', 'create', '--data-dir', dataDir, '--name', `bench-${scope}`, '--email', 'b@x', '--scope', scope], {
       stdio: ['ignore', 'pipe', 'ignore'],
@@ -144,6 +152,12 @@ export async function loadBench(): Promise<string> {
   const profile = process.env.YOKE_BENCH_LOAD_NODE_OPTIONS;
   const server = await startServerProcess(dataDir, { YOKE_AUTH: '1', ...(profile ? { NODE_OPTIONS: profile } : {}) });
   const pid = server.child.pid!;
+  // A server that dies under load is the finding: the clients stop, and the report says how it ended.
+  let serverExit: { at: number; how: string } | null = null;
+  let t0 = performance.now();
+  server.child.once('exit', (code, signal) => {
+    serverExit = { at: (performance.now() - t0) / 1000, how: `exit code ${code}, signal ${signal}` };
+  });
   const agent = new Agent({ keepAlive: true, maxSockets: CLIENTS });
   const rec = new Recorder();
   const repos: RepoState[] = [];
@@ -170,7 +184,7 @@ export async function loadBench(): Promise<string> {
     const mainThreadStart = await cpuSeconds(pid, pid);
     const clientCpuStart = process.cpuUsage();
     const machineStart = await machineTicks();
-    const t0 = performance.now();
+    t0 = performance.now();
     const deadline = t0 + SECONDS * 1000;
     const sampler = setInterval(() => {
       vm(pid, 'VmRSS').then(
@@ -214,7 +228,7 @@ export async function loadBench(): Promise<string> {
       const own = repos[id % repos.length];
       const api = (repo: RepoState) => `/api/repos/load/${repo.name}`;
       let n = 0;
-      while (performance.now() < deadline) {
+      while (performance.now() < deadline && serverExit === null) {
         n += 1;
         const roll = Math.random() * 100;
         if (roll < 30) {
@@ -269,10 +283,11 @@ export async function loadBench(): Promise<string> {
     await Promise.all(Array.from({ length: CLIENTS }, (_, i) => client(i)));
     const elapsed = (performance.now() - t0) / 1000;
     clearInterval(sampler);
-    const rssEnd = await vm(pid, 'VmRSS');
-    const hwm = await vm(pid, 'VmHWM');
-    const serverCpu = (await cpuSeconds(pid)) - cpuStart;
-    const mainThread = (await cpuSeconds(pid, pid)) - mainThreadStart;
+    // NaN once the server is gone.
+    const rssEnd = await vm(pid, 'VmRSS').catch(() => NaN);
+    const hwm = await vm(pid, 'VmHWM').catch(() => NaN);
+    const serverCpu = (await cpuSeconds(pid).catch(() => NaN)) - cpuStart;
+    const mainThread = (await cpuSeconds(pid, pid).catch(() => NaN)) - mainThreadStart;
     const clientCpuUsage = process.cpuUsage(clientCpuStart);
     const clientCpu = (clientCpuUsage.user + clientCpuUsage.system) / 1e6;
     const machineEnd = await machineTicks();
@@ -281,7 +296,7 @@ export async function loadBench(): Promise<string> {
 
     // Consistency: each history counts the seed commit plus every commit a client saw succeed.
     let consistent = true;
-    for (const repo of repos) {
+    for (const repo of serverExit === null ? repos : []) {
       const reply = await call(agent, server.url, 'GET', `/api/repos/load/${repo.name}/commits/history/main`, null, H);
       const total = json(reply.body).total_entries;
       if (total === repo.commits + 1) continue;
@@ -319,7 +334,7 @@ export async function loadBench(): Promise<string> {
       `Yoke ${(all.requests / elapsed).toFixed(0)} req/s over ${elapsed.toFixed(1)} s; baseline ${(baseline.stats.requests / baseline.seconds).toFixed(0)} req/s ` +
         `(${baseline.seconds.toFixed(1)} s for the same ${baseline.stats.requests} requests). ` +
         `Commits made: ${repos.reduce((s, r) => s + r.commits, 0)} (${(repos.reduce((s, r) => s + r.commits, 0) / elapsed).toFixed(1)}/s), ` +
-        `histories consistent: ${consistent ? 'yes' : 'NO'}. Requests include the 409s retried; latencies are of 2xx answers.`,
+        `histories consistent: ${serverExit !== null ? 'not checked' : consistent ? 'yes' : 'NO'}. Requests include the 409s retried; latencies are of 2xx answers.`,
       `Server RSS: start ${rssStart.toFixed(0)} MiB, middle (${middle ? middle.at.toFixed(0) : '?'} s) ${middle ? middle.mib.toFixed(0) : '?'} MiB, end ${rssEnd.toFixed(0)} MiB, ` +
         `max sampled ${Math.max(...rss.map((s) => s.mib), rssEnd).toFixed(0)} MiB, VmHWM ${hwm.toFixed(0)} MiB.`,
       `CPU during the load: server ${serverCpu.toFixed(1)} s (${(serverCpu / elapsed).toFixed(2)} cores; its main thread ${(mainThread / elapsed).toFixed(2)} cores), load generator ${clientCpu.toFixed(1)} s (${(clientCpu / elapsed).toFixed(2)} cores), ` +
@@ -327,14 +342,14 @@ export async function loadBench(): Promise<string> {
       `RSS every 5 s (MiB): ${rss.filter((_, i) => i % 5 === 4).map((s) => s.mib.toFixed(0)).join(' ')}`,
       '',
     ];
+    const exit = serverExit as { at: number; how: string } | null;
+    if (exit) lines.push(`**The server exited during the load**, at ${exit.at.toFixed(1)} s (${exit.how}); histories not checked.`, '');
     if (rec.firstErrors.length > 0) lines.push(`First errors (${rec.errors} in all):`, ...rec.firstErrors.map((e) => `- ${e}`), '');
     output = lines.join('\n');
     console.log(output);
   } finally {
     agent.destroy();
     await server.stop();
-    if (process.env.YOKE_BENCH_LOAD_KEEP) console.log(`(data directory kept: ${dataDir})`);
-    else await rm(work, { recursive: true, force: true });
   }
   return output;
 }
