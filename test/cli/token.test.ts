@@ -1,26 +1,12 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { mkdtemp, rm } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
+import { runYoke } from '../helpers/cli.js';
 import { startTestServer } from '../helpers/server.js';
 
-const YOKE = fileURLToPath(new URL('../../bin/yoke.cjs', import.meta.url));
-
-/** Runs `yoke …` as a user would; resolves with its exit code and both outputs. */
-function yoke(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [YOKE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
+const yoke = runYoke;
 
 describe('yoke token', () => {
   let dataDir: string;

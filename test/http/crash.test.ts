@@ -12,10 +12,9 @@ import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import { hashBuffer } from '../../src/core/hash.js';
+import { blobPath, runYoke, YOKE_BIN } from '../helpers/cli.js';
 
-const YOKE = fileURLToPath(new URL('../../bin/yoke.cjs', import.meta.url));
 const ROUNDS = 24;
 const AUTHOR = { name: 'Crash Tester', email: 'crash@example.com' };
 
@@ -43,7 +42,7 @@ function freePort(): Promise<number> {
 
 async function startYoke(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
   const port = await freePort();
-  const child = spawn(process.execPath, [YOKE, 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'fatal'], { stdio: ['ignore', 'ignore', 'inherit'] });
+  const child = spawn(process.execPath, [YOKE_BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'fatal'], { stdio: ['ignore', 'ignore', 'inherit'] });
   const url = `http://127.0.0.1:${port}`;
   for (let i = 0; i < 400; i++) {
     if (child.exitCode !== null) throw new Error(`yoke serve exited with ${child.exitCode}`);
@@ -62,11 +61,6 @@ function kill(child: ChildProcess): Promise<void> {
     child.kill('SIGKILL');
   });
 }
-
-const blobPath = (dataDir: string, hash: string) => {
-  const padded = hash.padStart(32, '0');
-  return join(dataDir, 'blobs', 'objects', padded.slice(0, 2), padded.slice(2));
-};
 
 /** What clients were told succeeded: checked after every restart. */
 interface Acknowledged {
@@ -230,12 +224,7 @@ describe('SIGKILL during writes', () => {
     assert.ok(acked.files.size >= ROUNDS, `commits acknowledged: ${acked.files.size}`);
     assert.ok(acked.blobs.size >= ROUNDS, `uploads acknowledged: ${acked.blobs.size}`);
 
-    const fsck = await new Promise<{ code: number; stdout: string }>((resolve) => {
-      const child = spawn(process.execPath, [YOKE, 'fsck', '--json', '--data-dir', dataDir], { stdio: ['ignore', 'pipe', 'inherit'] });
-      let stdout = '';
-      child.stdout.on('data', (c) => (stdout += c));
-      child.on('exit', (code) => resolve({ code: code ?? -1, stdout }));
-    });
+    const fsck = await runYoke(['fsck', '--json', '--data-dir', dataDir]);
     const report = JSON.parse(fsck.stdout);
     assert.equal(fsck.code, 0, `fsck: ${JSON.stringify(report.problems.slice(0, 5))} (${context})`);
     assert.ok(report.commits > ROUNDS && report.blobs > ROUNDS, JSON.stringify(report));

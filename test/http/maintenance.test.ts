@@ -1,32 +1,14 @@
 import { strict as assert } from 'node:assert';
-import { spawn } from 'node:child_process';
 import { existsSync } from 'node:fs';
 import { mkdir, readFile, rm, writeFile } from 'node:fs/promises';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
-import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { hashBuffer } from '../../src/core/hash.js';
+import { blobPath, runYoke } from '../helpers/cli.js';
 import { AUTHOR, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
-const YOKE = fileURLToPath(new URL('../../bin/yoke.cjs', import.meta.url));
-
-function yoke(args: string[]): Promise<{ code: number; stdout: string; stderr: string }> {
-  return new Promise((resolve, reject) => {
-    const child = spawn(process.execPath, [YOKE, ...args], { stdio: ['ignore', 'pipe', 'pipe'] });
-    let stdout = '';
-    let stderr = '';
-    child.stdout.on('data', (c) => (stdout += c));
-    child.stderr.on('data', (c) => (stderr += c));
-    child.on('error', reject);
-    child.on('exit', (code) => resolve({ code: code ?? -1, stdout, stderr }));
-  });
-}
-
-const blobPath = (dataDir: string, hash: string) => {
-  const padded = hash.padStart(32, '0');
-  return join(dataDir, 'blobs', 'objects', padded.slice(0, 2), padded.slice(2));
-};
+const yoke = runYoke;
 
 const json = (method: string, body: unknown): RequestInit => ({ method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
