@@ -2,14 +2,15 @@ import { decodeStoredNode, unframeRecord, type NodeSource, type TreeNode } from 
 import type { MetaStore } from '../storage/meta-store.js';
 import { WeightedLru } from './weighted-lru.js';
 
+/** Memory a cached node takes, as a multiple of its stored size. */
+const DECODED_COST_FACTOR = 3;
+
 /**
  * Tree nodes, cached by (repo, id), decoded and as stored: a download sends the stored bytes of the
  * nodes it walks, and a decoded node's payloads are views of those bytes anyway, so keeping both
  * costs nothing and reads each node once. A node id names one record for good, so a cached node
  * never goes stale; the cache is bounded by an estimate of the memory what it holds takes.
  */
-/** Memory a cached node takes, as a multiple of its stored size. */
-const DECODED_COST_FACTOR = 3;
 
 export class NodeCache {
   private readonly entries: WeightedLru<{ node: TreeNode; bytes: Uint8Array }>;
