@@ -11,7 +11,6 @@ const DECODED_COST_FACTOR = 3;
  * costs nothing and reads each node once. A node id names one record for good, so a cached node
  * never goes stale; the cache is bounded by an estimate of the memory what it holds takes.
  */
-
 export class NodeCache {
   private readonly entries: WeightedLru<{ node: TreeNode; bytes: Uint8Array }>;
 
