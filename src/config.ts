@@ -4,6 +4,8 @@ export interface ServerConfig {
   host: string;
   port: number;
   dataDir: string;
+  /** PostgreSQL URL for the metadata (`postgres://…`); null: SQLite in the data directory. */
+  databaseUrl: string | null;
   logLevel: string;
   maxFileBytes: number;
   /** Largest decompressed size of one gzip part in a batch upload (`POST …/versions`), and of a tarball sent through `commits/upload_chunk`. */
@@ -27,6 +29,7 @@ export interface ServerFlags {
   host?: string;
   port?: string | number;
   dataDir?: string;
+  databaseUrl?: string;
   logLevel?: string;
   /** commander's `--auth` / `--no-auth`: true, false, or absent. */
   auth?: boolean;
@@ -49,6 +52,12 @@ function parseSwitch(name: string, value: string | undefined): boolean | undefin
   if (value === '1' || value === 'true') return true;
   if (value === '0' || value === 'false') return false;
   throw new Error(`Invalid ${name}: ${value} (1, true, 0 or false)`);
+}
+
+function parseDatabaseUrl(value: string): string | null {
+  if (value === '') return null;
+  if (!/^postgres(ql)?:\/\//.test(value)) throw new Error('Invalid database URL: expected postgres://user:password@host:port/database');
+  return value;
 }
 
 function parsePort(value: string | number): number {
@@ -84,6 +93,7 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     host,
     port: parsePort(flags.port ?? env.YOKE_PORT ?? 3000),
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),
+    databaseUrl: parseDatabaseUrl(flags.databaseUrl ?? env.YOKE_DATABASE_URL ?? ''),
     logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',
     maxFileBytes: parsePositive('YOKE_MAX_FILE_BYTES', env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
     maxDecompressedBytes: parsePositive('YOKE_MAX_DECOMPRESSED_BYTES', env.YOKE_MAX_DECOMPRESSED_BYTES ?? DEFAULT_MAX_DECOMPRESSED_BYTES),

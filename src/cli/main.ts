@@ -3,10 +3,9 @@ import { serverConfig } from '../config.js';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { startServer } from '../server/main.js';
+import { openMetaStore, startServer } from '../server/main.js';
 import { tokenView } from '../server/routes/tokens.js';
 import { AuthService } from '../services/auth.js';
-import { SqliteMetaStore } from '../storage/sqlite-meta-store.js';
 import { LocalBlobStore } from '../storage/local-blob-store.js';
 import { Yoke } from '../services/yoke.js';
 import { parseGrace } from '../services/gc.js';
@@ -23,6 +22,7 @@ program
   .option('--host <host>', 'address to listen on (env YOKE_HOST, default 127.0.0.1)')
   .option('--port <port>', 'port to listen on (env YOKE_PORT, default 3000)')
   .option('--data-dir <dir>', 'data directory (env YOKE_DATA_DIR, default ./data)')
+  .option('--database-url <url>', 'keep the metadata in PostgreSQL, postgres://user:password@host:port/database (env YOKE_DATABASE_URL; default SQLite in the data directory)')
   .option('--log-level <level>', 'pino log level or "silent" (env YOKE_LOG_LEVEL, default info)')
   .option('--auth', 'require a token on every request but version and health (env YOKE_AUTH=1; the default when listening beyond loopback)')
   .option('--no-auth', 'serve without tokens even when listening beyond loopback (a warning is logged)')
@@ -44,11 +44,16 @@ program
     process.on('SIGTERM', shutdown);
   });
 
-/** Runs `work` on the data directory's metadata store (the server may be running on it: SQLite serialises writers). */
-async function withAuth<T>(dataDir: string | undefined, work: (auth: AuthService) => Promise<T>): Promise<T> {
-  const config = serverConfig({ dataDir });
-  await mkdir(config.dataDir, { recursive: true });
-  const meta = new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
+interface StoreFlags {
+  dataDir?: string;
+  databaseUrl?: string;
+}
+
+/** Runs `work` on the server's metadata store (the server may be running on it: SQLite serialises writers). */
+async function withAuth<T>(flags: StoreFlags, work: (auth: AuthService) => Promise<T>): Promise<T> {
+  const config = serverConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl });
+  if (config.databaseUrl === null) await mkdir(config.dataDir, { recursive: true });
+  const meta = await openMetaStore(config);
   try {
     return await work(new AuthService(meta));
   } finally {
@@ -67,8 +72,9 @@ token
   .requiredOption('--scope <scope>', 'read|write|admin[:namespace[/repo]] (repeatable)', collect)
   .option('--expires <duration>', 'lifetime: 30d, 12h, 10m or 5s (default: never)')
   .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
-    const { token: created, secret } = await withAuth(flags.dataDir, (auth) => auth.create({ name: flags.name, email: flags.email, scopes: flags.scope, expires: flags.expires }));
+    const { token: created, secret } = await withAuth(flags, (auth) => auth.create({ name: flags.name, email: flags.email, scopes: flags.scope, expires: flags.expires }));
     console.error(`created token ${created.id} for ${created.name} <${created.email}>: ${created.scopes.join(', ')}${created.expiresAt ? `, expires ${created.expiresAt}` : ''}`);
     process.stdout.write(`${secret}\n`);
   });
@@ -78,8 +84,9 @@ token
   .description('List tokens (never their secrets)')
   .option('--json', 'a JSON array of {id, name, email, scopes, created_at, expires_at}')
   .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
-    const tokens = (await withAuth(flags.dataDir, (auth) => auth.list())).map(tokenView);
+    const tokens = (await withAuth(flags, (auth) => auth.list())).map(tokenView);
     if (flags.json) process.stdout.write(`${JSON.stringify(tokens)}\n`);
     else for (const t of tokens) process.stdout.write(`${t.id}  ${t.name} <${t.email}>  ${t.scopes.join(',')}  created ${t.created_at}${t.expires_at ? `  expires ${t.expires_at}` : ''}\n`);
   });
@@ -88,16 +95,19 @@ token
   .command('revoke <id>')
   .description('Revoke a token: it stops working at once, in every server process sharing the store')
   .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (id: string, flags) => {
-    await withAuth(flags.dataDir, (auth) => auth.revoke(id));
+    await withAuth(flags, (auth) => auth.revoke(id));
     console.error(`revoked token ${id}`);
   });
 
-/** Runs `work` on the data directory's stores, as the server opens them (it may be running on them). */
-async function withYoke<T>(dataDir: string | undefined, work: (yoke: Yoke) => Promise<T>): Promise<T> {
-  const config = serverConfig({ dataDir });
-  if (!existsSync(join(config.dataDir, 'meta.sqlite'))) throw new Error(`${config.dataDir} is not a Yoke data directory (no meta.sqlite)`);
-  const meta = new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
+/** Runs `work` on the server's stores, as the server opens them (it may be running on them). */
+async function withYoke<T>(flags: StoreFlags, work: (yoke: Yoke) => Promise<T>): Promise<T> {
+  const config = serverConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl });
+  if (config.databaseUrl === null && !existsSync(join(config.dataDir, 'meta.sqlite'))) {
+    throw new Error(`${config.dataDir} is not a Yoke data directory (no meta.sqlite)`);
+  }
+  const meta = await openMetaStore(config);
   const yoke = new Yoke(meta, await LocalBlobStore.open(join(config.dataDir, 'blobs')));
   try {
     return await work(yoke);
@@ -113,8 +123,9 @@ program
   .option('--no-content', 'check blob presence and size only, without re-hashing')
   .option('--json', 'print the report as JSON')
   .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
-    const report = await withYoke(flags.dataDir, async (yoke) => {
+    const report = await withYoke(flags, async (yoke) => {
       let repo;
       if (flags.repo !== undefined) {
         const [namespace, name] = String(flags.repo).split('/');
@@ -141,9 +152,10 @@ program
   .option('--dry-run', 'report what would be removed, remove nothing')
   .option('--json', 'print the report as JSON')
   .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
     const graceMs = parseGrace(flags.grace);
-    const report = await withYoke(flags.dataDir, (yoke) => yoke.gc.run({ graceMs, dryRun: flags.dryRun ?? false }));
+    const report = await withYoke(flags, (yoke) => yoke.gc.run({ graceMs, dryRun: flags.dryRun ?? false }));
     if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);
     else {
       process.stdout.write(

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config.js';
 import { Yoke, type YokeOptions } from '../services/yoke.js';
 import { LocalBlobStore, processAlive } from '../storage/local-blob-store.js';
+import type { MetaStore } from '../storage/meta-store.js';
 import { SqliteMetaStore } from '../storage/sqlite-meta-store.js';
 import { buildApp } from './app.js';
 
@@ -15,6 +16,18 @@ async function removeAbandonedScratch(scratchRoot: string): Promise<void> {
   }
 }
 
+/**
+ * The metadata store the configuration names: PostgreSQL at `databaseUrl` (schema migrated on open), else
+ * SQLite at `<dataDir>/meta.sqlite`. The PostgreSQL module is loaded only when it is used.
+ */
+export async function openMetaStore(config: Pick<ServerConfig, 'dataDir' | 'databaseUrl'>): Promise<MetaStore> {
+  if (config.databaseUrl !== null) {
+    const { PgMetaStore } = await import('../storage/pg-meta-store.js');
+    return PgMetaStore.open(config.databaseUrl);
+  }
+  return new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
+}
+
 export interface RunningServer {
   app: FastifyInstance;
   yoke: Yoke;
@@ -23,13 +36,13 @@ export interface RunningServer {
 }
 
 /**
- * Opens the embedded backends under `dataDir` (SQLite metadata + filesystem blobs) and serves.
+ * Opens the backends (SQLite metadata under `dataDir`, or PostgreSQL at `databaseUrl`; filesystem blobs) and serves.
  * Layout: `<dataDir>/meta.sqlite`, `<dataDir>/blobs/objects/<h[0..2]>/<h[2..]>`, `<dataDir>/blobs/tmp/`.
  */
 export async function startServer(config: ServerConfig, options: YokeOptions = {}): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
   await removeAbandonedScratch(join(config.dataDir, 'tmp'));
-  const meta = new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
+  const meta = await openMetaStore(config);
   const blobs = await LocalBlobStore.open(join(config.dataDir, 'blobs'));
   // The decompression cap of batch uploads also bounds the tarballs that arrive through upload_chunk.
   const yoke = new Yoke(meta, blobs, { ...options, uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads } });
