@@ -264,6 +264,9 @@ const toToken = (r: TokenRow): TokenRecord => ({
   expiresAt: r.expires_at,
 });
 
+/** PostgreSQL text cannot hold NUL, so no stored key contains one: a lookup of such a key finds nothing (not an error). */
+const storable = (key: string) => !key.includes('\0');
+
 const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 
@@ -347,6 +350,7 @@ export class PgMetaStore implements MetaStore {
   }
 
   async getRepo(namespace: string, name: string): Promise<RepoRecord | null> {
+    if (!storable(namespace) || !storable(name)) return null;
     const { rows } = await this.pool.query<RepoRow>('SELECT * FROM repos WHERE namespace = $1 AND name = $2', [namespace, name]);
     return rows[0] ? toRepo(rows[0]) : null;
   }
@@ -383,6 +387,7 @@ export class PgMetaStore implements MetaStore {
   }
 
   async findBranches(repoId: string, names: string[]): Promise<BranchRecord[]> {
+    names = names.filter(storable);
     if (names.length === 0) return [];
     const { rows } = await this.pool.query<BranchRow>(
       'SELECT name, commit_id, created_at, updated_at FROM branches WHERE repo_id = $1 AND name = ANY($2::text[]) ORDER BY name',
@@ -404,11 +409,13 @@ export class PgMetaStore implements MetaStore {
   }
 
   async getCommit(repoId: string, id: string): Promise<CommitRecord | null> {
+    if (!storable(id)) return null;
     const { rows } = await this.pool.query<CommitRow>(`SELECT ${COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = $1 AND c.id = $2`, [repoId, id]);
     return rows[0] ? toCommit(rows[0]) : null;
   }
 
   async getCommits(repoId: string, ids: string[]): Promise<CommitRecord[]> {
+    ids = ids.filter(storable);
     if (ids.length === 0) return [];
     const { rows } = await this.pool.query<CommitRow>(
       `SELECT ${COMMIT_COLUMNS} FROM commits c WHERE c.repo_id = $1 AND c.id = ANY($2::text[])`,
@@ -469,11 +476,13 @@ export class PgMetaStore implements MetaStore {
   }
 
   async getNode(repoId: string, id: string): Promise<Uint8Array | null> {
+    if (!storable(id)) return null;
     const { rows } = await this.pool.query<{ data: Buffer }>('SELECT data FROM tree_nodes WHERE repo_id = $1 AND id = $2', [repoId, id]);
     return rows[0] ? rows[0].data : null;
   }
 
   async hasNodes(repoId: string, ids: string[]): Promise<Set<string>> {
+    ids = ids.filter(storable);
     if (ids.length === 0) return new Set();
     const { rows } = await this.pool.query<{ id: string }>('SELECT id FROM tree_nodes WHERE repo_id = $1 AND id = ANY($2::text[])', [repoId, ids]);
     return new Set(rows.map((r) => r.id));
@@ -576,6 +585,7 @@ export class PgMetaStore implements MetaStore {
 
   async findRepoBlobs(repoId: string, hashes: string[]): Promise<Map<string, number>> {
     const found = new Map<string, number>();
+    hashes = hashes.filter(storable);
     if (hashes.length === 0) return found;
     const { rows } = await this.pool.query<{ hash: string; size: number }>(
       'SELECT hash, size FROM repo_blobs WHERE repo_id = $1 AND hash = ANY($2::text[])',
@@ -628,6 +638,7 @@ export class PgMetaStore implements MetaStore {
   }
 
   async getUpload(repoId: string, kind: UploadRecord['kind'], key: string): Promise<UploadRecord | null> {
+    if (!storable(key)) return null;
     const { rows } = await this.pool.query<UploadRow>('SELECT * FROM uploads WHERE repo_id = $1 AND kind = $2 AND key = $3', [repoId, kind, key]);
     return rows[0] ? toUpload(rows[0]) : null;
   }
@@ -718,6 +729,7 @@ export class PgMetaStore implements MetaStore {
   }
 
   async getWorkspace(repoId: string, idOrName: string): Promise<WorkspaceRecord | null> {
+    if (!storable(idOrName)) return null;
     // By id first, else by name.
     const { rows } = await this.pool.query<WorkspaceRow>(
       'SELECT * FROM workspaces WHERE repo_id = $1 AND (id = $2 OR name = $2) ORDER BY (id = $2) DESC LIMIT 1',

@@ -142,6 +142,27 @@ if (postgres.skip !== undefined) {
       }
     });
 
+    it('finds nothing (rather than failing) for keys with a NUL character, which PostgreSQL text cannot hold', async () => {
+      const url = await cluster.createDatabase();
+      const store = await PgMetaStore.open(url);
+      try {
+        const repo = await store.createRepo({ namespace: 'ns', name: 'nul', description: null, creatorName: null, creatorEmail: null });
+        await store.createBranch(repo.id, 'main', hex());
+        assert.equal(await store.getRepo('ns', 'n\0ul'), null);
+        assert.deepEqual((await store.findBranches(repo.id, ['main/a\0b.txt', 'main'])).map((b) => b.name), ['main']);
+        assert.equal(await store.getCommit(repo.id, 'a\0'), null);
+        assert.deepEqual(await store.getCommits(repo.id, ['a\0']), []);
+        assert.equal(await store.getNode(repo.id, 'a\0'), null);
+        assert.deepEqual(await store.hasNodes(repo.id, ['a\0']), new Set());
+        assert.deepEqual(await store.findRepoBlobs(repo.id, ['a\0']), new Map());
+        assert.equal(await store.getUpload(repo.id, 'version', 'a\0'), null);
+        assert.equal(await store.getWorkspace(repo.id, 'a\0'), null);
+      } finally {
+        await store.close();
+        await cluster.dropDatabase(url);
+      }
+    });
+
     it('refuses a database whose schema is newer than this Yoke', async () => {
       const url = await cluster.createDatabase();
       try {
