@@ -24,6 +24,7 @@ import { tokenRoutes } from './routes/tokens.js';
 import { adminRoutes } from './routes/admin.js';
 import { authorizeRequest } from './access.js';
 import { assertJsonDepth } from './json-body.js';
+import { MULTIPART_LIMITS } from './multipart.js';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
@@ -231,13 +232,8 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   await app.register(multipart, {
     // Keep directories in part filenames: they are validated as repository paths, never stripped silently.
     preservePath: true,
-    limits: {
-      fileSize: options.maxFileBytes ?? 64 * 1024 ** 3,
-      files: 1_000_000,
-      parts: 1_000_000,
-      fields: 1000,
-      fieldSize: 1024 * 1024,
-    },
+    // Part header blocks are checked ahead of busboy (multipartParts), well under its own silent 80 KiB cut.
+    limits: { ...MULTIPART_LIMITS, fileSize: options.maxFileBytes ?? 64 * 1024 ** 3 },
   });
 
   metaRoutes(app, yoke, options.dataDir);

@@ -6,7 +6,7 @@ import { promisify } from 'node:util';
 import { HashMismatch } from '../core/errors.js';
 import { createStreamHasher } from '../core/hash.js';
 import type { BlobStore, PutResult, WriteBatch } from '../storage/blob-store.js';
-import { asClientError, MAX_WRITES_IN_FLIGHT, readHead, Semaphore, SMALL_PART_BYTES } from './multipart.js';
+import { asClientError, MAX_WRITES_IN_FLIGHT, multipartParts, readHead, Semaphore, SMALL_PART_BYTES } from './multipart.js';
 
 /**
  * Multipart parts that each carry one blob, stored in the blob store with per-part outcomes:
@@ -64,7 +64,7 @@ export async function receiveBlobParts(request: FastifyRequest, blobs: BlobStore
   const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
   const batch = blobs.createBatch();
   try {
-    for await (const part of request.parts(PARSE_OPTIONS)) {
+    for await (const part of multipartParts(request, PARSE_OPTIONS)) {
       if (!FILE_FIELDS.has(part.fieldname)) {
         if (part.type === 'file') await drain(part.file[Symbol.asyncIterator]());
         continue;

@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
-import type { MultipartFile } from '@fastify/multipart';
+import type { Multipart, MultipartFile } from '@fastify/multipart';
 import { BadRequest, PayloadTooLarge, YokeError } from '../core/errors.js';
 import type { BlobStore, PutResult, WriteBatch } from '../storage/blob-store.js';
+import { multipartBoundary, PartHeaderScanner } from './part-headers.js';
 
 export interface UploadedPart {
   field: string;
@@ -13,6 +14,75 @@ export interface UploadedPart {
 export interface UploadForm {
   fields: Map<string, string>;
   files: UploadedPart[];
+}
+
+/** The parser's limits on a multipart body (the largest file part is the server's `maxFileBytes`). */
+export const MULTIPART_LIMITS = {
+  /** Text fields: no route takes more than a handful. */
+  fields: 1000,
+  fieldSize: 1024 * 1024,
+  /** File parts, and parts of any kind: a batch upload may carry as many blobs as a download batch names. */
+  files: 1_000_000,
+  parts: 1_000_000,
+} as const;
+
+/**
+ * `request.parts()`, guarded: every part's header block is checked as the body arrives (see
+ * ./part-headers.ts), and the iteration fails with that 4xx as soon as a block is refused, where
+ * busboy would go on with a silently truncated part or stall without ever ending the iteration.
+ * Use it for every multipart body.
+ */
+export async function* multipartParts(request: FastifyRequest, options?: Parameters<FastifyRequest['parts']>[0]): AsyncGenerator<Multipart> {
+  const boundary = multipartBoundary(request.headers['content-type']);
+  let refused: Error | null = null;
+  // Fails the `next` being awaited. (Not one long-lived promise raced against every `next`: each
+  // race would leave it a reaction, a million of them for a million parts.)
+  let interrupt: ((err: Error) => void) | null = null;
+  const refuse = (err: Error) => {
+    refused ??= err;
+    interrupt?.(err);
+  };
+  const raw = request.raw;
+  let onData: ((chunk: Buffer) => void) | null = null;
+  const stop = () => {
+    if (onData) raw.removeListener('data', onData);
+    onData = null;
+  };
+  if (boundary !== null) {
+    const scanner = new PartHeaderScanner(boundary, (err) => refuse(err));
+    onData = (chunk) => {
+      try {
+        scanner.push(chunk);
+      } catch (err) {
+        // A fault of the scanner must never break the upload: busboy alone decides then.
+        request.log.warn({ err }, 'multipart part header scanner failed');
+        stop();
+      }
+      if (scanner.done) stop();
+    };
+    // Attached before busboy's pipe, so a refused block is seen before busboy hands its part over.
+    raw.on('data', onData);
+  }
+  const parts = request.parts(options)[Symbol.asyncIterator]();
+  let waiting = false;
+  try {
+    for (;;) {
+      if (refused) throw refused;
+      waiting = true;
+      const next = await new Promise<IteratorResult<Multipart>>((resolve, reject) => {
+        interrupt = reject;
+        parts.next().then(resolve, reject);
+      });
+      interrupt = null;
+      waiting = false;
+      if (next.done) return;
+      yield next.value;
+    }
+  } finally {
+    stop();
+    // Left early (the caller failed): let the parser clean up, unless it is stuck mid-`next`.
+    if (!waiting) void Promise.resolve(parts.return?.(undefined)).catch(() => {});
+  }
 }
 
 /** Parts up to this size are buffered and written in the background while parsing continues. */
@@ -95,7 +165,7 @@ export async function readUploadForm(request: FastifyRequest, blobs: BlobStore, 
   const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
   const batch = blobs.createBatch();
   try {
-    for await (const part of request.parts()) {
+    for await (const part of multipartParts(request)) {
       if (part.type === 'file') {
         if (!fileFields.has(part.fieldname)) {
           for await (const _ of part.file);
@@ -126,7 +196,7 @@ export async function readFormFields(request: FastifyRequest): Promise<Map<strin
   const fields = new Map<string, string>();
   if (!request.isMultipart()) return fields;
   try {
-    for await (const part of request.parts()) {
+    for await (const part of multipartParts(request)) {
       if (part.type === 'file') for await (const _ of part.file);
       else fields.set(part.fieldname, String(part.value));
     }
@@ -139,6 +209,10 @@ export async function readFormFields(request: FastifyRequest): Promise<Map<strin
 /** Parser failures on a client's body are the client's mistake: 400 unless they carry a 4xx. */
 export function asClientError(err: unknown): Error {
   if (err instanceof YokeError) return err;
+  const code = (err as { code?: unknown }).code;
+  if (code === 'FST_FIELDS_LIMIT') return new PayloadTooLarge(`Too many fields in the multipart body: at most ${MULTIPART_LIMITS.fields}`);
+  if (code === 'FST_FILES_LIMIT') return new PayloadTooLarge(`Too many file parts in the multipart body: at most ${MULTIPART_LIMITS.files}`);
+  if (code === 'FST_PARTS_LIMIT') return new PayloadTooLarge(`Too many parts in the multipart body: at most ${MULTIPART_LIMITS.parts}`);
   // A failing disk is ours, not the client's.
   if ((err as NodeJS.ErrnoException).syscall !== undefined) return err as Error;
   const status = (err as { statusCode?: number }).statusCode;
