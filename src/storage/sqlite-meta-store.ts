@@ -1,6 +1,7 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { Conflict } from '../core/errors.js';
+import { toRepo, toBranch, toCommit, toUpload, toWorkspace, toToken, type RepoRow, type BranchRow, type CommitRow, type UploadRow, type WorkspaceRow, type TokenRow } from './sql-rows.js';
 import type {
   BranchRecord,
   CommitLanding,
@@ -127,106 +128,6 @@ CREATE TABLE IF NOT EXISTS upload_parts (
   PRIMARY KEY (upload_id, part)
 ) WITHOUT ROWID;
 `;
-
-interface RepoRow {
-  id: string;
-  namespace: string;
-  name: string;
-  description: string | null;
-  creator_name: string | null;
-  creator_email: string | null;
-  created_at: string;
-}
-interface BranchRow {
-  name: string;
-  commit_id: string;
-  created_at: string;
-  updated_at: string;
-}
-interface CommitRow {
-  id: string;
-  parent_ids: string;
-  message: string;
-  author: string;
-  email: string;
-  timestamp: string;
-  root_id: string;
-  generation: number;
-}
-
-interface UploadRow {
-  id: string;
-  repo_id: string;
-  kind: UploadRecord['kind'];
-  key: string;
-  total_size: number | null;
-  total_chunks: number | null;
-  details: string;
-  state: UploadRecord['state'];
-  created_at: string;
-  updated_at: string;
-}
-
-const toUpload = (r: UploadRow): UploadRecord => ({
-  id: r.id,
-  repoId: r.repo_id,
-  kind: r.kind,
-  key: r.key,
-  totalSize: r.total_size,
-  totalChunks: r.total_chunks,
-  details: JSON.parse(r.details) as Record<string, unknown>,
-  state: r.state,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-
-interface WorkspaceRow {
-  uid: string;
-  repo_id: string;
-  id: string;
-  name: string | null;
-  branch: string;
-  base_commit_id: string;
-  created_at: string;
-  updated_at: string;
-}
-
-const toWorkspace = (r: WorkspaceRow): WorkspaceRecord => ({
-  uid: r.uid,
-  id: r.id,
-  repoId: r.repo_id,
-  name: r.name,
-  branch: r.branch,
-  baseCommitId: r.base_commit_id,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-
-const toRepo = (r: RepoRow): RepoRecord => ({
-  id: r.id,
-  namespace: r.namespace,
-  name: r.name,
-  description: r.description,
-  creatorName: r.creator_name,
-  creatorEmail: r.creator_email,
-  createdAt: r.created_at,
-});
-const toBranch = (r: BranchRow): BranchRecord => ({
-  name: r.name,
-  commitId: r.commit_id,
-  createdAt: r.created_at,
-  updatedAt: r.updated_at,
-});
-const toCommit = (r: CommitRow): CommitRecord => ({
-  id: r.id,
-  parentIds: JSON.parse(r.parent_ids) as string[],
-  message: r.message,
-  author: r.author,
-  email: r.email,
-  timestamp: r.timestamp,
-  rootId: r.root_id,
-  generation: r.generation,
-});
 
 // CROSS JOIN keeps anc as the outer loop of the recursive step, each row one primary-key search of
 // its parents. With a plain JOIN, SQLite 3.53 (better-sqlite3 12) put commit_parents outside and
@@ -512,11 +413,11 @@ export class SqliteMetaStore implements MetaStore {
 
   async findTokenBySecret(secretHash: string): Promise<TokenRecord | null> {
     const row = this.stmt.tokenBySecret.get(secretHash) as TokenRow | undefined;
-    return row ? tokenFromRow(row) : null;
+    return row ? toToken(row) : null;
   }
 
   async listTokens(): Promise<TokenRecord[]> {
-    return (this.stmt.listTokens.all() as TokenRow[]).map(tokenFromRow);
+    return (this.stmt.listTokens.all() as TokenRow[]).map(toToken);
   }
 
   async deleteToken(id: string): Promise<boolean> {
@@ -800,23 +701,3 @@ export class SqliteMetaStore implements MetaStore {
 }
 
 class CasLost extends Error {}
-
-interface TokenRow {
-  id: string;
-  name: string;
-  email: string;
-  scopes: string;
-  secret_hash: string;
-  created_at: string;
-  expires_at: string | null;
-}
-
-const tokenFromRow = (r: TokenRow): TokenRecord => ({
-  id: r.id,
-  name: r.name,
-  email: r.email,
-  scopes: JSON.parse(r.scopes) as string[],
-  secretHash: r.secret_hash,
-  createdAt: r.created_at,
-  expiresAt: r.expires_at,
-});
