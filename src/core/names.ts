@@ -1,12 +1,14 @@
 import { BadRequest, shown } from './errors.js';
 
 const REPO_NAME = /^[A-Za-z0-9][A-Za-z0-9_.-]+$/;
+/** A name is a path segment and a database key (PostgreSQL indexes hold keys of at most ~2.7 KB). */
+export const MAX_REPO_NAME_LENGTH = 255;
 
-/** Namespace and repository names: `[A-Za-z0-9][A-Za-z0-9_.-]+` (COMPAT), and never `.`/`..`-like. */
+/** Namespace and repository names: `[A-Za-z0-9][A-Za-z0-9_.-]+` (COMPAT), at most 255 characters, and never `.`/`..`-like. */
 export function assertRepoName(kind: 'namespace' | 'repository', name: unknown): string {
-  if (typeof name !== 'string' || !REPO_NAME.test(name) || name.includes('..')) {
+  if (typeof name !== 'string' || !REPO_NAME.test(name) || name.includes('..') || name.length > MAX_REPO_NAME_LENGTH) {
     throw new BadRequest(
-      `Invalid ${kind} name '${shown(name)}'. Must match [A-Za-z0-9][A-Za-z0-9_.-]+`,
+      `Invalid ${kind} name '${shown(name)}'. Must match [A-Za-z0-9][A-Za-z0-9_.-]+, at most ${MAX_REPO_NAME_LENGTH} characters`,
     );
   }
   return name;

@@ -70,6 +70,8 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
     request.log.error({ err: error }, 'out of disk space');
     return reply.status(507).send(errorBody(507, 'insufficient_storage', 'Insufficient Storage', 'The server has no space left to store this'));
   }
+  // PostgreSQL text cannot hold NUL (22021, character_not_in_repertoire): the NUL came from the client.
+  if (errno === '22021') return reply.status(400).send(errorBody(400, 'bad_request', 'Bad Request', 'Names and text fields cannot contain the NUL character'));
   request.log.error({ err: error }, 'unhandled error');
   return reply.status(500).send(errorBody(500, 'internal_server_error', 'Internal Server Error', 'Internal server error'));
 }

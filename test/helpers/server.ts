@@ -5,6 +5,7 @@ import { join } from 'node:path';
 import { serverConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server/main.js';
 import type { YokeOptions } from '../../src/services/yoke.js';
+import { startPostgres, type PostgresCluster } from './postgres.js';
 
 export interface TestServer extends RunningServer {
   dataDir: string;
@@ -17,13 +18,32 @@ export interface TestServer extends RunningServer {
   stop(): Promise<void>;
 }
 
+/**
+ * With `YOKE_TEST_META=postgres`, every test server keeps its metadata in PostgreSQL (one private cluster per
+ * test process, one database per data directory, so a restart on the same directory finds its data again).
+ */
+let cluster: Promise<PostgresCluster> | null = null;
+const databaseOf = new Map<string, Promise<string>>();
+async function testDatabaseUrl(dataDir: string): Promise<string | undefined> {
+  if (process.env.YOKE_TEST_META !== 'postgres') return undefined;
+  cluster ??= startPostgres().then((started) => {
+    if (!started.cluster) throw new Error(`YOKE_TEST_META=postgres, but ${started.skip}`);
+    process.once('beforeExit', () => void started.cluster.stop());
+    return started.cluster;
+  });
+  const pool = await cluster;
+  if (!databaseOf.has(dataDir)) databaseOf.set(dataDir, pool.createDatabase());
+  return databaseOf.get(dataDir);
+}
+
 /** Starts the real server on a free port over a fresh temporary data directory. */
 export async function startTestServer(
   options: YokeOptions & { dataDir?: string; maxFileBytes?: number; maxDecompressedBytes?: number; auth?: boolean; corsOrigin?: string; idleTimeoutMs?: number; minBodyRate?: { bytesPerSecond: number; windowMs: number } } = {},
 ): Promise<TestServer> {
   const { dataDir, maxFileBytes, maxDecompressedBytes, auth, corsOrigin, idleTimeoutMs, minBodyRate, ...yokeOptions } = options;
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'yoke-test-')));
-  const config = serverConfig({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', auth, corsOrigin }, {});
+  const databaseUrl = await testDatabaseUrl(dir);
+  const config = serverConfig({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', auth, corsOrigin, databaseUrl }, {});
   const server = await startServer(
     { ...config, ...(maxFileBytes === undefined ? {} : { maxFileBytes }), ...(maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes }), ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }), ...(minBodyRate === undefined ? {} : { minBodyRate }) },
     yokeOptions,

@@ -91,5 +91,23 @@ if (postgres.skip !== undefined) {
         await cluster.dropDatabase(databaseUrl);
       }
     });
+
+    it('refuses what PostgreSQL cannot store with a 400, never a 500: NUL in text, names past 255 characters', async () => {
+      const databaseUrl = await cluster.createDatabase();
+      const dataDir = await mkdtemp(join(tmpdir(), 'yoke-pg-server-'));
+      const server = await startServer(serverConfig({ host: '127.0.0.1', port: 0, dataDir, databaseUrl, logLevel: 'silent' }, {}));
+      try {
+        const create = (body: unknown) => fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
+        assert.equal((await create({ namespace: 'team', name: 'nul', description: 'a\u0000b' })).status, 400);
+        assert.equal((await create({ namespace: 'n'.repeat(300), name: 'long' })).status, 400);
+        assert.equal((await fetch(`${server.url}/api/namespaces/a%00b`)).status < 500, true);
+        assert.equal((await fetch(`${server.url}/api/repos/a%00b`)).status < 500, true);
+        assert.equal((await create({ namespace: 'team', name: 'fine', description: 'still works' })).status, 200);
+      } finally {
+        await server.close();
+        await rm(dataDir, { recursive: true, force: true });
+        await cluster.dropDatabase(databaseUrl);
+      }
+    });
   });
 }
