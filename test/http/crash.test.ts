@@ -5,15 +5,14 @@
  * file may outlive a start-up, and `yoke fsck` must find every branch at a complete commit.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
-import { blobPath, runYoke, YOKE_BIN } from '../helpers/cli.js';
+import { blobPath, runYoke, startYokeProcess } from '../helpers/cli.js';
 
 const ROUNDS = 24;
 const AUTHOR = { name: 'Crash Tester', email: 'crash@example.com' };
@@ -28,30 +27,6 @@ function prng(seed: number) {
     t ^= t + Math.imul(t ^ (t >>> 7), t | 61);
     return ((t ^ (t >>> 14)) >>> 0) / 4294967296;
   };
-}
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function startYoke(dataDir: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [YOKE_BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'fatal'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 400; i++) {
-    if (child.exitCode !== null) throw new Error(`yoke serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/api/version`)).ok) return { url, child };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('yoke serve did not start');
 }
 
 function kill(child: ChildProcess): Promise<void> {
@@ -114,7 +89,7 @@ describe('SIGKILL during writes', () => {
       }
     };
 
-    let server = await startYoke(dataDir);
+    let server = await startYokeProcess(dataDir);
     const created = await fetch(`${server.url}/api/repos`, {
       method: 'POST',
       headers: { 'content-type': 'application/json' },
@@ -212,7 +187,7 @@ describe('SIGKILL during writes', () => {
       await kill(server.child);
       await Promise.all(work);
 
-      server = await startYoke(dataDir);
+      server = await startYokeProcess(dataDir);
       // Start-up clears what the killed process left in flight.
       assert.deepEqual(await readdir(join(dataDir, 'blobs', 'tmp')), [], `temporary files after restart, round ${round} (${context})`);
       assert.deepEqual((await readdir(join(dataDir, 'tmp')).catch(() => [])).filter((n) => n.startsWith('dir-hashes-')), [], `scratch after restart (${context})`);

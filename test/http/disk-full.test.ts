@@ -2,12 +2,12 @@ import { strict as assert } from 'node:assert';
 import { spawn, spawnSync, type ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { copyFile, mkdir, mkdtemp, open, readdir, readFile, rm, statfs } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { dirname, join } from 'node:path';
 import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
+import { freePort } from '../helpers/cli.js';
 import { hashBuffer } from '../../src/core/hash.js';
 
 /**
@@ -33,16 +33,6 @@ function run(command: string, args: string[]): { ok: boolean; reason: string } {
   const result = spawnSync(command, args, { encoding: 'utf8', timeout: 10_000 });
   if (result.error) return { ok: false, reason: `${command}: ${result.error.message}` };
   return { ok: result.status === 0, reason: `${command} exited ${result.status}: ${(result.stderr || result.stdout).trim()}` };
-}
-
-async function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
 }
 
 interface Disk {

@@ -5,43 +5,18 @@
  * without PostgreSQL.
  */
 import { strict as assert } from 'node:assert';
-import { spawn, type ChildProcess } from 'node:child_process';
+import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdtemp, rm } from 'node:fs/promises';
-import { createServer } from 'node:net';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
-import { YOKE_BIN } from '../helpers/cli.js';
+import { startYokeProcess } from '../helpers/cli.js';
 import { startPostgres } from '../helpers/postgres.js';
 
 const postgres = await startPostgres();
 const AUTHOR = { name: 'Ada', email: 'ada@example.com' };
-
-function freePort(): Promise<number> {
-  return new Promise((resolve, reject) => {
-    const srv = createServer();
-    srv.listen(0, '127.0.0.1', () => {
-      const address = srv.address();
-      srv.close(() => (typeof address === 'object' && address ? resolve(address.port) : reject(new Error('no port'))));
-    });
-  });
-}
-
-async function serve(dataDir: string, databaseUrl: string): Promise<{ url: string; child: ChildProcess }> {
-  const port = await freePort();
-  const child = spawn(process.execPath, [YOKE_BIN, 'serve', '--port', String(port), '--data-dir', dataDir, '--database-url', databaseUrl, '--log-level', 'error'], { stdio: ['ignore', 'ignore', 'inherit'] });
-  const url = `http://127.0.0.1:${port}`;
-  for (let i = 0; i < 400; i++) {
-    if (child.exitCode !== null) throw new Error(`yoke serve exited with ${child.exitCode}`);
-    try {
-      if ((await fetch(`${url}/api/version`)).ok) return { url, child };
-    } catch {}
-    await new Promise((r) => setTimeout(r, 25));
-  }
-  throw new Error('yoke serve did not start');
-}
 
 const json = (method: string, body: unknown): RequestInit => ({ method, headers: { 'content-type': 'application/json' }, body: JSON.stringify(body) });
 
@@ -65,7 +40,7 @@ if (postgres.skip !== undefined) {
     before(async () => {
       const databaseUrl = await cluster.createDatabase();
       dataDir = await mkdtemp(join(tmpdir(), 'yoke-two-'));
-      [a, b] = await Promise.all([serve(dataDir, databaseUrl), serve(dataDir, databaseUrl)]);
+      [a, b] = await Promise.all([startYokeProcess(dataDir, ['--database-url', databaseUrl, '--log-level', 'error']), startYokeProcess(dataDir, ['--database-url', databaseUrl, '--log-level', 'error'])]);
       const created = await fetch(`${a.url}/api/repos`, json('POST', { namespace: 'two', name: 'procs', user: AUTHOR }));
       assert.equal(created.status, 200);
       assert.equal((await putFile(repo(a), 'README.md', 'two processes')).status, 200, 'the first commit makes main');
