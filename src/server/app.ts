@@ -1,4 +1,4 @@
-import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyServerOptions, type RouteOptions } from 'fastify';
+import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
@@ -88,10 +88,10 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     http: { requireHostHeader: false },
     // A URL the router cannot take (bad percent-encoding, a segment over 4,096 characters) still gets
     // the JSON envelope, with the status fastify chose.
-    frameworkErrors: (error, _request, reply) => {
-      const status = (error as FastifyError).statusCode ?? 400;
-      const code = CODE_BY_STATUS[status] ?? 'bad_request';
-      void (reply as FastifyReply).status(status).send(errorBody(status, code, code.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join(' '), error.message));
+    frameworkErrors: (error, request, reply) => {
+      const routerError = error as FastifyError;
+      routerError.statusCode ??= 400;
+      void handleError(routerError, request as FastifyRequest, reply as FastifyReply);
     },
     // What Node's HTTP parser refuses before fastify sees a request (an unknown method, headers too
     // large, no Host on HTTP/1.1, a bad Expect): answered in JSON too, then the connection closes.
