@@ -2,7 +2,7 @@ import { createStreamHasher } from '../core/hash.js';
 import { NotFound } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore, RepoRecord } from '../storage/meta-store.js';
-import { allRepositories, repositoryHeads, walkRepository, type Problem, type Reached } from './reachability.js';
+import { allRepositories, repositoryRoots, walkRepository, type Problem, type Reached } from './reachability.js';
 
 export interface FsckOptions {
   /** Only this repository (default: all). */
@@ -63,12 +63,9 @@ export class FsckService {
         },
         problem,
       };
-      await walkRepository(this.meta, repo, await repositoryHeads(this.meta, repo), reached, visitor);
-      for (const workspace of await this.meta.listWorkspaces(repo.id)) {
-        for (const change of await this.meta.listStagedChanges(workspace.uid)) {
-          if (change.hash !== null) visitor.file({ hash: change.hash, size: change.size }, `${change.path} (staged in workspace ${workspace.id})`);
-        }
-      }
+      const { heads, staged } = await repositoryRoots(this.meta, repo);
+      await walkRepository(this.meta, repo, heads, reached, visitor);
+      for (const file of staged) visitor.file(file, file.where);
       commits += reached.commits.size;
       nodes += reached.nodes.size;
     }

@@ -3,7 +3,7 @@ import { normalizeHash } from '../core/hash.js';
 import { parseDuration } from '../core/scopes.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore, RepoRecord } from '../storage/meta-store.js';
-import { allRepositories, repositoryHeads, walkRepository, type Problem, type Reached } from './reachability.js';
+import { allRepositories, repositoryRoots, walkRepository, type Problem, type Reached } from './reachability.js';
 import type { UploadService } from './uploads.js';
 
 export interface GcOptions {
@@ -75,17 +75,16 @@ export class GarbageCollector {
       for (const repo of repos) {
         let seen = reached.get(repo.id);
         if (!seen) reached.set(repo.id, (seen = { commits: new Set(), nodes: new Set() }));
-        const heads = await repositoryHeads(this.meta, repo);
+        const { heads, staged } = await repositoryRoots(this.meta, repo);
         for (const id of await this.meta.listCommitsStoredSince(repo.id, cutoff)) heads.push({ id, where: 'stored within the grace period' });
+        const live = (file: { hash: string }) => liveBlobs.add(normalizeHash(file.hash) ?? file.hash);
         await walkRepository(this.meta, repo, heads, seen, {
-          file: (entry) => liveBlobs.add(normalizeHash(entry.hash) ?? entry.hash),
+          file: live,
           problem: (p) => {
             throw new DamagedRepository(p);
           },
         });
-        for (const workspace of await this.meta.listWorkspaces(repo.id)) {
-          for (const change of await this.meta.listStagedChanges(workspace.uid)) if (change.hash !== null) liveBlobs.add(normalizeHash(change.hash) ?? change.hash);
-        }
+        staged.forEach(live);
       }
     };
 

@@ -115,11 +115,22 @@ export async function walkRepository(meta: MetaStore, repo: RepoRecord, heads: A
   }
 }
 
-/** Where a repository's history starts from: its branches and its workspaces' base commits. */
-export async function repositoryHeads(meta: MetaStore, repo: RepoRecord): Promise<Array<{ id: string; where: string }>> {
+/** What a repository keeps alive: its branches' and workspaces' commits, and the files staged in its workspaces. */
+export interface RepositoryRoots {
+  heads: Array<{ id: string; where: string }>;
+  staged: Array<{ hash: string; size: number; where: string }>;
+}
+
+export async function repositoryRoots(meta: MetaStore, repo: RepoRecord): Promise<RepositoryRoots> {
   const heads = (await meta.listBranches(repo.id)).map((b) => ({ id: b.commitId, where: `branch ${b.name}` }));
-  for (const w of await meta.listWorkspaces(repo.id)) heads.push({ id: w.baseCommitId, where: `workspace ${w.id}` });
-  return heads;
+  const staged: RepositoryRoots['staged'] = [];
+  for (const w of await meta.listWorkspaces(repo.id)) {
+    heads.push({ id: w.baseCommitId, where: `workspace ${w.id}` });
+    for (const change of await meta.listStagedChanges(w.uid)) {
+      if (change.hash !== null) staged.push({ hash: change.hash, size: change.size, where: `${change.path} (staged in workspace ${w.id})` });
+    }
+  }
+  return { heads, staged };
 }
 
 /** Every repository, namespace by namespace. */
