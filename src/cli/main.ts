@@ -126,11 +126,7 @@ program
   .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
     const report = await withYoke(flags, async (yoke) => {
-      let repo;
-      if (flags.repo !== undefined) {
-        const [namespace, name] = String(flags.repo).split('/');
-        repo = await yoke.repos.require(namespace ?? '', name ?? '');
-      }
+      const repo = flags.repo === undefined ? undefined : await yoke.repos.requireByPath(String(flags.repo));
       return yoke.fsck.check({ repo, verifyContent: flags.content });
     });
     if (flags.json) process.stdout.write(`${JSON.stringify(report)}\n`);

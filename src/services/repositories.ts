@@ -1,5 +1,5 @@
 import { assertRepoName } from '../core/names.js';
-import { Conflict, NotFound } from '../core/errors.js';
+import { BadRequest, Conflict, NotFound, shown } from '../core/errors.js';
 import type { MetaStore, RepoRecord } from '../storage/meta-store.js';
 
 export interface CreateRepoInput {
@@ -35,6 +35,13 @@ export class RepositoryService {
     const repo = await this.meta.getRepo(namespace, name);
     if (!repo) throw new NotFound(`Repository '${namespace}/${name}' not found`);
     return repo;
+  }
+
+  /** The repository written `namespace/name` (as `yoke fsck --repo` and the admin routes take it); 400 if malformed, else as `require`. */
+  async requireByPath(path: string): Promise<RepoRecord> {
+    const [namespace, name, ...rest] = path.split('/');
+    if (!namespace || !name || rest.length > 0) throw new BadRequest(`Expected a repository as namespace/name, got '${shown(path)}'`);
+    return this.require(namespace, name);
   }
 
   list(namespace: string): Promise<RepoRecord[]> {

@@ -21,12 +21,7 @@ export function adminRoutes(app: FastifyInstance, yoke: Yoke) {
     { schema: { tags, summary: 'Check integrity: refs → commits → trees → blobs, re-hashing blobs unless content=false; `repo=namespace/name` for one repository' } },
     async (request) => {
       const { repo, content } = request.query;
-      let record;
-      if (repo !== undefined) {
-        const [namespace, name, ...rest] = repo.split('/');
-        if (!namespace || !name || rest.length > 0) throw new BadRequest(`repo must be namespace/name, got ${repo}`);
-        record = await yoke.repos.require(namespace, name);
-      }
+      const record = repo === undefined ? undefined : await yoke.repos.requireByPath(repo);
       return ok('resource_found', { fsck: await yoke.fsck.check({ repo: record, verifyContent: flag('content', content, true) }) });
     },
   );
