@@ -61,41 +61,40 @@ async function withAuth<T>(flags: StoreFlags, work: (auth: AuthService) => Promi
   }
 }
 
+/** A subcommand that works on a server's stores, found as the server finds them. */
+function storeCommand(parent: Command, spec: string): Command {
+  return parent
+    .command(spec)
+    .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
+    .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)');
+}
+
 const collect = (value: string, previous: string[] = []) => [...previous, value];
 const token = program.command('token').description("Manage access tokens in a server's metadata store");
 
-token
-  .command('create')
+storeCommand(token, 'create')
   .description('Create a token; prints its secret alone on standard output (shown once)')
   .requiredOption('--name <name>', 'who the token is for')
   .requiredOption('--email <email>', 'their email')
   .requiredOption('--scope <scope>', 'read|write|admin[:namespace[/repo]] (repeatable)', collect)
   .option('--expires <duration>', 'lifetime: 30d, 12h, 10m or 5s (default: never)')
-  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
-  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
     const { token: created, secret } = await withAuth(flags, (auth) => auth.create({ name: flags.name, email: flags.email, scopes: flags.scope, expires: flags.expires }));
     console.error(`created token ${created.id} for ${created.name} <${created.email}>: ${created.scopes.join(', ')}${created.expiresAt ? `, expires ${created.expiresAt}` : ''}`);
     process.stdout.write(`${secret}\n`);
   });
 
-token
-  .command('list')
+storeCommand(token, 'list')
   .description('List tokens (never their secrets)')
   .option('--json', 'a JSON array of {id, name, email, scopes, created_at, expires_at}')
-  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
-  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
     const tokens = (await withAuth(flags, (auth) => auth.list())).map(tokenView);
     if (flags.json) process.stdout.write(`${JSON.stringify(tokens)}\n`);
     else for (const t of tokens) process.stdout.write(`${t.id}  ${t.name} <${t.email}>  ${t.scopes.join(',')}  created ${t.created_at}${t.expires_at ? `  expires ${t.expires_at}` : ''}\n`);
   });
 
-token
-  .command('revoke <id>')
+storeCommand(token, 'revoke <id>')
   .description('Revoke a token: it stops working at once, in every server process sharing the store')
-  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
-  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (id: string, flags) => {
     await withAuth(flags, (auth) => auth.revoke(id));
     console.error(`revoked token ${id}`);
@@ -116,14 +115,11 @@ async function withYoke<T>(flags: StoreFlags, work: (yoke: Yoke) => Promise<T>):
   }
 }
 
-program
-  .command('fsck')
+storeCommand(program, 'fsck')
   .description('Check integrity: walk branches and workspaces → commits → trees → blobs and re-hash every reachable blob; exit status 1 if anything is missing or corrupt')
   .option('--repo <namespace/name>', 'check one repository only')
   .option('--no-content', 'check blob presence and size only, without re-hashing')
   .option('--json', 'print the report as JSON')
-  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
-  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
     const report = await withYoke(flags, async (yoke) => {
       const repo = flags.repo === undefined ? undefined : await yoke.repos.requireByPath(String(flags.repo));
@@ -141,14 +137,11 @@ program
     process.exitCode = report.clean ? 0 : 1;
   });
 
-program
-  .command('gc')
+storeCommand(program, 'gc')
   .description('Remove commits, tree nodes, blobs and upload staging that no branch, workspace or open upload reaches; safe while the server runs')
-  .option('--grace <duration>', 'spare anything stored or reused this recently: 24h, 30m, 0 (default 24h)', '24h')
+  .option('--grace <duration>', 'spare anything stored or reused this recently: 24h, 30m, 0', '24h')
   .option('--dry-run', 'report what would be removed, remove nothing')
   .option('--json', 'print the report as JSON')
-  .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
-  .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
   .action(async (flags) => {
     const graceMs = parseGrace(flags.grace);
     const report = await withYoke(flags, (yoke) => yoke.gc.run({ graceMs, dryRun: flags.dryRun ?? false }));
