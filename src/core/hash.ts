@@ -62,3 +62,14 @@ export async function createStreamHasher(): Promise<StreamHasher> {
     },
   };
 }
+
+/** Hash and size of everything `source` yields. */
+export async function hashStream(source: AsyncIterable<Uint8Array>): Promise<{ hash: string; size: number }> {
+  const hasher = await createStreamHasher();
+  let size = 0;
+  for await (const chunk of source) {
+    hasher.update(chunk);
+    size += chunk.byteLength;
+  }
+  return { hash: hasher.digest(), size };
+}

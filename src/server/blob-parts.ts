@@ -4,7 +4,7 @@ import { createGunzip, gunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { HashMismatch } from '../core/errors.js';
-import { createStreamHasher } from '../core/hash.js';
+import { hashStream } from '../core/hash.js';
 import type { BlobStore, PutResult, WriteBatch } from '../storage/blob-store.js';
 import { asClientError, MAX_WRITES_IN_FLIGHT, multipartParts, readHead, Semaphore, SMALL_PART_BYTES } from './multipart.js';
 
@@ -182,7 +182,7 @@ async function storeBuffered(bytes: Buffer, gzip: boolean, expected: string | un
   }
   if (data !== null) return blobs.put([data], { expectedHash: expected, batch });
   if (expected === undefined) return blobs.put(capped(gunzipChunks([bytes]), cap), { batch });
-  const { hash } = await hashChunks(capped(gunzipChunks([bytes]), cap));
+  const { hash } = await hashStream(capped(gunzipChunks([bytes]), cap));
   if (hash !== expected) throw new HashMismatch(expected, hash);
   return blobs.put(gunzipChunks([bytes]), { expectedHash: expected, batch, maxBytes: cap });
 }
@@ -216,15 +216,6 @@ function decompressedTooLarge(cap: number): PartFailure {
   return new PartFailure(`Failed to decompress: decompressed size exceeds the limit of ${cap} bytes`);
 }
 
-async function hashChunks(source: AsyncIterable<Uint8Array>): Promise<{ hash: string; size: number }> {
-  const hasher = await createStreamHasher();
-  let size = 0;
-  for await (const chunk of source) {
-    hasher.update(chunk);
-    size += chunk.byteLength;
-  }
-  return { hash: hasher.digest(), size };
-}
 
 /** Reads and discards the rest of a part: the parser only moves on once a part is consumed. */
 async function drain(iterator: AsyncIterator<unknown>): Promise<void> {

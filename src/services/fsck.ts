@@ -1,4 +1,4 @@
-import { createStreamHasher } from '../core/hash.js';
+import { hashStream } from '../core/hash.js';
 import { NotFound } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore, RepoRecord } from '../storage/meta-store.js';
@@ -106,8 +106,6 @@ export class FsckService {
       if (err instanceof NotFound) return null;
       throw err;
     }
-    const hasher = await createStreamHasher();
-    for await (const chunk of stream) hasher.update(chunk as Uint8Array);
-    return hasher.digest();
+    return (await hashStream(stream)).hash;
   }
 }

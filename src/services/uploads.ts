@@ -1,6 +1,6 @@
 import { hostname } from 'node:os';
 import { Readable } from 'node:stream';
-import { createStreamHasher, normalizeHash } from '../core/hash.js';
+import { hashStream, normalizeHash } from '../core/hash.js';
 import { dirHashesMemberCommit } from '../core/oxen-nodes.js';
 import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
@@ -434,9 +434,7 @@ export class UploadService {
    * devices) is refused, and the unpacked size is capped against gzip bombs.
    */
   private async unpackVersions(repo: RepoRecord, open: () => AsyncIterable<Uint8Array>, hash: string) {
-    const hasher = await createStreamHasher();
-    for await (const chunk of open()) hasher.update(chunk);
-    const actual = hasher.digest();
+    const { hash: actual } = await hashStream(open());
     if (actual !== hash) throw assembledMismatch(hash, actual);
 
     const batch = this.blobs.createBatch();
