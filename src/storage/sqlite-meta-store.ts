@@ -162,16 +162,20 @@ export class SqliteMetaStore implements MetaStore {
           'start with a new data directory and push the repositories into it again',
       );
     }
-    this.db.exec(SCHEMA);
-    // Added after schema 2 was first written: which process holds an upload's assembly.
-    const uploadColumns = this.db.prepare('PRAGMA table_info(uploads)').all() as Array<{ name: string }>;
-    if (!uploadColumns.some((c) => c.name === 'claimed_by')) this.db.exec('ALTER TABLE uploads ADD COLUMN claimed_by TEXT');
-    // Also added later: when nodes and commits were stored, for gc's grace period (0: before gc existed).
-    for (const table of ['tree_nodes', 'commits']) {
-      const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
-      if (!columns.some((c) => c.name === 'stored_at')) this.db.exec(`ALTER TABLE ${table} ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0`);
-    }
-    this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    // One transaction: a kill part-way through a first start must not leave tables without the
+    // user_version that says what they are (the next start would take them for an older Yoke's).
+    this.db.transaction(() => {
+      this.db.exec(SCHEMA);
+      // Added after schema 2 was first written: which process holds an upload's assembly.
+      const uploadColumns = this.db.prepare('PRAGMA table_info(uploads)').all() as Array<{ name: string }>;
+      if (!uploadColumns.some((c) => c.name === 'claimed_by')) this.db.exec('ALTER TABLE uploads ADD COLUMN claimed_by TEXT');
+      // Also added later: when nodes and commits were stored, for gc's grace period (0: before gc existed).
+      for (const table of ['tree_nodes', 'commits']) {
+        const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
+        if (!columns.some((c) => c.name === 'stored_at')) this.db.exec(`ALTER TABLE ${table} ADD COLUMN stored_at INTEGER NOT NULL DEFAULT 0`);
+      }
+      this.db.pragma(`user_version = ${SCHEMA_VERSION}`);
+    })();
     const prepare = (sql: string) => this.db.prepare(sql);
     this.stmt = {
       insertRepo: prepare(
