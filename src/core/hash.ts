@@ -39,19 +39,26 @@ export function hashBuffer(data: Uint8Array | string): string {
 /** Incremental hasher for streamed bytes. */
 export interface StreamHasher {
   update(chunk: Uint8Array): void;
+  /** The state after the bytes so far (a few hundred bytes), to resume elsewhere with `createStreamHasher(state)`. */
+  save(): Uint8Array;
   digest(): string;
 }
 
 // hash-wasm instantiates a wasm module per hasher; keep a small pool so per-file cost stays low.
 const pool: IHasher[] = [];
 
-export async function createStreamHasher(): Promise<StreamHasher> {
+/** A fresh hasher, or one resumed from a `save()`d state (of this same hash function). */
+export async function createStreamHasher(state?: Uint8Array): Promise<StreamHasher> {
   const inner = pool.pop() ?? (await createXXHash128());
   inner.init();
+  if (state !== undefined) inner.load(state);
   let done = false;
   return {
     update(chunk) {
       inner.update(chunk);
+    },
+    save() {
+      return inner.save();
     },
     digest() {
       if (done) throw new Error('digest() called twice');

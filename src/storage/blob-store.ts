@@ -30,6 +30,23 @@ export interface StoredBlob {
   touchedAt: number;
 }
 
+/** One stored part of a staged upload, as the metadata store records it. */
+export interface StagedPart {
+  /** Unique within its upload: a chunk index, or a byte offset for uploads addressed by offset. */
+  part: number;
+  /** Where its bytes begin in the assembled file, when known as it arrived; null: after the part before it. */
+  offset: number | null;
+  size: number;
+  /** The backend's name for this stored attempt ('' when it needs none): a part sent again is a new object. */
+  tag: string;
+}
+
+/** A hasher's saved state (`StreamHasher.save`) covering the assembled file's bytes [0, through). */
+export interface HashFrontier {
+  through: number;
+  state: Uint8Array;
+}
+
 export interface PutResult {
   hash: string;
   size: number;
@@ -63,31 +80,29 @@ export interface BlobStore {
   delete(hash: string): Promise<void>;
 
   /**
-   * Staging for uploads that arrive in parts (chunked and resumable uploads). A part is stored
-   * atomically: whole or absent, and a re-sent part replaces the earlier one. `part` is a decimal
-   * number (a chunk index or a byte offset); `uploadId` is chosen by the server.
+   * Staging for uploads that arrive in parts, shaped like S3's multipart uploads (lakeFS's block
+   * adapter is the model): parts are stored by number, and completion publishes them as one blob,
+   * verified against its hash. A part is stored whole or not at all. `uploadId` is chosen by the
+   * server; the metadata store records each stored part (`StagedPart`) and guarantees that a part is
+   * written by one request at a time and that no part is written while its upload completes.
+   *
+   * `offset` says where the part's bytes lie in the assembled file, when that is known as it arrives:
+   * a backend with in-place writes (the local file system) writes them there, so completion moves no
+   * bytes; an object store keeps every part as an object of its own either way.
    */
-  putPart(uploadId: string, part: number, source: AsyncIterable<Uint8Array>, options?: { maxBytes?: number }): Promise<number>;
-  /** Streams one stored part. */
-  getPart(uploadId: string, part: number): Promise<Readable>;
+  putPart(uploadId: string, part: number, offset: number | null, source: AsyncIterable<Uint8Array>, options?: { maxBytes?: number }): Promise<{ size: number; tag: string }>;
+  /** Streams a stored part, or bytes [start, end) of it. NotFound when it is gone. */
+  getPart(uploadId: string, part: StagedPart, range?: { start: number; end: number }): Promise<Readable>;
   /**
-   * Writes bytes at `offset` of an upload assembled in place (resumable uploads by byte offset).
-   * Durable when it returns; a re-sent range simply overwrites. Returns the bytes written.
+   * Publishes the upload's first `size` bytes, laid out from `parts` (see `layoutParts`), as the blob
+   * `expectedHash`. The bytes are hashed from `frontier.through` on (from 0 without a frontier), the
+   * frontier's state standing for the bytes before; HashMismatch when they do not hash to `expectedHash`,
+   * and then nothing becomes visible. The staging is consumed on success and kept on failure.
    */
-  writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options?: { maxBytes?: number }): Promise<number>;
-  /** Streams bytes [start, end) written with `writeAt` (NotFound if nothing was). */
-  readAt(uploadId: string, start: number, end: number): Promise<Readable>;
-  /**
-   * Turns the first `size` bytes written with `writeAt` into a blob, verified against
-   * `expectedHash` (HashMismatch otherwise, and nothing becomes visible). The staging is consumed;
-   * after a failure it stays. Writes still under way are cut off (they fail; a stream source is
-   * destroyed) and writes that start meanwhile are refused with Conflict, so no byte lands in the
-   * file once it is verified.
-   */
-  commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult>;
-  /** Removes every part and in-place write of an upload (idempotent). */
+  completeParts(uploadId: string, parts: StagedPart[], size: number, expectedHash: string, frontier: HashFrontier | null): Promise<PutResult>;
+  /** Removes every staged part of an upload (idempotent). */
   deleteParts(uploadId: string): Promise<void>;
-  /** Uploads that have staged parts or in-place writes, with the time of their last write (ms). */
+  /** Uploads that have staged parts, with the time of their last write (ms). */
   listStagedUploads(): AsyncIterable<{ uploadId: string; touchedAt: number }>;
 
   close(): Promise<void>;
