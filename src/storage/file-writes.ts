@@ -1,5 +1,5 @@
 import type { FileHandle } from 'node:fs/promises';
-import { createStreamHasher, type StreamHasher } from '../core/hash.js';
+import type { StreamHasher } from '../core/hash.js';
 
 /**
  * Streamed bytes are gathered into one positional writev of up to this many bytes: a request
@@ -86,13 +86,6 @@ async function writeAllAt(handle: FileHandle, pieces: Uint8Array[], position: nu
     rest = rest.slice(first);
     if (skip > 0) rest[0] = rest[0].subarray(skip);
   }
-}
-
-/** Hashes the first `size` bytes of an open file through one reused buffer (no per-read allocation). */
-export async function hashFilePrefix(handle: FileHandle, size: number): Promise<string> {
-  const hasher = await createStreamHasher();
-  await hashFileRange(handle, 0, size, hasher);
-  return hasher.digest();
 }
 
 /** Feeds bytes [start, end) of an open file to `hasher`. */

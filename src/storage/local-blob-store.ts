@@ -1,15 +1,15 @@
 import { createReadStream } from 'node:fs';
 import { constants } from 'node:fs';
-import { link, mkdir, open, readdir, rename, rm, stat, statfs, utimes, writeFile, type FileHandle } from 'node:fs/promises';
+import { link, mkdir, open, readdir, rename, rm, stat, statfs, utimes, type FileHandle } from 'node:fs/promises';
 import { dirname, join } from 'node:path';
 import { randomUUID } from 'node:crypto';
 import { Readable } from 'node:stream';
-import { createStreamHasher, hashBuffer, type StreamHasher } from '../core/hash.js';
-import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
+import { createStreamHasher, hashBuffer } from '../core/hash.js';
+import { BadRequest, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
-import type { BlobStore, ByteRange, PutOptions, PutResult, StoredBlob, WriteBatch } from './blob-store.js';
-import { hashFilePrefix, hashFileRange, streamToFile } from './file-writes.js';
-import { PrefixHasher } from './prefix-hasher.js';
+import type { BlobStore, ByteRange, HashFrontier, PutOptions, PutResult, StagedPart, StoredBlob, WriteBatch } from './blob-store.js';
+import { hashFileRange, streamToFile } from './file-writes.js';
+import { layoutParts } from './staging.js';
 
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
 
@@ -24,29 +24,6 @@ export function processAlive(pid: number): boolean {
 }
 /** The file an in-place (offset-addressed) upload is assembled in. */
 const IN_PLACE_FILE = 'in-place';
-/** Present in an upload's directory once a process that did not create its file wrote to it. */
-const SHARED_MARKER = 'shared';
-/** Most uploads hashed ahead at once in one process. */
-const MAX_HASH_AHEAD = 64;
-
-/** This process's view of an in-place upload. */
-interface InPlaceUpload {
-  /** Writes under way, and completions waiting for them to end. */
-  writers: number;
-  idle: Array<() => void>;
-  /** Cut off the writes under way (a completion does, rather than wait for a stalled request). */
-  aborts: Set<() => void>;
-  /** A completion is verifying the file: new writes are refused. */
-  completing: boolean;
-  /** Settles once the staged file exists (see prepareStaged); `discards` counts deleteParts calls. */
-  ready: Promise<void> | null;
-  discards: number;
-  /** This process created the staged file (no other can have opened it without leaving the shared marker). */
-  created: boolean;
-  /** Hash of the bytes so far, when this process created the file (see PrefixHasher). */
-  hashing: PrefixHasher | null;
-}
-
 /**
  * On the local filesystem the durability barrier of a put is the fsync of the shard directory
  * after the rename. A batch collects those directories and syncs each once: thousands of small
@@ -302,237 +279,102 @@ export class LocalBlobStore implements BlobStore {
     return join(this.uploadDir(uploadId), String(part));
   }
 
-  async putPart(uploadId: string, part: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
+  /**
+   * A part with an offset is written in place, into the one file its upload is assembled in, so that
+   * completing a large upload moves no bytes (durable once `datasync` returns); a part without one is a
+   * file of its own, renamed into place once complete.
+   */
+  async putPart(uploadId: string, part: number, offset: number | null, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<{ size: number; tag: string }> {
+    const tooLarge = (limit: number) => new PayloadTooLarge(`Part exceeds the limit of ${limit} bytes`);
+    if (offset !== null) {
+      if (!Number.isSafeInteger(offset) || offset < 0) throw new BadRequest(`Invalid offset: ${offset}`);
+      const dir = this.uploadDir(uploadId);
+      await mkdir(dir, { recursive: true });
+      const handle = await open(join(dir, IN_PLACE_FILE), constants.O_RDWR | constants.O_CREAT, 0o644);
+      try {
+        const size = await streamToFile(source, handle, { position: offset, maxBytes: options.maxBytes, tooLarge });
+        await handle.datasync();
+        return { size, tag: '' };
+      } finally {
+        await handle.close();
+      }
+    }
     const target = this.partPath(uploadId, part);
     await mkdir(dirname(target), { recursive: true });
     const tmpPath = this.tempPath();
     const handle = await open(tmpPath, 'wx');
     try {
-      const size = await streamToFile(source, handle, {
-        maxBytes: options.maxBytes,
-        tooLarge: (limit) => new PayloadTooLarge(`Part exceeds the limit of ${limit} bytes`),
-      });
+      const size = await streamToFile(source, handle, { maxBytes: options.maxBytes, tooLarge });
       await handle.sync();
       await handle.close();
       await rename(tmpPath, target);
       await fsyncDir(dirname(target));
-      return size;
+      return { size, tag: '' };
     } finally {
       await handle.close().catch(() => {});
       await rm(tmpPath, { force: true });
     }
   }
 
-  async getPart(uploadId: string, part: number): Promise<Readable> {
-    const handle = await open(this.partPath(uploadId, part), 'r').catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new NotFound(`Part ${part} of upload ${uploadId} not found`);
+  async getPart(uploadId: string, part: StagedPart, range?: { start: number; end: number }): Promise<Readable> {
+    const start = range?.start ?? 0;
+    const end = range?.end ?? part.size;
+    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) throw new BadRequest(`Invalid range: ${start}-${end}`);
+    const inPlace = part.offset !== null;
+    const path = inPlace ? join(this.uploadDir(uploadId), IN_PLACE_FILE) : this.partPath(uploadId, part.part);
+    const handle = await open(path, 'r').catch((err: NodeJS.ErrnoException) => {
+      if (err.code === 'ENOENT') throw new NotFound(`Part ${part.part} of upload ${uploadId} not found`);
       throw err;
     });
-    return createReadStream('', { fd: handle, highWaterMark: 1 << 20 });
-  }
-
-  /** In-place uploads this process is writing, completing or hashing ahead. */
-  private readonly inPlace = new Map<string, InPlaceUpload>();
-
-  private inPlaceUpload(uploadId: string): InPlaceUpload {
-    let upload = this.inPlace.get(uploadId);
-    if (!upload) this.inPlace.set(uploadId, (upload = { writers: 0, idle: [], aborts: new Set(), completing: false, ready: null, discards: 0, created: false, hashing: null }));
-    return upload;
-  }
-
-  /** Forgets an upload once nothing of it is under way here (the hash-ahead state stays while it is useful). */
-  private releaseInPlace(uploadId: string, upload: InPlaceUpload): void {
-    if (upload.writers === 0 && !upload.completing && upload.hashing === null && this.inPlace.get(uploadId) === upload) this.inPlace.delete(uploadId);
-  }
-
-  writeAt(uploadId: string, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number } = {}): Promise<number> {
-    // Registered before the first await: a completion that starts after this call cuts this write off
-    // and waits for it to end, and a write that starts after a completion is refused, so no byte can
-    // land in the file while it is verified and published as a blob.
-    const upload = this.inPlaceUpload(uploadId);
-    if (upload.completing) return Promise.reject(new Conflict(`Upload ${uploadId} is being completed`));
-    upload.writers += 1;
-    // Most recently written last: limitHashAhead stops the least recently written first.
-    this.inPlace.delete(uploadId);
-    this.inPlace.set(uploadId, upload);
-    return this.writeInPlace(uploadId, upload, offset, source, options).finally(() => {
-      upload.writers -= 1;
-      if (upload.writers === 0) {
-        for (const wake of upload.idle.splice(0)) wake();
-        this.releaseInPlace(uploadId, upload);
-      }
-    });
-  }
-
-  private async writeInPlace(uploadId: string, upload: InPlaceUpload, offset: number, source: AsyncIterable<Uint8Array>, options: { maxBytes?: number }): Promise<number> {
-    if (!Number.isSafeInteger(offset) || offset < 0) throw new BadRequest(`Invalid offset: ${offset}`);
-    const staged = join(this.uploadDir(uploadId), IN_PLACE_FILE);
-    upload.ready ??= this.prepareStaged(uploadId, upload).catch((err) => {
-      upload.ready = null;
-      throw err;
-    });
-    await upload.ready;
-    // Read-write, without creating: a file completed or discarded meanwhile is not brought back.
-    const handle = await open(staged, constants.O_RDWR).catch((err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') throw new Conflict(`Upload ${uploadId} was completed or discarded`);
-      throw err;
-    });
-    const hashing = upload.hashing;
-    const write = hashing?.begin(offset);
-    const abort = new AbortController();
-    const cutOff = () => abort.abort(new Conflict(`Upload ${uploadId} is being completed`));
-    upload.aborts.add(cutOff);
-    if (upload.completing) cutOff(); // a completion began while this write was getting ready
-    let written: number | null = null;
-    try {
-      const length = await streamToFile(abortable(source, abort.signal), handle, {
-        position: offset,
-        maxBytes: options.maxBytes,
-        tooLarge: (limit) => new PayloadTooLarge(`Chunk exceeds the limit of ${limit} bytes`),
-      });
-      await handle.datasync();
-      written = length;
-      return length;
-    } finally {
-      upload.aborts.delete(cutOff);
-      await handle.close();
-      if (write) hashing!.end(write, written);
-    }
+    const base = inPlace ? part.offset! : 0;
+    return readRange(handle, base + start, base + end);
   }
 
   /**
-   * Runs once per upload in this process, before its first write: creates the staged file, and
-   * with it the hash-ahead state, or, if the file exists already (another process or an earlier
-   * run made it), marks the upload shared, so no process trusts what it hashed ahead.
+   * Parts written in place are there already; parts of their own are copied into the in-place file
+   * (an upload of one such part is published as that file). Then only the bytes after the frontier are
+   * read back and hashed before the file is renamed into place.
    */
-  private async prepareStaged(uploadId: string, upload: InPlaceUpload): Promise<void> {
-    const dir = this.uploadDir(uploadId);
-    const staged = join(dir, IN_PLACE_FILE);
-    const discards = upload.discards;
-    await mkdir(dir, { recursive: true });
-    const hasher = await createStreamHasher();
-    try {
-      await (await open(staged, constants.O_RDWR | constants.O_CREAT | constants.O_EXCL, 0o644)).close();
-    } catch (err) {
-      if ((err as NodeJS.ErrnoException).code !== 'EEXIST') throw err;
-      await writeFile(join(dir, SHARED_MARKER), '');
-      return;
-    }
-    if (upload.discards !== discards) return; // deleteParts ran meanwhile
-    upload.created = true;
-    upload.hashing = new PrefixHasher(hasher, (start, end, into) => hashStagedRange(staged, start, end, into));
-    this.limitHashAhead(uploadId);
-  }
-
-  /** Keeps at most MAX_HASH_AHEAD uploads hashed ahead (abandoned uploads wait for expiry); the oldest idle ones stop. */
-  private limitHashAhead(current: string): void {
-    const hashed = [...this.inPlace].filter(([, upload]) => upload.hashing !== null);
-    for (const [id, upload] of hashed.slice(0, Math.max(0, hashed.length - MAX_HASH_AHEAD))) {
-      if (id === current || upload.writers > 0 || upload.completing) continue;
-      upload.hashing!.abandon();
-      upload.hashing = null;
-      this.releaseInPlace(id, upload);
-    }
-  }
-
-  async readAt(uploadId: string, start: number, end: number): Promise<Readable> {
-    if (!Number.isSafeInteger(start) || !Number.isSafeInteger(end) || start < 0 || end < start) throw new BadRequest(`Invalid range: ${start}-${end}`);
-    const handle = await open(join(this.uploadDir(uploadId), IN_PLACE_FILE), 'r').catch((err: NodeJS.ErrnoException) => {
+  async completeParts(uploadId: string, parts: StagedPart[], size: number, expectedHash: string, frontier: HashFrontier | null): Promise<PutResult> {
+    const expected = normalizeHash(expectedHash);
+    if (expected === null) throw new BadRequest(`Invalid hash: ${expectedHash}`);
+    const layout = layoutParts(parts, size);
+    if ('gap' in layout) throw new BadRequest(`Upload ${uploadId} is missing bytes at offset ${layout.gap}`, { missing_offset: layout.gap });
+    const [first] = layout.segments;
+    const whole = layout.segments.length === 1 && first.part.offset === null;
+    const path = whole ? this.partPath(uploadId, first.part.part) : join(this.uploadDir(uploadId), IN_PLACE_FILE);
+    const handle = await open(path, whole ? 'r+' : constants.O_RDWR | constants.O_CREAT, 0o644).catch((err: NodeJS.ErrnoException) => {
       if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
       throw err;
     });
-    return readRange(handle, start, end);
-  }
-
-  async commitUpload(uploadId: string, size: number, expectedHash: string): Promise<PutResult> {
-    const expected = normalizeHash(expectedHash);
-    if (expected === null) throw new BadRequest(`Invalid hash: ${expectedHash}`);
-    const dir = this.uploadDir(uploadId);
-    const staged = join(dir, IN_PLACE_FILE);
-    const upload = this.inPlaceUpload(uploadId);
-    if (upload.completing) throw new Conflict(`Upload ${uploadId} is being completed`);
-    upload.completing = true;
     try {
-      // Writes still arriving are cut off rather than waited for: a stalled request would hold the
-      // completion forever. What they wrote is verified with the rest.
-      for (const cutOff of upload.aborts) cutOff();
-      if (upload.writers > 0) await new Promise<void>((resolve) => upload.idle.push(resolve));
-      const hashing = upload.hashing;
-      upload.hashing = null;
-      const ahead = hashing === null ? null : await hashing.settle();
-      const createdHere = upload.created;
-      // Take the file out of every writer's reach before looking at it. A writer of another process
-      // writes the shared marker before it opens a file it did not create, so if this process created
-      // the file and there is no marker after this rename, no other process holds, or can get, a
-      // handle on these bytes; otherwise they are copied.
-      const taken = join(dir, `completing-${randomUUID()}`);
-      await rename(staged, taken).catch((err: NodeJS.ErrnoException) => {
-        if (err.code === 'ENOENT') throw new NotFound(`Upload ${uploadId} has no data`);
-        throw err;
-      });
-      try {
-        if (!createdHere || (await exists(join(dir, SHARED_MARKER)))) return await this.copyVerified(taken, size, expected);
-        return await this.publishTaken(taken, size, expected, ahead);
-      } catch (err) {
-        // Staged as before, for the caller to discard or retry. Another process may have created a new
-        // staged file meanwhile: it is not replaced, and the marker keeps anyone from trusting its hash.
-        await writeFile(join(dir, SHARED_MARKER), '').catch(() => {});
-        await link(taken, staged).catch(() => {});
-        throw err;
-      } finally {
-        await rm(taken, { force: true });
+      if (!whole) {
+        for (const segment of layout.segments) {
+          if (segment.part.offset !== null) continue;
+          await streamToFile(await this.getPart(uploadId, segment.part, segment), handle, { position: segment.at });
+        }
       }
-    } finally {
-      upload.completing = false;
-      this.releaseInPlace(uploadId, upload);
-    }
-  }
-
-  /** Verifies a staged file only this process can reach (resuming the hash computed ahead) and renames it into place. */
-  private async publishTaken(path: string, size: number, expected: string, ahead: { hasher: StreamHasher; length: number } | null): Promise<PutResult> {
-    const handle = await open(path, 'r+');
-    try {
       await handle.truncate(size);
-      let hash: string;
-      if (ahead !== null && ahead.length <= size) {
-        await hashFileRange(handle, ahead.length, size, ahead.hasher);
-        hash = ahead.hasher.digest();
-      } else {
-        hash = await hashFilePrefix(handle, size);
-      }
+      const resumed = frontier !== null && frontier.through <= size ? await createStreamHasher(frontier.state).catch(() => null) : null;
+      const hasher = resumed ?? (await createStreamHasher());
+      await hashFileRange(handle, resumed ? frontier!.through : 0, size, hasher);
+      const hash = hasher.digest();
       if (hash !== expected) throw new HashMismatch(expected, hash);
-      if (await this.alreadyStored(hash, undefined)) return { hash, size, created: false };
-      await handle.sync();
-      await handle.close();
-      await this.publish(path, hash, undefined);
-      return { hash, size, created: true };
+      let created = false;
+      if (!(await this.alreadyStored(hash, undefined))) {
+        await handle.sync();
+        await handle.close();
+        await this.publish(path, hash, undefined);
+        created = true;
+      }
+      await this.deleteParts(uploadId);
+      return { hash, size, created };
     } finally {
       await handle.close().catch(() => {});
     }
   }
 
-  /** A staged file another process may still write to becomes a blob of its own, verified as it is copied. */
-  private async copyVerified(path: string, size: number, expected: string): Promise<PutResult> {
-    const source = readRange(await open(path, 'r'), 0, size);
-    try {
-      const result = await this.put(source, { expectedHash: expected });
-      if (result.size !== size) throw new HashMismatch(expected, `${result.hash} (${result.size} of ${size} bytes)`);
-      return result;
-    } finally {
-      source.destroy();
-    }
-  }
-
   async deleteParts(uploadId: string): Promise<void> {
-    const upload = this.inPlace.get(uploadId);
-    if (upload) {
-      upload.hashing?.abandon();
-      upload.hashing = null;
-      upload.ready = null;
-      upload.created = false;
-      upload.discards += 1;
-      this.releaseInPlace(uploadId, upload);
-    }
     await rm(this.uploadDir(uploadId), { recursive: true, force: true });
   }
 
@@ -551,52 +393,7 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
-  async close(): Promise<void> {
-    for (const upload of this.inPlace.values()) {
-      upload.hashing?.abandon();
-      await upload.hashing?.settle();
-    }
-  }
-}
-
-/**
- * `source`, ending with the signal's reason once it is aborted, even while the source is stalled.
- * A stream (a request body, a file) is destroyed with that reason and iterated as it is; any other
- * iterable is wrapped, and closed when aborted.
- */
-function abortable(source: AsyncIterable<Uint8Array>, signal: AbortSignal): AsyncIterable<Uint8Array> {
-  if (source instanceof Readable) {
-    const cut = () => source.destroy(signal.reason as Error);
-    if (signal.aborted) cut();
-    else signal.addEventListener('abort', cut, { once: true });
-    return source;
-  }
-  return abortableIterable(source, signal);
-}
-
-async function* abortableIterable(source: AsyncIterable<Uint8Array> | Iterable<Uint8Array>, signal: AbortSignal): AsyncGenerator<Uint8Array> {
-  const iterator = Symbol.asyncIterator in source ? source[Symbol.asyncIterator]() : source[Symbol.iterator]();
-  // One listener rejects whichever piece is awaited (a promise raced against every piece would keep
-  // each piece reachable through its reactions until the write ends).
-  let rejectPending: ((reason: unknown) => void) | null = null;
-  const onAbort = () => rejectPending?.(signal.reason);
-  signal.addEventListener('abort', onAbort, { once: true });
-  try {
-    for (;;) {
-      if (signal.aborted) throw signal.reason;
-      const result = await new Promise<IteratorResult<Uint8Array>>((resolve, reject) => {
-        rejectPending = reject;
-        Promise.resolve(iterator.next()).then(resolve, reject);
-      });
-      rejectPending = null;
-      if (result.done) return;
-      yield result.value;
-    }
-  } finally {
-    signal.removeEventListener('abort', onAbort);
-    // return() waits for a pending next(), which a stalled source may never settle: not awaited.
-    void Promise.resolve(iterator.return?.()).catch(() => {});
-  }
+  async close(): Promise<void> {}
 }
 
 /** Streams bytes [start, end) of an open file, closing it when done (at once for an empty range). */
@@ -606,25 +403,6 @@ function readRange(handle: FileHandle, start: number, end: number): Readable {
     return Readable.from([]);
   }
   return createReadStream('', { fd: handle, start, end: end - 1, highWaterMark: 1 << 20 });
-}
-
-async function hashStagedRange(path: string, start: number, end: number, hasher: StreamHasher): Promise<void> {
-  const handle = await open(path, 'r');
-  try {
-    await hashFileRange(handle, start, end, hasher);
-  } finally {
-    await handle.close();
-  }
-}
-
-async function exists(path: string): Promise<boolean> {
-  return stat(path).then(
-    () => true,
-    (err: NodeJS.ErrnoException) => {
-      if (err.code === 'ENOENT') return false;
-      throw err;
-    },
-  );
 }
 
 async function fsyncDir(dir: string): Promise<void> {

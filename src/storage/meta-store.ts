@@ -1,5 +1,6 @@
 /** Records and the metadata-store interface every backend (SQLite, PostgreSQL) implements. */
 import type { CommitFields } from '../core/tree.js';
+import type { HashFrontier, StagedPart } from './blob-store.js';
 
 export interface RepoRecord {
   id: string;
@@ -66,10 +67,19 @@ export interface UploadRecord {
   updatedAt: string;
 }
 
-export interface UploadPart {
-  /** Chunk index or byte offset. */
-  part: number;
-  size: number;
+/** A stored part of an upload (see `StagedPart`: number, offset, size, the blob store's tag). */
+export type UploadPart = StagedPart;
+
+/**
+ * How far an upload's bytes are hashed, in order from byte 0, so that completing it reads only the rest,
+ * in whichever process completes it. `generation` changes whenever the frontier is reset (a part below
+ * it, or below what is being read, was written again); an advance must name the generation it read.
+ */
+export interface UploadFrontier {
+  through: number;
+  state: Uint8Array | null;
+  readingTo: number;
+  generation: number;
 }
 
 export interface NewUpload {
@@ -183,11 +193,29 @@ export interface MetaStore {
    * row, atomically (two concurrent changes both apply). Null if the upload is gone or not open.
    */
   updateUpload(uploadId: string, change: (upload: UploadRecord) => Pick<UploadRecord, 'totalSize' | 'details'>): Promise<UploadRecord | null>;
-  /** Records (or replaces) a stored part and marks the upload as active; false if the upload no longer exists. */
-  recordUploadPart(uploadId: string, part: number, size: number): Promise<boolean>;
+  /**
+   * Announces that `writer` (one request, named `<host>:<pid>:<id>`) is about to store part `part`:
+   * 'begun', or 'busy' while another writer has it under way (one `abandoned` says is gone is taken over),
+   * or 'closed' when the upload is gone or being assembled. Writing a part again, or at an offset below
+   * what the frontier covers or is reading, resets the frontier.
+   */
+  beginUploadPart(uploadId: string, part: number, offset: number | null, writer: string, abandoned: (writer: string) => boolean): Promise<'begun' | 'busy' | 'closed'>;
+  /** Records the part `writer` stored and marks the upload as active; false if the upload is gone or the writer lost the part. */
+  recordUploadPart(uploadId: string, stored: UploadPart, writer: string): Promise<boolean>;
+  /** Withdraws a write that failed; what the part held before is forgotten too (an in-place write may have overwritten it). */
+  abandonUploadPart(uploadId: string, part: number, writer: string): Promise<void>;
+  /** Stored parts (none under way), by part number. */
   listUploadParts(uploadId: string): Promise<UploadPart[]>;
-  /** Moves an upload from 'open' to 'assembling' on behalf of `claimant` (a process); false if another request holds it. */
-  claimUpload(uploadId: string, claimant?: string): Promise<boolean>;
+  getUploadFrontier(uploadId: string): Promise<UploadFrontier | null>;
+  /** Marks bytes [through, readingTo) as being hashed; false if the frontier is no longer at (generation, through). */
+  reserveUploadFrontier(uploadId: string, generation: number, through: number, readingTo: number): Promise<boolean>;
+  /** Moves the frontier from `through` (reserved up to `next.through`) to `next`; false if it changed meanwhile. */
+  advanceUploadFrontier(uploadId: string, generation: number, through: number, next: HashFrontier): Promise<boolean>;
+  /**
+   * Moves an upload from 'open' to 'assembling' on behalf of `claimant` (a process); false if another
+   * request holds it or a part is still being written (writes `abandoned` says are gone are withdrawn).
+   */
+  claimUpload(uploadId: string, claimant: string, abandoned: (writer: string) => boolean): Promise<boolean>;
   /** Returns to 'open' the uploads being assembled by claimants `abandoned` says are gone (a process killed mid-assembly). */
   releaseAbandonedUploads(abandoned: (claimant: string) => boolean): Promise<number>;
   /** Returns a claimed upload to 'open' (assembly failed for a reason the client can fix by resending). */

@@ -1,7 +1,8 @@
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { Conflict } from '../core/errors.js';
-import { toRepo, toBranch, toCommit, toUpload, toWorkspace, toToken, type RepoRow, type BranchRow, type CommitRow, type UploadRow, type WorkspaceRow, type TokenRow } from './sql-rows.js';
+import { FRONTIER_COLUMNS, toRepo, toBranch, toCommit, toUpload, toUploadFrontier, toUploadPart, toWorkspace, toToken, type RepoRow, type BranchRow, type CommitRow, type UploadFrontierRow, type UploadPartRow, type UploadRow, type WorkspaceRow, type TokenRow } from './sql-rows.js';
+import type { HashFrontier } from './blob-store.js';
 import type {
   BranchRecord,
   CommitLanding,
@@ -13,6 +14,7 @@ import type {
   RepoRecord,
   StagedChange,
   TokenRecord,
+  UploadFrontier,
   UploadPart,
   UploadRecord,
   WorkspaceRecord,
@@ -136,7 +138,23 @@ CREATE TABLE upload_parts (
 );
 `,
   },
+  {
+    version: 2,
+    name: 'staging shaped like S3 multipart uploads: hash frontier, part writers and offsets',
+    sql: `
+ALTER TABLE uploads ADD COLUMN frontier_through BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE uploads ADD COLUMN frontier_state BYTEA;
+ALTER TABLE uploads ADD COLUMN frontier_reading_to BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE uploads ADD COLUMN frontier_generation BIGINT NOT NULL DEFAULT 0;
+ALTER TABLE upload_parts ADD COLUMN at_offset BIGINT;
+ALTER TABLE upload_parts ADD COLUMN tag TEXT COLLATE "C" NOT NULL DEFAULT '';
+ALTER TABLE upload_parts ADD COLUMN writer TEXT COLLATE "C";
+`,
+  },
 ];
+
+const RESET_FRONTIER =
+  'UPDATE uploads SET frontier_through = 0, frontier_state = NULL, frontier_reading_to = 0, frontier_generation = frontier_generation + 1 WHERE id = $1';
 
 /** pg_advisory_lock key held while migrating ('yoke' 'migr' as two int32s), so concurrent starts take turns. */
 const MIGRATION_LOCK = [0x796f6b65, 0x6d696772] as const;
@@ -549,28 +567,87 @@ export class PgMetaStore implements MetaStore {
     });
   }
 
-  async recordUploadPart(uploadId: string, part: number, size: number): Promise<boolean> {
+  async beginUploadPart(uploadId: string, part: number, offset: number | null, writer: string, abandoned: (writer: string) => boolean): Promise<'begun' | 'busy' | 'closed'> {
+    // The upload row stays locked to the end: begins and claims of one upload take turns.
+    return this.transaction(async (client) => {
+      const { rows } = await client.query<{ state: string; frontier_through: number; frontier_reading_to: number }>(
+        'SELECT state, frontier_through, frontier_reading_to FROM uploads WHERE id = $1 FOR UPDATE',
+        [uploadId],
+      );
+      const upload = rows[0];
+      if (!upload || upload.state !== 'open') return 'closed';
+      const existing = (await client.query<{ writer: string | null }>('SELECT writer FROM upload_parts WHERE upload_id = $1 AND part = $2', [uploadId, part])).rows[0];
+      if (existing?.writer && !abandoned(existing.writer)) return 'busy';
+      if (existing || (offset !== null && offset < Math.max(upload.frontier_through, upload.frontier_reading_to))) {
+        await client.query(RESET_FRONTIER, [uploadId]);
+      }
+      await client.query(
+        `INSERT INTO upload_parts (upload_id, part, size, at_offset, tag, writer) VALUES ($1, $2, 0, $3, '', $4)
+         ON CONFLICT (upload_id, part) DO UPDATE SET at_offset = excluded.at_offset, writer = excluded.writer`,
+        [uploadId, part, offset, writer],
+      );
+      await client.query('UPDATE uploads SET updated_at = $2 WHERE id = $1', [uploadId, new Date().toISOString()]);
+      return 'begun';
+    });
+  }
+
+  async recordUploadPart(uploadId: string, stored: UploadPart, writer: string): Promise<boolean> {
     // Touch and record in one statement: no upload row (completed or discarded meanwhile), no part.
     const result = await this.pool.query(
-      `WITH touched AS (UPDATE uploads SET updated_at = $4 WHERE id = $1 RETURNING id)
-       INSERT INTO upload_parts (upload_id, part, size) SELECT id, $2, $3 FROM touched
-       ON CONFLICT (upload_id, part) DO UPDATE SET size = excluded.size`,
-      [uploadId, part, size, new Date().toISOString()],
+      `WITH touched AS (UPDATE uploads SET updated_at = $7 WHERE id = $1 RETURNING id)
+       UPDATE upload_parts SET size = $3, at_offset = $4, tag = $5, writer = NULL
+       WHERE upload_id = (SELECT id FROM touched) AND part = $2 AND writer = $6`,
+      [uploadId, stored.part, stored.size, stored.offset, stored.tag, writer, new Date().toISOString()],
     );
     return result.rowCount === 1;
+  }
+
+  async abandonUploadPart(uploadId: string, part: number, writer: string): Promise<void> {
+    await this.pool.query('DELETE FROM upload_parts WHERE upload_id = $1 AND part = $2 AND writer = $3', [uploadId, part, writer]);
   }
 
   async listUploadParts(uploadId: string): Promise<UploadPart[]> {
-    const { rows } = await this.pool.query<UploadPart>('SELECT part, size FROM upload_parts WHERE upload_id = $1 ORDER BY part', [uploadId]);
-    return rows;
+    const { rows } = await this.pool.query<UploadPartRow>(
+      'SELECT part, at_offset, size, tag FROM upload_parts WHERE upload_id = $1 AND writer IS NULL ORDER BY part',
+      [uploadId],
+    );
+    return rows.map(toUploadPart);
   }
 
-  async claimUpload(uploadId: string, claimant?: string): Promise<boolean> {
+  async getUploadFrontier(uploadId: string): Promise<UploadFrontier | null> {
+    const { rows } = await this.pool.query<UploadFrontierRow>(`SELECT ${FRONTIER_COLUMNS} FROM uploads WHERE id = $1`, [uploadId]);
+    return rows[0] ? toUploadFrontier(rows[0]) : null;
+  }
+
+  async reserveUploadFrontier(uploadId: string, generation: number, through: number, readingTo: number): Promise<boolean> {
     const result = await this.pool.query(
-      `UPDATE uploads SET state = 'assembling', claimed_by = $1, updated_at = $2 WHERE id = $3 AND state = 'open'`,
-      [claimant ?? null, new Date().toISOString(), uploadId],
+      `UPDATE uploads SET frontier_reading_to = $1 WHERE id = $2 AND state = 'open' AND frontier_generation = $3 AND frontier_through = $4`,
+      [readingTo, uploadId, generation, through],
     );
     return result.rowCount === 1;
+  }
+
+  async advanceUploadFrontier(uploadId: string, generation: number, through: number, next: HashFrontier): Promise<boolean> {
+    const result = await this.pool.query(
+      `UPDATE uploads SET frontier_through = $1, frontier_state = $2
+       WHERE id = $3 AND frontier_generation = $4 AND frontier_through = $5 AND frontier_reading_to = $1`,
+      [next.through, Buffer.from(next.state), uploadId, generation, through],
+    );
+    return result.rowCount === 1;
+  }
+
+  async claimUpload(uploadId: string, claimant: string, abandoned: (writer: string) => boolean): Promise<boolean> {
+    return this.transaction(async (client) => {
+      const { rows } = await client.query<{ state: string }>('SELECT state FROM uploads WHERE id = $1 FOR UPDATE', [uploadId]);
+      if (rows[0]?.state !== 'open') return false;
+      const writers = await client.query<{ part: number; writer: string }>('SELECT part, writer FROM upload_parts WHERE upload_id = $1 AND writer IS NOT NULL', [uploadId]);
+      for (const { part, writer } of writers.rows) {
+        if (!abandoned(writer)) return false;
+        await client.query('DELETE FROM upload_parts WHERE upload_id = $1 AND part = $2 AND writer = $3', [uploadId, part, writer]);
+      }
+      await client.query(`UPDATE uploads SET state = 'assembling', claimed_by = $1, updated_at = $2 WHERE id = $3`, [claimant, new Date().toISOString(), uploadId]);
+      return true;
+    });
   }
 
   async releaseAbandonedUploads(abandoned: (claimant: string) => boolean): Promise<number> {

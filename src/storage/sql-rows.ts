@@ -2,7 +2,7 @@
  * Row shapes both SQL metadata stores (SQLite, PostgreSQL) read, and their mapping to records: the
  * two schemas name and type their columns alike.
  */
-import type { BranchRecord, CommitRecord, RepoRecord, TokenRecord, UploadRecord, WorkspaceRecord } from './meta-store.js';
+import type { BranchRecord, CommitRecord, RepoRecord, TokenRecord, UploadFrontier, UploadPart, UploadRecord, WorkspaceRecord } from './meta-store.js';
 
 export interface RepoRow {
   id: string;
@@ -40,6 +40,18 @@ export interface UploadRow {
   state: UploadRecord['state'];
   created_at: string;
   updated_at: string;
+}
+export interface UploadPartRow {
+  part: number;
+  at_offset: number | null;
+  size: number;
+  tag: string;
+}
+export interface UploadFrontierRow {
+  frontier_through: number;
+  frontier_state: Uint8Array | null;
+  frontier_reading_to: number;
+  frontier_generation: number;
 }
 export interface WorkspaceRow {
   uid: string;
@@ -93,6 +105,15 @@ export const toUpload = (r: UploadRow): UploadRecord => ({
   createdAt: r.created_at,
   updatedAt: r.updated_at,
 });
+export const toUploadPart = (r: UploadPartRow): UploadPart => ({ part: r.part, offset: r.at_offset, size: r.size, tag: r.tag });
+export const toUploadFrontier = (r: UploadFrontierRow): UploadFrontier => ({
+  through: r.frontier_through,
+  state: r.frontier_state === null ? null : new Uint8Array(r.frontier_state),
+  readingTo: r.frontier_reading_to,
+  generation: r.frontier_generation,
+});
+/** The upload columns a frontier is read from. */
+export const FRONTIER_COLUMNS = 'frontier_through, frontier_state, frontier_reading_to, frontier_generation';
 export const toWorkspace = (r: WorkspaceRow): WorkspaceRecord => ({
   uid: r.uid,
   id: r.id,

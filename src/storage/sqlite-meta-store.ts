@@ -1,7 +1,7 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
 import { Conflict } from '../core/errors.js';
-import { toRepo, toBranch, toCommit, toUpload, toWorkspace, toToken, type RepoRow, type BranchRow, type CommitRow, type UploadRow, type WorkspaceRow, type TokenRow } from './sql-rows.js';
+import { FRONTIER_COLUMNS, toRepo, toBranch, toCommit, toUpload, toUploadFrontier, toUploadPart, toWorkspace, toToken, type RepoRow, type BranchRow, type CommitRow, type UploadFrontierRow, type UploadPartRow, type UploadRow, type WorkspaceRow, type TokenRow } from './sql-rows.js';
 import type {
   BranchRecord,
   CommitLanding,
@@ -13,10 +13,12 @@ import type {
   RepoRecord,
   StagedChange,
   TokenRecord,
+  UploadFrontier,
   UploadPart,
   UploadRecord,
   WorkspaceRecord,
 } from './meta-store.js';
+import type { HashFrontier } from './blob-store.js';
 
 /** 2: tree nodes are Oxen node records (before: Yoke's own JSON nodes). */
 const SCHEMA_VERSION = 2;
@@ -169,6 +171,16 @@ export class SqliteMetaStore implements MetaStore {
       // Added after schema 2 was first written: which process holds an upload's assembly.
       const uploadColumns = this.db.prepare('PRAGMA table_info(uploads)').all() as Array<{ name: string }>;
       if (!uploadColumns.some((c) => c.name === 'claimed_by')) this.db.exec('ALTER TABLE uploads ADD COLUMN claimed_by TEXT');
+      // Staging shaped like S3 multipart uploads: the hash frontier, and who writes which part where.
+      if (!uploadColumns.some((c) => c.name === 'frontier_through')) {
+        this.db.exec(`ALTER TABLE uploads ADD COLUMN frontier_through INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE uploads ADD COLUMN frontier_state BLOB;
+          ALTER TABLE uploads ADD COLUMN frontier_reading_to INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE uploads ADD COLUMN frontier_generation INTEGER NOT NULL DEFAULT 0;
+          ALTER TABLE upload_parts ADD COLUMN at_offset INTEGER;
+          ALTER TABLE upload_parts ADD COLUMN tag TEXT NOT NULL DEFAULT '';
+          ALTER TABLE upload_parts ADD COLUMN writer TEXT;`);
+      }
       // Also added later: when nodes and commits were stored, for gc's grace period (0: before gc existed).
       for (const table of ['tree_nodes', 'commits']) {
         const columns = this.db.prepare(`PRAGMA table_info(${table})`).all() as Array<{ name: string }>;
@@ -242,14 +254,27 @@ export class SqliteMetaStore implements MetaStore {
          VALUES (@id, @repo_id, @kind, @key, @total_size, @total_chunks, @details, 'open', @now, @now)`,
       ),
       getUpload: prepare('SELECT * FROM uploads WHERE repo_id = ? AND kind = ? AND key = ?'),
-      upsertPart: prepare(
-        `INSERT INTO upload_parts (upload_id, part, size) VALUES (?, ?, ?)
-         ON CONFLICT (upload_id, part) DO UPDATE SET size = excluded.size`,
+      getUploadState: prepare(`SELECT state, frontier_through, frontier_reading_to FROM uploads WHERE id = ?`),
+      getPartWriter: prepare('SELECT writer FROM upload_parts WHERE upload_id = ? AND part = ?'),
+      beginPart: prepare(
+        `INSERT INTO upload_parts (upload_id, part, size, at_offset, tag, writer) VALUES (?, ?, 0, ?, '', ?)
+         ON CONFLICT (upload_id, part) DO UPDATE SET at_offset = excluded.at_offset, writer = excluded.writer`,
+      ),
+      recordPart: prepare('UPDATE upload_parts SET size = ?, at_offset = ?, tag = ?, writer = NULL WHERE upload_id = ? AND part = ? AND writer = ?'),
+      abandonPart: prepare('DELETE FROM upload_parts WHERE upload_id = ? AND part = ? AND writer = ?'),
+      listWriters: prepare('SELECT part, writer FROM upload_parts WHERE upload_id = ? AND writer IS NOT NULL'),
+      resetFrontier: prepare('UPDATE uploads SET frontier_through = 0, frontier_state = NULL, frontier_reading_to = 0, frontier_generation = frontier_generation + 1 WHERE id = ?'),
+      getFrontier: prepare(`SELECT ${FRONTIER_COLUMNS} FROM uploads WHERE id = ?`),
+      reserveFrontier: prepare(
+        `UPDATE uploads SET frontier_reading_to = ? WHERE id = ? AND state = 'open' AND frontier_generation = ? AND frontier_through = ?`,
+      ),
+      advanceFrontier: prepare(
+        `UPDATE uploads SET frontier_through = ?, frontier_state = ? WHERE id = ? AND frontier_generation = ? AND frontier_through = ? AND frontier_reading_to = ?`,
       ),
       touchUpload: prepare('UPDATE uploads SET updated_at = ? WHERE id = ?'),
       getUploadById: prepare(`SELECT * FROM uploads WHERE id = ? AND state = 'open'`),
       updateUpload: prepare('UPDATE uploads SET total_size = ?, details = ?, updated_at = ? WHERE id = ?'),
-      listParts: prepare('SELECT part, size FROM upload_parts WHERE upload_id = ? ORDER BY part'),
+      listParts: prepare('SELECT part, at_offset, size, tag FROM upload_parts WHERE upload_id = ? AND writer IS NULL ORDER BY part'),
       claimUpload: prepare(`UPDATE uploads SET state = 'assembling', claimed_by = ?, updated_at = ? WHERE id = ? AND state = 'open'`),
       listClaimed: prepare(`SELECT id, claimed_by FROM uploads WHERE state = 'assembling' AND claimed_by IS NOT NULL`),
       releaseClaimed: prepare(`UPDATE uploads SET state = 'open', claimed_by = NULL, updated_at = ? WHERE id = ? AND state = 'assembling' AND claimed_by = ?`),
@@ -561,23 +586,55 @@ export class SqliteMetaStore implements MetaStore {
     })();
   }
 
-  private readonly recordPartTransaction = (uploadId: string, part: number, size: number): boolean => {
-    // Touch first: no row means the upload was completed or discarded meanwhile.
-    if (this.stmt.touchUpload.run(new Date().toISOString(), uploadId).changes === 0) return false;
-    this.stmt.upsertPart.run(uploadId, part, size);
-    return true;
-  };
+  async beginUploadPart(uploadId: string, part: number, offset: number | null, writer: string, abandoned: (writer: string) => boolean): Promise<'begun' | 'busy' | 'closed'> {
+    return this.db.transaction((): 'begun' | 'busy' | 'closed' => {
+      const upload = this.stmt.getUploadState.get(uploadId) as { state: string; frontier_through: number; frontier_reading_to: number } | undefined;
+      if (!upload || upload.state !== 'open') return 'closed';
+      const existing = this.stmt.getPartWriter.get(uploadId, part) as { writer: string | null } | undefined;
+      if (existing?.writer && !abandoned(existing.writer)) return 'busy';
+      if (existing || (offset !== null && offset < Math.max(upload.frontier_through, upload.frontier_reading_to))) this.stmt.resetFrontier.run(uploadId);
+      this.stmt.beginPart.run(uploadId, part, offset, writer);
+      this.stmt.touchUpload.run(new Date().toISOString(), uploadId);
+      return 'begun';
+    })();
+  }
 
-  async recordUploadPart(uploadId: string, part: number, size: number): Promise<boolean> {
-    return this.db.transaction(this.recordPartTransaction)(uploadId, part, size);
+  async recordUploadPart(uploadId: string, stored: UploadPart, writer: string): Promise<boolean> {
+    return this.db.transaction(() => {
+      if (this.stmt.touchUpload.run(new Date().toISOString(), uploadId).changes === 0) return false;
+      return this.stmt.recordPart.run(stored.size, stored.offset, stored.tag, uploadId, stored.part, writer).changes === 1;
+    })();
+  }
+
+  async abandonUploadPart(uploadId: string, part: number, writer: string): Promise<void> {
+    this.stmt.abandonPart.run(uploadId, part, writer);
   }
 
   async listUploadParts(uploadId: string): Promise<UploadPart[]> {
-    return this.stmt.listParts.all(uploadId) as UploadPart[];
+    return (this.stmt.listParts.all(uploadId) as UploadPartRow[]).map(toUploadPart);
   }
 
-  async claimUpload(uploadId: string, claimant?: string): Promise<boolean> {
-    return this.stmt.claimUpload.run(claimant ?? null, new Date().toISOString(), uploadId).changes === 1;
+  async getUploadFrontier(uploadId: string): Promise<UploadFrontier | null> {
+    const row = this.stmt.getFrontier.get(uploadId) as UploadFrontierRow | undefined;
+    return row ? toUploadFrontier(row) : null;
+  }
+
+  async reserveUploadFrontier(uploadId: string, generation: number, through: number, readingTo: number): Promise<boolean> {
+    return this.stmt.reserveFrontier.run(readingTo, uploadId, generation, through).changes === 1;
+  }
+
+  async advanceUploadFrontier(uploadId: string, generation: number, through: number, next: HashFrontier): Promise<boolean> {
+    return this.stmt.advanceFrontier.run(next.through, Buffer.from(next.state), uploadId, generation, through, next.through).changes === 1;
+  }
+
+  async claimUpload(uploadId: string, claimant: string, abandoned: (writer: string) => boolean): Promise<boolean> {
+    return this.db.transaction(() => {
+      for (const { part, writer } of this.stmt.listWriters.all(uploadId) as Array<{ part: number; writer: string }>) {
+        if (!abandoned(writer)) return false;
+        this.stmt.abandonPart.run(uploadId, part, writer);
+      }
+      return this.stmt.claimUpload.run(claimant, new Date().toISOString(), uploadId).changes === 1;
+    })();
   }
 
   async releaseAbandonedUploads(abandoned: (claimant: string) => boolean): Promise<number> {
