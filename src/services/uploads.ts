@@ -1,11 +1,12 @@
+import { randomUUID } from 'node:crypto';
 import { hostname } from 'node:os';
-import { Readable } from 'node:stream';
-import { hashStream, normalizeHash } from '../core/hash.js';
+import { createStreamHasher, hashStream, normalizeHash } from '../core/hash.js';
 import { dirHashesMemberCommit } from '../core/oxen-nodes.js';
 import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import { processAlive } from '../storage/local-blob-store.js';
 import type { MetaStore, RepoRecord, UploadPart, UploadRecord } from '../storage/meta-store.js';
+import { hashAssembled, layoutParts } from '../storage/staging.js';
 import { readTarGz } from './tar-gz.js';
 
 export interface UploadOptions {
@@ -17,6 +18,15 @@ export interface UploadOptions {
 
 /** Who holds an assembly: this machine and process, so that a later start can tell a dead claimant. */
 const THIS_PROCESS = `${hostname()}:${process.pid}`;
+
+/** A process of this machine that is gone (killed): what it claimed or was writing is taken over. */
+function abandonedBy(holder: string): boolean {
+  const [host, pid] = holder.split(':');
+  return host === hostname() && Number(pid) !== process.pid && !processAlive(Number(pid));
+}
+
+/** The hash frontier reads at most this much per step, so other uploads get their turn. */
+const FRONTIER_STEP_BYTES = 64 << 20;
 
 export const DEFAULT_UPLOAD_OPTIONS: UploadOptions = {
   maxDecompressedBytes: 64 * 1024 ** 3,
@@ -108,8 +118,8 @@ export class UploadService {
     if (chunkNum >= totalChunks) throw new BadRequest(`chunk_num ${chunkNum} is not below total_chunks ${totalChunks}`);
     if (!request.isCompressed && !request.filename) throw new BadRequest('filename is required when is_compressed=false');
     // The request that opens a raw upload fixes its stride, if it is not the last chunk and declares
-    // its length: clients cut equal chunks, so chunk i then lives at i × stride of one in-place file
-    // and assembly copies only the last chunk (see inPlaceOffset).
+    // its length: clients cut equal chunks, so chunk i then lies at i × stride and is written in place
+    // there, and assembly copies only the last chunk (see inPlaceOffset).
     const stride = !request.isCompressed && chunkNum < totalChunks - 1 && request.declaredBytes ? request.declaredBytes : undefined;
     const upload = await this.meta.openUpload(repo.id, 'chunked', request.hash, {
       totalSize,
@@ -124,33 +134,24 @@ export class UploadService {
     this.assertOpen(upload);
     const others = (await this.meta.listUploadParts(upload.id)).filter((p) => p.part !== chunkNum);
     const room = totalSize - sum(others);
-    const pastTotal = (err: unknown) => {
-      if (err instanceof PayloadTooLarge) {
-        throw new BadRequest(`Chunk ${chunkNum} goes past total_size ${totalSize} (${room} bytes left for it)`);
-      }
-      throw err;
-    };
     const offset = request.declaredBytes === null ? null : inPlaceOffset(upload, chunkNum, request.declaredBytes);
-    let size: number;
-    if (offset !== null) {
-      size = await this.blobs.writeAt(upload.id, offset, body, { maxBytes: Math.min(room, request.declaredBytes!) }).catch(pastTotal);
-      if (size !== request.declaredBytes) throw new BadRequest(`Chunk ${chunkNum} has ${size} bytes, not the ${request.declaredBytes} its Content-Length declares`);
-    } else {
-      size = await this.blobs.putPart(upload.id, chunkNum, body, { maxBytes: room }).catch(pastTotal);
-      // A full-stride chunk that came without a declared length moves into place too, so that every
-      // recorded full-stride chunk is in place.
-      const late = inPlaceOffset(upload, chunkNum, size);
-      if (late !== null) await this.blobs.writeAt(upload.id, late, this.partBytes(upload.id, chunkNum));
-    }
-    if (!(await this.meta.recordUploadPart(upload.id, chunkNum, size))) throw await this.arrivedTooLate(upload);
+    const maxBytes = offset === null ? room : Math.min(room, request.declaredBytes!);
+    const stored = await this.storePart(upload, chunkNum, offset, body, maxBytes, (size) => {
+      if (offset !== null && size !== request.declaredBytes) throw new BadRequest(`Chunk ${chunkNum} has ${size} bytes, not the ${request.declaredBytes} its Content-Length declares`);
+    }).catch(async (err) => {
+      if (err instanceof PayloadTooLarge) throw new BadRequest(`Chunk ${chunkNum} goes past total_size ${totalSize} (${room} bytes left for it)`);
+      // A chunk sent again while the upload is assembled from the first copy: that assembly answers for it.
+      if (err instanceof UploadClosed && (await this.assemblyEnded(repo, request.hash))) return null;
+      throw err;
+    });
+    if (stored === null) return { complete: false, hashes: [] };
     const parts = await this.meta.listUploadParts(upload.id);
     if (parts.length < totalChunks || sum(parts) < totalSize) return { complete: false, hashes: [] };
     // Of several requests that see the upload complete, exactly one assembles it.
-    if (!(await this.meta.claimUpload(upload.id, THIS_PROCESS))) return { complete: false, hashes: [] };
+    if (!(await this.meta.claimUpload(upload.id, THIS_PROCESS, abandonedBy))) return { complete: false, hashes: [] };
     const hashes = await this.finish(repo, upload, async () => {
       if (request.isCompressed) return this.unpackVersions(repo, () => this.concat(upload, parts), request.hash);
-      if (everyChunkButLastInPlace(upload, parts)) return this.completeInPlace(upload, parts[parts.length - 1]);
-      return this.storeWhole(this.concat(upload, parts), request.hash);
+      return [await this.publishParts(upload, parts, totalSize)];
     });
     return { complete: true, hashes };
   }
@@ -164,21 +165,48 @@ export class UploadService {
   async putVersionChunk(repo: RepoRecord, hash: string, offset: number, body: AsyncIterable<Uint8Array>): Promise<UploadPart> {
     // Oxen's `create` is optional; the first chunk opens the upload too.
     const upload = await this.createVersionUpload(repo, hash, null, {});
-    return this.writeInPlace(upload, offset, body, upload.totalSize === null ? undefined : upload.totalSize - offset);
+    return this.writeAtOffset(upload, offset, body, upload.totalSize === null ? undefined : upload.totalSize - offset);
   }
 
-  /** Writes bytes at `offset` of an open in-place upload and records them; at most `maxBytes` (400 beyond). */
-  private async writeInPlace(upload: UploadRecord, offset: number, body: AsyncIterable<Uint8Array>, maxBytes: number | undefined): Promise<UploadPart> {
+  /** Writes bytes at `offset` of an open upload addressed by offset and records them; at most `maxBytes` (400 beyond). */
+  private async writeAtOffset(upload: UploadRecord, offset: number, body: AsyncIterable<Uint8Array>, maxBytes: number | undefined, verify?: (size: number) => void): Promise<UploadPart> {
     this.assertOpen(upload);
     if (upload.totalSize !== null && offset > upload.totalSize) {
       throw new BadRequest(`offset ${offset} is past the declared size ${upload.totalSize}`);
     }
-    const size = await this.blobs.writeAt(upload.id, offset, body, { maxBytes }).catch((err) => {
+    return this.storePart(upload, offset, offset, body, maxBytes, verify).catch((err) => {
       if (err instanceof PayloadTooLarge) throw new BadRequest(`The bytes at offset ${offset} go past the ${maxBytes} expected there`);
       throw err;
     });
-    if (!(await this.meta.recordUploadPart(upload.id, offset, size))) throw await this.arrivedTooLate(upload);
-    return { part: offset, size };
+  }
+
+  /**
+   * Stores one part: announced first (one writer per part at a time, none once the upload is being
+   * assembled), then written, then recorded; a failed write is withdrawn. `verify` sees the stored size
+   * before it is recorded. The hash frontier then moves on in the background.
+   */
+  private async storePart(upload: UploadRecord, part: number, offset: number | null, body: AsyncIterable<Uint8Array>, maxBytes: number | undefined, verify?: (size: number) => void): Promise<UploadPart> {
+    const writer = `${THIS_PROCESS}:${randomUUID()}`;
+    // The same part sent twice at once (a client's retry, two clients): the later one waits its turn, then replaces it.
+    let begun = await this.meta.beginUploadPart(upload.id, part, offset, writer, abandonedBy);
+    for (let waited = 0; begun === 'busy' && waited < COMPLETION_WAIT_MS; waited += 50) {
+      await new Promise((resolve) => setTimeout(resolve, 50));
+      begun = await this.meta.beginUploadPart(upload.id, part, offset, writer, abandonedBy);
+    }
+    if (begun === 'closed') throw new UploadClosed(`Upload ${upload.key} is being assembled, or was completed or discarded`);
+    if (begun === 'busy') throw new Conflict(`Part ${part} of upload ${upload.key} is being written by another request`);
+    let stored: UploadPart;
+    try {
+      const { size, tag } = await this.blobs.putPart(upload.id, part, offset, body, { maxBytes });
+      verify?.(size);
+      stored = { part, offset, size, tag };
+    } catch (err) {
+      await this.meta.abandonUploadPart(upload.id, part, writer);
+      throw err;
+    }
+    if (!(await this.meta.recordUploadPart(upload.id, stored, writer))) throw await this.arrivedTooLate(upload);
+    if (!upload.details.is_compressed) this.advanceFrontierSoon(upload);
+    return stored;
   }
 
   /** What the server holds of an upload, so a client resumes instead of restarting. */
@@ -200,23 +228,20 @@ export class UploadService {
       throw new NotFound(`No upload in progress for ${key}`);
     }
     this.assertOpen(found);
-    if (!(await this.meta.claimUpload(found.id, THIS_PROCESS))) throw new Conflict(`Upload ${key} is being assembled by another request`);
+    if (!(await this.meta.claimUpload(found.id, THIS_PROCESS, abandonedBy))) throw new Conflict(`Upload ${key} is being written or assembled by another request`);
     const upload = (await this.meta.getUpload(repo.id, 'version', key)) ?? found;
     const parts = await this.meta.listUploadParts(upload.id);
-    const plan = coverage(parts, upload.totalSize);
-    if ('gap' in plan) {
+    const layout = layoutParts(parts, upload.totalSize);
+    if ('gap' in layout) {
       await this.meta.releaseUpload(upload.id);
-      throw new BadRequest(`Upload ${key} is missing bytes at offset ${plan.gap}`, { missing_offset: plan.gap });
+      throw new BadRequest(`Upload ${key} is missing bytes at offset ${layout.gap}`, { missing_offset: layout.gap });
     }
     let stored;
     try {
-      stored = await this.commitInPlace(upload, plan.size);
+      stored = await this.publishParts(upload, parts, layout.size);
     } catch (err) {
-      if (err instanceof HashMismatch) {
-        await this.discard(upload);
-        throw assembledMismatch(err.expected, err.actual);
-      }
-      await this.meta.releaseUpload(upload.id);
+      if (err instanceof BadRequest) await this.discard(upload);
+      else await this.meta.releaseUpload(upload.id);
       throw err;
     }
     await this.meta.addRepoBlobs(repo.id, [stored]);
@@ -274,14 +299,15 @@ export class UploadService {
     const expected = Math.min(plan.partSize, upload.totalSize - offset);
     if (declaredBytes !== null && declaredBytes !== expected) throw new BadRequest(`Part ${partNumber} must be ${expected} bytes, not ${declaredBytes}`);
     try {
-      const written = await this.writeInPlace(upload, offset, body, expected);
-      if (written.size !== expected) throw new BadRequest(`Part ${partNumber} must be ${expected} bytes, got ${written.size}`);
+      await this.writeAtOffset(upload, offset, body, expected, (size) => {
+        if (size !== expected) throw new BadRequest(`Part ${partNumber} must be ${expected} bytes, got ${size}`);
+      });
     } catch (err) {
       // Being completed by another request: a resent part's bytes are already there.
       if (!(err instanceof Conflict)) throw err;
     }
     const parts = await this.meta.listUploadParts(upload.id);
-    if ('gap' in coverage(parts, upload.totalSize)) return { completed: false };
+    if ('gap' in layoutParts(parts, upload.totalSize)) return { completed: false };
     try {
       const { hash, size, details } = await this.completeVersionUpload(repo, key!);
       return { completed: true, stored: { hash, size }, destinations: destinationsOf(details) };
@@ -312,6 +338,17 @@ export class UploadService {
       await new Promise((resolve) => setTimeout(resolve, 50));
     }
     return null;
+  }
+
+  /** Waits while the chunked upload `key` is being assembled; true once it is gone (assembled or given up), false if it reopened. */
+  private async assemblyEnded(repo: RepoRecord, key: string): Promise<boolean> {
+    for (let waited = 0; waited < COMPLETION_WAIT_MS; waited += 50) {
+      const now = await this.meta.getUpload(repo.id, 'chunked', key);
+      if (now === null) return true;
+      if (now.state === 'open') return false;
+      await new Promise((resolve) => setTimeout(resolve, 50));
+    }
+    return false;
   }
 
   // ---- expiry -------------------------------------------------------------------------------
@@ -372,59 +409,69 @@ export class UploadService {
     return stored.map((s) => s.hash);
   }
 
-  /** A part's bytes, opened only once read (a write refused before reading leaves no file open). */
-  private async *partBytes(uploadId: string, part: number): AsyncGenerator<Uint8Array> {
-    yield* (await this.blobs.getPart(uploadId, part)) as AsyncIterable<Uint8Array>;
-  }
+  /** Uploads whose hash frontier this process is moving, so a completion here waits for it rather than hash twice. */
+  private readonly advancing = new Map<string, Promise<void>>();
 
-  /** The chunks in order, each from where it was staged: its place in the in-place file or its part file. */
-  private async *concat(upload: UploadRecord, parts: UploadPart[]): AsyncGenerator<Uint8Array> {
-    for (const { part, size } of parts) {
-      const offset = inPlaceOffset(upload, part, size);
-      yield* offset === null ? this.partBytes(upload.id, part) : ((await this.blobs.readAt(upload.id, offset, offset + size)) as AsyncIterable<Uint8Array>);
-    }
-  }
-
-  /** Every chunk but the last is in place: copy the last one after them and publish the file as it is. */
-  private async completeInPlace(upload: UploadRecord, last: UploadPart) {
-    const stride = upload.details.stride as number;
-    // The staged file must still be there: writing the last chunk would otherwise start a new one.
-    const present = await this.blobs.readAt(upload.id, 0, 0).then(
-      (empty) => (empty.destroy(), true),
-      (err) => (err instanceof NotFound ? false : Promise.reject(err)),
-    );
-    if (!present) return [await this.publishedEarlier(upload.key, upload.totalSize!)];
-    await this.blobs.writeAt(upload.id, last.part * stride, this.partBytes(upload.id, last.part));
-    const result = await this.commitInPlace(upload, upload.totalSize!).catch((err) => {
-      if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
-      throw err;
+  private advanceFrontierSoon(upload: UploadRecord): void {
+    const next = (this.advancing.get(upload.id) ?? Promise.resolve()).then(() => this.advanceFrontier(upload)).catch(() => {
+      // Only an optimisation: completion hashes whatever the frontier did not reach.
     });
-    return [{ hash: result.hash, size: result.size }];
-  }
-
-  /** Publishes an upload assembled in place, or, if its file is gone, what an earlier attempt published. */
-  private async commitInPlace(upload: UploadRecord, size: number): Promise<{ hash: string; size: number }> {
-    return this.blobs.commitUpload(upload.id, size, upload.key).catch((err) => {
-      if (err instanceof NotFound) return this.publishedEarlier(upload.key, size);
-      throw err;
+    this.advancing.set(upload.id, next);
+    void next.then(() => {
+      if (this.advancing.get(upload.id) === next) this.advancing.delete(upload.id);
     });
   }
 
   /**
-   * An in-place upload whose file is gone may have been published by an earlier attempt that failed
-   * after the rename (its request then failed and the upload was reopened): the stored blob answers.
+   * Hashes the upload's bytes that lie back to back after the frontier and records the new frontier, a
+   * step at a time. Any process may do it; the metadata store's frontier generation makes a step whose
+   * bytes were rewritten meanwhile fail instead of recording a wrong state.
+   */
+  private async advanceFrontier(upload: UploadRecord): Promise<void> {
+    for (;;) {
+      const frontier = await this.meta.getUploadFrontier(upload.id);
+      if (frontier === null || (frontier.through > 0 && frontier.state === null)) return;
+      const layout = layoutParts(inOrder(upload, await this.meta.listUploadParts(upload.id)), null);
+      if ('gap' in layout) return;
+      const { through, generation } = frontier;
+      const to = Math.min(layout.size, upload.totalSize ?? Infinity, through + FRONTIER_STEP_BYTES);
+      if (to <= through || !(await this.meta.reserveUploadFrontier(upload.id, generation, through, to))) return;
+      const hasher = await createStreamHasher(through > 0 ? frontier.state! : undefined);
+      await hashAssembled(layout.segments, through, to, hasher, (part, range) => this.blobs.getPart(upload.id, part, range));
+      if (!(await this.meta.advanceUploadFrontier(upload.id, generation, through, { through: to, state: hasher.save() }))) return;
+    }
+  }
+
+  /** Publishes a claimed upload's parts as one verified blob, hashing only what the frontier has not. */
+  private async publishParts(upload: UploadRecord, parts: UploadPart[], size: number): Promise<{ hash: string; size: number }> {
+    await this.advancing.get(upload.id);
+    const frontier = await this.meta.getUploadFrontier(upload.id);
+    const hashed = frontier !== null && frontier.through > 0 && frontier.state !== null ? { through: frontier.through, state: frontier.state } : null;
+    try {
+      const result = await this.blobs.completeParts(upload.id, parts, size, upload.key, hashed);
+      return { hash: result.hash, size: result.size };
+    } catch (err) {
+      if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
+      // Gone: an earlier attempt may have published it and failed after (its request failed, the upload reopened).
+      if (err instanceof NotFound) return this.publishedEarlier(upload.key, size);
+      throw err;
+    }
+  }
+
+  /** The chunks' bytes in order, read from the parts. */
+  private async *concat(upload: UploadRecord, parts: UploadPart[]): AsyncGenerator<Uint8Array> {
+    const layout = layoutParts(parts, upload.totalSize);
+    if ('gap' in layout) throw new BadRequest(`Upload ${upload.key} is missing bytes at offset ${layout.gap}`);
+    for (const segment of layout.segments) yield* (await this.blobs.getPart(upload.id, segment.part, segment)) as AsyncIterable<Uint8Array>;
+  }
+
+  /**
+   * An upload whose staging is gone may have been published by an earlier attempt that failed
+   * after publishing (its request then failed and the upload was reopened): the stored blob answers.
    */
   private async publishedEarlier(hash: string, size: number): Promise<{ hash: string; size: number }> {
     if ((await this.blobs.stat(hash)) === size) return { hash: canonical(hash), size };
     throw new NotFound(`Upload ${hash} has no data left to assemble`);
-  }
-
-  private async storeWhole(source: AsyncIterable<Uint8Array>, hash: string) {
-    const result = await this.blobs.put(source, { expectedHash: hash }).catch((err) => {
-      if (err instanceof HashMismatch) throw assembledMismatch(err.expected, err.actual);
-      throw err;
-    });
-    return [{ hash: result.hash, size: result.size }];
   }
 
   /**
@@ -466,13 +513,16 @@ export class UploadService {
 }
 
 
+/** A part refused because its upload no longer takes parts (being assembled, completed or discarded). */
+class UploadClosed extends Conflict {}
+
 /** The client's fault: the bytes it sent do not hash to what it declared (the upload is discarded). */
 function assembledMismatch(expected: string, actual: string): BadRequest {
   return new BadRequest(`Assembled bytes hash to ${actual}, not ${expected}`, { type: 'hash_mismatch' });
 }
 
 /**
- * Where a raw upload's chunk lives in its in-place file, or null if it is staged as a part file:
+ * Where a raw upload's chunk lies in the assembled file, when it can be written there as it arrives:
  * a chunk other than the last, exactly one stride long, that ends within the declared size.
  */
 function inPlaceOffset(upload: UploadRecord, chunkNum: number, size: number): number | null {
@@ -483,9 +533,11 @@ function inPlaceOffset(upload: UploadRecord, chunkNum: number, size: number): nu
   return offset + stride <= upload.totalSize ? offset : null;
 }
 
-/** True when a complete raw upload's chunks other than the last all lie in place, back to back. */
-function everyChunkButLastInPlace(upload: UploadRecord, parts: UploadPart[]): boolean {
-  return parts.length > 1 && parts.slice(0, -1).every((p) => inPlaceOffset(upload, p.part, p.size) !== null);
+/** The parts whose place is known: all of an upload by offset, the chunks before the first missing one of a chunked upload. */
+function inOrder(upload: UploadRecord, parts: UploadPart[]): UploadPart[] {
+  if (upload.kind !== 'chunked') return parts;
+  const run = parts.findIndex((p, i) => p.part !== i);
+  return run === -1 ? parts : parts.slice(0, run);
 }
 
 function sum(parts: UploadPart[]): number {
@@ -496,18 +548,4 @@ function canonical(hash: string): string {
   const normalized = normalizeHash(hash);
   if (normalized === null) throw new BadRequest(`Invalid hash: ${hash}`);
   return normalized;
-}
-
-/**
- * The byte count covered from offset 0 without a gap by offset-keyed parts (they may overlap when
- * two clients resend with different chunk sizes; the bytes are written in place either way).
- */
-function coverage(parts: UploadPart[], declaredSize: number | null): { size: number } | { gap: number } {
-  let end = 0;
-  for (const { part: offset, size } of parts) {
-    if (offset > end) return { gap: end };
-    end = Math.max(end, offset + size);
-  }
-  if (parts.length === 0 || (declaredSize !== null && end < declaredSize)) return { gap: end };
-  return { size: end };
 }

@@ -178,8 +178,9 @@ describe('chunked uploads: commits/upload_chunk', () => {
       await upload(data, [100_000, 200_000], [0, 1]);
       const record = (await server.yoke.meta.getUpload(await repoId(), 'chunked', hash))!;
       // The earlier attempt: the last chunk went into place and the file became the blob, then it failed.
-      await server.yoke.blobs.writeAt(record.id, 200_000, chunksOf(data.subarray(200_000), 64 * 1024));
-      await server.yoke.blobs.commitUpload(record.id, data.length, hash);
+      const last = await server.yoke.blobs.putPart(record.id, 2, null, chunksOf(data.subarray(200_000), 64 * 1024));
+      const parts = [...(await server.yoke.meta.listUploadParts(record.id)), { part: 2, offset: null, ...last }];
+      await server.yoke.blobs.completeParts(record.id, parts, data.length, hash, null);
       const retry = await upload(data, [100_000, 200_000], [2]);
       assert.equal(retry[0].status, 200, JSON.stringify(retry[0].body));
       assert.deepEqual(retry[0].body.hashes, [hash]);
@@ -366,7 +367,7 @@ describe('resumable uploads: versions/{hash}/create | chunks | complete', () => 
     assert.equal((await put(hash, 0, data)).status, 200);
     // The earlier attempt: its file became the blob, then the request failed before recording it.
     const upload = (await server.yoke.meta.getUpload((await server.yoke.repos.require('big', 'repo')).id, 'version', hash))!;
-    await server.yoke.blobs.commitUpload(upload.id, data.length, hash);
+    await server.yoke.blobs.completeParts(upload.id, await server.yoke.meta.listUploadParts(upload.id), data.length, hash, null);
     const done = await complete(hash);
     assert.equal(done.status, 200, JSON.stringify(done.body));
     assert.deepEqual(done.body.version, { hash, size: data.length });
@@ -476,7 +477,7 @@ describe('an upload whose assembly a killed process held (issue 11)', () => {
       const repo = (await server.yoke.meta.getRepo('claim', 'repo'))!;
       const upload = (await server.yoke.meta.getUpload(repo.id, 'version', hash))!;
       const dead = spawnSync(process.execPath, ['-e', 'process.stdout.write(String(process.pid))']).stdout.toString();
-      assert.equal(await server.yoke.meta.claimUpload(upload.id, `${hostname()}:${dead}`), true);
+      assert.equal(await server.yoke.meta.claimUpload(upload.id, `${hostname()}:${dead}`, () => false), true);
       assert.equal((await put(server)).status, 409, 'while claimed, a resent chunk is refused');
       await server.stop();
 

@@ -8,8 +8,8 @@ import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
 import type { Readable } from 'node:stream';
-import type { BlobStore } from '../../src/storage/blob-store.js';
-import { hashBuffer } from '../../src/core/hash.js';
+import type { BlobStore, StagedPart } from '../../src/storage/blob-store.js';
+import { createStreamHasher, hashBuffer } from '../../src/core/hash.js';
 import { YokeError } from '../../src/core/errors.js';
 
 export type OpenBlobStore = () => Promise<{ store: BlobStore; cleanup: () => Promise<void> }>;
@@ -318,7 +318,8 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         withStore(async (store) => {
           const uploadId = `gc-${randomBytes(6).toString('hex')}`;
           const before = Date.now() - 1000;
-          await store.putPart(uploadId, 0, chunksOf(randomBytes(100), 50));
+          await store.putPart(uploadId, 0, null, chunksOf(randomBytes(100), 50));
+          await store.putPart(uploadId, 100, 100, chunksOf(randomBytes(100), 50));
           const staged = async () => {
             for await (const s of store.listStagedUploads()) if (s.uploadId === uploadId) return s;
             return null;
@@ -330,141 +331,120 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         }));
     });
 
-    describe('upload parts', () => {
+    describe('staged uploads (S3-shaped multipart)', () => {
       const uploadId = () => `up-${randomBytes(6).toString('hex')}`;
+      /** Stores `data` cut at `cuts` as parts, with offsets (in place) or without (after the part before). */
+      const stage = async (store: BlobStore, id: string, data: Buffer, cuts: number[], withOffsets: boolean): Promise<StagedPart[]> => {
+        const bounds = [0, ...cuts, data.length];
+        const parts: StagedPart[] = [];
+        // Sent last to first: the order of arrival must not matter.
+        for (let i = bounds.length - 2; i >= 0; i--) {
+          const offset = withOffsets ? bounds[i] : null;
+          const part = withOffsets ? bounds[i] : i;
+          const { size, tag } = await store.putPart(id, part, offset, chunksOf(data.subarray(bounds[i], bounds[i + 1]), 777));
+          assert.equal(size, bounds[i + 1] - bounds[i]);
+          parts.unshift({ part, offset, size, tag });
+        }
+        return parts;
+      };
 
-      it('stores parts, replaces a re-sent part, reads them back and deletes them all', () =>
+      for (const withOffsets of [true, false]) {
+        it(`completes parts ${withOffsets ? 'with offsets' : 'by number'} into one verified blob and consumes the staging`, () =>
+          withStore(async (store) => {
+            const id = uploadId();
+            const data = randomBytes(50_000);
+            const parts = await stage(store, id, data, [10_000, 30_000], withOffsets);
+            assert.deepEqual(await readAll(await store.getPart(id, parts[1])), data.subarray(10_000, 30_000));
+            assert.deepEqual(await readAll(await store.getPart(id, parts[1], { start: 5, end: 105 })), data.subarray(10_005, 10_105));
+            const result = await store.completeParts(id, parts, data.length, hashBuffer(data).toUpperCase(), null);
+            assert.deepEqual(result, { hash: hashBuffer(data), size: data.length, created: true });
+            assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
+            await assert.rejects(store.getPart(id, parts[0]), isYokeError('NotFound', 404));
+          }));
+      }
+
+      it('one part is published as it is; the empty file too', () =>
+        withStore(async (store) => {
+          for (const data of [randomBytes(4000), Buffer.alloc(0)]) {
+            const id = uploadId();
+            const parts = await stage(store, id, data, [], false);
+            const existed = (await store.stat(hashBuffer(data))) !== null;
+            assert.deepEqual(await store.completeParts(id, parts, data.length, hashBuffer(data), null), { hash: hashBuffer(data), size: data.length, created: !existed });
+            assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
+          }
+        }));
+
+      it('completion resumes from a hash frontier, reading only the bytes after it', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const data = randomBytes(60_000);
+          const parts = await stage(store, id, data, [20_000, 40_000], true);
+          const ahead = await createStreamHasher();
+          ahead.update(data.subarray(0, 40_000));
+          const frontier = { through: 40_000, state: ahead.save() };
+          assert.equal((await store.completeParts(id, parts, data.length, hashBuffer(data), frontier)).hash, hashBuffer(data));
+          // A frontier is trusted for the bytes it covers: one standing for other bytes makes the hash differ.
+          const id2 = uploadId();
+          const parts2 = await stage(store, id2, data, [20_000, 40_000], true);
+          const wrong = await createStreamHasher();
+          wrong.update(randomBytes(40_000));
+          await assert.rejects(store.completeParts(id2, parts2, data.length, hashBuffer(data), { through: 40_000, state: wrong.save() }), isYokeError('HashMismatch', 400));
+          await store.deleteParts(id2);
+        }));
+
+      it('overlapping parts (resent with another chunk size) and a re-sent part assemble byte-exact', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const data = randomBytes(30_000);
+          const parts: StagedPart[] = [];
+          for (const [offset, end] of [[0, 12_000], [10_000, 30_000], [0, 12_000]] as const) {
+            const stored = await store.putPart(id, offset, offset, chunksOf(data.subarray(offset, end), 1000));
+            const resent = parts.findIndex((p) => p.part === offset);
+            if (resent >= 0) parts.splice(resent, 1);
+            parts.push({ part: offset, offset, ...stored });
+          }
+          parts.sort((a, b) => a.part - b.part);
+          assert.equal((await store.completeParts(id, parts, data.length, hashBuffer(data), null)).hash, hashBuffer(data));
+          assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
+        }));
+
+      it('bytes that do not hash to the name are refused, nothing becomes visible, and the staging stays for a retry', () =>
+        withStore(async (store) => {
+          const id = uploadId();
+          const data = randomBytes(20_000);
+          const parts = await stage(store, id, data, [8_000], true);
+          const other = hashBuffer(randomBytes(20_000));
+          await assert.rejects(store.completeParts(id, parts, data.length, other, null), isYokeError('HashMismatch', 400));
+          assert.equal(await store.stat(other), null);
+          assert.equal(await store.stat(hashBuffer(data)), null);
+          assert.equal((await store.completeParts(id, parts, data.length, hashBuffer(data), null)).hash, hashBuffer(data));
+        }));
+
+      it('a failing or oversized part rejects, and an earlier copy of it stays readable', () =>
         withStore(async (store) => {
           const id = uploadId();
           const first = randomBytes(3000);
-          assert.equal(await store.putPart(id, 0, chunksOf(first, 1000)), 3000);
-          assert.equal(await store.putPart(id, 3000, chunksOf(randomBytes(10), 10)), 10);
-          const resent = randomBytes(2500);
-          assert.equal(await store.putPart(id, 0, chunksOf(resent, 700)), 2500);
-          assert.deepEqual(await readAll(await store.getPart(id, 0)), resent);
-          await store.deleteParts(id);
-          await assert.rejects(store.getPart(id, 0), isYokeError('NotFound', 404));
+          const stored = await store.putPart(id, 0, null, chunksOf(first, 1000));
+          await assert.rejects(store.putPart(id, 0, null, failingSource([randomBytes(500)])), /source failed midway/);
+          await assert.rejects(store.putPart(id, 0, null, chunksOf(randomBytes(3000), 1000), { maxBytes: 2999 }), isYokeError('PayloadTooLarge', 413));
+          assert.deepEqual(await readAll(await store.getPart(id, { part: 0, offset: null, ...stored })), first);
           await store.deleteParts(id);
         }));
 
-      it('a failing or oversized part leaves no part behind (and keeps an earlier copy)', () =>
+      it('part numbers and offsets above 4 GiB (64-bit) work', () =>
         withStore(async (store) => {
           const id = uploadId();
-          const good = randomBytes(100);
-          await store.putPart(id, 5, chunksOf(good, 100));
-          await assert.rejects(store.putPart(id, 5, failingSource([randomBytes(50)])));
-          assert.deepEqual(await readAll(await store.getPart(id, 5)), good);
-          await assert.rejects(store.putPart(id, 6, chunksOf(randomBytes(200), 50), { maxBytes: 100 }), isYokeError('PayloadTooLarge', 413));
-          await assert.rejects(store.getPart(id, 6), isYokeError('NotFound', 404));
-          await store.deleteParts(id);
-        }));
-
-      it('part numbers above 4 GiB (64-bit offsets) work', () =>
-        withStore(async (store) => {
-          const id = uploadId();
-          const offset = 5 * 1024 ** 3 + 123;
-          await store.putPart(id, offset, chunksOf(Buffer.from('far'), 3));
-          assert.equal((await readAll(await store.getPart(id, offset))).toString(), 'far');
-          await store.deleteParts(id);
-        }));
-
-      it('assembles in place: writes at offsets in any order, overwrites resent ranges, commits verified', () =>
-        withStore(async (store) => {
-          const id = uploadId();
-          const data = randomBytes(10_000);
-          assert.equal(await store.writeAt(id, 6000, chunksOf(data.subarray(6000), 1000)), 4000);
-          assert.equal(await store.writeAt(id, 0, chunksOf(randomBytes(3000), 1000)), 3000);
-          await store.writeAt(id, 0, chunksOf(data.subarray(0, 3000), 512));
-          await store.writeAt(id, 2500, chunksOf(data.subarray(2500, 6500), 777));
-          const result = await store.commitUpload(id, data.length, hashBuffer(data).toUpperCase());
-          assert.deepEqual(result, { hash: hashBuffer(data), size: data.length, created: true });
-          assert.deepEqual(await readAll(await store.get(result.hash)), data);
-          await store.deleteParts(id);
-        }));
-
-      it('in-place writes of many uneven pieces land byte-exact (more pieces and bytes than one batched write)', () =>
-        withStore(async (store) => {
-          const id = uploadId();
-          const data = randomBytes(3 * 1024 * 1024 + 12_345);
-          async function* uneven() {
-            let at = 0;
-            for (let i = 0; at < data.length; i++) {
-              const size = 1 + ((i * 7919) % 3000);
-              yield data.subarray(at, at + size);
-              at += size;
-            }
-          }
-          assert.equal(await store.writeAt(id, 0, uneven()), data.length);
-          assert.deepEqual(await store.commitUpload(id, data.length, hashBuffer(data)), { hash: hashBuffer(data), size: data.length, created: true });
-          assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
-          await store.deleteParts(id);
-        }));
-
-      it('an in-place write whose source fails midway rejects, and the upload can still be completed', () =>
-        withStore(async (store) => {
-          const id = uploadId();
-          const data = randomBytes(3 * 1024 * 1024);
-          async function* broken() {
-            yield data.subarray(0, 2 * 1024 * 1024);
-            throw new Error('client went away');
-          }
-          await assert.rejects(store.writeAt(id, 0, broken()), /client went away/);
-          await store.writeAt(id, 0, chunksOf(data, 64 * 1024));
-          assert.deepEqual(await store.commitUpload(id, data.length, hashBuffer(data)), { hash: hashBuffer(data), size: data.length, created: true });
-          await store.deleteParts(id);
-        }));
-
-      it('reads back ranges written in place', () =>
-        withStore(async (store) => {
-          const id = uploadId();
-          await assert.rejects(store.readAt(id, 0, 1), isYokeError('NotFound', 404));
-          const data = randomBytes(5000);
-          await store.writeAt(id, 1000, chunksOf(data.subarray(1000), 700));
-          await store.writeAt(id, 0, chunksOf(data.subarray(0, 1000), 300));
-          assert.deepEqual(await readAll(await store.readAt(id, 0, 5000)), data);
-          assert.deepEqual(await readAll(await store.readAt(id, 999, 2001)), data.subarray(999, 2001));
-          assert.equal((await readAll(await store.readAt(id, 4000, 4000))).length, 0);
-          await store.deleteParts(id);
-        }));
-
-      it('an in-place upload whose bytes do not match is refused and nothing becomes visible', () =>
-        withStore(async (store) => {
-          const id = uploadId();
-          const data = randomBytes(500);
-          await store.writeAt(id, 0, chunksOf(data, 100));
-          await assert.rejects(store.commitUpload(id, data.length, hashBuffer(randomBytes(3))), isYokeError('HashMismatch', 400));
-          assert.equal(await store.stat(hashBuffer(data)), null);
-          await assert.rejects(store.writeAt(id, 0, chunksOf(randomBytes(300), 100), { maxBytes: 200 }), isYokeError('PayloadTooLarge', 413));
-          await store.deleteParts(id);
-          await assert.rejects(store.commitUpload(id, 1, hashBuffer('x')), isYokeError('NotFound', 404));
-        }));
-
-      it('commitUpload cuts off an in-place write still under way (Conflict), so nothing lands in a published blob', () =>
-        withStore(async (store) => {
-          const id = uploadId();
-          const data = randomBytes(4000);
-          await store.writeAt(id, 0, chunksOf(data, 1000));
-          let release!: () => void;
-          const gate = new Promise<void>((resolve) => (release = resolve));
-          async function* slow() {
-            yield data.subarray(3000, 3500); // a resend of the same bytes, whose client stalls
-            await gate;
-            yield randomBytes(500);
-          }
-          const late = assert.rejects(store.writeAt(id, 3000, slow()), isYokeError('Conflict', 409));
-          await new Promise((resolve) => setTimeout(resolve, 50));
-          assert.deepEqual(await store.commitUpload(id, data.length, hashBuffer(data)), { hash: hashBuffer(data), size: data.length, created: true });
-          await late;
-          release();
-          assert.deepEqual(await readAll(await store.get(hashBuffer(data))), data);
+          const data = randomBytes(100);
+          const stored = await store.putPart(id, 2 ** 40, null, chunksOf(data, 100));
+          assert.deepEqual(await readAll(await store.getPart(id, { part: 2 ** 40, offset: null, ...stored })), data);
           await store.deleteParts(id);
         }));
 
       it('rejects upload ids and part numbers that could escape the staging area', () =>
         withStore(async (store) => {
-          await assert.rejects(store.putPart('../x', 0, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
-          await assert.rejects(store.putPart(uploadId(), -1, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
-          await assert.rejects(store.putPart(uploadId(), 1.5, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
+          await assert.rejects(store.putPart('../x', 0, null, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
+          await assert.rejects(store.putPart(uploadId(), -1, null, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
+          await assert.rejects(store.putPart(uploadId(), 1.5, null, chunksOf(Buffer.from('x'), 1)), isYokeError('BadRequest', 400));
         }));
     });
   });

@@ -753,29 +753,86 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           const now = await store.getUpload(repo.id, 'version', upload.key);
           assert.equal(now?.totalSize, 42);
           assert.deepEqual([...(now?.details.list as string[])].sort(), ['a', 'b', 'c']);
-          assert.equal(await store.claimUpload(upload.id), true);
+          assert.equal(await store.claimUpload(upload.id, 'c', () => false), true);
           assert.equal(await append('late'), null);
           await store.deleteUpload(upload.id);
           assert.equal(await append('gone'), null);
         }));
 
-      it('records parts (replacing by number, offsets above 2^32), claims once, releases, deletes', () =>
+      it('parts: announced by one writer at a time, recorded by that writer only, replaced when sent again, offsets above 2^32', () =>
         withStore(async (store) => {
           const repo = await newRepo(store);
           const upload = await store.openUpload(repo.id, 'version', hex(), { totalSize: null, totalChunks: null, details: {} });
           const far = 6 * 1024 ** 3;
-          assert.equal(await store.recordUploadPart(upload.id, far, 10), true);
-          await store.recordUploadPart(upload.id, 0, 5);
-          await store.recordUploadPart(upload.id, 0, 7);
-          assert.deepEqual(await store.listUploadParts(upload.id), [{ part: 0, size: 7 }, { part: far, size: 10 }]);
-          assert.equal(await store.claimUpload(upload.id), true);
-          assert.equal(await store.claimUpload(upload.id), false);
+          const alive = () => false;
+          assert.equal(await store.beginUploadPart(upload.id, far, far, 'w1', alive), 'begun');
+          assert.equal(await store.beginUploadPart(upload.id, far, far, 'w2', alive), 'busy', 'one writer per part');
+          assert.deepEqual(await store.listUploadParts(upload.id), [], 'a part under way is not listed');
+          assert.equal(await store.recordUploadPart(upload.id, { part: far, offset: far, size: 10, tag: 't1' }, 'w2'), false, 'only its writer records it');
+          assert.equal(await store.recordUploadPart(upload.id, { part: far, offset: far, size: 10, tag: 't1' }, 'w1'), true);
+          assert.equal(await store.beginUploadPart(upload.id, 0, null, 'w3', alive), 'begun');
+          await store.recordUploadPart(upload.id, { part: 0, offset: null, size: 5, tag: '' }, 'w3');
+          assert.equal(await store.beginUploadPart(upload.id, 0, null, 'w4', alive), 'begun', 'a stored part may be sent again');
+          assert.deepEqual(await store.listUploadParts(upload.id), [{ part: far, offset: far, size: 10, tag: 't1' }]);
+          await store.recordUploadPart(upload.id, { part: 0, offset: null, size: 7, tag: 'x' }, 'w4');
+          assert.deepEqual(await store.listUploadParts(upload.id), [{ part: 0, offset: null, size: 7, tag: 'x' }, { part: far, offset: far, size: 10, tag: 't1' }]);
+          // A failed write is withdrawn with whatever the part held; a writer said to be gone is taken over.
+          assert.equal(await store.beginUploadPart(upload.id, 0, null, 'w5', alive), 'begun');
+          await store.abandonUploadPart(upload.id, 0, 'w5');
+          assert.equal(await store.beginUploadPart(upload.id, 1, null, 'dead', alive), 'begun');
+          assert.equal(await store.beginUploadPart(upload.id, 1, null, 'w6', (w) => w === 'dead'), 'begun');
+          assert.equal(await store.recordUploadPart(upload.id, { part: 1, offset: null, size: 1, tag: '' }, 'dead'), false);
+          assert.equal(await store.recordUploadPart(upload.id, { part: 1, offset: null, size: 1, tag: '' }, 'w6'), true);
+          assert.deepEqual((await store.listUploadParts(upload.id)).map((p) => p.part), [1, far]);
+        }));
+
+      it('claims wait for parts under way (taking over gone writers), once; release and delete; no part after', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const upload = await store.openUpload(repo.id, 'version', hex(), { totalSize: null, totalChunks: null, details: {} });
+          const alive = () => false;
+          await store.beginUploadPart(upload.id, 0, 0, 'w1', alive);
+          assert.equal(await store.claimUpload(upload.id, 'c', alive), false, 'a part is being written');
+          await store.recordUploadPart(upload.id, { part: 0, offset: 0, size: 5, tag: '' }, 'w1');
+          await store.beginUploadPart(upload.id, 5, 5, 'gone', alive);
+          assert.equal(await store.claimUpload(upload.id, 'c', (w) => w === 'gone'), true, 'a gone writer is withdrawn');
+          assert.deepEqual((await store.listUploadParts(upload.id)).map((p) => p.part), [0]);
+          assert.equal(await store.beginUploadPart(upload.id, 9, 9, 'w2', alive), 'closed', 'no part while assembling');
+          assert.equal(await store.claimUpload(upload.id, 'c2', alive), false);
           await store.releaseUpload(upload.id);
-          assert.equal(await store.claimUpload(upload.id), true);
+          assert.equal(await store.claimUpload(upload.id, 'c2', alive), true);
           await store.deleteUpload(upload.id);
           assert.deepEqual(await store.listUploadParts(upload.id), []);
-          assert.equal(await store.recordUploadPart(upload.id, 0, 1), false, 'a part of a finished upload is not recorded');
+          assert.equal(await store.beginUploadPart(upload.id, 0, 0, 'w3', alive), 'closed', 'a part of a finished upload is refused');
           assert.equal(await store.getUpload(repo.id, 'version', upload.key), null);
+        }));
+
+      it('the hash frontier moves by compare-and-swap and is reset by a write below what it covers or reads', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const upload = await store.openUpload(repo.id, 'version', hex(), { totalSize: null, totalChunks: null, details: {} });
+          const alive = () => false;
+          const state = new Uint8Array([1, 2, 3]);
+          assert.deepEqual(await store.getUploadFrontier(upload.id), { through: 0, state: null, readingTo: 0, generation: 0 });
+          assert.equal(await store.reserveUploadFrontier(upload.id, 0, 0, 100), true);
+          assert.equal(await store.advanceUploadFrontier(upload.id, 0, 0, { through: 99, state }), false, 'only to what was reserved');
+          assert.equal(await store.advanceUploadFrontier(upload.id, 0, 0, { through: 100, state }), true);
+          assert.equal(await store.advanceUploadFrontier(upload.id, 0, 0, { through: 100, state }), false, 'from where it no longer is');
+          assert.deepEqual(await store.getUploadFrontier(upload.id), { through: 100, state, readingTo: 100, generation: 0 });
+          // A part above what is hashed leaves it; one below resets it, and a step begun before fails.
+          assert.equal(await store.beginUploadPart(upload.id, 100, 100, 'w1', alive), 'begun');
+          assert.equal((await store.getUploadFrontier(upload.id))!.through, 100);
+          assert.equal(await store.reserveUploadFrontier(upload.id, 0, 100, 200), true);
+          assert.equal(await store.beginUploadPart(upload.id, 150, 150, 'w2', alive), 'begun');
+          assert.deepEqual(await store.getUploadFrontier(upload.id), { through: 0, state: null, readingTo: 0, generation: 1 });
+          assert.equal(await store.advanceUploadFrontier(upload.id, 0, 100, { through: 200, state }), false);
+          // Sending a stored part again resets it too (its bytes may change).
+          await store.recordUploadPart(upload.id, { part: 100, offset: 100, size: 50, tag: '' }, 'w1');
+          assert.equal(await store.reserveUploadFrontier(upload.id, 1, 0, 10), true);
+          assert.equal(await store.advanceUploadFrontier(upload.id, 1, 0, { through: 10, state }), true);
+          assert.equal(await store.beginUploadPart(upload.id, 100, 100, 'w3', alive), 'begun');
+          assert.equal((await store.getUploadFrontier(upload.id))!.generation, 2);
+          assert.equal(await store.getUploadFrontier('no-such-upload'), null);
         }));
 
       it('releaseAbandonedUploads reopens the assemblies of claimants said to be gone, and only those', () =>
@@ -783,16 +840,17 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           const repo = await newRepo(store);
           const open = (key: string) => store.openUpload(repo.id, 'version', key, { totalSize: 10, totalChunks: null, details: {} });
           const [dead, live, anonymous] = [await open('k1'), await open('k2'), await open('k3')];
-          assert.equal(await store.claimUpload(dead.id, 'host:111'), true);
-          assert.equal(await store.claimUpload(live.id, 'host:222'), true);
-          assert.equal(await store.claimUpload(anonymous.id), true);
+          const alive = () => false;
+          assert.equal(await store.claimUpload(dead.id, 'host:111', alive), true);
+          assert.equal(await store.claimUpload(live.id, 'host:222', alive), true);
+          assert.equal(await store.claimUpload(anonymous.id, 'host:444', alive), true);
           assert.equal(await store.releaseAbandonedUploads((claimant) => claimant === 'host:111'), 1);
           assert.equal((await store.getUpload(repo.id, 'version', 'k1'))!.state, 'open');
           assert.equal((await store.getUpload(repo.id, 'version', 'k2'))!.state, 'assembling');
           assert.equal((await store.getUpload(repo.id, 'version', 'k3'))!.state, 'assembling');
-          assert.equal(await store.claimUpload(dead.id, 'host:333'), true, 'the reopened upload can be claimed again');
+          assert.equal(await store.claimUpload(dead.id, 'host:333', alive), true, 'the reopened upload can be claimed again');
           await store.releaseUpload(live.id);
-          assert.equal(await store.releaseAbandonedUploads(() => true), 1, 'a released claim names no claimant any more');
+          assert.equal(await store.releaseAbandonedUploads(() => true), 2, 'a released claim (k2) names no claimant any more');
         }));
 
       it('lists uploads idle since a time, and repository deletion removes its uploads', () =>
