@@ -19,10 +19,17 @@ export interface UploadOptions {
 /** Who holds an assembly: this machine and process, so that a later start can tell a dead claimant. */
 const THIS_PROCESS = `${hostname()}:${process.pid}`;
 
-/** A process of this machine that is gone (killed): what it claimed or was writing is taken over. */
+/** Part writers of this process under way (`<host>:<pid>:<id>`). */
+const writersHere = new Set<string>();
+
+/**
+ * A writer that is gone: its process on this machine died (a kill), or it is this process's and no longer
+ * under way (its write failed and even withdrawing it failed, on a full disk). What it held is taken over.
+ */
 function abandonedBy(holder: string): boolean {
   const [host, pid] = holder.split(':');
-  return host === hostname() && Number(pid) !== process.pid && !processAlive(Number(pid));
+  if (host !== hostname()) return false;
+  return Number(pid) === process.pid ? !writersHere.has(holder) : !processAlive(Number(pid));
 }
 
 /** The hash frontier reads at most this much per step, so other uploads get their turn. */
@@ -187,6 +194,15 @@ export class UploadService {
    */
   private async storePart(upload: UploadRecord, part: number, offset: number | null, body: AsyncIterable<Uint8Array>, maxBytes: number | undefined, verify?: (size: number) => void): Promise<UploadPart> {
     const writer = `${THIS_PROCESS}:${randomUUID()}`;
+    writersHere.add(writer);
+    try {
+      return await this.storePartAs(writer, upload, part, offset, body, maxBytes, verify);
+    } finally {
+      writersHere.delete(writer);
+    }
+  }
+
+  private async storePartAs(writer: string, upload: UploadRecord, part: number, offset: number | null, body: AsyncIterable<Uint8Array>, maxBytes: number | undefined, verify?: (size: number) => void): Promise<UploadPart> {
     // The same part sent twice at once (a client's retry, two clients): the later one waits its turn, then replaces it.
     let begun = await this.meta.beginUploadPart(upload.id, part, offset, writer, abandonedBy);
     for (let waited = 0; begun === 'busy' && waited < COMPLETION_WAIT_MS; waited += 50) {

@@ -392,7 +392,7 @@ test('a full disk: every write answers 507 in JSON, nothing stored changes, and 
       try {
         insufficient(await write(), what);
       } catch (err) {
-        failures.push((err as Error).message.split('\n')[0]);
+        failures.push(`${what}: ${(err as Error).message.split('\n')[0]}`);
       }
       alive();
     }
