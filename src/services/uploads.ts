@@ -6,7 +6,7 @@ import { BadRequest, Conflict, HashMismatch, NotFound, PayloadTooLarge } from '.
 import type { BlobStore } from '../storage/blob-store.js';
 import { processAlive } from '../storage/local-blob-store.js';
 import type { MetaStore, RepoRecord, UploadPart, UploadRecord } from '../storage/meta-store.js';
-import { hashAssembled, layoutParts } from '../storage/staging.js';
+import { contiguousPrefix, hashAssembled, layoutParts } from '../storage/staging.js';
 import { readTarGz } from './tar-gz.js';
 
 export interface UploadOptions {
@@ -447,8 +447,7 @@ export class UploadService {
     for (;;) {
       const frontier = await this.meta.getUploadFrontier(upload.id);
       if (frontier === null || (frontier.through > 0 && frontier.state === null)) return;
-      const layout = layoutParts(inOrder(upload, await this.meta.listUploadParts(upload.id)), null);
-      if ('gap' in layout) return;
+      const layout = contiguousPrefix(inOrder(upload, await this.meta.listUploadParts(upload.id)));
       const { through, generation } = frontier;
       const to = Math.min(layout.size, upload.totalSize ?? Infinity, through + FRONTIER_STEP_BYTES);
       if (to <= through || !(await this.meta.reserveUploadFrontier(upload.id, generation, through, to))) return;

@@ -354,7 +354,6 @@ export class LocalBlobStore implements BlobStore {
           await streamToFile(await this.getPart(uploadId, segment.part, segment), handle, { position: segment.at });
         }
       }
-      await handle.truncate(size);
       const resumed = frontier !== null && frontier.through <= size ? await createStreamHasher(frontier.state).catch(() => null) : null;
       const hasher = resumed ?? (await createStreamHasher());
       await hashFileRange(handle, resumed ? frontier!.through : 0, size, hasher);
@@ -362,6 +361,7 @@ export class LocalBlobStore implements BlobStore {
       if (hash !== expected) throw new HashMismatch(expected, hash);
       let created = false;
       if (!(await this.alreadyStored(hash, undefined))) {
+        await handle.truncate(size);
         await handle.sync();
         await handle.close();
         await this.publish(path, hash, undefined);

@@ -14,10 +14,22 @@ export interface Segment {
  * Where the bytes of an upload's assembled file come from: parts with an offset lie there, parts
  * without one follow the part before them in the given order (chunks). Parts may overlap (clients
  * that resend with another chunk size); each byte is taken from the first part, by position, that
- * covers it. `size`: how many bytes to lay out, or null for as many as lie back to back from 0.
- * `gap` is the first byte no part covers (before `size`, or with no part at all).
+ * covers it. `size`: how many bytes to lay out; null: every part's, which must lie back to back from 0.
+ * `gap` is the first byte no part covers (before `size`, or before a later part, or with no part at all).
  */
 export function layoutParts(parts: StagedPart[], size: number | null): { segments: Segment[]; size: number } | { gap: number } {
+  const { segments, end, gapBeforeLast } = place(parts, size);
+  if (parts.length === 0 || (size !== null && end < size) || (size === null && gapBeforeLast)) return { gap: end };
+  return { segments, size: end };
+}
+
+/** The parts' bytes that lie back to back from byte 0 (all of them when there is no gap). */
+export function contiguousPrefix(parts: StagedPart[]): { segments: Segment[]; size: number } {
+  const { segments, end } = place(parts, null);
+  return { segments, size: end };
+}
+
+function place(parts: StagedPart[], size: number | null): { segments: Segment[]; end: number; gapBeforeLast: boolean } {
   let cursor = 0;
   const placed = parts.map((part) => {
     const at = part.offset ?? cursor;
@@ -29,14 +41,13 @@ export function layoutParts(parts: StagedPart[], size: number | null): { segment
   let end = 0;
   for (const { part, at } of placed) {
     if (size !== null && end >= size) break;
-    if (at > end) break;
+    if (at > end) return { segments, end, gapBeforeLast: true };
     const until = size === null ? at + part.size : Math.min(at + part.size, size);
     if (until <= end) continue;
     segments.push({ part, start: end - at, end: until - at, at: end });
     end = until;
   }
-  if (parts.length === 0 || (size !== null && end < size)) return { gap: end };
-  return { segments, size: end };
+  return { segments, end, gapBeforeLast: false };
 }
 
 /** Reads bytes [start, end) of a stored part. */

@@ -7,12 +7,14 @@
 import { strict as assert } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import pg from 'pg';
 import { hashBuffer } from '../../src/core/hash.js';
-import { startYokeProcess } from '../helpers/cli.js';
+import { blobPath, startYokeProcess } from '../helpers/cli.js';
 import { startPostgres } from '../helpers/postgres.js';
 
 const postgres = await startPostgres();
@@ -34,11 +36,15 @@ if (postgres.skip !== undefined) {
   const cluster = postgres.cluster;
   describe('two Yoke processes on one PostgreSQL database', () => {
     let dataDir: string;
+    let databaseUrl: string;
+    let database: pg.Client;
     let a: { url: string; child: ChildProcess };
     let b: { url: string; child: ChildProcess };
     const repo = (server: { url: string }) => `${server.url}/api/repos/two/procs`;
     before(async () => {
-      const databaseUrl = await cluster.createDatabase();
+      databaseUrl = await cluster.createDatabase();
+      database = new pg.Client({ connectionString: databaseUrl });
+      await database.connect();
       dataDir = await mkdtemp(join(tmpdir(), 'yoke-two-'));
       [a, b] = await Promise.all([startYokeProcess(dataDir, ['--database-url', databaseUrl, '--log-level', 'error']), startYokeProcess(dataDir, ['--database-url', databaseUrl, '--log-level', 'error'])]);
       const created = await fetch(`${a.url}/api/repos`, json('POST', { namespace: 'two', name: 'procs', user: AUTHOR }));
@@ -47,6 +53,7 @@ if (postgres.skip !== undefined) {
     });
     after(async () => {
       for (const server of [a, b]) server?.child.kill('SIGTERM');
+      await database?.end();
       await cluster.stop();
       await rm(dataDir, { recursive: true, force: true });
     });
@@ -104,6 +111,67 @@ if (postgres.skip !== undefined) {
       assert.equal(done.status, 200, await done.clone().text());
       const meta = (await (await fetch(`${repo(a)}/versions/${hash}/metadata`)).json()) as any;
       assert.equal(meta.status, 'success', JSON.stringify(meta));
+    });
+
+    /** The upload row of `hash` in the shared database, as the processes left it. */
+    const uploadRow = async (hash: string) =>
+      (await database.query<{ id: string; frontier_through: number; state: string }>('SELECT id, frontier_through::int, state FROM uploads WHERE key = $1', [hash])).rows[0];
+    const putChunk = (server: { url: string }, hash: string, offset: number, bytes: Uint8Array) =>
+      fetch(`${repo(server)}/versions/${hash}/chunks?offset=${offset}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
+
+    it('the hash frontier moves on as parts land in either process, so completing reads only what it does not cover', async () => {
+      const data = randomBytes(2 * 1024 * 1024);
+      const hash = hashBuffer(data);
+      const size = 256 * 1024;
+      // Last part first: nothing lies back to back from byte 0 until the first part arrives.
+      const offsets = Array.from({ length: data.length / size }, (_, i) => i * size).reverse();
+      for (const [i, offset] of offsets.entries()) {
+        const res = await putChunk(i % 2 === 0 ? a : b, hash, offset, new Uint8Array(data.subarray(offset, offset + size)));
+        assert.equal(res.status, 200, await res.text());
+      }
+      let row = await uploadRow(hash);
+      for (let waited = 0; row.frontier_through < data.length && waited < 10_000; waited += 50) {
+        await new Promise((resolve) => setTimeout(resolve, 50));
+        row = await uploadRow(hash);
+      }
+      assert.equal(row.frontier_through, data.length, 'every byte hashed before completion was asked for');
+      const done = await fetch(`${repo(b)}/versions/${hash}/complete`, json('POST', {}));
+      assert.equal(done.status, 200, await done.clone().text());
+      assert.ok((await readFile(blobPath(dataDir, hash))).equals(data), 'the published blob is the bytes sent');
+    });
+
+    it('a process killed with SIGKILL while it receives a part: the part is sent again to another, which takes it over and completes', async () => {
+      const c = await startYokeProcess(dataDir, ['--database-url', databaseUrl, '--log-level', 'error']);
+      const data = randomBytes(3 * 1024 * 1024);
+      const hash = hashBuffer(data);
+      const half = 1024 * 1024;
+      // Declared size: a completion asked for too early then finds the missing bytes instead of verifying a prefix.
+      assert.equal((await fetch(`${repo(b)}/versions/${hash}/create`, json('POST', { size: data.length, file_name: 'big.bin' }))).status, 200);
+      assert.equal((await putChunk(a, hash, 0, new Uint8Array(data.subarray(0, half)))).status, 200);
+      // The second part arrives at c slowly; c is killed once it has announced the part and bytes flow.
+      const url = new URL(`${repo(c)}/versions/${hash}/chunks?offset=${half}`);
+      const slow = httpRequest({ host: url.hostname, port: url.port, path: url.pathname + url.search, method: 'PUT', headers: { 'content-type': 'application/octet-stream', 'content-length': half } });
+      slow.on('error', () => {});
+      slow.write(data.subarray(half, half + half / 2));
+      const writer = `%:${c.child.pid}:%`;
+      for (let waited = 0; waited < 10_000; waited += 25) {
+        const { rows } = await database.query('SELECT 1 FROM upload_parts WHERE writer LIKE $1', [writer]);
+        if (rows.length > 0) break;
+        await new Promise((resolve) => setTimeout(resolve, 25));
+      }
+      c.child.kill('SIGKILL');
+      await new Promise((resolve) => c.child.once('exit', resolve));
+      assert.equal((await database.query('SELECT 1 FROM upload_parts WHERE writer LIKE $1', [writer])).rows.length, 1, 'the dead process still holds the part');
+      // Completing now would miss that part: refused, not assembled from half-written bytes.
+      const early = await fetch(`${repo(b)}/versions/${hash}/complete`, json('POST', {}));
+      assert.equal(early.status, 400, await early.clone().text());
+      const resent = await putChunk(a, hash, half, new Uint8Array(data.subarray(half, 2 * half)));
+      assert.equal(resent.status, 200, await resent.clone().text());
+      assert.equal((await putChunk(b, hash, 2 * half, new Uint8Array(data.subarray(2 * half)))).status, 200);
+      const done = await fetch(`${repo(b)}/versions/${hash}/complete`, json('POST', {}));
+      assert.equal(done.status, 200, await done.clone().text());
+      assert.ok((await readFile(blobPath(dataDir, hash))).equals(data), 'the published blob is the bytes sent');
+      assert.equal(await uploadRow(hash), undefined, 'the upload is gone once complete');
     });
   });
 }
