@@ -1,0 +1,58 @@
+import { describe, it } from 'node:test';
+import assert from 'node:assert/strict';
+import { randomBytes } from 'node:crypto';
+import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { hashBuffer } from '../../src/core/hash.js';
+import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
+import { startRadosgw } from '../helpers/radosgw.js';
+import { blobStoreConformance, chunksOf, isYokeError, readAll } from './blob-store-conformance.js';
+
+const s3 = await startRadosgw();
+
+if (s3.skip !== undefined) {
+  it('S3BlobStore against radosgw', { skip: s3.skip }, () => {});
+} else {
+  const server = s3.server;
+  blobStoreConformance('S3BlobStore (radosgw)', async () => {
+    const store = await S3BlobStore.open(server.settings());
+    return { store, cleanup: async () => {} };
+  });
+
+  describe('S3BlobStore specifics', () => {
+    /** Every key in the store's bucket. */
+    const keysOf = async (bucket: string) => {
+      const client = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } });
+      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
+      client.destroy();
+      return (page.Contents ?? []).map((o) => o.Key!).sort();
+    };
+
+    it('a 20 MiB put goes multipart and reads back byte for byte (no aws-chunked framing); a mismatching one leaves no object', async () => {
+      const settings = server.settings();
+      const store = await S3BlobStore.open(settings);
+      const data = randomBytes(20 * 1024 * 1024);
+      const result = await store.put(chunksOf(data, 64 * 1024));
+      assert.deepEqual(result, { hash: hashBuffer(data), size: data.length, created: true });
+      assert.ok((await readAll(await store.get(result.hash))).equals(data));
+      assert.ok((await readAll(await store.get(result.hash, { start: 10_000_000, end: 10_000_099 }))).equals(data.subarray(10_000_000, 10_000_100)));
+      const other = randomBytes(20 * 1024 * 1024);
+      await assert.rejects(store.put(chunksOf(other, 64 * 1024), { expectedHash: hashBuffer(randomBytes(8)) }), isYokeError('HashMismatch', 400));
+      assert.deepEqual(await keysOf(settings.bucket), [`blobs/${result.hash.padStart(32, '0')}`], 'no partial, scratch or mismatching object');
+      await store.close();
+    });
+
+    it('staged parts of 6 MiB are published by server-side copy, and the staging objects are removed', async () => {
+      const settings = server.settings();
+      const store = await S3BlobStore.open(settings);
+      const data = randomBytes(13 * 1024 * 1024);
+      const cut = 6 * 1024 * 1024;
+      const parts = [];
+      for (const [offset, end] of [[0, cut], [cut, 2 * cut], [2 * cut, data.length]]) parts.push({ part: offset, offset, ...(await store.putPart('up-copy', offset, offset, chunksOf(data.subarray(offset, end), 256 * 1024))) });
+      assert.equal((await keysOf(settings.bucket)).length, 3);
+      assert.equal((await store.completeParts('up-copy', parts, data.length, hashBuffer(data), null)).hash, hashBuffer(data));
+      assert.deepEqual(await keysOf(settings.bucket), [`blobs/${hashBuffer(data).padStart(32, '0')}`]);
+      assert.ok((await readAll(await store.get(hashBuffer(data)))).equals(data));
+      await store.close();
+    });
+  });
+}
