@@ -5,7 +5,8 @@ import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
 import { HashMismatch } from '../core/errors.js';
 import { hashStream } from '../core/hash.js';
-import type { BlobStore, PutResult, WriteBatch } from '../storage/blob-store.js';
+import type { PutResult } from '../services/records.js';
+import type { BlobWrites } from '../services/versions.js';
 import { asClientError, MAX_WRITES_IN_FLIGHT, multipartParts, readHead, Semaphore, SMALL_PART_BYTES } from './multipart.js';
 
 /**
@@ -58,11 +59,10 @@ const PARSE_OPTIONS = {
  * order, once every write is done and the batch is committed. A malformed body rejects (400) after
  * all writes in flight have settled, so nothing is left in the blob store's temp directory.
  */
-export async function receiveBlobParts(request: FastifyRequest, blobs: BlobStore, options: ReceiveOptions): Promise<PartOutcome[]> {
+export async function receiveBlobParts(request: FastifyRequest, blobs: BlobWrites, options: ReceiveOptions): Promise<PartOutcome[]> {
   const { cap } = options;
   const pending: Array<Promise<PartOutcome>> = [];
   const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
-  const batch = blobs.createBatch();
   try {
     for await (const part of multipartParts(request, PARSE_OPTIONS)) {
       if (!FILE_FIELDS.has(part.fieldname)) {
@@ -73,16 +73,16 @@ export async function receiveBlobParts(request: FastifyRequest, blobs: BlobStore
         pending.push(Promise.resolve({ ok: false, filename: '', error: options.missingFilename }));
         continue;
       }
-      pending.push((await receivePart(part, blobs, writes, batch, options)).outcome);
+      pending.push((await receivePart(part, blobs, writes, options)).outcome);
     }
   } catch (err) {
     await Promise.allSettled(pending);
     // Blobs already published stay (harmless orphans); make them durable like any other.
-    await batch.commit().catch(() => {});
+    await blobs.commit().catch(() => {});
     throw asClientError(err);
   }
   const settled = await Promise.allSettled(pending);
-  await batch.commit();
+  await blobs.commit();
   const fault = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   // Not a per-part problem (a failing disk, a bug): ours, and the whole request fails.
   if (fault) throw fault.reason;
@@ -97,9 +97,8 @@ export async function receiveBlobParts(request: FastifyRequest, blobs: BlobStore
  */
 async function receivePart(
   file: MultipartFile,
-  blobs: BlobStore,
+  blobs: BlobWrites,
   writes: Semaphore,
-  batch: WriteBatch,
   options: ReceiveOptions,
 ): Promise<{ outcome: Promise<PartOutcome> }> {
   const { cap } = options;
@@ -120,7 +119,7 @@ async function receivePart(
     if (file.file.truncated) return { outcome: Promise.resolve(fail(tooLarge().message)) };
     const bytes = head.length === 1 ? head[0] : Buffer.concat(head);
     await writes.acquire();
-    const outcome = settle(sent, storeBuffered(bytes, gzip, expected, blobs, batch, cap)).finally(() => writes.release());
+    const outcome = settle(sent, storeBuffered(bytes, gzip, expected, blobs, cap)).finally(() => writes.release());
     // Rejections are collected by the caller; keep Node from reporting them as unhandled meanwhile.
     outcome.catch(() => {});
     // Wrapped: returning the promise itself from an async function would wait for it.
@@ -139,7 +138,7 @@ async function receivePart(
     if (file.file.truncated) throw tooLarge();
   }
   // The blob store verifies without rewriting when the blob is already stored.
-  const outcome = await settle(sent, blobs.put(gzip ? capped(gunzipChunks(body()), cap) : body(), { expectedHash: expected, batch }));
+  const outcome = await settle(sent, blobs.put(gzip ? capped(gunzipChunks(body()), cap) : body(), { expectedHash: expected }));
   if (!outcome.ok) await drain(iterator);
   return { outcome: Promise.resolve(outcome) };
 }
@@ -170,8 +169,8 @@ function partError(err: unknown): string | null {
  * decompressed only to hash them (no disk write for a bomb or a wrong hash, no rewrite of a stored
  * blob), then — only if verified and new — decompressed again into the blob store.
  */
-async function storeBuffered(bytes: Buffer, gzip: boolean, expected: string | undefined, blobs: BlobStore, batch: WriteBatch, cap: number): Promise<PutResult> {
-  if (!gzip) return blobs.put([bytes], { expectedHash: expected, batch });
+async function storeBuffered(bytes: Buffer, gzip: boolean, expected: string | undefined, blobs: BlobWrites, cap: number): Promise<PutResult> {
+  if (!gzip) return blobs.put([bytes], { expectedHash: expected });
   const inMemory = Math.min(SMALL_DECOMPRESSED_BYTES, cap);
   let data: Buffer | null = null;
   try {
@@ -180,11 +179,11 @@ async function storeBuffered(bytes: Buffer, gzip: boolean, expected: string | un
     if ((err as NodeJS.ErrnoException).code !== 'ERR_BUFFER_TOO_LARGE') throw err;
     if (inMemory === cap) throw decompressedTooLarge(cap);
   }
-  if (data !== null) return blobs.put([data], { expectedHash: expected, batch });
-  if (expected === undefined) return blobs.put(capped(gunzipChunks([bytes]), cap), { batch });
+  if (data !== null) return blobs.put([data], { expectedHash: expected });
+  if (expected === undefined) return blobs.put(capped(gunzipChunks([bytes]), cap));
   const { hash } = await hashStream(capped(gunzipChunks([bytes]), cap));
   if (hash !== expected) throw new HashMismatch(expected, hash);
-  return blobs.put(gunzipChunks([bytes]), { expectedHash: expected, batch, maxBytes: cap });
+  return blobs.put(gunzipChunks([bytes]), { expectedHash: expected, maxBytes: cap });
 }
 
 

@@ -1,7 +1,8 @@
 import type { FastifyRequest } from 'fastify';
 import type { Multipart, MultipartFile } from '@fastify/multipart';
 import { BadRequest, PayloadTooLarge, YokeError } from '../core/errors.js';
-import type { BlobStore, PutResult, WriteBatch } from '../storage/blob-store.js';
+import type { PutResult } from '../services/records.js';
+import type { BlobWrites } from '../services/versions.js';
 import { multipartBoundary, PartHeaderScanner } from './part-headers.js';
 
 export interface UploadedPart {
@@ -130,7 +131,7 @@ export async function readHead(iterator: AsyncIterator<Buffer>, limit: number): 
  * the parser moves on to the next part while fsyncs run in parallel; larger parts stream straight
  * into the blob store (never buffered whole).
  */
-async function startStoring(file: MultipartFile, blobs: BlobStore, writes: Semaphore, batch: WriteBatch): Promise<{ write: Promise<PutResult> }> {
+async function startStoring(file: MultipartFile, blobs: BlobWrites, writes: Semaphore): Promise<{ write: Promise<PutResult> }> {
   const stream = file.file;
   const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const { head, finished } = await readHead(iterator, SMALL_PART_BYTES);
@@ -143,10 +144,10 @@ async function startStoring(file: MultipartFile, blobs: BlobStore, writes: Semap
       // Throwing here, before the source ends, makes the blob store discard what it received.
       if (stream.truncated) throw new PayloadTooLarge(`File part '${file.filename ?? file.fieldname}' is too large`);
     }
-    return { write: Promise.resolve(await blobs.put(all(), { batch })) };
+    return { write: Promise.resolve(await blobs.put(all())) };
   }
   await writes.acquire();
-  const write = blobs.put([head.length === 1 ? head[0] : Buffer.concat(head)], { batch }).finally(() => writes.release());
+  const write = blobs.put([head.length === 1 ? head[0] : Buffer.concat(head)]).finally(() => writes.release());
   // Rejections are collected by the caller; keep Node from reporting them as unhandled meanwhile.
   write.catch(() => {});
   // Wrapped: returning the promise itself from an async function would wait for it.
@@ -158,12 +159,11 @@ async function startStoring(file: MultipartFile, blobs: BlobStore, writes: Semap
  * way). Text fields may come before or after the files. File parts under other field names are
  * drained and ignored, as Oxen does.
  */
-export async function readUploadForm(request: FastifyRequest, blobs: BlobStore, fileFields: ReadonlySet<string>): Promise<UploadForm> {
+export async function readUploadForm(request: FastifyRequest, blobs: BlobWrites, fileFields: ReadonlySet<string>): Promise<UploadForm> {
   if (!request.isMultipart()) throw new BadRequest('Expected a multipart/form-data body');
   const fields = new Map<string, string>();
   const pending: Array<{ field: string; filename: string | undefined; write: Promise<PutResult> }> = [];
   const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
-  const batch = blobs.createBatch();
   try {
     for await (const part of multipartParts(request)) {
       if (part.type === 'file') {
@@ -171,7 +171,7 @@ export async function readUploadForm(request: FastifyRequest, blobs: BlobStore, 
           for await (const _ of part.file);
           continue;
         }
-        pending.push({ field: part.fieldname, filename: part.filename || undefined, ...(await startStoring(part, blobs, writes, batch)) });
+        pending.push({ field: part.fieldname, filename: part.filename || undefined, ...(await startStoring(part, blobs, writes)) });
       } else {
         fields.set(part.fieldname, String(part.value));
       }
@@ -183,7 +183,7 @@ export async function readUploadForm(request: FastifyRequest, blobs: BlobStore, 
   const settled = await Promise.allSettled(pending.map((p) => p.write));
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
   if (failure) throw asClientError(failure.reason);
-  await batch.commit();
+  await blobs.commit();
   const files = pending.map((p, i) => {
     const stored = (settled[i] as PromiseFulfilledResult<PutResult>).value;
     return { field: p.field, filename: p.filename, hash: stored.hash, size: stored.size };

@@ -1,4 +1,4 @@
-import type { ByteRange } from '../storage/blob-store.js';
+import type { ByteRange } from '../services/records.js';
 
 export type RangeResult = { kind: 'full' } | { kind: 'partial'; range: ByteRange } | { kind: 'unsatisfiable' };
 

@@ -12,6 +12,7 @@ import { OxenTreeService } from './oxen-tree.js';
 import { TreeResolver } from './trees.js';
 import { WorkspaceService } from './workspaces.js';
 import { SyncService } from './sync.js';
+import { VersionService } from './versions.js';
 import { AuthService } from './auth.js';
 import { FsckService } from './fsck.js';
 import { GarbageCollector } from './gc.js';
@@ -31,6 +32,8 @@ export class Yoke {
   readonly commits: CommitService;
   readonly history: HistoryService;
   readonly uploads: UploadService;
+  /** Content blobs as repositories hold them: stored, recorded, read and batch-downloaded. */
+  readonly versions: VersionService;
   readonly workspaces: WorkspaceService;
   readonly merges: MergeService;
   readonly trees: TreeResolver;
@@ -55,6 +58,7 @@ export class Yoke {
     const vnodeSize = options.vnodeSize ?? DEFAULT_VNODE_SIZE;
     this.commits = new CommitService(meta, this.nodes, vnodeSize);
     this.history = new HistoryService(meta, this.nodes);
+    this.versions = new VersionService(meta, blobs);
     this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });
     this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, vnodeSize);
     this.trees = new TreeResolver(meta, this.nodes, this.revisions, this.workspaces);

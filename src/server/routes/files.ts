@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
-import { BadRequest, NotFound, YokeError } from '../../core/errors.js';
-import type { ByteRange } from '../../storage/blob-store.js';
+import { BadRequest, NotFound } from '../../core/errors.js';
 import { describeFile } from '../../core/mime.js';
 import { basename, joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
 import { lookup, type ChangeSet, type Entry } from '../../core/tree.js';
@@ -54,7 +53,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
   app.put(url, { schema: { tags, summary: 'Upload one or more files (multipart) to {branch}/{path} as one commit' } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const target = await yoke.revisions.resolveWrite(repo, request.params['*']);
-    const form = await readUploadForm(request, yoke.blobs, FILE_FIELDS);
+    const form = await readUploadForm(request, yoke.versions.startWrites(), FILE_FIELDS);
     const author = requireAuthor(form.fields.get('name'), form.fields.get('email'));
     const targetEntry = target.head ? await lookup(yoke.nodes.forRepo(repo.id), target.head.rootId, target.path) : null;
     const placed = placeParts(form.files, target.path, targetEntry);
@@ -136,18 +135,6 @@ export async function findCommittedFile(yoke: Yoke, repo: RepoRecord, resource: 
   return { resolved: { commit: tree.commit, path: tree.path, version: tree.version }, entry };
 }
 
-/** A committed file whose bytes are gone is server-side damage (500), not a missing file (404). */
-export async function openCommittedBlob(yoke: Yoke, hash: string, range?: ByteRange) {
-  try {
-    return await yoke.blobs.get(hash, range);
-  } catch (err) {
-    if (err instanceof NotFound) {
-      throw new YokeError(500, 'internal_server_error', 'Version blob missing', `The bytes of ${hash} are missing from the blob store`, { type: 'version_blob_missing', hash });
-    }
-    throw err;
-  }
-}
-
 /** Streams a committed file with its type, length, validators and byte-range support. */
 export async function sendBlob(yoke: Yoke, request: FastifyRequest, reply: FastifyReply, entry: Entry & { kind: 'file' }, revisionId: string) {
   const range = parseRange(request.headers.range, entry.size);
@@ -165,11 +152,11 @@ export async function sendBlob(yoke: Yoke, request: FastifyRequest, reply: Fasti
     const { start, end } = range.range;
     reply.status(206).header('content-range', `bytes ${start}-${end}/${entry.size}`).header('content-length', end - start + 1);
     if (request.method === 'HEAD') return reply.send();
-    return reply.send(await openCommittedBlob(yoke, entry.hash, range.range));
+    return reply.send(await yoke.versions.readCommitted(entry.hash, range.range));
   }
   reply.header('content-length', entry.size);
   if (request.method === 'HEAD') return reply.send();
   // The end bounds the read: without it every download read into a fresh 1 MiB buffer, twice
   // (the bytes, then end of file), however small the file.
-  return reply.send(entry.size === 0 ? '' : await openCommittedBlob(yoke, entry.hash, { start: 0, end: entry.size - 1 }));
+  return reply.send(entry.size === 0 ? '' : await yoke.versions.readCommitted(entry.hash, { start: 0, end: entry.size - 1 }));
 }

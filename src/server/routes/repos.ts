@@ -25,7 +25,7 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
     let input: CreateRepoInput;
     let initial: InitialFiles | null = null;
     if (request.isMultipart()) {
-      const form = await readUploadForm(request, yoke.blobs, new Set(['file', 'file[]']));
+      const form = await readUploadForm(request, yoke.versions.startWrites(), new Set(['file', 'file[]']));
       const raw = form.fields.get('new_repo');
       if (raw === undefined) throw new BadRequest('Missing new_repo field');
       input = jsonObject(parseJson(raw, 'new_repo')) as unknown as CreateRepoInput;

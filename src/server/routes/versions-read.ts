@@ -1,20 +1,12 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest, RouteShorthandOptions } from 'fastify';
 import { BadRequest, NotFound, PayloadTooLarge, shown } from '../../core/errors.js';
 import { normalizeHash } from '../../core/hash.js';
-import {
-  chooseGzipLevel,
-  findRepoBlobSizes,
-  MAX_HASH_LIST_BODY_BYTES,
-  parseHashList,
-  resolveBatch,
-  versionBlobsMissing,
-  versionsTarGz,
-} from '../../services/version-download.js';
+import { MAX_HASH_LIST_BODY_BYTES, parseHashList } from '../../services/version-download.js';
+import type { RepoRecord } from '../../services/records.js';
 import type { Yoke } from '../../services/yoke.js';
-import type { RepoRecord } from '../../storage/meta-store.js';
 import { errorBody, ok } from '../envelope.js';
 import { jsonValue } from '../json-body.js';
-import { committedFileHandler, findCommittedFile, openCommittedBlob, sendBlob } from './files.js';
+import { committedFileHandler, findCommittedFile, sendBlob } from './files.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
 /** Most hashes one `versions/missing` request may ask about. */
@@ -80,9 +72,8 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const param = request.params.hash;
       const hash = normalizeHash(param);
-      const size = hash === null ? undefined : (await findRepoBlobSizes(yoke.meta, repo.id, [hash])).get(hash);
-      // A recorded blob whose bytes are gone must be re-uploaded, so it does not exist here.
-      if (hash !== null && size !== undefined && (await yoke.blobs.stat(hash)) === size) {
+      const size = hash === null ? null : await yoke.versions.sizeOf(repo, hash);
+      if (hash !== null && size !== null) {
         return ok('resource_found', { version: { hash, size }, exists: true });
       }
       // `versions/{rev}/{path}` downloads a file, and `{rev}/metadata` looks just like this route:
@@ -111,7 +102,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
         if (hash === null) throw new BadRequest(`hashes[${i}] is not a content hash: ${shown(value)}`, { index: i });
         return { sent: value as string, hash };
       });
-      const held = await findRepoBlobSizes(yoke.meta, repo.id, asked.map((a) => a.hash));
+      const held = await yoke.versions.heldSizes(repo, asked.map((a) => a.hash));
       const missing = [...new Set(asked.filter((a) => !held.has(a.hash)).map((a) => a.sent))];
       return ok('resource_found', { missing, hashes: missing });
     },
@@ -137,7 +128,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
       const end = Math.min(start + length, entry.size);
       reply.header('content-type', 'application/octet-stream').header('content-length', end - start);
       if (end === start) return reply.send('');
-      return reply.send(await openCommittedBlob(yoke, entry.hash, { start, end: end - 1 }));
+      return reply.send(await yoke.versions.readCommitted(entry.hash, { start, end: end - 1 }));
     },
   );
 
@@ -155,10 +146,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
 async function batchDownload(yoke: Yoke, request: FastifyRequest<{ Params: RepoParams }>, reply: FastifyReply) {
   const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
   const requested = await parseHashList(Buffer.isBuffer(request.body) ? request.body : undefined);
-  const { entries, missing } = await resolveBatch(yoke.meta, yoke.blobs, repo.id, requested);
-  if (missing.length > 0) throw versionBlobsMissing(missing);
-  const level = await chooseGzipLevel(yoke.blobs, entries);
-  const body = versionsTarGz(yoke.blobs, entries, level, (err, clientGone) => {
+  const body = await yoke.versions.batchDownload(repo, requested, (err, clientGone) => {
     if (clientGone) {
       request.log.info({ err: err.message }, 'batch download: client went away');
       return;

@@ -39,7 +39,7 @@ export function versionsUploadRoutes(app: FastifyInstance, yoke: Yoke, options: 
     async (request: FastifyRequest<{ Params: RepoParams }>) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       if (!request.isMultipart()) throw new BadRequest('Expected a multipart/form-data body');
-      const outcomes = await receiveBlobParts(request, yoke.blobs, {
+      const outcomes = await receiveBlobParts(request, yoke.versions.startWrites(), {
         cap: maxDecompressedBytes,
         missingFilename: 'Missing hash in multipart request',
         accept: (filename) => {
@@ -47,9 +47,7 @@ export function versionsUploadRoutes(app: FastifyInstance, yoke: Yoke, options: 
           return expectedHash === null ? { error: `Invalid hash '${filename}': expected 1-32 hex digits` } : { expectedHash };
         },
       });
-      const stored = new Map<string, number>();
-      for (const o of outcomes) if (o.ok) stored.set(o.hash, o.size);
-      if (stored.size > 0) await yoke.meta.addRepoBlobs(repo.id, [...stored].map(([hash, size]) => ({ hash, size })));
+      await yoke.versions.recordHeld(repo, outcomes.flatMap((o) => (o.ok ? [{ hash: o.hash, size: o.size }] : [])));
       return ok('resource_created', {
         err_files: outcomes.flatMap((o) => (o.ok ? [] : [{ hash: o.filename, path: null, error: o.error }])),
         files: outcomes.flatMap((o) => (o.ok ? [{ hash: o.hash, size: o.size }] : [])),

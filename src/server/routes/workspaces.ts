@@ -141,7 +141,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
       const dir = normalizeRepoPath(request.params['*'], { allowRoot: true });
       if (!request.isMultipart()) throw new BadRequest('Expected a multipart/form-data body');
       const invalid: Array<{ path: string; error: string }> = [];
-      const outcomes = await receiveBlobParts(request, yoke.blobs, {
+      const outcomes = await receiveBlobParts(request, yoke.versions.startWrites(), {
         cap,
         missingFilename: 'Missing file name (the destination path) in multipart part',
         accept: (filename): { expectedHash?: string } | { error: string } => {
