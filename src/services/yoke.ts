@@ -1,6 +1,7 @@
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
 import { DEFAULT_VNODE_SIZE } from '../core/tree.js';
+import { BranchService } from './branches.js';
 import { CommitService } from './commits.js';
 import { HistoryService } from './history.js';
 import { MergeService } from './merge.js';
@@ -29,6 +30,7 @@ export class Yoke {
   readonly nodes: NodeCache;
   readonly repos: RepositoryService;
   readonly revisions: RevisionResolver;
+  readonly branches: BranchService;
   readonly commits: CommitService;
   readonly history: HistoryService;
   readonly uploads: UploadService;
@@ -68,6 +70,7 @@ export class Yoke {
     this.fsck = new FsckService(meta, blobs);
     this.gc = new GarbageCollector(meta, blobs, this.uploads);
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
+    this.branches = new BranchService(meta, this.history, this.sync, this.merges);
   }
 
   async close(): Promise<void> {
