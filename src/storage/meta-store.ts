@@ -154,6 +154,8 @@ export interface MetaStore {
   listRootCommits(repoId: string): Promise<CommitRecord[]>;
 
   getNode(repoId: string, id: string): Promise<Uint8Array | null>;
+  /** The stored bytes of those of `ids` the repository holds, in one read (tree walks ask a level at a time). */
+  getNodes(repoId: string, ids: string[]): Promise<Map<string, Uint8Array>>;
   /** Which of `ids` the repository holds as nodes. */
   hasNodes(repoId: string, ids: string[]): Promise<Set<string>>;
   /** Stores node records (stored form by id); ids already present are left as they are. */

@@ -171,6 +171,8 @@ const isUniqueViolation = (err: unknown) => (err as { code?: string }).code === 
 
 /** Rows per multi-row INSERT of node bytes (4 parameters each, well under PostgreSQL's 65,535). */
 const NODE_BATCH = 1000;
+/** Node records per SELECT of `getNodes`: a tree walk's round (services/node-cache's WALK_BATCH) fits in one. */
+const NODE_READ_BATCH = 1000;
 
 type Queryable = pg.Pool | pg.PoolClient;
 
@@ -199,20 +201,39 @@ export interface PgMetaStoreOptions {
  * and read-modify-write steps lock their row (SELECT … FOR UPDATE).
  */
 export class PgMetaStore implements MetaStore {
-  private constructor(private readonly pool: pg.Pool) {}
+  private constructor(
+    private readonly pool: pg.Pool,
+    private readonly sent: { statements: number },
+  ) {}
 
   /** Connects and brings the schema up to date (under an advisory lock: concurrent starts take turns). */
   static async open(url: string, options: PgMetaStoreOptions = {}): Promise<PgMetaStore> {
     const pool = new pg.Pool({ connectionString: url, max: options.maxConnections ?? 10, types });
     // An idle connection the server drops emits here; the next query reports the problem instead.
     pool.on('error', () => {});
+    const sent = { statements: 0 };
+    pool.on('connect', (client) => {
+      const send = client.query.bind(client) as (...args: unknown[]) => unknown;
+      (client as { query: unknown }).query = (...args: unknown[]) => {
+        sent.statements += 1;
+        return send(...args);
+      };
+    });
     try {
       await migrate(pool);
     } catch (err) {
       await pool.end().catch(() => {});
       throw err;
     }
-    return new PgMetaStore(pool);
+    return new PgMetaStore(pool, sent);
+  }
+
+  /**
+   * Statements sent so far, each a round trip to the server (the migrations' included). Tests bound by it
+   * what an operation costs: a tree walk should take a few per level of the tree, not one per node.
+   */
+  get statements(): number {
+    return this.sent.statements;
   }
 
   /** Runs `fn` in a transaction on one connection; commits what it returns, rolls back what it throws. */
@@ -389,6 +410,20 @@ export class PgMetaStore implements MetaStore {
     if (!storable(id)) return null;
     const { rows } = await this.pool.query<{ data: Buffer }>('SELECT data FROM tree_nodes WHERE repo_id = $1 AND id = $2', [repoId, id]);
     return rows[0] ? rows[0].data : null;
+  }
+
+  async getNodes(repoId: string, ids: string[]): Promise<Map<string, Uint8Array>> {
+    const found = new Map<string, Uint8Array>();
+    const wanted = [...new Set(ids.filter(storable))];
+    // In chunks, so that one reply stays a bounded number of records (a vnode may hold megabytes).
+    for (let i = 0; i < wanted.length; i += NODE_READ_BATCH) {
+      const { rows } = await this.pool.query<{ id: string; data: Buffer }>('SELECT id, data FROM tree_nodes WHERE repo_id = $1 AND id = ANY($2::text[])', [
+        repoId,
+        wanted.slice(i, i + NODE_READ_BATCH),
+      ]);
+      for (const row of rows) found.set(row.id, row.data);
+    }
+    return found;
   }
 
   async hasNodes(repoId: string, ids: string[]): Promise<Set<string>> {

@@ -432,6 +432,15 @@ export class SqliteMetaStore implements MetaStore {
     return row ? row.data : null;
   }
 
+  async getNodes(repoId: string, ids: string[]): Promise<Map<string, Uint8Array>> {
+    const found = new Map<string, Uint8Array>();
+    for (const id of ids) {
+      const row = this.stmt.getNode.get(repoId, id) as { data: Buffer } | undefined;
+      if (row) found.set(id, row.data);
+    }
+    return found;
+  }
+
   async hasNodes(repoId: string, ids: string[]): Promise<Set<string>> {
     return new Set(ids.filter((id) => this.stmt.hasNode.get(repoId, id) !== undefined));
   }

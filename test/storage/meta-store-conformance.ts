@@ -524,6 +524,21 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.equal(await store.getNode((await newRepo(store)).id, commit.rootId), null);
         }));
 
+      it('getNodes returns the stored bytes of the ids the repository holds, in one call of any size', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          // More than one PostgreSQL chunk (1,000 ids), with an empty record, repeats and absent ids.
+          const nodes: Array<[string, Uint8Array]> = Array.from({ length: 1203 }, (_, i) => [hex(), randomBytes(i % 7)]);
+          await store.putNodes(repo.id, nodes);
+          const absent = [hex(), hex()];
+          const found = await store.getNodes(repo.id, [...absent, ...nodes.map(([id]) => id), nodes[0][0], 'not\0stored']);
+          assert.equal(found.size, nodes.length);
+          for (const [id, bytes] of nodes) assertSameBytes(found.get(id) ?? null, bytes);
+          for (const id of absent) assert.equal(found.has(id), false);
+          assert.equal((await store.getNodes(repo.id, [])).size, 0);
+          assert.equal((await store.getNodes((await newRepo(store)).id, [nodes[0][0]])).size, 0, 'scoped to the repository');
+        }));
+
       it('putNodes stores nodes once (an id already present keeps its bytes), hasNodes answers per repository', () =>
         withStore(async (store) => {
           const repo = await newRepo(store);
