@@ -55,10 +55,10 @@ export class Yoke {
     options: YokeOptions = {},
   ) {
     this.nodes = new NodeCache(meta);
-    this.repos = new RepositoryService(meta);
     this.revisions = new RevisionResolver(meta);
     const vnodeSize = options.vnodeSize ?? DEFAULT_VNODE_SIZE;
     this.commits = new CommitService(meta, this.nodes, vnodeSize);
+    this.repos = new RepositoryService(meta, blobs, this.commits);
     this.history = new HistoryService(meta, this.nodes);
     this.versions = new VersionService(meta, blobs);
     this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });

@@ -118,6 +118,18 @@ describe('server and repositories', () => {
     assert.equal(await (await server.fetch('/api/repos/dave/texts/file/main/README.md')).text(), '# hi');
   });
 
+  it('does not keep a repository whose initial commit fails', async () => {
+    const files = [{ path: 'a', contents: 'file' }, { path: 'a/b', contents: 'under the file' }];
+    const { status, body } = await server.json('/api/repos', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json' },
+      body: JSON.stringify({ namespace: 'dave', name: 'clash', files, user: AUTHOR }),
+    });
+    assert.equal(status, 400, JSON.stringify(body));
+    assertEnvelope(body, 'error');
+    assert.equal((await server.json('/api/repos/dave/clash')).status, 404);
+  });
+
   it('lists, gets and deletes repositories and namespaces', async () => {
     await createRepo(server, 'erin', 'r1');
     await createRepo(server, 'erin', 'r2');

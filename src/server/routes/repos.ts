@@ -1,22 +1,14 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../core/errors.js';
 import { normalizeRepoPath } from '../../core/paths.js';
-import type { ChangeSet } from '../../core/tree.js';
-import type { RepoRecord } from '../../storage/meta-store.js';
-import { DEFAULT_BRANCH, defaultBranchOf, type CreateRepoInput } from '../../services/repositories.js';
+import type { RepoRecord } from '../../services/records.js';
+import type { CreateRepoInput, InitialFiles } from '../../services/repositories.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { assertJsonDepth, jsonObject } from '../json-body.js';
 import { readUploadForm } from '../multipart.js';
 import { repoView } from '../views.js';
 import { REPO, type RepoParams } from './params.js';
-
-
-interface InitialFiles {
-  changes: ChangeSet;
-  blobs: Array<{ hash: string; size: number }>;
-  author: { name: string; email: string };
-}
 
 export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
   const tags = ['repositories'];
@@ -30,28 +22,18 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
       if (raw === undefined) throw new BadRequest('Missing new_repo field');
       input = jsonObject(parseJson(raw, 'new_repo')) as unknown as CreateRepoInput;
       if (form.files.length > 0) {
-        const changes: ChangeSet = new Map();
-        for (const file of form.files) {
+        const files = form.files.map((file) => {
           if (!file.filename) throw new BadRequest('Every file part needs a filename');
-          changes.set(normalizeRepoPath(file.filename), { hash: file.hash, size: file.size });
-        }
-        initial = { changes, blobs: form.files, author: requireAuthor(form.fields.get('name'), form.fields.get('email')) };
+          return { path: normalizeRepoPath(file.filename), hash: file.hash, size: file.size };
+        });
+        initial = { files, author: requireAuthor(form.fields.get('name'), form.fields.get('email')) };
       }
     } else {
       const body = jsonObject(request.body);
       input = body as unknown as CreateRepoInput;
-      initial = await jsonInitialFiles(yoke, body as { files?: unknown; user?: { name?: unknown; email?: unknown } });
+      initial = jsonInitialFiles(body as { files?: unknown; user?: { name?: unknown; email?: unknown } });
     }
-    const repo = await yoke.repos.create(input);
-    if (initial) {
-      try {
-        await yoke.commits.commit({ repo, branch: DEFAULT_BRANCH, base: null, ...initial, message: 'Initial commit' });
-      } catch (err) {
-        // A repository whose initial commit failed was never really created.
-        await yoke.meta.deleteRepo(repo.id);
-        throw err;
-      }
-    }
+    const repo = await yoke.repos.create(input, initial);
     const view = await describe(yoke, repo);
     return ok('resource_created', {
       repository: view,
@@ -99,10 +81,7 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
 }
 
 async function describe(yoke: Yoke, repo: RepoRecord) {
-  const branches = await yoke.meta.listBranches(repo.id);
-  const head = defaultBranchOf(branches);
-  const latestCommit = head ? await yoke.meta.getCommit(repo.id, head.commitId) : null;
-  return repoView(repo, { latestCommit, branchCount: branches.length });
+  return repoView(repo, await yoke.repos.summary(repo));
 }
 
 function parseJson(raw: string, field: string): unknown {
@@ -121,10 +100,7 @@ export function requireAuthor(name: unknown, email: unknown): { name: string; em
 }
 
 /** Oxen's JSON variant may seed text files: `files: [{path, contents, user:{name,email}}]`. */
-async function jsonInitialFiles(
-  yoke: Yoke,
-  body: { files?: unknown; user?: { name?: unknown; email?: unknown } },
-): Promise<InitialFiles | null> {
+function jsonInitialFiles(body: { files?: unknown; user?: { name?: unknown; email?: unknown } }): InitialFiles | null {
   if (body.files === undefined || body.files === null) return null;
   if (!Array.isArray(body.files)) throw new BadRequest('files must be an array');
   if (body.files.length === 0) return null;
@@ -134,12 +110,5 @@ async function jsonInitialFiles(
   });
   const first = specs[0].user ?? body.user;
   const author = requireAuthor(first?.name, first?.email);
-  const changes: ChangeSet = new Map();
-  const blobs = [];
-  for (const spec of specs) {
-    const stored = await yoke.blobs.put([Buffer.from(spec.contents, 'utf8')]);
-    changes.set(spec.path, { hash: stored.hash, size: stored.size });
-    blobs.push(stored);
-  }
-  return { changes, blobs, author };
+  return { files: specs.map((spec) => ({ path: spec.path, text: spec.contents })), author };
 }
