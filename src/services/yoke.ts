@@ -3,6 +3,7 @@ import type { MetaStore } from '../storage/meta-store.js';
 import { DEFAULT_VNODE_SIZE } from '../core/tree.js';
 import { BranchService } from './branches.js';
 import { CommitService } from './commits.js';
+import { FileService } from './files.js';
 import { HistoryService } from './history.js';
 import { MergeService } from './merge.js';
 import { NodeCache } from './node-cache.js';
@@ -39,6 +40,8 @@ export class Yoke {
   readonly workspaces: WorkspaceService;
   readonly merges: MergeService;
   readonly trees: TreeResolver;
+  /** Files on a branch: upload, delete and move as commits; committed files found for reading. */
+  readonly files: FileService;
   /** Yoke's trees as Oxen's node records (the `tree/…` routes). */
   readonly oxenTree: OxenTreeService;
   /** Oxen's push, clone, pull and fetch. */
@@ -64,6 +67,7 @@ export class Yoke {
     this.uploads = new UploadService(meta, blobs, { ...DEFAULT_UPLOAD_OPTIONS, ...options.uploads });
     this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, vnodeSize);
     this.trees = new TreeResolver(meta, this.nodes, this.revisions, this.workspaces);
+    this.files = new FileService(this.nodes, this.trees, this.commits);
     this.oxenTree = new OxenTreeService(meta, this.nodes);
     this.sync = new SyncService(meta, this.nodes);
     this.auth = new AuthService(meta);

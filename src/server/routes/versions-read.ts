@@ -6,7 +6,7 @@ import type { RepoRecord } from '../../services/records.js';
 import type { Yoke } from '../../services/yoke.js';
 import { errorBody, ok } from '../envelope.js';
 import { jsonValue } from '../json-body.js';
-import { committedFileHandler, findCommittedFile, sendBlob } from './files.js';
+import { committedFileHandler, sendBlob } from './files.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
 /** Most hashes one `versions/missing` request may ask about. */
@@ -116,7 +116,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
       const length = byteParam(request.query.chunk_size, 'chunk_size', DEFAULT_CHUNK_SIZE);
       if (length === 0) throw new BadRequest('chunk_size must be at least 1');
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const { resolved, entry } = await findCommittedFile(yoke, repo, request.params['*']);
+      const { resolved, entry } = await yoke.files.findCommitted(repo, request.params['*']);
       reply.header('oxen-revision-id', resolved.commit.id).header('access-control-expose-headers', 'content-length, oxen-revision-id');
       if (start > 0 && start >= entry.size) {
         reply.header('content-range', `bytes */${entry.size}`);
@@ -175,5 +175,5 @@ async function tryRevisionFile(yoke: Yoke, repo: RepoRecord, resource: string) {
     if (err instanceof NotFound) return null;
     throw err;
   }
-  return findCommittedFile(yoke, repo, resource);
+  return yoke.files.findCommitted(repo, resource);
 }
