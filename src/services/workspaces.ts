@@ -86,6 +86,21 @@ export class WorkspaceService {
     return workspace;
   }
 
+  /** The repository's workspaces, or only the one named `name`. */
+  list(repo: RepoRecord, name?: string): Promise<WorkspaceRecord[]> {
+    return this.meta.listWorkspaces(repo.id, name);
+  }
+
+  /** Deletes a workspace and everything staged in it. */
+  async delete(workspace: WorkspaceRecord): Promise<void> {
+    await this.meta.deleteWorkspace(workspace.uid);
+  }
+
+  /** Deletes every workspace of the repository; answers how many there were. */
+  deleteAll(repo: RepoRecord): Promise<number> {
+    return this.meta.deleteAllWorkspaces(repo.id);
+  }
+
   async baseCommit(workspace: WorkspaceRecord): Promise<CommitRecord> {
     const commit = await this.meta.getCommit(workspace.repoId, workspace.baseCommitId);
     if (!commit) throw new Error(`Workspace ${workspace.id} points at missing commit ${workspace.baseCommitId}`);
@@ -122,6 +137,12 @@ export class WorkspaceService {
     const changes = files.map((f) => ({ path: f.path, hash: f.hash, size: f.size }));
     await this.assertApplicable(workspace, changes);
     await this.meta.stageChanges(workspace.uid, changes);
+  }
+
+  /** Records uploaded blobs as held by the repository, then stages them as `stageFiles` does. */
+  async stageUploads(workspace: WorkspaceRecord, files: Array<{ path: string; hash: string; size: number }>): Promise<void> {
+    await this.meta.addRepoBlobs(workspace.repoId, files);
+    await this.stageFiles(workspace, files);
   }
 
   /** Stages removals of existing files or directories; returns the paths that were not there. */

@@ -4,7 +4,7 @@ import { BadRequest, NotFound, shown } from '../../core/errors.js';
 import { joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
 import type { Yoke } from '../../services/yoke.js';
 import type { ClassifiedChange } from '../../services/workspaces.js';
-import type { CommitRecord, RepoRecord, WorkspaceRecord } from '../../storage/meta-store.js';
+import type { CommitRecord, RepoRecord, WorkspaceRecord } from '../../services/records.js';
 import { receiveBlobParts } from '../blob-parts.js';
 import { ok } from '../envelope.js';
 import { jsonObject, jsonValue } from '../json-body.js';
@@ -91,7 +91,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     { schema: { tags, summary: 'List workspaces (?name= filters by name)' } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const list = await yoke.meta.listWorkspaces(repo.id, request.query.name);
+      const list = await yoke.workspaces.list(repo, request.query.name);
       const views = await Promise.all(list.map(async (w) => workspaceView(w, await yoke.workspaces.baseCommit(w))));
       return ok('resource_found', { workspaces: views });
     },
@@ -99,7 +99,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
 
   app.delete<{ Params: RepoParams }>(`${REPO}/workspaces`, { schema: { tags, summary: 'Delete every workspace of the repository' } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-    return ok('resource_deleted', { deleted: await yoke.meta.deleteAllWorkspaces(repo.id) });
+    return ok('resource_deleted', { deleted: await yoke.workspaces.deleteAll(repo) });
   });
 
   app.get<{ Params: WsParams }>(WS, { schema: { tags, summary: 'A workspace, by id or name' } }, async (request) => {
@@ -124,7 +124,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
   app.delete<{ Params: WsParams }>(WS, { schema: { tags, summary: 'Delete a workspace and everything staged in it' } }, async (request) => {
     const { workspace } = await context(request.params);
     const base = await yoke.workspaces.baseCommit(workspace);
-    await yoke.meta.deleteWorkspace(workspace.uid);
+    await yoke.workspaces.delete(workspace);
     return ok('resource_deleted', { workspace: workspaceView(workspace, base) });
   });
 
@@ -137,7 +137,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
       },
     },
     async (request) => {
-      const { repo, workspace } = await context(request.params);
+      const { workspace } = await context(request.params);
       const dir = normalizeRepoPath(request.params['*'], { allowRoot: true });
       if (!request.isMultipart()) throw new BadRequest('Expected a multipart/form-data body');
       const invalid: Array<{ path: string; error: string }> = [];
@@ -165,10 +165,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
         staged.set(path, { path, hash: o.hash, size: o.size });
       }
       const files = [...staged.values()];
-      if (files.length > 0) {
-        await yoke.meta.addRepoBlobs(repo.id, files);
-        await yoke.workspaces.stageFiles(workspace, files);
-      }
+      if (files.length > 0) await yoke.workspaces.stageUploads(workspace, files);
       return ok('resource_created', {
         paths: files.map((f) => f.path),
         err_files: outcomes.flatMap((o) => (o.ok ? [] : [{ path: o.filename, hash: null, error: o.error }])),
@@ -250,7 +247,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
   app.get<{ Params: WsPathParams }>(`${WS}/merge/*`, { schema: { tags, summary: 'Can the workspace be committed onto {branch}, and which paths conflict' } }, async (request) => {
     const { repo, workspace } = await context(request.params);
     const branch = request.params['*'];
-    if ((await yoke.meta.findBranches(repo.id, [branch])).length === 0) throw new NotFound(`Branch '${branch}' not found`);
+    if (!(await yoke.branches.find(repo, branch))) throw new NotFound(`Branch '${branch}' not found`);
     const result = await yoke.workspaces.mergeability(workspace, branch);
     return ok('resource_found', {
       is_mergeable: result.isMergeable,
