@@ -2,6 +2,7 @@ import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
 import { DEFAULT_VNODE_SIZE } from '../core/tree.js';
 import { BranchService } from './branches.js';
+import { CommitLog } from './commit-log.js';
 import { CommitService } from './commits.js';
 import { FileService } from './files.js';
 import { HistoryService } from './history.js';
@@ -34,6 +35,8 @@ export class Yoke {
   readonly branches: BranchService;
   readonly commits: CommitService;
   readonly history: HistoryService;
+  /** The commits the `commits/…` routes and the sync downloads list. */
+  readonly commitLog: CommitLog;
   readonly uploads: UploadService;
   /** Content blobs as repositories hold them: stored, recorded, read and batch-downloaded. */
   readonly versions: VersionService;
@@ -74,6 +77,7 @@ export class Yoke {
     this.fsck = new FsckService(meta, blobs);
     this.gc = new GarbageCollector(meta, blobs, this.uploads);
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
+    this.commitLog = new CommitLog(meta, this.revisions, this.history, this.merges);
     this.branches = new BranchService(meta, this.history, this.sync, this.merges);
   }
 

@@ -1,6 +1,5 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFound } from '../../core/errors.js';
-import { normalizeHash } from '../../core/hash.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { commitView, pageParams, pageView, type PageQuery } from '../views.js';
@@ -22,19 +21,7 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
     async (request: Req) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const { page, pageSize, offset } = pageParams(request.query);
-      // An empty repository has no branch yet; Oxen answers an empty history there, not 404.
-      if ((await yoke.meta.countAllCommits(repo.id)) === 0) return ok('resource_found', { commits: [], ...historyPage(page, pageSize, offset, 0) });
-      const spec = request.params['*'];
-      const range = spec.includes('..') ? await yoke.merges.tryResolveRange(repo, spec) : null;
-      if (range) {
-        const commits = await yoke.merges.commitsBetween(repo, range.base, range.head);
-        return ok('resource_found', { commits: commits.slice(offset, offset + pageSize).map(commitView), ...historyPage(page, pageSize, offset, commits.length) });
-      }
-      const resolved = await yoke.revisions.resolve(repo, spec);
-      const { commits, total } =
-        resolved.path === ''
-          ? await yoke.history.page(repo, resolved.commit, offset, pageSize)
-          : await yoke.history.pathPage(repo, resolved.commit, resolved.path, offset, pageSize);
+      const { commits, total } = await yoke.commitLog.history(repo, request.params['*'], offset, pageSize);
       return ok('resource_found', { commits: commits.map(commitView), ...historyPage(page, pageSize, offset, total) });
     },
   );
@@ -45,17 +32,14 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const { page, pageSize, offset } = pageParams(request.query);
-      const [commits, total] = await Promise.all([
-        yoke.meta.listAllCommits(repo.id, { offset, limit: pageSize }),
-        yoke.meta.countAllCommits(repo.id),
-      ]);
+      const { commits, total } = await yoke.commitLog.all(repo, offset, pageSize);
       return ok('resource_found', { commits: commits.map(commitView), ...pageView(page, pageSize, total) });
     },
   );
 
   app.get<{ Params: RepoParams }>(`${REPO}/commits/root`, { schema: { tags, summary: 'The root (first) commit' } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-    const [root] = await yoke.meta.listRootCommits(repo.id);
+    const root = await yoke.commitLog.root(repo);
     return ok('resource_found', { commit: root ? commitView(root) : null });
   });
 
@@ -65,8 +49,7 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
     { schema: { tags, summary: 'Acknowledge that a commit is complete (Oxen clients send it after committing)' } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      const id = normalizeHash(request.params.commit_id);
-      const commit = id === null ? null : await yoke.meta.getCommit(repo.id, id);
+      const commit = await yoke.commitLog.find(repo, request.params.commit_id);
       if (!commit) throw new NotFound(`Commit '${request.params.commit_id}' not found`);
       return ok('resource_created', { commit: commitView(commit) });
     },
@@ -79,14 +62,11 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const rest = request.params['*'];
       if (rest.endsWith('/parents')) {
-        const commit = await yoke.revisions.resolveCommit(repo, rest.slice(0, -'/parents'.length));
         // Oxen answers the whole ancestry under `commits`; `parents` holds the direct parents.
-        const ancestors = await yoke.meta.listAncestors(repo.id, commit.id, { offset: 1, limit: Number.MAX_SAFE_INTEGER });
-        const parents = await yoke.meta.getCommits(repo.id, commit.parentIds);
+        const { ancestors, parents } = await yoke.commitLog.ancestry(repo, rest.slice(0, -'/parents'.length));
         return ok('resource_found', { commits: ancestors.map(commitView), parents: parents.map(commitView) });
       }
-      const id = normalizeHash(rest);
-      const commit = id === null ? null : await yoke.meta.getCommit(repo.id, id);
+      const commit = await yoke.commitLog.find(repo, rest);
       if (!commit) throw new NotFound(`Revision not found: ${rest}`);
       return ok('resource_found', { commit: commitView(commit) });
     },

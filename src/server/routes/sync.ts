@@ -1,11 +1,10 @@
 import type { FastifyInstance, FastifyReply, FastifyRequest } from 'fastify';
 import { BadRequest, NotFound } from '../../core/errors.js';
 import { normalizeHash } from '../../core/hash.js';
-import { allAncestors } from '../../services/history.js';
 import { nodeRecordsTarGz } from '../../services/oxen-tree.js';
+import type { CommitRecord, RepoRecord } from '../../services/records.js';
 import { dirHashesTarGz } from '../../services/sync.js';
 import type { Yoke } from '../../services/yoke.js';
-import type { CommitRecord, RepoRecord } from '../../storage/meta-store.js';
 import { ok } from '../envelope.js';
 import { sendTarGz } from '../stream-reply.js';
 import { jsonObject } from '../json-body.js';
@@ -84,8 +83,7 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
     { schema: { tags, summary: 'Every node record of every commit in the repository, as a tar.gz (a clone with all=true)' } },
     async (request, reply) => {
       const repo = await repoOf(request);
-      const commits = await yoke.meta.listAllCommits(repo.id, { offset: 0, limit: Number.MAX_SAFE_INTEGER });
-      const records = yoke.oxenTree.recordsOf(repo, commits.reverse());
+      const records = yoke.oxenTree.recordsOf(repo, await yoke.commitLog.everyOldestFirst(repo));
       return sendTarGz(request, reply, 'tree download', (onFailure) => nodeRecordsTarGz(records, onFailure));
     },
   );
@@ -109,16 +107,8 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
       const repo = await repoOf(request);
       const parts = request.params.spec.split('..');
       if (parts.length > 2 || parts.some((p) => p === '')) throw new BadRequest(`Expected {commit} or {base}..{head}, got ${request.params.spec}`);
-      const head = await yoke.revisions.resolveCommit(repo, parts[parts.length - 1]);
-      let commits: CommitRecord[];
-      if (parts.length === 2) {
-        // Both ends, as Oxen's server sends them: the client unpacks base's index over its own.
-        const base = await yoke.revisions.resolveCommit(repo, parts[0]);
-        commits = [...(await yoke.merges.commitsBetween(repo, base, head)), base];
-      } else {
-        commits = await allAncestors(yoke.meta, repo.id, head);
-      }
-      return dirHashesReply(request, reply, repo, commits.reverse());
+      const commits = await yoke.commitLog.lineage(repo, parts[parts.length - 1], parts.length === 2 ? parts[0] : undefined);
+      return dirHashesReply(request, reply, repo, commits);
     },
   );
 
