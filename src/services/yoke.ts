@@ -4,6 +4,7 @@ import { DEFAULT_VNODE_SIZE } from '../core/tree.js';
 import { BranchService } from './branches.js';
 import { CommitLog } from './commit-log.js';
 import { CommitService } from './commits.js';
+import { DirectoryService } from './directories.js';
 import { FileService } from './files.js';
 import { HistoryService } from './history.js';
 import { MergeService } from './merge.js';
@@ -45,6 +46,8 @@ export class Yoke {
   readonly trees: TreeResolver;
   /** Files on a branch: upload, delete and move as commits; committed files found for reading. */
   readonly files: FileService;
+  /** Directory listings and single entries, dated by their latest commits. */
+  readonly dirs: DirectoryService;
   /** Yoke's trees as Oxen's node records (the `tree/…` routes). */
   readonly oxenTree: OxenTreeService;
   /** Oxen's push, clone, pull and fetch. */
@@ -71,6 +74,7 @@ export class Yoke {
     this.workspaces = new WorkspaceService(meta, this.nodes, this.commits, vnodeSize);
     this.trees = new TreeResolver(meta, this.nodes, this.revisions, this.workspaces);
     this.files = new FileService(this.nodes, this.trees, this.commits);
+    this.dirs = new DirectoryService(meta, this.trees);
     this.oxenTree = new OxenTreeService(meta, this.nodes);
     this.sync = new SyncService(meta, this.nodes);
     this.auth = new AuthService(meta);
