@@ -1,7 +1,7 @@
 import { BadRequest } from '../core/errors.js';
 import { describeFile } from '../core/mime.js';
 import type { DirEntry, FileEntry } from '../core/tree.js';
-import type { BranchRecord, CommitRecord, RepoRecord } from '../storage/meta-store.js';
+import type { BranchRecord, CommitRecord, RepoRecord } from '../services/records.js';
 import { MIN_OXEN_CLIENT_VERSION } from './envelope.js';
 
 /** JSON shapes of the API (Oxen's, with additive fields). */

@@ -59,6 +59,7 @@ export class Yoke {
   readonly gc: GarbageCollector;
 
   constructor(
+    /** The stores themselves: for tests, benchmarks and closing. Routes reach them only through the services (test/core/layers.test.ts). */
     readonly meta: MetaStore,
     readonly blobs: BlobStore,
     options: YokeOptions = {},
