@@ -1,5 +1,6 @@
 import { joinRepoPath } from './paths.js';
-import { loadDir, loadVnode, walkFiles, type Entry, type FileEntry, type NodeSource } from './tree.js';
+import { runInRounds, type WalkStep } from './rounds.js';
+import { asDir, asVnode, readNodes, type Entry, type FileEntry, type NodeSource, type TreeNode } from './tree.js';
 
 /** A file that differs between two trees. `before`/`after` are null where the file is absent. */
 export interface FileChange {
@@ -26,54 +27,64 @@ const leaf = (e: FileEntry): FileSide => ({ hash: e.hash, size: e.size, carry: e
  * commits of a large repository that differ in a few files cost a handful of node reads.
  */
 export async function diffTrees(source: NodeSource, fromId: string | null, toId: string | null, prefix = ''): Promise<FileChange[]> {
-  const out: FileChange[] = [];
-  await diffDirs(source, fromId, toId, prefix, out);
-  return out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+  return (await diffTreesMany(source, [{ fromId, toId, prefix }]))[0];
 }
 
-async function diffDirs(source: NodeSource, fromId: string | null, toId: string | null, prefix: string, out: FileChange[]): Promise<void> {
-  if (fromId === toId) return;
-  if (fromId === null || toId === null) {
-    const side = (fromId ?? toId)!;
-    for await (const file of walkFiles(source, side, prefix)) {
-      const value = leaf(file.entry);
-      out.push(fromId === null ? { path: file.path, status: 'added', before: null, after: value } : { path: file.path, status: 'removed', before: value, after: null });
-    }
-    return;
-  }
-  const [from, to] = await Promise.all([loadDir(source, fromId), loadDir(source, toId)]);
-  if (from.vnodes.length === to.vnodes.length) {
-    // Same partition: a name lives in the same vnode on both sides, so equal vnodes are skipped.
-    for (let i = 0; i < from.vnodes.length; i++) {
-      if (from.vnodes[i] === to.vnodes[i]) continue;
-      await diffEntries(source, await loadVnode(source, from.vnodes[i]), await loadVnode(source, to.vnodes[i]), prefix, out);
-    }
-  } else {
-    await diffEntries(source, await allEntries(source, from.vnodes), await allEntries(source, to.vnodes), prefix, out);
-  }
+/**
+ * `diffTrees` of several pairs of trees at once (a commit and its parent, for many commits): the
+ * walks go down together, reading the directories of a level of every tree in one call, then their vnodes.
+ */
+export async function diffTreesMany(source: NodeSource, pairs: Array<{ fromId: string | null; toId: string | null; prefix?: string }>): Promise<FileChange[][]> {
+  const outs = pairs.map((): FileChange[] => []);
+  await runInRounds(
+    (ids) => readNodes(source, ids),
+    pairs.flatMap((pair, i) => diffDirs(outs[i], pair.prefix ?? '', pair.fromId, pair.toId)),
+  );
+  return outs.map((out) => out.sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0)));
 }
 
-async function allEntries(source: NodeSource, vnodes: string[]): Promise<Entry[]> {
-  const all: Entry[] = [];
-  for (const vnode of vnodes) all.push(...(await loadVnode(source, vnode)));
-  return all;
+type Step = WalkStep<TreeNode>;
+
+/** The steps that compare directory `fromId` with `toId` (null: absent) at `prefix`. */
+function diffDirs(out: FileChange[], prefix: string, fromId: string | null, toId: string | null): Step[] {
+  if (fromId === toId) return [];
+  const ids = [fromId, toId].filter((id): id is string => id !== null);
+  return [
+    {
+      ids,
+      then: (nodes) => {
+        const from = fromId === null ? null : asDir(nodes[0]);
+        const to = toId === null ? null : asDir(nodes[nodes.length - 1]);
+        // Same partition: a name lives in the same vnode on both sides, so equal vnodes are skipped.
+        const groups: Array<[before: string[], after: string[]]> =
+          from && to && from.vnodes.length === to.vnodes.length
+            ? from.vnodes.flatMap((v, i): Array<[string[], string[]]> => (v === to.vnodes[i] ? [] : [[[v], [to.vnodes[i]]]]))
+            : [[from?.vnodes ?? [], to?.vnodes ?? []]];
+        return groups.map(([before, after]) => ({
+          ids: [...before, ...after],
+          then: (vnodes: TreeNode[]) => {
+            const entries = vnodes.map(asVnode);
+            return diffEntries(out, prefix, entries.slice(0, before.length).flat(), entries.slice(before.length).flat());
+          },
+        }));
+      },
+    },
+  ];
 }
 
-async function diffEntries(source: NodeSource, before: Entry[], after: Entry[], prefix: string, out: FileChange[]): Promise<void> {
+function diffEntries(out: FileChange[], prefix: string, before: Entry[], after: Entry[]): Step[] {
   const byName = new Map(after.map((e) => [e.name, e]));
+  const next: Step[] = [];
   for (const old of before) {
-    const path = joinRepoPath(prefix, old.name);
-    const next = byName.get(old.name);
+    const now = byName.get(old.name);
     byName.delete(old.name);
-    await diffEntry(source, path, old, next ?? null, out);
+    next.push(...diffEntry(out, joinRepoPath(prefix, old.name), old, now ?? null));
   }
-  for (const added of byName.values()) await diffEntry(source, joinRepoPath(prefix, added.name), null, added, out);
+  for (const added of byName.values()) next.push(...diffEntry(out, joinRepoPath(prefix, added.name), null, added));
+  return next;
 }
 
-async function diffEntry(source: NodeSource, path: string, before: Entry | null, after: Entry | null, out: FileChange[]): Promise<void> {
-  const beforeDir = before?.kind === 'dir' ? before.id : null;
-  const afterDir = after?.kind === 'dir' ? after.id : null;
-  if (beforeDir !== null || afterDir !== null) await diffDirs(source, beforeDir, afterDir, path, out);
+function diffEntry(out: FileChange[], path: string, before: Entry | null, after: Entry | null): Step[] {
   const beforeFile = before?.kind === 'file' ? leaf(before) : null;
   const afterFile = after?.kind === 'file' ? leaf(after) : null;
   if (beforeFile && afterFile) {
@@ -83,4 +94,5 @@ async function diffEntry(source: NodeSource, path: string, before: Entry | null,
   } else if (afterFile) {
     out.push({ path, status: 'added', before: null, after: afterFile });
   }
+  return diffDirs(out, path, before?.kind === 'dir' ? before.id : null, after?.kind === 'dir' ? after.id : null);
 }

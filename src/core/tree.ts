@@ -16,6 +16,7 @@ import {
   type RecordChild,
 } from './oxen-nodes.js';
 import { basename, joinRepoPath, splitRepoPath } from './paths.js';
+import { runInRounds, type WalkStep } from './rounds.js';
 
 /**
  * The merkle tree, in Oxen's node format (oxen-nodes.ts), so that trees travel to and from Oxen's
@@ -110,6 +111,13 @@ export type TreeNode = DirNode | VNode | CommitNode;
 /** Read access to stored nodes; implementations may cache, since nodes are immutable. */
 export interface NodeSource {
   getNode(id: string): Promise<TreeNode>;
+  /** Several nodes in the order asked, in one read: a source whose reads are round trips provides it. */
+  getNodes?(ids: string[]): Promise<TreeNode[]>;
+}
+
+/** Nodes by id, in one read when the source can. */
+export function readNodes(source: NodeSource, ids: string[]): Promise<TreeNode[]> {
+  return source.getNodes ? source.getNodes(ids) : Promise.all(ids.map((id) => source.getNode(id)));
 }
 
 // ---- stored form ----------------------------------------------------------------------------
@@ -213,16 +221,27 @@ const byName = (a: Entry, b: Entry) => compareNames(a.name, b.name);
 
 // ---- reading --------------------------------------------------------------------------------
 
-export async function loadDir(source: NodeSource, id: string): Promise<DirNode> {
-  const node = await source.getNode(id);
-  if (node.kind !== 'dir') throw new Error(`Node ${id} is not a directory`);
+export function asDir(node: TreeNode): DirNode {
+  if (node.kind !== 'dir') throw new Error(`Node ${node.id} is not a directory`);
   return node;
 }
 
-export async function loadVnode(source: NodeSource, id: string): Promise<Entry[]> {
-  const node = await source.getNode(id);
-  if (node.kind !== 'vnode') throw new Error(`Node ${id} is not a vnode`);
+export function asVnode(node: TreeNode): Entry[] {
+  if (node.kind !== 'vnode') throw new Error(`Node ${node.id} is not a vnode`);
   return node.entries;
+}
+
+export async function loadDir(source: NodeSource, id: string): Promise<DirNode> {
+  return asDir(await source.getNode(id));
+}
+
+export async function loadVnode(source: NodeSource, id: string): Promise<Entry[]> {
+  return asVnode(await source.getNode(id));
+}
+
+/** The entries of several vnodes, read together. */
+export async function loadVnodes(source: NodeSource, ids: string[]): Promise<Entry[][]> {
+  return (await readNodes(source, ids)).map(asVnode);
 }
 
 export async function loadCommitNode(source: NodeSource, id: string): Promise<CommitNode> {
@@ -244,28 +263,53 @@ function findSorted(entries: Entry[], name: string): Entry | undefined {
   return undefined;
 }
 
+/** The id of the vnode of `dir` that holds `path` (a full path), or null when the directory is empty. */
+export function holderVnode(dir: DirNode, path: string): string | null {
+  return dir.vnodes.length === 0 ? null : dir.vnodes[oxenVnodeIndex(path, dir.vnodes.length)];
+}
+
 /** The entry at `path` (full path) directly inside `dir`, reading only the vnode that holds it. */
 export async function findChild(source: NodeSource, dir: DirNode, path: string): Promise<Entry | undefined> {
-  if (dir.vnodes.length === 0) return undefined;
-  const entries = await loadVnode(source, dir.vnodes[oxenVnodeIndex(path, dir.vnodes.length)]);
-  return findSorted(entries, basename(path));
+  const holder = holderVnode(dir, path);
+  return holder === null ? undefined : findSorted(await loadVnode(source, holder), basename(path));
 }
 
 /** The entry at `path` ('' is the root directory), or null when nothing is there. */
 export async function lookup(source: NodeSource, rootId: string, path: string): Promise<Entry | null> {
-  let dir = await loadDir(source, rootId);
-  let entry: Entry = { kind: 'dir', name: '', id: rootId, size: dir.size, files: dir.files, lastCommitId: dir.lastCommitId, payload: dir.payload };
-  const segments = splitRepoPath(path);
-  for (let i = 0; i < segments.length; i++) {
-    if (i > 0) {
-      if (entry.kind !== 'dir') return null;
-      dir = await loadDir(source, entry.id);
-    }
-    const child = await findChild(source, dir, segments.slice(0, i + 1).join('/'));
-    if (!child) return null;
-    entry = child;
-  }
-  return entry;
+  return (await lookupMany(source, [{ rootId, path }]))[0];
+}
+
+/**
+ * The entries at several paths, each in its own tree (or the same), or null where nothing is there.
+ * The lookups go down together: the directories of a level are read in one call, then their vnodes.
+ */
+export async function lookupMany(source: NodeSource, queries: Array<{ rootId: string; path: string }>): Promise<Array<Entry | null>> {
+  const found: Array<Entry | null> = queries.map(() => null);
+  // Looks for segment `depth` of query `i` in directory `dirId`.
+  const inDir = (i: number, segments: string[], depth: number, dirId: string): WalkStep<TreeNode> => ({
+    ids: [dirId],
+    then: ([node]) => {
+      const dir = asDir(node);
+      if (segments.length === 0) {
+        found[i] = { kind: 'dir', name: '', id: dirId, size: dir.size, files: dir.files, lastCommitId: dir.lastCommitId, payload: dir.payload };
+        return;
+      }
+      const holder = holderVnode(dir, segments.slice(0, depth + 1).join('/'));
+      if (holder === null) return;
+      return [
+        {
+          ids: [holder],
+          then: ([vnode]) => {
+            const child = findSorted(asVnode(vnode), segments[depth]);
+            if (child && depth + 1 === segments.length) found[i] = child;
+            else if (child?.kind === 'dir') return [inDir(i, segments, depth + 1, child.id)];
+          },
+        },
+      ];
+    },
+  });
+  await runInRounds((ids) => readNodes(source, ids), queries.map((q, i) => inDir(i, splitRepoPath(q.path), 0, q.rootId)));
+  return found;
 }
 
 /** All direct entries of a directory node, sorted by name. */
@@ -275,8 +319,7 @@ export async function listDir(source: NodeSource, dirId: string): Promise<Entry[
 
 /** All direct entries of a loaded directory node, sorted by name. */
 export async function listDirNode(source: NodeSource, dir: DirNode): Promise<Entry[]> {
-  const all: Entry[] = [];
-  for (const vnode of dir.vnodes) all.push(...(await loadVnode(source, vnode)));
+  const all = (await loadVnodes(source, dir.vnodes)).flat();
   return dir.vnodes.length > 1 ? all.sort(byName) : all;
 }
 

@@ -1,4 +1,4 @@
-import { lookup, sameEntry, type NodeSource } from '../core/tree.js';
+import { lookupMany, sameEntry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { NodeCache } from './node-cache.js';
 
@@ -44,15 +44,19 @@ export class HistoryService {
 
   private async *changesTo(repo: RepoRecord, head: CommitRecord, path: string): AsyncGenerator<CommitRecord> {
     const source: NodeSource = this.nodes.forRepo(repo.id);
-    const entryAt = async (commit: CommitRecord) => lookup(source, commit.rootId, path);
     for (let offset = 0; ; offset += SCAN_BATCH) {
       const batch = await this.meta.listAncestors(repo.id, head.id, { offset, limit: SCAN_BATCH });
-      for (const commit of batch) {
-        const [parentId] = commit.parentIds;
-        const parent = parentId === undefined ? null : await this.meta.getCommit(repo.id, parentId);
-        const mine = await entryAt(commit);
-        const theirs = parent ? await entryAt(parent) : null;
-        if (!sameEntry(mine, theirs)) yield commit;
+      // A batch holds most first parents already; the others (and the entries at `path` in all) are read together.
+      const known = new Map(batch.map((c) => [c.id, c]));
+      const absent = [...new Set(batch.flatMap((c) => (c.parentIds[0] !== undefined && !known.has(c.parentIds[0]) ? [c.parentIds[0]] : [])))];
+      for (const parent of await this.meta.getCommits(repo.id, absent)) known.set(parent.id, parent);
+      const parents = batch.map((c) => (c.parentIds[0] === undefined ? null : (known.get(c.parentIds[0]) ?? null)));
+      const roots = [...new Set([...batch, ...parents].flatMap((c) => (c ? [c.rootId] : [])))];
+      const entries = await lookupMany(source, roots.map((rootId) => ({ rootId, path })));
+      const entryAt = new Map(roots.map((rootId, i) => [rootId, entries[i]]));
+      for (const [i, commit] of batch.entries()) {
+        const parent = parents[i];
+        if (!sameEntry(entryAt.get(commit.rootId)!, parent ? entryAt.get(parent.rootId)! : null)) yield commit;
       }
       if (batch.length < SCAN_BATCH) return;
     }

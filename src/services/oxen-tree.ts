@@ -1,19 +1,20 @@
 import type { Readable } from 'node:stream';
-import { nodeDirPath, oxenVnodeIndex, type NodeRecord } from '../core/oxen-nodes.js';
+import { nodeDirPath, type NodeRecord } from '../core/oxen-nodes.js';
 
 /** A record as it goes on the wire. */
 export type WireRecord = Pick<NodeRecord, 'id' | 'node' | 'children'>;
 import { joinRepoPath, splitRepoPath } from '../core/paths.js';
-import { findChild, loadDir, loadVnode, lookup, type NodeSource } from '../core/tree.js';
+import { walkInRounds, type WalkStep } from '../core/rounds.js';
+import { asDir, asVnode, findChild, holderVnode, loadDir, lookup, unframeRecord, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween } from './history.js';
-import type { NodeCache } from './node-cache.js';
+import type { CachedNode, NodeCache } from './node-cache.js';
 import { tarGzStream } from './tar-gz.js';
 
 /**
  * Serves stored trees as Oxen's node records. Yoke's trees are in Oxen's format, so a record goes
- * out as it is stored; this decides which records a download needs, each once, children first
- * (Oxen's client writes what it unpacks, in any order).
+ * out as it is stored; this decides which records a download needs, each once, in the order they
+ * are read (Oxen's client writes what it unpacks, in any order).
  */
 
 export interface TreeDownloadOptions {
@@ -27,14 +28,18 @@ export interface TreeDownloadOptions {
 
 /** State of one download: which records are out (or on the client already, for `base..head`). */
 interface Walk {
-  repoId: string;
-  source: NodeSource;
-  commit: CommitRecord;
+  /** Directory levels below each start (-1: all). */
   depth: number;
   written: Set<string>;
   /** Directories already walked, with the depth still to go below them then. */
   walked: Map<string, number>;
+  /** Vnodes whose subdirectories are walked to the bottom already (a vnode is often shared by versions of its directory). */
+  expanded: Set<string>;
 }
+
+const newWalk = (depth: number): Walk => ({ depth, written: new Set(), walked: new Map(), expanded: new Set() });
+
+type Step = WalkStep<CachedNode>;
 
 export class OxenTreeService {
   constructor(
@@ -60,9 +65,7 @@ export class OxenTreeService {
 
   /** The records of `commits` (oldest first) and all their trees, each node once. */
   async *recordsOf(repo: RepoRecord, commits: CommitRecord[], options: TreeDownloadOptions = { subtrees: null, depth: -1, isDownload: true }): AsyncGenerator<WireRecord> {
-    const written = new Set<string>();
-    const walked = new Map<string, number>();
-    for (const c of commits) yield* this.commitTree(repo, c, options, written, walked);
+    yield* this.treeRecords(repo, commits, options, newWalk(options.depth));
   }
 
   /**
@@ -71,84 +74,58 @@ export class OxenTreeService {
    */
   async *rangeRecords(repo: RepoRecord, base: CommitRecord, head: CommitRecord, options: TreeDownloadOptions): AsyncGenerator<WireRecord> {
     const newer = (await commitsBetween(this.meta, repo.id, base, head)).reverse();
-    const written = new Set<string>();
-    const walked = new Map<string, number>();
+    const walk = newWalk(options.depth);
     if (newer.length === 0) {
-      yield* this.commitTree(repo, base, options, written, walked);
+      yield* this.treeRecords(repo, [base], options, walk);
       return;
     }
     // Walk base's tree without writing anything, so that only what it lacks is sent.
-    for await (const _ of this.commitTree(repo, base, options, written, walked, { silent: true }));
-    for (const c of newer) yield* this.commitTree(repo, c, options, written, walked);
-  }
-
-  private async *commitTree(
-    repo: RepoRecord,
-    commit: CommitRecord,
-    options: TreeDownloadOptions,
-    written: Set<string>,
-    walked: Map<string, number>,
-    { silent = false } = {},
-  ): AsyncGenerator<WireRecord> {
-    const walk: Walk = { repoId: repo.id, source: this.nodes.forRepo(repo.id), commit, depth: options.depth, written, walked };
-    const self = this;
-    const emit = async function* (id: string) {
-      if (walk.written.has(id)) return;
-      walk.written.add(id);
-      if (!silent) yield await self.record(repo.id, id);
-    };
-    yield* emit(commit.id);
-    for (const path of options.subtrees ?? ['']) {
-      // Oxen sends nothing below a subtree that is missing or is a file.
-      const entry = path === '' ? ({ kind: 'dir', id: commit.rootId } as const) : await lookup(walk.source, commit.rootId, path);
-      if (entry?.kind !== 'dir') continue;
-      if (!options.isDownload && path !== '') {
-        for (const id of await this.pathIds(walk, path)) yield* emit(id);
-      }
-      for await (const id of this.dirIds(walk, entry.id, 0)) yield* emit(id);
-    }
-  }
-
-  private async record(repoId: string, id: string): Promise<WireRecord> {
-    return { id, ...(await this.nodes.record(repoId, id)) };
+    for await (const _ of this.treeRecords(repo, [base], options, walk, { silent: true }));
+    yield* this.treeRecords(repo, newer, options, walk);
   }
 
   /**
-   * A directory's records, children first: the subdirectories within depth, then its vnodes, then
-   * the directory itself. Oxen counts depth in directory levels: the start's vnodes always come,
-   * and a directory `t` levels down brings its vnodes and subdirectories while `depth > t`.
+   * The records of the commits and their trees (or subtrees) that `walk` has not written yet. The trees
+   * are walked together, a level of all of them at a time (see walkInRounds), each record sent as it is read.
    */
-  private async *dirIds(walk: Walk, id: string, level: number): AsyncGenerator<string> {
-    const below = walk.depth < 0 ? Infinity : walk.depth - level;
-    if ((walk.walked.get(id) ?? -Infinity) >= below) return; // walked as deep already (an earlier commit's tree)
-    walk.walked.set(id, below);
-    const withVnodes = level === 0 || walk.depth < 0 || walk.depth > level;
-    const withSubdirs = walk.depth < 0 || walk.depth > level;
-    const dir = await loadDir(walk.source, id);
-    for (const vnodeId of dir.vnodes) {
-      if (withSubdirs && !walk.written.has(vnodeId)) {
-        for (const e of await loadVnode(walk.source, vnodeId)) if (e.kind === 'dir') yield* this.dirIds(walk, e.id, level + 1);
+  private async *treeRecords(repo: RepoRecord, commits: CommitRecord[], options: TreeDownloadOptions, walk: Walk, { silent = false } = {}): AsyncGenerator<WireRecord> {
+    const source = this.nodes.forRepo(repo.id);
+    const out: WireRecord[] = [];
+    const emit = (id: string, entry: CachedNode) => {
+      if (walk.written.has(id)) return;
+      walk.written.add(id);
+      if (!silent) out.push({ id, ...unframeRecord(entry.bytes) });
+    };
+    const emitAll = (ids: string[]): Step => ({ ids, then: (entries) => entries.forEach((entry, i) => emit(ids[i], entry)) });
+    const start: Step[] = [];
+    for (const commit of commits) {
+      start.push(emitAll([commit.id]));
+      for (const path of options.subtrees ?? ['']) {
+        // Oxen sends nothing below a subtree that is missing or is a file.
+        const entry = path === '' ? ({ kind: 'dir', id: commit.rootId } as const) : await lookup(source, commit.rootId, path);
+        if (entry?.kind !== 'dir') continue;
+        if (!options.isDownload && path !== '') start.push(emitAll(await this.pathIds(source, commit, path)));
+        if (claimDir(walk, entry.id, 0)) start.push(dirStep(walk, emit, entry.id, 0));
       }
-      if (withVnodes) yield vnodeId;
     }
-    yield id;
+    for await (const _ of walkInRounds((ids) => this.nodes.records(repo.id, ids), start)) yield* out.splice(0);
   }
 
   /**
    * For a subtree requested without `is_download` (a partial clone): every directory above it and,
    * in each, the vnode that holds the next name, so that the client can find the subtree from the root.
    */
-  private async pathIds(walk: Walk, path: string): Promise<string[]> {
+  private async pathIds(source: NodeSource, commit: CommitRecord, path: string): Promise<string[]> {
     const ids: string[] = [];
     let dirPath = '';
-    let dirId = walk.commit.rootId;
+    let dirId = commit.rootId;
     for (const name of splitRepoPath(path)) {
-      const dir = await loadDir(walk.source, dirId);
+      const dir = await loadDir(source, dirId);
       ids.push(dirId);
       const childPath = joinRepoPath(dirPath, name);
-      if (dir.vnodes.length === 0) break;
-      const holder = dir.vnodes[oxenVnodeIndex(childPath, dir.vnodes.length)];
-      const next = await findChild(walk.source, dir, childPath);
+      const holder = holderVnode(dir, childPath);
+      if (holder === null) break;
+      const next = await findChild(source, dir, childPath);
       if (next?.kind !== 'dir') break;
       ids.push(holder);
       dirId = next.id;
@@ -156,6 +133,50 @@ export class OxenTreeService {
     }
     return ids;
   }
+}
+
+/** Marks a directory as walked `level` levels below a start; false if it was walked at least as deep already (an earlier commit's tree). */
+function claimDir(walk: Walk, id: string, level: number): boolean {
+  const below = walk.depth < 0 ? Infinity : walk.depth - level;
+  if ((walk.walked.get(id) ?? -Infinity) >= below) return false;
+  walk.walked.set(id, below);
+  return true;
+}
+
+/**
+ * A directory's records: the directory, its vnodes, and the subdirectories within depth. Oxen counts
+ * depth in directory levels: the start's vnodes always come, and a directory `t` levels down brings
+ * its vnodes and subdirectories while `depth > t`.
+ */
+function dirStep(walk: Walk, emit: (id: string, entry: CachedNode) => void, id: string, level: number): Step {
+  const unlimited = walk.depth < 0;
+  const withVnodes = level === 0 || unlimited || walk.depth > level;
+  const withSubdirs = unlimited || walk.depth > level;
+  const expand = (vnodeId: string) => withSubdirs && !(unlimited && walk.expanded.has(vnodeId));
+  return {
+    ids: [id],
+    then: ([entry]) => {
+      emit(id, entry);
+      if (!withVnodes) return;
+      const vnodes = asDir(entry.node).vnodes.filter((v) => !walk.written.has(v) || expand(v));
+      if (vnodes.length === 0) return;
+      return [
+        {
+          ids: vnodes,
+          then: (entries) => {
+            const next: Step[] = [];
+            entries.forEach((vnode, i) => {
+              emit(vnodes[i], vnode);
+              if (!expand(vnodes[i])) return;
+              if (unlimited) walk.expanded.add(vnodes[i]);
+              for (const e of asVnode(vnode.node)) if (e.kind === 'dir' && claimDir(walk, e.id, level + 1)) next.push(dirStep(walk, emit, e.id, level + 1));
+            });
+            return next;
+          },
+        },
+      ];
+    },
+  };
 }
 
 /**

@@ -1,7 +1,8 @@
 import { decodeOxenNode, oxenVnodeIndex, type OxenVNode } from '../core/oxen-nodes.js';
 import { joinRepoPath } from '../core/paths.js';
+import { runInRounds, type WalkStep } from '../core/rounds.js';
 import { decodeStoredNode, type DirNode, type FileEntry, type TreeNode } from '../core/tree.js';
-import type { MetaStore, RepoRecord } from '../storage/meta-store.js';
+import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 
 /** Something a walk found wrong: what kind, which object, where. */
 export interface Problem {
@@ -26,21 +27,29 @@ export interface WalkVisitor {
   problem(problem: Problem): void;
 }
 
-const COMMIT_BATCH = 500;
+/** Most ancestors read at once; the first reads are smaller, since a branch often adds only a few commits to what is reached. */
+const COMMIT_BATCH = 2000;
+const FIRST_COMMIT_BATCH = 50;
+
+type Step = WalkStep<Uint8Array | undefined>;
 
 /**
  * Walks from `heads` (commit ids, each with a label saying where it came from) to every ancestor,
  * each commit's node record and tree, and every file entry in them, skipping what `reached` holds
- * already. Reads the store directly (not the server's node cache: a walk of everything would flush it).
- * Missing and undecodable objects are reported, never thrown; store failures are thrown.
+ * already. Reads the store directly (not the server's node cache: a walk of everything would flush it):
+ * ancestors through the store's ancestor query, and the trees of a batch of commits together, a level at
+ * a time. Missing and undecodable objects are reported, never thrown; store failures are thrown.
  */
 export async function walkRepository(meta: MetaStore, repo: RepoRecord, heads: Array<{ id: string; where: string }>, reached: Reached, visitor: WalkVisitor): Promise<void> {
   const name = `${repo.namespace}/${repo.name}`;
   const report = (kind: Problem['kind'], id: string, where: string, detail: string) => visitor.problem({ kind, repo: name, id, where, detail });
+  const read = async (ids: string[]) => {
+    const found = await meta.getNodes(repo.id, ids);
+    return ids.map((id) => found.get(id));
+  };
 
-  const readNode = async (id: string, where: string): Promise<TreeNode | null> => {
-    const bytes = await meta.getNode(repo.id, id);
-    if (bytes === null) {
+  const decode = (id: string, bytes: Uint8Array | undefined, where: string): TreeNode | null => {
+    if (bytes === undefined) {
       report('missing_node', id, where, 'the node is not stored');
       return null;
     }
@@ -52,66 +61,107 @@ export async function walkRepository(meta: MetaStore, repo: RepoRecord, heads: A
     }
   };
 
-  const walkDir = async (dirId: string, path: string): Promise<void> => {
-    if (reached.nodes.has(dirId)) return;
+  /** The steps for a directory not reached yet (none if it was). */
+  const walkDir = (dirId: string, path: string): Step[] => {
+    if (reached.nodes.has(dirId)) return [];
     reached.nodes.add(dirId);
     const where = path === '' ? '/' : path;
-    const dir = await readNode(dirId, where);
-    if (dir === null) return;
-    if (dir.kind !== 'dir') return report('corrupt_node', dirId, where, `expected a directory, found a ${dir.kind}`);
-    await walkVnodes(dir, path, where);
+    return [
+      {
+        ids: [dirId],
+        then: ([bytes]) => {
+          const dir = decode(dirId, bytes, where);
+          if (dir === null) return;
+          if (dir.kind !== 'dir') return report('corrupt_node', dirId, where, `expected a directory, found a ${dir.kind}`);
+          return walkVnodes(dir, path, where);
+        },
+      },
+    ];
   };
 
-  const walkVnodes = async (dir: DirNode, path: string, where: string): Promise<void> => {
-    let entries = 0;
-    for (let index = 0; index < dir.vnodes.length; index++) {
-      const vnodeId = dir.vnodes[index];
-      // Counted as the directory declares it; checked against what the vnode holds when it is first read.
-      const declared = (decodeOxenNode('VNode', dir.vnodePayloads[index]) as OxenVNode).numEntries;
-      entries += declared;
-      if (reached.nodes.has(vnodeId)) continue;
-      reached.nodes.add(vnodeId);
-      const vnode = await readNode(vnodeId, where);
-      if (vnode === null) continue;
-      if (vnode.kind !== 'vnode') {
-        report('corrupt_node', vnodeId, where, `expected a vnode, found a ${vnode.kind}`);
-        continue;
-      }
-      if (vnode.entries.length !== declared) report('corrupt_node', vnodeId, where, `the vnode holds ${vnode.entries.length} entries, its directory says ${declared}`);
-      for (const entry of vnode.entries) {
-        const entryPath = joinRepoPath(path, entry.name);
-        if (oxenVnodeIndex(entryPath, dir.vnodes.length) !== index) {
-          report('corrupt_node', vnodeId, where, `'${entryPath}' is in vnode ${index} of ${dir.vnodes.length}, not where its path hashes to`);
-        }
-        if (entry.kind === 'file') visitor.file(entry, entryPath);
-        else await walkDir(entry.id, entryPath);
-      }
-    }
+  const walkVnodes = (dir: DirNode, path: string, where: string): Step[] => {
+    // Counted as the directory declares it; checked against what each vnode holds when it is first read.
+    const declared = dir.vnodePayloads.map((payload) => (decodeOxenNode('VNode', payload) as OxenVNode).numEntries);
+    const entries = declared.reduce((a, b) => a + b, 0);
     if (entries !== dir.entries) report('corrupt_node', dir.id, where, `the directory says it has ${dir.entries} entries, its vnodes hold ${entries}`);
+    const unread = [...dir.vnodes.entries()].filter(([, id]) => !reached.nodes.has(id));
+    if (unread.length === 0) return [];
+    for (const [, id] of unread) reached.nodes.add(id);
+    return [
+      {
+        ids: unread.map(([, id]) => id),
+        then: (records) => {
+          const next: Step[] = [];
+          unread.forEach(([index, vnodeId], i) => {
+            const vnode = decode(vnodeId, records[i], where);
+            if (vnode === null) return;
+            if (vnode.kind !== 'vnode') return report('corrupt_node', vnodeId, where, `expected a vnode, found a ${vnode.kind}`);
+            if (vnode.entries.length !== declared[index]) report('corrupt_node', vnodeId, where, `the vnode holds ${vnode.entries.length} entries, its directory says ${declared[index]}`);
+            for (const entry of vnode.entries) {
+              const entryPath = joinRepoPath(path, entry.name);
+              if (oxenVnodeIndex(entryPath, dir.vnodes.length) !== index) {
+                report('corrupt_node', vnodeId, where, `'${entryPath}' is in vnode ${index} of ${dir.vnodes.length}, not where its path hashes to`);
+              }
+              if (entry.kind === 'file') visitor.file(entry, entryPath);
+              else next.push(...walkDir(entry.id, entryPath));
+            }
+          });
+          return next;
+        },
+      },
+    ];
   };
 
-  let frontier = heads.filter((h) => !reached.commits.has(h.id));
-  while (frontier.length > 0) {
-    const batch = frontier.slice(0, COMMIT_BATCH);
-    frontier = frontier.slice(COMMIT_BATCH);
-    const found = new Map((await meta.getCommits(repo.id, batch.map((h) => h.id))).map((c) => [c.id, c]));
-    for (const head of batch) {
-      if (reached.commits.has(head.id)) continue;
+  /** A commit's own node record (Oxen's clients download it with the tree), and its tree. */
+  const walkCommit = (commit: CommitRecord): Step[] => {
+    reached.nodes.add(commit.id);
+    const where = `commit ${commit.id}`;
+    const record: Step = {
+      ids: [commit.id],
+      then: ([bytes]) => {
+        const node = decode(commit.id, bytes, where);
+        if (node !== null && (node.kind !== 'commit' || node.rootId !== commit.rootId)) report('corrupt_node', commit.id, where, `the commit's node does not name root ${commit.rootId}`);
+      },
+    };
+    return [record, ...walkDir(commit.rootId, '')];
+  };
+
+  // Parents named by a reached commit and not reached (yet): what is left of them at the end is missing.
+  const named = new Map<string, string>();
+  const listed = new Set<string>();
+  const fresh = heads.filter((h) => !reached.commits.has(h.id) && !listed.has(h.id) && listed.add(h.id));
+  const stored = new Set((await meta.getCommits(repo.id, fresh.map((h) => h.id))).map((c) => c.id));
+  for (const head of fresh) {
+    if (reached.commits.has(head.id)) continue;
+    if (!stored.has(head.id)) {
       reached.commits.add(head.id);
-      const commit = found.get(head.id);
-      if (!commit) {
-        report('missing_commit', head.id, head.where, 'the commit is not stored');
-        continue;
-      }
-      for (const parent of commit.parentIds) if (!reached.commits.has(parent)) frontier.push({ id: parent, where: `parent of commit ${commit.id}` });
-      // The commit's own node record (Oxen's clients download it with the tree).
-      reached.nodes.add(commit.id);
-      const node = await readNode(commit.id, `commit ${commit.id}`);
-      if (node !== null && (node.kind !== 'commit' || node.rootId !== commit.rootId)) {
-        report('corrupt_node', commit.id, `commit ${commit.id}`, `the commit's node does not name root ${commit.rootId}`);
-      }
-      await walkDir(commit.rootId, '');
+      report('missing_commit', head.id, head.where, 'the commit is not stored');
+      continue;
     }
+    // Ancestors come newest first, each after its children; once none of this head's walk is open, the rest is reached.
+    const open = new Set<string>();
+    for (let offset = 0, limit = FIRST_COMMIT_BATCH; ; offset += limit, limit = Math.min(COMMIT_BATCH, limit * 4)) {
+      const page = await meta.listAncestors(repo.id, head.id, { offset, limit });
+      const steps: Step[] = [];
+      for (const commit of page) {
+        open.delete(commit.id);
+        if (reached.commits.has(commit.id)) continue;
+        reached.commits.add(commit.id);
+        for (const parent of commit.parentIds) {
+          if (reached.commits.has(parent)) continue;
+          open.add(parent);
+          if (!named.has(parent)) named.set(parent, `parent of commit ${commit.id}`);
+        }
+        steps.push(...walkCommit(commit));
+      }
+      await runInRounds(read, steps);
+      if (page.length < limit || open.size === 0) break;
+    }
+  }
+  for (const [id, where] of named) {
+    if (reached.commits.has(id)) continue;
+    reached.commits.add(id);
+    report('missing_commit', id, where, 'the commit is not stored');
   }
 }
 

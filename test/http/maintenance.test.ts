@@ -120,6 +120,32 @@ describe('yoke fsck', () => {
     assert.equal((await yoke(['fsck', '--data-dir', server.dataDir])).code, 0);
     assert.equal((await yoke(['fsck', '--data-dir', join(server.dataDir, 'nothing-here')])).code, 1);
   });
+
+  it('reports a missing parent commit and a branch on a missing commit, once each', async () => {
+    const { body } = await server.json(`/api/repos/${repo}/commits/history/main`);
+    const [head, first] = body.commits.map((c: any) => c.id);
+    const ghost = 'f'.repeat(32);
+    const db = new Database(join(server.dataDir, 'meta.sqlite'));
+    const row = db.prepare('SELECT * FROM commits WHERE id = ?').get(first) as Record<string, unknown>;
+    db.prepare('DELETE FROM commits WHERE id = ?').run(first);
+    const repoId = row.repo_id;
+    db.prepare("INSERT INTO branches (repo_id, name, commit_id, created_at, updated_at) VALUES (?, 'ghost', ?, '', '')").run(repoId, ghost);
+    db.prepare("INSERT INTO branches (repo_id, name, commit_id, created_at, updated_at) VALUES (?, 'also-main', ?, '', '')").run(repoId, head);
+    try {
+      const cli = await yoke(['fsck', '--json', '--data-dir', server.dataDir]);
+      assert.equal(cli.code, 1);
+      const problems = JSON.parse(cli.stdout).problems.map((p: any) => [p.kind, p.id, p.where]);
+      assert.deepEqual(problems.sort(), [
+        ['missing_commit', first, `parent of commit ${head}`],
+        ['missing_commit', ghost, 'branch ghost'],
+      ]);
+    } finally {
+      db.prepare("DELETE FROM branches WHERE name IN ('ghost', 'also-main')").run();
+      db.prepare(`INSERT INTO commits (${Object.keys(row).join(', ')}) VALUES (${Object.keys(row).map((k) => `@${k}`).join(', ')})`).run(row);
+      db.close();
+    }
+    assert.equal((await yoke(['fsck', '--data-dir', server.dataDir])).code, 0);
+  });
 });
 
 describe('yoke gc', () => {
