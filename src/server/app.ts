@@ -25,6 +25,9 @@ import { adminRoutes } from './routes/admin.js';
 import { authorizeRequest } from './access.js';
 import { assertJsonDepth } from './json-body.js';
 import { MULTIPART_LIMITS } from './multipart.js';
+import { sharedCompilers } from './schemas/compilers.js';
+import { documentStreamedBody, markOptionalBodies } from './schemas/openapi.js';
+import { parseTextBody, validationError } from './schemas/validation.js';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
@@ -83,6 +86,12 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     requestTimeout: 0,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 4096, ignoreDuplicateSlashes: false },
+    // Schemas check requests and never rewrite them (fastify's ajv defaults coerce types, fill defaults and
+    // strip properties): query and path parameters are described as the strings they are, and handlers
+    // parse them. A violation is a 400 naming the field (schemas/validation.ts).
+    ajv: { customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allowUnionTypes: true } },
+    schemaErrorFormatter: validationError,
+    schemaController: { compilersFactory: sharedCompilers },
     // Node answers an HTTP/1.1 request without Host itself, with an empty body; let it through to the
     // hook below, which answers it in JSON.
     http: { requireHostHeader: false },
@@ -141,6 +150,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   // them as text: take any other body as a string, which the routes parse as JSON where they expect it.
   // Routes that stream raw bytes register their own parsers in their own scope.
   app.addContentTypeParser('*', { parseAs: 'string' }, (_request, body, done) => done(null, body === '' ? undefined : body));
+  app.addHook('preValidation', parseTextBody);
   app.setNotFoundHandler((request, reply) => {
     reply.status(404).send(errorBody(404, 'resource_not_found', 'Not Found', `No route for ${request.method} ${request.url}`));
   });
@@ -224,7 +234,11 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   await app.register(swagger, {
     openapi: {
       info: { title: 'Yoke (Oxen-compatible) API', version: '0.1.0', description: "Oxen's HTTP API as served by Yoke" },
+      components: { securitySchemes: { token: { type: 'http', scheme: 'bearer', description: 'A token from `yoke token create` or POST /api/tokens' } } },
+      ...(options.auth ? { security: [{ token: [] }] } : {}),
     },
+    transform: documentStreamedBody,
+    transformObject: markOptionalBodies,
   });
   await app.register(swaggerUi, { routePrefix: '/swagger-ui' });
   app.get(SPEC_PATH, { schema: { hide: true } }, async () => app.swagger());

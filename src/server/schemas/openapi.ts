@@ -1,0 +1,35 @@
+/** Adjustments @fastify/swagger makes while it builds the OpenAPI document from the route schemas. */
+import type { FastifySchema } from 'fastify';
+import type { SwaggerTransform, SwaggerTransformObject } from '@fastify/swagger';
+
+type MediaMap = Record<string, { schema: unknown }>;
+
+const isMediaMap = (body: unknown): body is { content: MediaMap } => typeof body === 'object' && body !== null && 'content' in body;
+
+/**
+ * `transform`: a route's `streamedBody` (multipart, raw bytes) is published as its request body, beside the
+ * JSON body it may also take. fastify itself never sees it, so it never validates a stream.
+ */
+export const documentStreamedBody: SwaggerTransform = ({ schema, url }) => {
+  if (!schema?.streamedBody) return { schema, url };
+  const { streamedBody, body, ...rest } = schema;
+  const json: MediaMap = body === undefined ? {} : isMediaMap(body) ? body.content : { 'application/json': { schema: body } };
+  return { schema: { ...rest, body: { content: { ...json, ...streamedBody.content } } } as FastifySchema, url };
+};
+
+type Operation = { requestBody?: { required?: boolean; content?: Record<string, { schema?: { nullable?: boolean } }> } };
+
+/**
+ * `transformObject`: @fastify/swagger marks every request body required; a body whose schema also
+ * accepts null (the route reads it as absent) is optional.
+ */
+export const markOptionalBodies: SwaggerTransformObject = (document) => {
+  const spec = 'openapiObject' in document ? document.openapiObject : document.swaggerObject;
+  for (const operations of Object.values((spec.paths ?? {}) as Record<string, Record<string, Operation>>)) {
+    for (const operation of Object.values(operations)) {
+      const media = Object.values(operation?.requestBody?.content ?? {});
+      if (media.some((m) => m.schema?.nullable === true)) operation.requestBody!.required = false;
+    }
+  }
+  return spec;
+};
