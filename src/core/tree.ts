@@ -120,6 +120,19 @@ export function readNodes(source: NodeSource, ids: string[]): Promise<TreeNode[]
   return source.getNodes ? source.getNodes(ids) : Promise.all(ids.map((id) => source.getNode(id)));
 }
 
+/** `source`, answering first from `local` (nodes in memory: read ahead, or written and not stored). */
+export function overlaySource(source: NodeSource, local: (id: string) => TreeNode | undefined): NodeSource {
+  return {
+    getNode: async (id) => local(id) ?? source.getNode(id),
+    getNodes: async (ids) => {
+      const rest = ids.filter((id) => local(id) === undefined);
+      const read = await readNodes(source, rest);
+      const fromSource = new Map(rest.map((id, i) => [id, read[i]]));
+      return ids.map((id) => local(id) ?? fromSource.get(id)!);
+    },
+  };
+}
+
 // ---- stored form ----------------------------------------------------------------------------
 
 /** A record as stored: u32 LE length of the `node` blob, the `node` blob, then the `children` blob. */
@@ -401,11 +414,47 @@ export interface ApplyResult {
  */
 export async function applyChanges(source: NodeSource, rootId: string | null, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
   const writer = new NodeWriter();
-  const context: RewriteContext = { source, writer, commitId: options.commitId, vnodeSize: options.vnodeSize ?? DEFAULT_VNODE_SIZE };
-  const root = rootId === null ? null : await loadDir(source, rootId);
-  const rewritten = await rewriteDir(context, root, '', groupChanges(changes));
+  const grouped = groupChanges(changes);
+  const read = rootId === null ? source : await readAhead(source, rootId, grouped);
+  const context: RewriteContext = { source: read, writer, commitId: options.commitId, vnodeSize: options.vnodeSize ?? DEFAULT_VNODE_SIZE };
+  const root = rootId === null ? null : await loadDir(read, rootId);
+  const rewritten = await rewriteDir(context, root, '', grouped);
   const node = rewritten ?? writeDir(context, '', [], emptySummary());
   return { rootId: node.id, root: node, nodes: writer.nodes };
+}
+
+/**
+ * `source` with what a change set reads already in memory: the directories on its paths and the vnodes
+ * holding its names, read a level at a time (rewriteDir goes one directory after another). What is not
+ * read ahead (every vnode of a directory whose vnode count changes) is read from `source` as it is needed.
+ */
+async function readAhead(source: NodeSource, rootId: string, change: ChangeDir): Promise<NodeSource> {
+  const nodes = new Map<string, TreeNode>();
+  const inDir = (id: string, path: string, change: ChangeDir): WalkStep<TreeNode> => ({
+    ids: [id],
+    then: ([node]) => {
+      nodes.set(id, node);
+      const dir = asDir(node);
+      const names = [...change.files.keys(), ...change.dirs.keys()];
+      const holders = [...new Set(names.flatMap((name) => holderVnode(dir, joinRepoPath(path, name)) ?? []))];
+      if (holders.length === 0) return;
+      return [
+        {
+          ids: holders,
+          then: (vnodes) => {
+            vnodes.forEach((vnode, i) => nodes.set(holders[i], vnode));
+            const entries = new Map(vnodes.flatMap(asVnode).map((e) => [e.name, e]));
+            return [...change.dirs].flatMap(([name, sub]) => {
+              const entry = entries.get(name);
+              return entry?.kind === 'dir' && !change.files.has(name) ? [inDir(entry.id, joinRepoPath(path, name), sub)] : [];
+            });
+          },
+        },
+      ];
+    },
+  });
+  await runInRounds((ids) => readNodes(source, ids), [inDir(rootId, '', change)]);
+  return overlaySource(source, (id) => nodes.get(id));
 }
 
 interface RewriteContext {
@@ -461,16 +510,25 @@ export function chooseVnodeCount(current: number, entries: number, vnodeSize: nu
 async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: string, change: ChangeDir): Promise<DirNode | null> {
   const oldCount = dir?.vnodes.length ?? 0;
   const loaded = new Map<number, Map<string, Entry>>();
+  const load = async (indices: number[]) => {
+    const wanted = [...new Set(indices)].filter((i) => !loaded.has(i));
+    const lists = await loadVnodes(context.source, wanted.map((i) => dir!.vnodes[i]));
+    wanted.forEach((index, k) => loaded.set(index, new Map(lists[k].map((e) => [e.name, e]))));
+  };
   const vnodeEntries = async (index: number) => {
-    let map = loaded.get(index);
-    if (!map) {
-      map = new Map((await loadVnode(context.source, dir!.vnodes[index])).map((e) => [e.name, e]));
-      loaded.set(index, map);
-    }
-    return map;
+    await load([index]);
+    return loaded.get(index)!;
   };
   const existing = async (name: string) =>
     oldCount === 0 ? undefined : (await vnodeEntries(oxenVnodeIndex(joinRepoPath(path, name), oldCount))).get(name);
+  // The vnodes holding the changed names, then the subdirectories the change goes into, each read together.
+  if (oldCount > 0) await load([...change.files.keys(), ...change.dirs.keys()].map((name) => oxenVnodeIndex(joinRepoPath(path, name), oldCount)));
+  const subdirIds: string[] = [];
+  for (const name of change.dirs.keys()) {
+    const old = await existing(name);
+    if (old?.kind === 'dir' && !change.files.has(name)) subdirIds.push(old.id);
+  }
+  const subdirs = new Map((await readNodes(context.source, subdirIds)).map((node) => [node.id, asDir(node)]));
 
   const replacements = new Map<string, { old: Entry | undefined; next: Entry | null; subdir?: DirNode }>();
   for (const [name, leaf] of change.files) {
@@ -484,7 +542,7 @@ async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: st
     // The same change set also removes `name` (groupChanges allows only null there): start afresh.
     const removed = change.files.has(name);
     if (old?.kind === 'file' && !removed) throw new PathConflict(`'${joinRepoPath(path, name)}' is a file, not a directory`);
-    const base = old?.kind === 'dir' && !removed ? await loadDir(context.source, old.id) : null;
+    const base = old?.kind === 'dir' && !removed ? subdirs.get(old.id)! : null;
     const child = await rewriteDir(context, base, joinRepoPath(path, name), sub);
     if (child === base) continue;
     const next: Entry | null =
@@ -519,6 +577,7 @@ async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: st
   } else {
     // The count changed: redistribute every entry.
     const all = new Map<string, Entry>();
+    await load(Array.from({ length: oldCount }, (_, i) => i));
     for (let i = 0; i < oldCount; i++) for (const [name, e] of await vnodeEntries(i)) all.set(name, e);
     for (const [name, { next }] of replacements) {
       if (next) all.set(name, next);

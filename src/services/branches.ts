@@ -29,7 +29,8 @@ export class BranchService {
 
   async list(repo: RepoRecord): Promise<BranchWithHead[]> {
     const branches = await this.meta.listBranches(repo.id);
-    return Promise.all(branches.map((branch) => this.withHead(repo, branch)));
+    const heads = new Map((await this.meta.getCommits(repo.id, branches.map((b) => b.commitId))).map((c) => [c.id, c]));
+    return branches.map((branch) => ({ branch, head: heads.get(branch.commitId) ?? null }));
   }
 
   async find(repo: RepoRecord, name: string): Promise<BranchRecord | null> {

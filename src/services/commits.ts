@@ -1,7 +1,7 @@
 import { setTimeout as sleep } from 'node:timers/promises';
 import { computeCommitId } from '../core/commit.js';
 import { Conflict, NotFound, Unprocessable } from '../core/errors.js';
-import { applyChanges, commitNodeBytes, lookup, sameEntry, type ChangeSet, type NodeSource } from '../core/tree.js';
+import { applyChanges, commitNodeBytes, lookupMany, sameEntry, type ChangeSet, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { KeyedMutex } from './keyed-mutex.js';
 import type { NodeCache } from './node-cache.js';
@@ -103,13 +103,11 @@ export class CommitService {
    */
   async changedPaths(repoId: string, base: CommitRecord | null, head: CommitRecord, paths: Iterable<string>): Promise<string[]> {
     const source: NodeSource = this.nodes.forRepo(repoId);
-    const changed: string[] = [];
-    for (const path of paths) {
-      const before = base ? await lookup(source, base.rootId, path) : null;
-      const now = await lookup(source, head.rootId, path);
-      if (!sameEntry(before, now)) changed.push(path);
-    }
-    return changed;
+    const wanted = [...paths];
+    // Every path in both trees, looked up together: head's entries, then base's.
+    const roots = base ? [head.rootId, base.rootId] : [head.rootId];
+    const found = await lookupMany(source, roots.flatMap((rootId) => wanted.map((path) => ({ rootId, path }))));
+    return wanted.filter((_, i) => !sameEntry(base ? found[wanted.length + i] : null, found[i]));
   }
 
   /** 409 if any path in the change set differs between the caller's base and the current head. */

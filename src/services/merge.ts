@@ -4,7 +4,7 @@ import { BadRequest, Conflict, NotFound } from '../core/errors.js';
 import { lowestCommonAncestor, threeWayMerge, type MergeConflict } from '../core/merge.js';
 import { describeFile } from '../core/mime.js';
 import { ancestors, basename } from '../core/paths.js';
-import { lookup, PathConflict, type Entry } from '../core/tree.js';
+import { lookupMany, PathConflict, type Entry } from '../core/tree.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { Author, CommitService } from './commits.js';
@@ -155,7 +155,7 @@ export class MergeService {
   async compareEntries(repo: RepoRecord, range: RevisionRange, dir: string): Promise<{ base: CommitRecord; head: CommitRecord; changes: FileChange[] }> {
     const { base, head } = await this.resolveRange(repo, range);
     const source = this.nodes.forRepo(repo.id);
-    const [from, to] = await Promise.all([lookup(source, base.rootId, dir), lookup(source, head.rootId, dir)]);
+    const [from, to] = await lookupMany(source, [{ rootId: base.rootId, path: dir }, { rootId: head.rootId, path: dir }]);
     if (!from && !to) throw new NotFound(`Directory not found in either revision: ${dir}`);
     const dirId = (e: Entry | null) => (e?.kind === 'dir' ? e.id : null);
     return { base, head, changes: await diffTrees(source, dirId(from), dirId(to), dir) };
@@ -168,13 +168,13 @@ export class MergeService {
   async changedDirs(repo: RepoRecord, range: RevisionRange): Promise<Array<{ path: string; status: 'added' | 'removed' | 'modified' }>> {
     const { base, head, changes } = await this.compareEntries(repo, range, '');
     const source = this.nodes.forRepo(repo.id);
-    const dirs = new Set(changes.flatMap((c) => ancestors(c.path)));
-    const out: Array<{ path: string; status: 'added' | 'removed' | 'modified' }> = [];
-    for (const path of [...dirs].sort()) {
-      const [before, after] = await Promise.all([lookup(source, base.rootId, path), lookup(source, head.rootId, path)]);
-      out.push({ path, status: before?.kind !== 'dir' ? 'added' : after?.kind !== 'dir' ? 'removed' : 'modified' });
-    }
-    return out;
+    const dirs = [...new Set(changes.flatMap((c) => ancestors(c.path)))].sort();
+    // Every directory in both trees, looked up together: base's entries, then head's.
+    const found = await lookupMany(source, [base.rootId, head.rootId].flatMap((rootId) => dirs.map((path) => ({ rootId, path }))));
+    return dirs.map((path, i) => {
+      const [before, after] = [found[i], found[dirs.length + i]];
+      return { path, status: before?.kind !== 'dir' ? 'added' : after?.kind !== 'dir' ? 'removed' : 'modified' };
+    });
   }
 
   /** One file in both revisions: a line diff for text, sizes and hashes otherwise. */
@@ -183,7 +183,7 @@ export class MergeService {
     const resolved = await this.revisions.resolve(repo, headResource);
     if (resolved.path === '') throw new BadRequest('compare/file needs a path: base..head/path');
     const source = this.nodes.forRepo(repo.id);
-    const [before, after] = await Promise.all([lookup(source, base.rootId, resolved.path), lookup(source, resolved.commit.rootId, resolved.path)]);
+    const [before, after] = await lookupMany(source, [{ rootId: base.rootId, path: resolved.path }, { rootId: resolved.commit.rootId, path: resolved.path }]);
     const file = (e: Entry | null) => (e?.kind === 'file' ? e : null);
     const [a, b] = [file(before), file(after)];
     if (!a && !b) throw new NotFound(`Path is a file in neither revision: ${resolved.path}`);

@@ -1,7 +1,7 @@
 import { BadRequest, NotFound, shown, Unprocessable } from '../core/errors.js';
 import { assertBranchName } from '../core/names.js';
 import { ancestors, normalizeRepoPath } from '../core/paths.js';
-import { applyChanges, decodeStoredNode, lookup, UNCOMMITTED, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
+import { applyChanges, decodeStoredNode, lookup, lookupMany, overlaySource, UNCOMMITTED, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord, StagedChange, WorkspaceRecord } from '../storage/meta-store.js';
 import type { Author, CommitService } from './commits.js';
 import { commitsBetween } from './history.js';
@@ -115,15 +115,13 @@ export class WorkspaceService {
     if (changes.length === 0) return { base, rootId: base.rootId, source: stored };
     const applied = await applyChanges(stored, base.rootId, changeSet(changes), { commitId: UNCOMMITTED, vnodeSize: this.vnodeSize });
     const decoded = new Map<string, TreeNode>();
-    const source: NodeSource = {
-      getNode: async (id) => {
-        const bytes = applied.nodes.get(id);
-        if (!bytes) return stored.getNode(id);
-        let node = decoded.get(id);
-        if (!node) decoded.set(id, (node = decodeStoredNode(id, bytes)));
-        return node;
-      },
-    };
+    const source = overlaySource(stored, (id) => {
+      const bytes = applied.nodes.get(id);
+      if (!bytes) return undefined;
+      let node = decoded.get(id);
+      if (!node) decoded.set(id, (node = decodeStoredNode(id, bytes)));
+      return node;
+    });
     return { base, rootId: applied.rootId, source };
   }
 
@@ -151,7 +149,8 @@ export class WorkspaceService {
     const view = await this.view(workspace);
     const removed: string[] = [];
     const missing: string[] = [];
-    for (const path of paths) ((await lookup(view.source, view.rootId, path)) ? removed : missing).push(path);
+    const found = await lookupMany(view.source, paths.map((path) => ({ rootId: view.rootId, path })));
+    paths.forEach((path, i) => (found[i] ? removed : missing).push(path));
     await this.meta.stageChanges(workspace.uid, removed.map((path) => ({ path, hash: null, size: 0 })));
     return { removed, missing };
   }
@@ -199,21 +198,26 @@ export class WorkspaceService {
     const source = this.nodes.forRepo(workspace.repoId);
     const changes: ClassifiedChange[] = [];
     const newDirs = new Map<string, number>();
-    const dirExists = new Map<string, boolean>();
-    for (const change of await this.meta.listStagedChanges(workspace.uid, { prefix: prefix || undefined })) {
-      const before = await lookup(source, base.rootId, change.path);
+    const staged = await this.meta.listStagedChanges(workspace.uid, { prefix: prefix || undefined });
+    // The base's entry at every staged path, then at every directory above an addition, each set looked up together.
+    const at = async (paths: string[]) => lookupMany(source, paths.map((path) => ({ rootId: base.rootId, path })));
+    const entries = await at(staged.map((c) => c.path));
+    const added: StagedChange[] = [];
+    staged.forEach((change, i) => {
+      const before = entries[i];
       if (change.hash === null) {
         if (before) changes.push({ ...change, status: 'removed' });
       } else if (!before || before.kind !== 'file') {
         changes.push({ ...change, status: 'added' });
-        for (const dir of ancestors(change.path)) {
-          let exists = dirExists.get(dir);
-          if (exists === undefined) dirExists.set(dir, (exists = (await lookup(source, base.rootId, dir))?.kind === 'dir'));
-          if (!exists) newDirs.set(dir, (newDirs.get(dir) ?? 0) + 1);
-        }
+        added.push(change);
       } else if (before.hash !== change.hash) {
         changes.push({ ...change, status: 'modified' });
       }
+    });
+    const dirs = [...new Set(added.flatMap((c) => ancestors(c.path)))];
+    const dirExists = new Map((await at(dirs)).map((entry, i) => [dirs[i], entry?.kind === 'dir']));
+    for (const change of added) {
+      for (const dir of ancestors(change.path)) if (!dirExists.get(dir)) newDirs.set(dir, (newDirs.get(dir) ?? 0) + 1);
     }
     return { changes, newDirs };
   }

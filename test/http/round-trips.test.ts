@@ -19,7 +19,7 @@ import { startPostgres } from '../helpers/postgres.js';
 const postgres = await startPostgres();
 const AUTHOR = { name: 'Ada', email: 'ada@example.com' };
 
-/** A repository of `dirs` × `dirs` directories two levels down with `files` files each, one commit per directory, then two edits of one file. */
+/** A repository of `dirs` × `dirs` directories two levels down with `files` files each, one commit per directory, then two edits of one file; a branch per directory. */
 interface Shape {
   dirs: number;
   files: number;
@@ -28,7 +28,8 @@ interface Shape {
 interface Built {
   dataDir: string;
   databaseUrl: string;
-  repo: string;
+  /** The directories holding files (`d0/e0`…). */
+  dirs: string[];
   hashes: string[];
 }
 
@@ -46,7 +47,7 @@ async function put(server: RunningServer, resource: string, files: Array<{ name:
 }
 
 async function build(cluster: NonNullable<typeof postgres.cluster>, shape: Shape): Promise<Built> {
-  const built = { dataDir: await mkdtemp(join(tmpdir(), 'yoke-round-trips-')), databaseUrl: await cluster.createDatabase(), repo: 'rt/data', hashes: [] as string[] };
+  const built: Built = { dataDir: await mkdtemp(join(tmpdir(), 'yoke-round-trips-')), databaseUrl: await cluster.createDatabase(), dirs: [], hashes: [] };
   const server = await start(built);
   try {
     const created = await fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'rt', name: 'data', user: AUTHOR }) });
@@ -55,9 +56,14 @@ async function build(cluster: NonNullable<typeof postgres.cluster>, shape: Shape
       for (let e = 0; e < shape.dirs; e++) {
         const files = Array.from({ length: shape.files }, (_, f) => ({ name: `f${f}.txt`, content: `d${d}/e${e}/f${f}\n` }));
         built.hashes.push(...(await put(server, `d${d}/e${e}`, files, `fill d${d}/e${e}`)));
+        built.dirs.push(`d${d}/e${e}`);
       }
     }
     for (const round of [1, 2]) built.hashes.push(...(await put(server, 'd0/e0', [{ name: 'f0.txt', content: `edit ${round}\n` }], `edit ${round}`)));
+    for (const dir of built.dirs) {
+      const branched = await fetch(`${server.url}/api/repos/rt/data/branches`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ new_name: `at-${dir}`, from_name: 'main' }) });
+      assert.equal(branched.status, 200);
+    }
   } finally {
     await server.close();
   }
@@ -103,6 +109,7 @@ async function pushedButHead(server: RunningServer, repo: RepoRecord, hashes: st
 
 /** The operations measured, each against the built repository. */
 const operations: Record<string, (server: RunningServer, repo: RepoRecord, built: Built) => Promise<unknown>> = {
+  'list the branches': (server) => ok(server, 'branches'),
   'list the root directory': (server) => ok(server, 'dir/main'),
   'list a directory two levels down': (server) => ok(server, 'dir/main/d0/e0'),
   'a history page': (server) => ok(server, 'commits/history/main?page=1&page_size=10'),
@@ -116,6 +123,28 @@ const operations: Record<string, (server: RunningServer, repo: RepoRecord, built
     return server.yoke.merges.compareEntries(repo, { base: first.id, head: 'main', threeDot: false }, '');
   },
   'fsck of the repository': (server, repo) => server.yoke.fsck.check({ repo, verifyContent: false }),
+  // These two write (to branches of their own), so they come last.
+  'a commit adding a file to every directory': async (server, repo, built) => {
+    const base = await head(server, repo);
+    await server.yoke.meta.createBranch(repo.id, 'everywhere', base.id);
+    const hash = built.hashes[0];
+    return server.yoke.commits.commit({
+      repo,
+      branch: 'everywhere',
+      base,
+      changes: new Map(built.dirs.map((dir) => [`${dir}/new.txt`, { hash, size: 9 }])),
+      blobs: [{ hash, size: 9 }],
+      author: AUTHOR,
+      message: 'a file in every directory',
+    });
+  },
+  'a workspace: stage a file in every directory, its status, commit it': async (server, repo, built) => {
+    const { workspace } = await server.yoke.workspaces.getOrCreate(repo, { id: 'everywhere', branch: 'main' });
+    await server.yoke.workspaces.stageFiles(workspace, built.dirs.map((dir) => ({ path: `${dir}/staged.txt`, hash: built.hashes[0], size: 9 })));
+    const { changes } = await server.yoke.workspaces.status(workspace);
+    assert.equal(changes.length, built.dirs.length);
+    return server.yoke.workspaces.commit(repo, workspace, 'from-workspace', { message: 'staged everywhere', author: AUTHOR.name, email: AUTHOR.email });
+  },
 };
 
 if (postgres.skip !== undefined) {
