@@ -6,6 +6,8 @@ export interface ServerConfig {
   dataDir: string;
   /** PostgreSQL URL for the metadata (`postgres://…`); null: SQLite in the data directory. */
   databaseUrl: string | null;
+  /** Most connections this process opens to PostgreSQL. */
+  databasePoolSize: number;
   logLevel: string;
   maxFileBytes: number;
   /** Largest decompressed size of one gzip part in a batch upload (`POST …/versions`), and of a tarball sent through `commits/upload_chunk`. */
@@ -22,6 +24,15 @@ export interface ServerConfig {
   minBodyRate: { bytesPerSecond: number; windowMs: number };
 }
 
+/**
+ * Default PostgreSQL connections per process: pg's own default. A request holds a connection only for a
+ * statement (or a short transaction), so ten serve many concurrent requests; several processes together must
+ * stay under the server's max_connections (100 by default).
+ */
+export const DEFAULT_DATABASE_POOL_SIZE = 10;
+/** More connections than this from one process is a typo, not a setting (PostgreSQL forks a process per connection). */
+const MAX_DATABASE_POOL_SIZE = 1000;
+
 /** Default cap on what one gzip part may decompress to (the Oxen CLI sends parts of at most 10 MiB). */
 export const DEFAULT_MAX_DECOMPRESSED_BYTES = 1024 ** 3;
 
@@ -30,6 +41,7 @@ export interface ServerFlags {
   port?: string | number;
   dataDir?: string;
   databaseUrl?: string;
+  databasePoolSize?: string | number;
   logLevel?: string;
   /** commander's `--auth` / `--no-auth`: true, false, or absent. */
   auth?: boolean;
@@ -58,6 +70,14 @@ function parseDatabaseUrl(value: string): string | null {
   if (value === '') return null;
   if (!/^postgres(ql)?:\/\//.test(value)) throw new Error('Invalid database URL: expected postgres://user:password@host:port/database');
   return value;
+}
+
+function parsePoolSize(value: string | number): number {
+  const size = Number(value);
+  if (String(value).trim() === '' || !Number.isInteger(size) || size < 1 || size > MAX_DATABASE_POOL_SIZE) {
+    throw new Error(`Invalid database pool size: ${value} (a whole number of connections from 1 to ${MAX_DATABASE_POOL_SIZE})`);
+  }
+  return size;
 }
 
 function parsePort(value: string | number): number {
@@ -94,6 +114,7 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     port: parsePort(flags.port ?? env.YOKE_PORT ?? 3000),
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),
     databaseUrl: parseDatabaseUrl(flags.databaseUrl ?? env.YOKE_DATABASE_URL ?? ''),
+    databasePoolSize: parsePoolSize(flags.databasePoolSize ?? env.YOKE_DATABASE_POOL_SIZE ?? DEFAULT_DATABASE_POOL_SIZE),
     logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',
     maxFileBytes: parsePositive('YOKE_MAX_FILE_BYTES', env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
     maxDecompressedBytes: parsePositive('YOKE_MAX_DECOMPRESSED_BYTES', env.YOKE_MAX_DECOMPRESSED_BYTES ?? DEFAULT_MAX_DECOMPRESSED_BYTES),

@@ -23,6 +23,7 @@ program
   .option('--port <port>', 'port to listen on (env YOKE_PORT, default 3000)')
   .option('--data-dir <dir>', 'data directory (env YOKE_DATA_DIR, default ./data)')
   .option('--database-url <url>', 'keep the metadata in PostgreSQL, postgres://user:password@host:port/database (env YOKE_DATABASE_URL; default SQLite in the data directory)')
+  .option('--database-pool-size <n>', 'most PostgreSQL connections this process opens (env YOKE_DATABASE_POOL_SIZE, default 10)')
   .option('--log-level <level>', 'pino log level or "silent" (env YOKE_LOG_LEVEL, default info)')
   .option('--auth', 'require a token on every request but version and health (env YOKE_AUTH=1; the default when listening beyond loopback)')
   .option('--no-auth', 'serve without tokens even when listening beyond loopback (a warning is logged)')
@@ -47,11 +48,12 @@ program
 interface StoreFlags {
   dataDir?: string;
   databaseUrl?: string;
+  databasePoolSize?: string;
 }
 
 /** Runs `work` on the server's metadata store (the server may be running on it: SQLite serialises writers). */
 async function withAuth<T>(flags: StoreFlags, work: (auth: AuthService) => Promise<T>): Promise<T> {
-  const config = serverConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl });
+  const config = serverConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, databasePoolSize: flags.databasePoolSize });
   if (config.databaseUrl === null) await mkdir(config.dataDir, { recursive: true });
   const meta = await openMetaStore(config);
   try {
@@ -66,7 +68,8 @@ function storeCommand(parent: Command, spec: string): Command {
   return parent
     .command(spec)
     .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
-    .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)');
+    .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
+    .option('--database-pool-size <n>', 'most PostgreSQL connections to open (env YOKE_DATABASE_POOL_SIZE, default 10)');
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -102,7 +105,7 @@ storeCommand(token, 'revoke <id>')
 
 /** Runs `work` on the server's stores, as the server opens them (it may be running on them). */
 async function withYoke<T>(flags: StoreFlags, work: (yoke: Yoke) => Promise<T>): Promise<T> {
-  const config = serverConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl });
+  const config = serverConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, databasePoolSize: flags.databasePoolSize });
   if (config.databaseUrl === null && !existsSync(join(config.dataDir, 'meta.sqlite'))) {
     throw new Error(`${config.dataDir} is not a Yoke data directory (no meta.sqlite)`);
   }

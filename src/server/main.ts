@@ -17,13 +17,14 @@ async function removeAbandonedScratch(scratchRoot: string): Promise<void> {
 }
 
 /**
- * The metadata store the configuration names: PostgreSQL at `databaseUrl` (schema migrated on open), else
+ * The metadata store the configuration names: PostgreSQL at `databaseUrl` (schema migrated on open, at most
+ * `databasePoolSize` connections), else
  * SQLite at `<dataDir>/meta.sqlite`. The PostgreSQL module is loaded only when it is used.
  */
-export async function openMetaStore(config: Pick<ServerConfig, 'dataDir' | 'databaseUrl'>): Promise<MetaStore> {
+export async function openMetaStore(config: Pick<ServerConfig, 'dataDir' | 'databaseUrl' | 'databasePoolSize'>): Promise<MetaStore> {
   if (config.databaseUrl !== null) {
     const { PgMetaStore } = await import('../storage/pg-meta-store.js');
-    return PgMetaStore.open(config.databaseUrl);
+    return PgMetaStore.open(config.databaseUrl, { maxConnections: config.databasePoolSize });
   }
   return new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
 }

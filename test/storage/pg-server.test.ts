@@ -92,6 +92,37 @@ if (postgres.skip !== undefined) {
       }
     });
 
+    it('opens at most YOKE_DATABASE_POOL_SIZE / --database-pool-size connections, and refuses a size that is not one', async () => {
+      assert.equal(serverConfig({}, {}).databasePoolSize, 10);
+      assert.equal(serverConfig({}, { YOKE_DATABASE_POOL_SIZE: '25' }).databasePoolSize, 25);
+      assert.equal(serverConfig({ databasePoolSize: '3' }, { YOKE_DATABASE_POOL_SIZE: '25' }).databasePoolSize, 3);
+      for (const nonsense of ['0', '-2', '2.5', 'ten', '', ' ', '1e9', '1001']) {
+        assert.throws(() => serverConfig({}, { YOKE_DATABASE_POOL_SIZE: nonsense }), /Invalid database pool size: .*from 1 to 1000/, JSON.stringify(nonsense));
+      }
+
+      const databaseUrl = await cluster.createDatabase();
+      const dataDir = await mkdtemp(join(tmpdir(), 'yoke-pg-server-'));
+      const server = await startServer(serverConfig({ host: '127.0.0.1', port: 0, dataDir, databaseUrl, databasePoolSize: 2, logLevel: 'silent' }, {}));
+      const admin = new pg.Client(cluster.adminUrl);
+      await admin.connect();
+      try {
+        const replies = await Promise.all(Array.from({ length: 40 }, () => fetch(`${server.url}/api/repos/team/nothing`)));
+        assert.deepEqual([...new Set(replies.map((r) => r.status))], [404]);
+        const database = new URL(databaseUrl).pathname.slice(1);
+        const { rows } = await admin.query<{ n: number }>('SELECT count(*)::int AS n FROM pg_stat_activity WHERE datname = $1', [database]);
+        assert.ok(rows[0].n >= 1 && rows[0].n <= 2, `${rows[0].n} connections`);
+      } finally {
+        await admin.end();
+        await server.close();
+        await rm(dataDir, { recursive: true, force: true });
+        await cluster.dropDatabase(databaseUrl);
+      }
+
+      const refused = await runYoke(['fsck', '--data-dir', dataDir, '--database-url', databaseUrl, '--database-pool-size', 'lots']);
+      assert.notEqual(refused.code, 0);
+      assert.match(refused.stderr, /Invalid database pool size: lots/);
+    });
+
     it('refuses what PostgreSQL cannot store with a 400, never a 500: NUL in text, names past 255 characters', async () => {
       const databaseUrl = await cluster.createDatabase();
       const dataDir = await mkdtemp(join(tmpdir(), 'yoke-pg-server-'));
