@@ -26,8 +26,8 @@ import { authorizeRequest } from './access.js';
 import { assertJsonDepth } from './json-body.js';
 import { MULTIPART_LIMITS } from './multipart.js';
 import { sharedCompilers } from './schemas/compilers.js';
-import { documentStreamedBody, markOptionalBodies } from './schemas/openapi.js';
-import { parseTextBody, validationError } from './schemas/validation.js';
+import { documentRoute, markOptionalBodies } from './schemas/openapi.js';
+import { AJV_OPTIONS, parseTextBody, validationError } from './schemas/validation.js';
 import { tmpdir } from 'node:os';
 import type { Duplex } from 'node:stream';
 import { join } from 'node:path';
@@ -86,10 +86,8 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     requestTimeout: 0,
     bodyLimit: 1024 * 1024,
     routerOptions: { maxParamLength: 4096, ignoreDuplicateSlashes: false },
-    // Schemas check requests and never rewrite them (fastify's ajv defaults coerce types, fill defaults and
-    // strip properties): query and path parameters are described as the strings they are, and handlers
-    // parse them. A violation is a 400 naming the field (schemas/validation.ts).
-    ajv: { customOptions: { coerceTypes: false, useDefaults: false, removeAdditional: false, allowUnionTypes: true } },
+    // Route schemas (schemas/*.ts) check requests without rewriting them; a violation is a 400 naming the field.
+    ajv: { customOptions: AJV_OPTIONS },
     schemaErrorFormatter: validationError,
     schemaController: { compilersFactory: sharedCompilers },
     // Node answers an HTTP/1.1 request without Host itself, with an empty body; let it through to the
@@ -237,7 +235,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
       components: { securitySchemes: { token: { type: 'http', scheme: 'bearer', description: 'A token from `yoke token create` or POST /api/tokens' } } },
       ...(options.auth ? { security: [{ token: [] }] } : {}),
     },
-    transform: documentStreamedBody,
+    transform: documentRoute,
     transformObject: markOptionalBodies,
   });
   await app.register(swaggerUi, { routePrefix: '/swagger-ui' });

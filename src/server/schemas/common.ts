@@ -30,6 +30,12 @@ export const text = (description?: string) => described({ type: 'string' }, desc
 export const integer = (description?: string) => described({ type: 'integer' }, description);
 export const number = (description?: string) => described({ type: 'number' }, description);
 export const boolean = (description?: string) => described({ type: 'boolean' }, description);
+/**
+ * A field a domain rule reads from any JSON value and refuses with a message saying exactly what is wrong
+ * (branch, repository and workspace names, sizes, durations, scopes): ajv leaves it to that rule, and the
+ * document shows the type it should have (`documentedType` becomes `type` there, see openapi.ts).
+ */
+export const checkedByHandler = (type: string, description?: string) => described({ documentedType: type }, description);
 /** Bytes in the OpenAPI document (Swagger UI offers a file picker for them). */
 export const binary = (description?: string) => described({ type: 'string', format: 'binary' }, description);
 

@@ -6,15 +6,25 @@ type MediaMap = Record<string, { schema: unknown }>;
 
 const isMediaMap = (body: unknown): body is { content: MediaMap } => typeof body === 'object' && body !== null && 'content' in body;
 
+/** A copy of a schema with each `documentedType` (a type left to the handler to check) as `type`. */
+function withDocumentedTypes(schema: unknown): unknown {
+  if (Array.isArray(schema)) return schema.map(withDocumentedTypes);
+  if (typeof schema !== 'object' || schema === null) return schema;
+  return Object.fromEntries(Object.entries(schema).map(([key, value]) => [key === 'documentedType' ? 'type' : key, withDocumentedTypes(value)]));
+}
+
 /**
  * `transform`: a route's `streamedBody` (multipart, raw bytes) is published as its request body, beside the
- * JSON body it may also take. fastify itself never sees it, so it never validates a stream.
+ * JSON body it may also take (fastify itself never sees it, so it never validates a stream); the types
+ * left to handlers are published as types.
  */
-export const documentStreamedBody: SwaggerTransform = ({ schema, url }) => {
-  if (!schema?.streamedBody) return { schema, url };
+export const documentRoute: SwaggerTransform = ({ schema, url }) => {
+  if (!schema) return { schema, url };
   const { streamedBody, body, ...rest } = schema;
   const json: MediaMap = body === undefined ? {} : isMediaMap(body) ? body.content : { 'application/json': { schema: body } };
-  return { schema: { ...rest, body: { content: { ...json, ...streamedBody.content } } } as FastifySchema, url };
+  const content = { ...json, ...streamedBody?.content };
+  const documented = Object.keys(content).length === 0 ? rest : { ...rest, body: { content: withDocumentedTypes(content) } };
+  return { schema: documented as FastifySchema, url };
 };
 
 type Operation = { requestBody?: { required?: boolean; content?: Record<string, { schema?: { nullable?: boolean } }> } };

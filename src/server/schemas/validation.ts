@@ -12,6 +12,13 @@ export async function parseTextBody(request: FastifyRequest): Promise<void> {
   if (typeof request.body === 'string' && request.routeOptions.schema?.body !== undefined) request.body = jsonValue(request.body);
 }
 
+/**
+ * fastify's ajv options. Schemas check requests and never rewrite them (fastify's defaults coerce types,
+ * fill in defaults and strip properties): query and path parameters are described as the strings they
+ * are, and handlers parse them. `documentedType` is an annotation (common.ts: checkedByHandler).
+ */
+export const AJV_OPTIONS = { coerceTypes: false, useDefaults: false, removeAdditional: false, allowUnionTypes: true, keywords: ['documentedType'] };
+
 const TYPE_NAMES: Record<string, string> = {
   object: 'a JSON object',
   array: 'an array',
@@ -38,8 +45,8 @@ function fieldName(instancePath: string): string {
 
 /**
  * fastify's `schemaErrorFormatter`: the first violation as a 400 in the project's envelope, named the way
- * a client wrote it (`Invalid request body: new_name is required`, `Invalid request body: files[0].path must be a string`,
- * `Query parameter offset is required`).
+ * a client wrote it (`Invalid request body: new_name is required`, `Invalid request body: files[0].path
+ * must be a string`, `Query parameter offset is required`).
  */
 export function validationError(errors: FastifySchemaValidationError[], part: string): Error {
   const [first] = errors;
