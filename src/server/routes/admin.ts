@@ -3,6 +3,7 @@ import { BadRequest } from '../../core/errors.js';
 import { DEFAULT_GC_GRACE_MS, parseGrace } from '../../services/gc.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
+import { checkIntegrity, collectGarbage } from '../schemas/server.js';
 
 /** A boolean query parameter: `true`/`1` or `false`/`0`. */
 function flag(name: string, value: string | undefined, fallback: boolean): boolean {
@@ -18,7 +19,7 @@ export function adminRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get<{ Querystring: { repo?: string; content?: string } }>(
     '/api/admin/fsck',
-    { schema: { tags, summary: 'Check integrity: refs → commits → trees → blobs, re-hashing blobs unless content=false; `repo=namespace/name` for one repository' } },
+    { schema: { tags, summary: 'Check integrity: refs → commits → trees → blobs, re-hashing blobs unless content=false; `repo=namespace/name` for one repository', ...checkIntegrity } },
     async (request) => {
       const { repo, content } = request.query;
       const record = repo === undefined ? undefined : await yoke.repos.requireByPath(repo);
@@ -28,7 +29,7 @@ export function adminRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.post<{ Querystring: { grace?: string; dry_run?: string } }>(
     '/api/admin/gc',
-    { schema: { tags, summary: 'Remove what no branch, workspace or open upload reaches and nothing stored within `grace` (default 24h) touched; dry_run=true only reports' } },
+    { schema: { tags, summary: 'Remove what no branch, workspace or open upload reaches and nothing stored within `grace` (default 24h) touched; dry_run=true only reports', ...collectGarbage } },
     async (request) => {
       const { grace, dry_run } = request.query;
       const graceMs = grace === undefined ? DEFAULT_GC_GRACE_MS : parseGrace(grace);

@@ -2,18 +2,19 @@ import { statfs } from 'node:fs/promises';
 import type { FastifyInstance } from 'fastify';
 import type { Yoke } from '../../services/yoke.js';
 import { MIN_OXEN_CLIENT_VERSION, ok } from '../envelope.js';
+import { health, minVersion, serverVersion } from '../schemas/server.js';
 
 const GB = 1024 ** 3;
 
 export function metaRoutes(app: FastifyInstance, yoke: Yoke, dataDir = process.cwd()) {
   const tags = ['server'];
-  app.get('/api/version', { schema: { tags, summary: 'Server version (also a liveness probe)' } }, async () =>
+  app.get('/api/version', { schema: { tags, summary: 'Server version (also a liveness probe)', ...serverVersion } }, async () =>
     ok('resource_found', { version: '0.1.0' }),
   );
-  app.get('/api/min_version', { schema: { tags, summary: 'Minimum supported Oxen client version' } }, async () =>
+  app.get('/api/min_version', { schema: { tags, summary: 'Minimum supported Oxen client version', ...minVersion } }, async () =>
     ok('resource_found', { version: MIN_OXEN_CLIENT_VERSION }),
   );
-  app.get('/api/health', { schema: { tags, summary: 'Health and disk usage' } }, async () => {
+  app.get('/api/health', { schema: { tags, summary: 'Health and disk usage', ...health } }, async () => {
     const fs = await statfs(dataDir);
     const total = fs.blocks * fs.bsize;
     const free = fs.bavail * fs.bsize;
