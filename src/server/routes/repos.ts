@@ -7,13 +7,14 @@ import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { assertJsonDepth, jsonObject } from '../json-body.js';
 import { readUploadForm } from '../multipart.js';
+import { createRepo, deleteRepo, getRepo, listRepos, repoAction, transferRepo } from '../schemas/repos.js';
 import { repoView } from '../views.js';
 import { REPO, type RepoParams } from './params.js';
 
 export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
   const tags = ['repositories'];
 
-  app.post('/api/repos', { schema: { tags, summary: 'Create a repository (JSON or multipart with initial files)' } }, async (request) => {
+  app.post('/api/repos', { schema: { tags, summary: 'Create a repository (JSON or multipart with initial files)', ...createRepo } }, async (request) => {
     let input: CreateRepoInput;
     let initial: InitialFiles | null = null;
     if (request.isMultipart()) {
@@ -46,19 +47,19 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get<{ Params: { namespace: string } }>(
     '/api/repos/:namespace',
-    { schema: { tags, summary: 'List repositories in a namespace' } },
+    { schema: { tags, summary: 'List repositories in a namespace', ...listRepos } },
     async (request) => {
       const repos = await yoke.repos.list(request.params.namespace);
       return ok('resource_found', { repositories: await Promise.all(repos.map((r) => describe(yoke, r))) });
     },
   );
 
-  app.get<{ Params: RepoParams }>(REPO, { schema: { tags, summary: 'Repository details' } }, async (request) => {
+  app.get<{ Params: RepoParams }>(REPO, { schema: { tags, summary: 'Repository details', ...getRepo } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     return ok('resource_found', { repository: await describe(yoke, repo) });
   });
 
-  app.patch<{ Params: RepoParams }>(`${REPO}/transfer`, { schema: { tags, summary: 'Move the repository to another namespace: {namespace}' } }, async (request) => {
+  app.patch<{ Params: RepoParams }>(`${REPO}/transfer`, { schema: { tags, summary: 'Move the repository to another namespace: {namespace}', ...transferRepo } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const moved = await yoke.repos.transfer(repo, jsonObject(request.body).namespace);
     return ok('resource_updated', { repository: await describe(yoke, moved) });
@@ -70,11 +71,11 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
     if (request.params.state !== 'started' && request.params.state !== 'completed') throw new NotFound(`Unknown action state '${request.params.state}' (started or completed)`);
     return ok('resource_found', { action: request.params.action, state: request.params.state });
   };
-  const actionSchema = { schema: { tags, summary: "A client's push/clone/download started or completed (acknowledged, not stored)" } };
+  const actionSchema = { schema: { tags, summary: "A client's push/clone/download started or completed (acknowledged, not stored)", ...repoAction } };
   app.get(`${REPO}/action/:state/:action`, actionSchema, action);
   app.post(`${REPO}/action/:state/:action`, actionSchema, action);
 
-  app.delete<{ Params: RepoParams }>(REPO, { schema: { tags, summary: 'Delete a repository' } }, async (request) => {
+  app.delete<{ Params: RepoParams }>(REPO, { schema: { tags, summary: 'Delete a repository', ...deleteRepo } }, async (request) => {
     const repo = await yoke.repos.delete(request.params.namespace, request.params.repo_name);
     return ok('resource_deleted', { repository: { namespace: repo.namespace, name: repo.name } });
   });
