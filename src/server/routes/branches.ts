@@ -7,6 +7,7 @@ import type { BranchWithHead } from '../../services/branches.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
+import { createBranch, deleteBranch, getBranch, listBranches, updateBranch } from '../schemas/branches.js';
 import { branchView, commitView, pageParams, pageView, type PageQuery } from '../views.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
@@ -15,14 +16,14 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
 
   const withCommit = ({ branch, head }: BranchWithHead) => ({ ...branchView(branch), commit: head ? commitView(head) : null });
 
-  app.get<{ Params: RepoParams }>(`${REPO}/branches`, { schema: { tags, summary: 'List branches' } }, async (request) => {
+  app.get<{ Params: RepoParams }>(`${REPO}/branches`, { schema: { tags, summary: 'List branches', ...listBranches } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     return ok('resource_found', { branches: (await yoke.branches.list(repo)).map(withCommit) });
   });
 
   app.post<{ Params: RepoParams }>(
     `${REPO}/branches`,
-    { schema: { tags, summary: 'Create a branch from a branch ({new_name, from_name}) or a commit ({new_name, commit_id})' } },
+    { schema: { tags, summary: 'Create a branch from a branch ({new_name, from_name}) or a commit ({new_name, commit_id})', ...createBranch } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const body = jsonObject(request.body);
@@ -39,7 +40,7 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get<{ Params: RepoWildcardParams; Querystring: PageQuery }>(
     `${REPO}/branches/*`,
-    { schema: { tags, summary: 'Get a branch; or the history of one file on it: {branch}/versions/{path} (paginated)' } },
+    { schema: { tags, summary: 'Get a branch; or the history of one file on it: {branch}/versions/{path} (paginated)', ...getBranch } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const rest = request.params['*'];
@@ -67,6 +68,7 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
         summary:
           'Move (or create) a branch to {commit_id}; only fast-forward unless {force: true}. ' +
           '{branch}/merge with {client_commit_id, server_commit_id}: merge a pushed commit into the branch (answers the branch head unchanged on a conflict, as oxen-server)',
+        ...updateBranch,
       },
     },
     async (request) => {
@@ -85,7 +87,7 @@ export function branchRoutes(app: FastifyInstance, yoke: Yoke) {
     },
   );
 
-  app.delete<{ Params: RepoWildcardParams }>(`${REPO}/branches/*`, { schema: { tags, summary: 'Delete a branch' } }, async (request) => {
+  app.delete<{ Params: RepoWildcardParams }>(`${REPO}/branches/*`, { schema: { tags, summary: 'Delete a branch', ...deleteBranch } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const branch = await yoke.branches.delete(repo, request.params['*']);
     return ok('resource_deleted', { branch: branchView(branch) });
