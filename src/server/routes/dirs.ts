@@ -4,6 +4,7 @@ import type { ListedEntry, ListOptions } from '../../services/directories.js';
 import type { Yoke } from '../../services/yoke.js';
 import type { ResolvedRevision } from '../../services/revisions.js';
 import { ok } from '../envelope.js';
+import { entryMetadata, listDir, resolveRevision } from '../schemas/dirs.js';
 import { branchView, commitView, entryView, pageParams, pageView, type PageQuery } from '../views.js';
 import { REPO, type RepoWildcardParams } from './params.js';
 
@@ -49,6 +50,7 @@ export function dirRoutes(app: FastifyInstance, yoke: Yoke) {
       schema: {
         tags,
         summary: 'List a directory at {revision}/{path} (or {workspace_id}/{path}), paginated: directories first, then by name or date (sort_by=name|date, reverse), with `depth` levels of children',
+        ...listDir,
       },
     },
     async (request: FastifyRequest<{ Params: RepoWildcardParams; Querystring: ListQuery }>) => {
@@ -67,14 +69,14 @@ export function dirRoutes(app: FastifyInstance, yoke: Yoke) {
     },
   );
 
-  app.get(`${REPO}/meta/*`, { schema: { tags, summary: 'Metadata of one file or directory at {revision}/{path} (or {workspace_id}/{path})' } }, async (request: Req) => {
+  app.get(`${REPO}/meta/*`, { schema: { tags, summary: 'Metadata of one file or directory at {revision}/{path} (or {workspace_id}/{path})', ...entryMetadata } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const { tree, entry } = await yoke.dirs.describe(repo, request.params['*']);
     const resource = tree.resolved ? resourceView(tree.resolved) : { workspace: null, commit: commitView(tree.commit), branch: null, path: tree.path, version: tree.version, resource: request.params['*'] };
     return ok('resource_found', { entry: entryView(entry.entry, entry.latestCommit, resource) });
   });
 
-  app.get(`${REPO}/revisions/*`, { schema: { tags, summary: 'Resolve {revision}/{path} to a commit, branch and path' } }, async (request: Req) => {
+  app.get(`${REPO}/revisions/*`, { schema: { tags, summary: 'Resolve {revision}/{path} to a commit, branch and path', ...resolveRevision } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     return ok('resource_found', { resource: resourceView(await yoke.revisions.resolve(repo, request.params['*'])) });
   });

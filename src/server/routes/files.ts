@@ -9,6 +9,7 @@ import { errorBody, ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
 import { readFormFields, readUploadForm } from '../multipart.js';
 import { parseRange } from '../range.js';
+import { deleteFile, downloadFile, moveFile, uploadFiles } from '../schemas/files.js';
 import { commitView } from '../views.js';
 import { requireAuthor } from './repos.js';
 import { REPO, type RepoWildcardParams } from './params.js';
@@ -31,7 +32,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
   const tags = ['files'];
   const url = `${REPO}/file/*`;
 
-  app.put(url, { schema: { tags, summary: 'Upload one or more files (multipart) to {branch}/{path} as one commit' } }, async (request: Req) => {
+  app.put(url, { schema: { tags, summary: 'Upload one or more files (multipart) to {branch}/{path} as one commit', ...uploadFiles } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const target = await yoke.revisions.resolveWrite(repo, request.params['*']);
     const form = await readUploadForm(request, yoke.versions.startWrites(), FILE_FIELDS);
@@ -50,11 +51,11 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     method: ['GET', 'HEAD'],
     url,
     exposeHeadRoute: false,
-    schema: { tags, summary: 'Download a file at {revision}/{path} (supports Range; HEAD for headers only)' },
+    schema: { tags, summary: 'Download a file at {revision}/{path} (supports Range; HEAD for headers only)', ...downloadFile },
     handler: committedFileHandler(yoke),
   });
 
-  app.delete(url, { schema: { tags, summary: 'Delete a file or directory at {branch}/{path} as one commit' } }, async (request: Req) => {
+  app.delete(url, { schema: { tags, summary: 'Delete a file or directory at {branch}/{path} as one commit', ...deleteFile } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const target = await yoke.revisions.resolveWrite(repo, request.params['*']);
     const fields = request.isMultipart() ? Object.fromEntries(await readFormFields(request)) : jsonObject(request.body, { optional: true });
@@ -62,7 +63,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     return ok('resource_deleted', { commit: commitView(commit) });
   });
 
-  app.patch(url, { schema: { tags, summary: 'Move or rename a file ({new_path}) as one commit' } }, async (request: Req) => {
+  app.patch(url, { schema: { tags, summary: 'Move or rename a file ({new_path}) as one commit', ...moveFile } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const target = await yoke.revisions.resolveWrite(repo, request.params['*']);
     const body = jsonObject(request.body, { optional: true });
