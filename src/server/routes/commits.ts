@@ -2,6 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { NotFound } from '../../core/errors.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
+import { allCommits, completeCommit, getCommit, history, rootCommit } from '../schemas/commits.js';
 import { commitView, pageParams, pageView, type PageQuery } from '../views.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
@@ -17,7 +18,7 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get(
     `${REPO}/commits/history/*`,
-    { schema: { tags, summary: 'History of a revision, of one path ({revision}/{path}), or what {head} adds to {base} ({base}..{head}); paginated, newest first' } },
+    { schema: { tags, summary: 'History of a revision, of one path ({revision}/{path}), or what {head} adds to {base} ({base}..{head}); paginated, newest first', ...history } },
     async (request: Req) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const { page, pageSize, offset } = pageParams(request.query);
@@ -28,7 +29,7 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get<{ Params: RepoParams; Querystring: PageQuery }>(
     `${REPO}/commits/all`,
-    { schema: { tags, summary: 'Every commit in the repository (paginated, newest first)' } },
+    { schema: { tags, summary: 'Every commit in the repository (paginated, newest first)', ...allCommits } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const { page, pageSize, offset } = pageParams(request.query);
@@ -37,7 +38,7 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
     },
   );
 
-  app.get<{ Params: RepoParams }>(`${REPO}/commits/root`, { schema: { tags, summary: 'The root (first) commit' } }, async (request) => {
+  app.get<{ Params: RepoParams }>(`${REPO}/commits/root`, { schema: { tags, summary: 'The root (first) commit', ...rootCommit } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const root = await yoke.commitLog.root(repo);
     return ok('resource_found', { commit: root ? commitView(root) : null });
@@ -46,7 +47,7 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
   // Oxen's clients call this after a workspace commit or a push; the commit must exist, nothing else happens.
   app.post<{ Params: RepoParams & { commit_id: string } }>(
     `${REPO}/commits/:commit_id/complete`,
-    { schema: { tags, summary: 'Acknowledge that a commit is complete (Oxen clients send it after committing)' } },
+    { schema: { tags, summary: 'Acknowledge that a commit is complete (Oxen clients send it after committing)', ...completeCommit } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const commit = await yoke.commitLog.find(repo, request.params.commit_id);
@@ -57,7 +58,7 @@ export function commitRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get(
     `${REPO}/commits/*`,
-    { schema: { tags, summary: 'One commit by id: {commit_id}; or the ancestors of a revision: {revision}/parents' } },
+    { schema: { tags, summary: 'One commit by id: {commit_id}; or the ancestors of a revision: {revision}/parents', ...getCommit } },
     async (request: Req) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const rest = request.params['*'];
