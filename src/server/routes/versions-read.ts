@@ -6,6 +6,8 @@ import type { RepoRecord } from '../../services/records.js';
 import type { Yoke } from '../../services/yoke.js';
 import { errorBody, ok } from '../envelope.js';
 import { jsonValue } from '../json-body.js';
+import { downloadFile } from '../schemas/files.js';
+import { downloadBlobs, fileChunk, missingVersions, versionMetadata } from '../schemas/versions.js';
 import { committedFileHandler, sendBlob } from './files.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
@@ -51,6 +53,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
           summary:
             'Batch download blobs as a tar.gz (body: newline-separated hashes, gzip or plain). ' +
             'Also served as `QUERY …/versions`, the method Oxen clients use.',
+          ...downloadBlobs,
         },
       },
       handler,
@@ -60,14 +63,14 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
       method: 'QUERY',
       url: `${REPO}/versions`,
       ...options,
-      schema: { tags, summary: 'Batch download blobs as a tar.gz (the form Oxen clients send; same as POST versions/batch-download)' },
+      schema: { tags, summary: 'Batch download blobs as a tar.gz (the form Oxen clients send; same as POST versions/batch-download)', ...downloadBlobs },
       handler,
     });
   });
 
   app.get(
     `${REPO}/versions/:hash/metadata`,
-    { schema: { tags, summary: 'Size of a content blob the repository holds (404 if it does not)' } },
+    { schema: { tags, summary: 'Size of a content blob the repository holds (404 if it does not)', ...versionMetadata } },
     async (request: HashReq, reply) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const param = request.params.hash;
@@ -89,7 +92,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
     `${REPO}/versions/missing`,
     {
       bodyLimit: 8 * 1024 * 1024,
-      schema: { tags, summary: `Which of {hashes} (JSON, at most ${MAX_MISSING_QUERY_HASHES}) the repository does not hold` },
+      schema: { tags, summary: `Which of {hashes} (JSON, at most ${MAX_MISSING_QUERY_HASHES}) the repository does not hold`, ...missingVersions },
     },
     async (request: FastifyRequest<{ Params: RepoParams }>) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
@@ -110,7 +113,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get(
     `${REPO}/chunk/*`,
-    { schema: { tags, summary: 'Byte range [chunk_start, chunk_start+chunk_size) of a committed file at {revision}/{path}' } },
+    { schema: { tags, summary: 'Byte range [chunk_start, chunk_start+chunk_size) of a committed file at {revision}/{path}', ...fileChunk } },
     async (request: FastifyRequest<{ Params: RepoWildcardParams; Querystring: Record<string, unknown> }>, reply) => {
       const start = byteParam(request.query.chunk_start, 'chunk_start', 0);
       const length = byteParam(request.query.chunk_size, 'chunk_size', DEFAULT_CHUNK_SIZE);
@@ -138,7 +141,7 @@ export function versionReadRoutes(app: FastifyInstance, yoke: Yoke) {
     method: ['GET', 'HEAD'],
     url: `${REPO}/versions/*`,
     exposeHeadRoute: false,
-    schema: { tags, summary: 'Download a file at {revision}/{path} (alias of GET file/…; supports Range)' },
+    schema: { tags, summary: 'Download a file at {revision}/{path} (alias of GET file/…; supports Range)', ...downloadFile },
     handler: committedFileHandler(yoke),
   });
 }

@@ -5,6 +5,7 @@ import { normalizeHash } from '../../core/hash.js';
 import type { Yoke } from '../../services/yoke.js';
 import { receiveBlobParts } from '../blob-parts.js';
 import { ok } from '../envelope.js';
+import { uploadVersions } from '../schemas/versions.js';
 import { REPO, type RepoParams } from './params.js';
 
 /**
@@ -34,6 +35,7 @@ export function versionsUploadRoutes(app: FastifyInstance, yoke: Yoke, options: 
           'Every part is verified against its hash after decompression. Per-part failures are listed in `err_files` ' +
           '(`{hash, path: null, error}`) with HTTP 200; stored parts are listed in `files` (`{hash, size}`) and recorded for the repository. ' +
           `A gzip part may decompress to at most the server's limit (YOKE_MAX_DECOMPRESSED_BYTES).`,
+        ...uploadVersions,
       },
     },
     async (request: FastifyRequest<{ Params: RepoParams }>) => {
