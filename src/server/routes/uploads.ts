@@ -7,6 +7,7 @@ import type { PartDestination } from '../../services/uploads.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
+import { beginPartUpload, completeVersionUpload, createVersionUpload, putUploadPart, putVersionChunk, uploadChunk, versionUploadStatus } from '../schemas/uploads.js';
 import { REPO, type RepoParams } from './params.js';
 
 type HashParams = RepoParams & { hash: string };
@@ -51,7 +52,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
 
     raw.post<{ Params: RepoParams; Querystring: Query }>(
       `${REPO}/commits/upload_chunk`,
-      { schema: { tags, summary: 'Upload chunk `chunk_num` of `total_chunks` (query: hash, chunk_num, total_chunks, total_size, is_compressed, filename)' } },
+      { schema: { tags, summary: 'Upload chunk `chunk_num` of `total_chunks` (query: hash, chunk_num, total_chunks, total_size, is_compressed, filename)', ...uploadChunk } },
       async (request) => {
         const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
         const q = request.query;
@@ -74,7 +75,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
 
     raw.put<{ Params: RepoParams & { upload_id: string; part: string } }>(
       `${REPO}/versions/uploads/:upload_id/parts/:part`,
-      { schema: { tags, summary: 'Send part {part} (1-based, `part_size` bytes but the last) of an upload begun with POST versions/uploads; the part that makes it whole verifies and stores the file (`completed: true`)' } },
+      { schema: { tags, summary: 'Send part {part} (1-based, `part_size` bytes but the last) of an upload begun with POST versions/uploads; the part that makes it whole verifies and stores the file (`completed: true`)', ...putUploadPart } },
       async (request) => {
         const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
         if (!/^\d{1,9}$/.test(request.params.part)) throw new BadRequest(`Invalid part number: ${request.params.part}`);
@@ -86,7 +87,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
 
     raw.put<{ Params: HashParams; Querystring: Query }>(
       `${REPO}/versions/:hash/chunks`,
-      { schema: { tags, summary: 'Upload the bytes at `offset` of a large file (64-bit offsets; re-sending a chunk replaces it)' } },
+      { schema: { tags, summary: 'Upload the bytes at `offset` of a large file (64-bit offsets; re-sending a chunk replaces it)', ...putVersionChunk } },
       async (request) => {
         const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
         const offset = integerParam(request.query, 'offset');
@@ -98,7 +99,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.post<{ Params: RepoParams }>(
     `${REPO}/versions/uploads`,
-    { schema: { tags, summary: 'Begin a large-file upload in numbered parts: {hash, size, destination?: {workspace_id, path}}; answers the parts to send, or `already_stored` (then staged at the destination at once)' } },
+    { schema: { tags, summary: 'Begin a large-file upload in numbered parts: {hash, size, destination?: {workspace_id, path}}; answers the parts to send, or `already_stored` (then staged at the destination at once)', ...beginPartUpload } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const body = jsonObject(request.body);
@@ -116,7 +117,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.post<{ Params: HashParams }>(
     `${REPO}/versions/:hash/create`,
-    { schema: { tags, summary: 'Start a large-file upload (optional; body {size?, file_name?, dst_dir?})' } },
+    { schema: { tags, summary: 'Start a large-file upload (optional; body {size?, file_name?, dst_dir?})', ...createVersionUpload } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const body = jsonObject(request.body, { optional: true });
@@ -130,7 +131,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get<{ Params: HashParams }>(
     `${REPO}/versions/:hash/chunks`,
-    { schema: { tags, summary: 'The chunks the server already holds for a large-file upload, to resume it' } },
+    { schema: { tags, summary: 'The chunks the server already holds for a large-file upload, to resume it', ...versionUploadStatus } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const hash = hashParam(request.params.hash);
@@ -147,7 +148,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.post<{ Params: HashParams }>(
     `${REPO}/versions/:hash/complete`,
-    { schema: { tags, summary: 'Assemble and verify a large-file upload (body {files:[{hash, file_name, dst_dir?}], workspace_id?}); with workspace_id, stage it at dst_dir/file_name' } },
+    { schema: { tags, summary: 'Assemble and verify a large-file upload (body {files:[{hash, file_name, dst_dir?}], workspace_id?}); with workspace_id, stage it at dst_dir/file_name', ...completeVersionUpload } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const hash = hashParam(request.params.hash);
