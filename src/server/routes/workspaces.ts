@@ -7,6 +7,25 @@ import type { ClassifiedChange } from '../../services/workspaces.js';
 import type { CommitRecord, RepoRecord, WorkspaceRecord } from '../../services/records.js';
 import { receiveBlobParts } from '../blob-parts.js';
 import { ok } from '../envelope.js';
+import {
+  commitWorkspace,
+  deleteAllWorkspaces,
+  deleteWorkspace,
+  downloadFromWorkspace,
+  getOrCreateWorkspace,
+  getWorkspace,
+  listWorkspaces,
+  stageMove,
+  stageRemovals,
+  unstagePath,
+  unstagePaths,
+  unstageUnder,
+  uploadToWorkspace,
+  validateUpload,
+  workspaceMergeability,
+  workspaceStatus,
+  workspaceStatusUnder,
+} from '../schemas/workspaces.js';
 import { jsonObject, jsonValue } from '../json-body.js';
 import { commitView, pageParams, pageView, stagedEntryView, type PageQuery } from '../views.js';
 import { sendBlob } from './files.js';
@@ -81,14 +100,14 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     const { workspace, created } = await yoke.workspaces.getOrCreate(repo, { id: body.workspace_id, branch: body.branch_name, name: body.name });
     return ok(created ? 'resource_created' : 'resource_found', { workspace: workspaceView(workspace, await yoke.workspaces.baseCommit(workspace)) });
   };
-  const getOrCreateSchema = { schema: { tags, summary: 'Get or create a workspace: {workspace_id, branch_name, name?}' } };
+  const getOrCreateSchema = { schema: { tags, summary: 'Get or create a workspace: {workspace_id, branch_name, name?}', ...getOrCreateWorkspace } };
   app.put(`${REPO}/workspaces`, getOrCreateSchema, getOrCreate);
   app.post(`${REPO}/workspaces`, getOrCreateSchema, getOrCreate);
   app.put(`${REPO}/workspaces/get_or_create`, getOrCreateSchema, getOrCreate);
 
   app.get<{ Params: RepoParams; Querystring: { name?: string } }>(
     `${REPO}/workspaces`,
-    { schema: { tags, summary: 'List workspaces (?name= filters by name)' } },
+    { schema: { tags, summary: 'List workspaces (?name= filters by name)', ...listWorkspaces } },
     async (request) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const list = await yoke.workspaces.list(repo, request.query.name);
@@ -97,19 +116,19 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     },
   );
 
-  app.delete<{ Params: RepoParams }>(`${REPO}/workspaces`, { schema: { tags, summary: 'Delete every workspace of the repository' } }, async (request) => {
+  app.delete<{ Params: RepoParams }>(`${REPO}/workspaces`, { schema: { tags, summary: 'Delete every workspace of the repository', ...deleteAllWorkspaces } }, async (request) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     return ok('resource_deleted', { deleted: await yoke.workspaces.deleteAll(repo) });
   });
 
-  app.get<{ Params: WsParams }>(WS, { schema: { tags, summary: 'A workspace, by id or name' } }, async (request) => {
+  app.get<{ Params: WsParams }>(WS, { schema: { tags, summary: 'A workspace, by id or name', ...getWorkspace } }, async (request) => {
     const { workspace } = await context(request.params);
     return ok('resource_found', { workspace: workspaceView(workspace, await yoke.workspaces.baseCommit(workspace)) });
   });
 
   app.post<{ Params: WsParams }>(
     `${WS}/validate`,
-    { schema: { tags, summary: 'Check before an upload that the workspace exists and can take {size} more bytes' } },
+    { schema: { tags, summary: 'Check before an upload that the workspace exists and can take {size} more bytes', ...validateUpload } },
     async (request) => {
       const { workspace } = await context(request.params);
       const size = jsonObject(request.body, { optional: true }).size;
@@ -121,7 +140,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     },
   );
 
-  app.delete<{ Params: WsParams }>(WS, { schema: { tags, summary: 'Delete a workspace and everything staged in it' } }, async (request) => {
+  app.delete<{ Params: WsParams }>(WS, { schema: { tags, summary: 'Delete a workspace and everything staged in it', ...deleteWorkspace } }, async (request) => {
     const { workspace } = await context(request.params);
     const base = await yoke.workspaces.baseCommit(workspace);
     await yoke.workspaces.delete(workspace);
@@ -134,6 +153,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
       schema: {
         tags,
         summary: 'Upload and stage files into directory {path} (multipart `file`/`file[]`; filename = destination relative to {path}; gzip parts allowed)',
+        ...uploadToWorkspace,
       },
     },
     async (request) => {
@@ -173,7 +193,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     },
   );
 
-  app.get<{ Params: WsPathParams }>(`${WS}/files/*`, { schema: { tags, summary: 'Download a file as the workspace sees it (staged, or from its base)' } }, async (request, reply) => {
+  app.get<{ Params: WsPathParams }>(`${WS}/files/*`, { schema: { tags, summary: 'Download a file as the workspace sees it (staged, or from its base)', ...downloadFromWorkspace } }, async (request, reply) => {
     const { workspace } = await context(request.params);
     const path = normalizeRepoPath(request.params['*']);
     const entry = await yoke.workspaces.entryAt(workspace, path);
@@ -182,7 +202,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     return sendBlob(yoke, request, reply, entry, workspace.id);
   });
 
-  app.delete<{ Params: WsParams }>(`${WS}/files`, { schema: { tags, summary: 'Stage removals: a JSON list of paths (files or directories)' } }, async (request, reply) => {
+  app.delete<{ Params: WsParams }>(`${WS}/files`, { schema: { tags, summary: 'Stage removals: a JSON list of paths (files or directories)', ...stageRemovals } }, async (request, reply) => {
     const { workspace } = await context(request.params);
     const { removed, missing } = await yoke.workspaces.stageRemovals(workspace, pathList(request.body));
     if (missing.length > 0) {
@@ -192,14 +212,14 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     return ok('resource_deleted', { paths: removed });
   });
 
-  app.delete<{ Params: WsPathParams }>(`${WS}/files/*`, { schema: { tags, summary: 'Unstage one path (Oxen\'s older form of DELETE …/changes/{path})' } }, async (request) => {
+  app.delete<{ Params: WsPathParams }>(`${WS}/files/*`, { schema: { tags, summary: 'Unstage one path (Oxen\'s older form of DELETE …/changes/{path})', ...unstagePath } }, async (request) => {
     const { workspace } = await context(request.params);
     const path = normalizeRepoPath(request.params['*']);
     if ((await yoke.workspaces.unstage(workspace, path)) === 0) throw new NotFound(`Nothing staged at ${path}`);
     return ok('resource_deleted', { path });
   });
 
-  app.patch<{ Params: WsPathParams }>(`${WS}/files/*`, { schema: { tags, summary: 'Stage a move of a file: {new_path}' } }, async (request) => {
+  app.patch<{ Params: WsPathParams }>(`${WS}/files/*`, { schema: { tags, summary: 'Stage a move of a file: {new_path}', ...stageMove } }, async (request) => {
     const { workspace } = await context(request.params);
     const from = normalizeRepoPath(request.params['*']);
     const to = await yoke.workspaces.stageMove(workspace, from, jsonObject(request.body).new_path);
@@ -223,9 +243,9 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
       ...pageView(page.page, page.pageSize, changes.length),
     });
   };
-  const statusSchema = { schema: { tags, summary: 'Staged changes (added, modified, removed), paginated; optionally under {path}' } };
-  app.get(`${WS}/changes`, statusSchema, status);
-  app.get(`${WS}/changes/*`, statusSchema, status);
+  const statusSummary = { tags, summary: 'Staged changes (added, modified, removed), paginated; optionally under {path}' };
+  app.get(`${WS}/changes`, { schema: { ...statusSummary, ...workspaceStatus } }, status);
+  app.get(`${WS}/changes/*`, { schema: { ...statusSummary, ...workspaceStatusUnder } }, status);
 
   const unstageMany = async (request: FastifyRequest<{ Params: WsParams }>) => {
     const { workspace } = await context(request.params);
@@ -233,10 +253,10 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     for (const path of pathList(request.body)) unstaged += await yoke.workspaces.unstage(workspace, normalizeRepoPath(path));
     return ok('resource_deleted', { unstaged });
   };
-  app.delete(`${WS}/changes`, { schema: { tags, summary: 'Unstage a JSON list of paths' } }, unstageMany);
-  app.delete(`${WS}/staged`, { schema: { tags, summary: "Unstage a JSON list of paths (Oxen's older form of DELETE …/changes)" } }, unstageMany);
+  app.delete(`${WS}/changes`, { schema: { tags, summary: 'Unstage a JSON list of paths', ...unstagePaths } }, unstageMany);
+  app.delete(`${WS}/staged`, { schema: { tags, summary: "Unstage a JSON list of paths (Oxen's older form of DELETE …/changes)", ...unstagePaths } }, unstageMany);
 
-  app.delete<{ Params: WsPathParams }>(`${WS}/changes/*`, { schema: { tags, summary: 'Unstage one path (and everything staged below it)' } }, async (request) => {
+  app.delete<{ Params: WsPathParams }>(`${WS}/changes/*`, { schema: { tags, summary: 'Unstage one path (and everything staged below it)', ...unstageUnder } }, async (request) => {
     const { workspace } = await context(request.params);
     const path = normalizeRepoPath(request.params['*']);
     const unstaged = await yoke.workspaces.unstage(workspace, path);
@@ -244,7 +264,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     return ok('resource_deleted', { unstaged });
   });
 
-  app.get<{ Params: WsPathParams }>(`${WS}/merge/*`, { schema: { tags, summary: 'Can the workspace be committed onto {branch}, and which paths conflict' } }, async (request) => {
+  app.get<{ Params: WsPathParams }>(`${WS}/merge/*`, { schema: { tags, summary: 'Can the workspace be committed onto {branch}, and which paths conflict', ...workspaceMergeability } }, async (request) => {
     const { repo, workspace } = await context(request.params);
     const branch = request.params['*'];
     if (!(await yoke.branches.find(repo, branch))) throw new NotFound(`Branch '${branch}' not found`);
@@ -261,7 +281,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     const created = await yoke.workspaces.commit(repo, workspace, request.params['*'], jsonObject(request.body));
     return ok('resource_created', { commit: commitView(created) });
   };
-  const commitSchema = { schema: { tags, summary: 'Commit everything staged onto {branch}: {message, author, email} (409 on conflicting paths, 422 if nothing is staged)' } };
+  const commitSchema = { schema: { tags, summary: 'Commit everything staged onto {branch}: {message, author, email} (409 on conflicting paths, 422 if nothing is staged)', ...commitWorkspace } };
   app.post(`${WS}/merge/*`, commitSchema, commit);
   app.post(`${WS}/commit/*`, commitSchema, commit);
 }
