@@ -6,6 +6,7 @@ import { parseRange } from '../../services/merge.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
+import { compareCommits, compareDirTree, compareEntries, compareFile, mergeability, mergeBranch } from '../schemas/merge.js';
 import { commitView, entryView, pageParams, pageView, type PageQuery } from '../views.js';
 import { requireAuthor } from './repos.js';
 import { REPO, type RepoWildcardParams } from './params.js';
@@ -33,7 +34,7 @@ function diffEntryView(change: FileChange) {
 export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
   const repoOf = (request: Req) => yoke.repos.require(request.params.namespace, request.params.repo_name);
 
-  app.get(`${REPO}/merge/*`, { schema: { tags: ['merge'], summary: 'Can {head} be merged into branch {base}: {base}..{head}' } }, async (request: Req) => {
+  app.get(`${REPO}/merge/*`, { schema: { tags: ['merge'], summary: 'Can {head} be merged into branch {base}: {base}..{head}', ...mergeability } }, async (request: Req) => {
     const repo = await repoOf(request);
     const result = await yoke.merges.check(repo, parseRange(request.params['*']));
     const body = { is_mergeable: result.isMergeable, conflicts: result.conflicts, commits: result.commits.map(commitView) };
@@ -42,7 +43,7 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.post(
     `${REPO}/merge/*`,
-    { schema: { tags: ['merge'], summary: 'Merge {head} into branch {base}: {base}..{head}, body {name, email}; fast-forward, merge commit, or 409 with the conflicts' } },
+    { schema: { tags: ['merge'], summary: 'Merge {head} into branch {base}: {base}..{head}, body {name, email}; fast-forward, merge commit, or 409 with the conflicts', ...mergeBranch } },
     async (request: Req) => {
       const repo = await repoOf(request);
       const body = jsonObject(request.body);
@@ -57,7 +58,7 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
     },
   );
 
-  app.get(`${REPO}/compare/commits/*`, { schema: { tags: ['compare'], summary: 'Commits {head} adds ({base}..{head}), or both sides since the merge base ({base}...{head}), paginated' } }, async (request: Req) => {
+  app.get(`${REPO}/compare/commits/*`, { schema: { tags: ['compare'], summary: 'Commits {head} adds ({base}..{head}), or both sides since the merge base ({base}...{head}), paginated', ...compareCommits } }, async (request: Req) => {
     const repo = await repoOf(request);
     const { base, head, commits } = await yoke.merges.compareCommits(repo, parseRange(request.params['*']));
     const { page, pageSize, offset } = pageParams(request.query);
@@ -73,7 +74,7 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get(
     `${REPO}/compare/entries/*`,
-    { schema: { tags: ['compare'], summary: 'Files added, removed and modified between revisions: {base}..{head}[/dir/{dir}], with counts, paginated' } },
+    { schema: { tags: ['compare'], summary: 'Files added, removed and modified between revisions: {base}..{head}[/dir/{dir}], with counts, paginated', ...compareEntries } },
     async (request: Req) => {
       const repo = await repoOf(request);
       const spec = request.params['*'];
@@ -95,7 +96,7 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
     },
   );
 
-  app.get(`${REPO}/compare/dir_tree/*`, { schema: { tags: ['compare'], summary: 'Directories that changed between revisions ({base}..{head}), grouped under their parent directory' } }, async (request: Req) => {
+  app.get(`${REPO}/compare/dir_tree/*`, { schema: { tags: ['compare'], summary: 'Directories that changed between revisions ({base}..{head}), grouped under their parent directory', ...compareDirTree } }, async (request: Req) => {
     const repo = await repoOf(request);
     const changed = await yoke.merges.changedDirs(repo, parseRange(request.params['*']));
     const statusOf = new Map(changed.map((d) => [d.path, d.status]));
@@ -116,7 +117,7 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
     return ok('resource_found', { dirs });
   });
 
-  app.get(`${REPO}/compare/file/*`, { schema: { tags: ['compare'], summary: 'One file in two revisions: {base}..{head}/{path}; a line diff for text' } }, async (request: Req) => {
+  app.get(`${REPO}/compare/file/*`, { schema: { tags: ['compare'], summary: 'One file in two revisions: {base}..{head}/{path}; a line diff for text', ...compareFile } }, async (request: Req) => {
     const repo = await repoOf(request);
     const spec = request.params['*'];
     const range = parseRange(spec);
