@@ -8,6 +8,7 @@ import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { sendTarGz } from '../stream-reply.js';
 import { jsonObject } from '../json-body.js';
+import { downloadAllNodes, downloadCommitDb, downloadDirHashes, hasNode, missingCommits, missingFiles, missingNodes, pushDirHashes, pushNodes } from '../schemas/sync.js';
 import { REPO, type RepoParams } from './params.js';
 
 type SpecParams = RepoParams & { spec: string };
@@ -38,7 +39,7 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
 
     raw.post<{ Params: RepoParams }>(
       `${REPO}/tree/nodes`,
-      { schema: { tags, summary: 'Push merkle node records: a tar.gz of {3 hex}/{rest}/node and children files; each record is checked, present ones are kept' } },
+      { schema: { tags, summary: 'Push merkle node records: a tar.gz of {3 hex}/{rest}/node and children files; each record is checked, present ones are kept', ...pushNodes } },
       async (request) => {
         const repo = await repoOf(request);
         return ok('resource_created', { nodes: await sync.receiveNodes(repo, request.raw) });
@@ -47,7 +48,7 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
 
     raw.post<{ Params: RepoParams }>(
       `${REPO}/commits/upload`,
-      { schema: { tags, summary: "Push a commit's directory index: a tar.gz of history/{commit}/dir_hashes/ (marks the commit as completely sent)" } },
+      { schema: { tags, summary: "Push a commit's directory index: a tar.gz of history/{commit}/dir_hashes/ (marks the commit as completely sent)", ...pushDirHashes } },
       async (request) => {
         const repo = await repoOf(request);
         return ok('resource_created', { commits: await sync.receiveDirHashes(repo, request.raw) });
@@ -57,19 +58,19 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
 
   app.post<{ Params: RepoParams }>(
     `${REPO}/commits/missing`,
-    { schema: { tags, summary: 'Which of {hashes} (commit ids) the repository does not hold completely' } },
+    { schema: { tags, summary: 'Which of {hashes} (commit ids) the repository does not hold completely', ...missingCommits } },
     async (request) => ok('resource_found', { hashes: await sync.missingCommits(await repoOf(request), hashList(request.body)) }),
   );
 
   app.post<{ Params: RepoParams }>(
     `${REPO}/tree/nodes/missing_node_hashes`,
-    { schema: { tags, summary: 'Which of {hashes} (node ids) the repository does not hold' } },
+    { schema: { tags, summary: 'Which of {hashes} (node ids) the repository does not hold', ...missingNodes } },
     async (request) => ok('resource_found', { hashes: await sync.missingNodes(await repoOf(request), hashList(request.body)) }),
   );
 
   app.get<{ Params: RepoParams & { hash: string } }>(
     `${REPO}/tree/nodes/hash/:hash`,
-    { schema: { tags, summary: 'Whether the repository holds the node {hash} (200) or not (404)' } },
+    { schema: { tags, summary: 'Whether the repository holds the node {hash} (200) or not (404)', ...hasNode } },
     async (request) => {
       const repo = await repoOf(request);
       const [missing] = await sync.missingNodes(repo, [request.params.hash]);
@@ -80,7 +81,7 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
 
   app.get<{ Params: RepoParams }>(
     `${REPO}/tree/download`,
-    { schema: { tags, summary: 'Every node record of every commit in the repository, as a tar.gz (a clone with all=true)' } },
+    { schema: { tags, summary: 'Every node record of every commit in the repository, as a tar.gz (a clone with all=true)', ...downloadAllNodes } },
     async (request, reply) => {
       const repo = await repoOf(request);
       const records = yoke.oxenTree.recordsOf(repo, await yoke.commitLog.everyOldestFirst(repo));
@@ -102,7 +103,7 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
 
   app.get<{ Params: SpecParams }>(
     `${REPO}/commits/:spec/download_dir_hashes_db`,
-    { schema: { tags, summary: 'Directory indexes (history/{commit}/dir_hashes/, RocksDB) of {commit} and its ancestors, or of {base}, {head} and the commits between, as a tar.gz' } },
+    { schema: { tags, summary: 'Directory indexes (history/{commit}/dir_hashes/, RocksDB) of {commit} and its ancestors, or of {base}, {head} and the commits between, as a tar.gz', ...downloadDirHashes } },
     async (request, reply) => {
       const repo = await repoOf(request);
       const parts = request.params.spec.split('..');
@@ -114,7 +115,7 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
 
   app.get<{ Params: SpecParams }>(
     `${REPO}/commits/:spec/commit_db`,
-    { schema: { tags, summary: 'The directory index of one commit (history/{commit}/…), as a tar.gz' } },
+    { schema: { tags, summary: 'The directory index of one commit (history/{commit}/…), as a tar.gz', ...downloadCommitDb } },
     async (request, reply) => {
       const repo = await repoOf(request);
       return dirHashesReply(request, reply, repo, [await yoke.revisions.resolveCommit(repo, request.params.spec)]);
@@ -123,7 +124,7 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
 
   app.get<{ Params: RepoParams; Querystring: { base?: string; head?: string } }>(
     `${REPO}/commits/missing_files`,
-    { schema: { tags, summary: 'Files that commits in {base}..{head} (or {head} and its ancestors) add and whose bytes the repository lacks' } },
+    { schema: { tags, summary: 'Files that commits in {base}..{head} (or {head} and its ancestors) add and whose bytes the repository lacks', ...missingFiles } },
     async (request) => {
       const repo = await repoOf(request);
       if (!request.query.head) throw new BadRequest('Query parameter head is required');

@@ -5,6 +5,7 @@ import { nodeRecordsTarGz, type TreeDownloadOptions } from '../../services/oxen-
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { sendTarGz } from '../stream-reply.js';
+import { downloadTree, nodeAtPath } from '../schemas/sync.js';
 import { REPO, type RepoParams, type RepoWildcardParams } from './params.js';
 
 interface DownloadQuery {
@@ -30,6 +31,7 @@ export function treeRoutes(app: FastifyInstance, yoke: Yoke) {
         summary:
           'Merkle node records as a tar.gz (tree/nodes/{3 hex}/{rest}/node|children): of {commit} and its history, ' +
           'of {commit} under ?subtrees=a,b only (?depth=-1, ?is_download=true skips the nodes above them), or what {base}..{head} adds',
+        ...downloadTree,
       },
     },
     async (request: FastifyRequest<{ Params: RepoParams & { base_head: string }; Querystring: DownloadQuery }>, reply) => {
@@ -50,7 +52,7 @@ export function treeRoutes(app: FastifyInstance, yoke: Yoke) {
 
   app.get(
     `${REPO}/tree/nodes/resource/*`,
-    { schema: { tags, summary: 'Id of the merkle node at {revision}/{path}: a directory id, or a file content hash' } },
+    { schema: { tags, summary: 'Id of the merkle node at {revision}/{path}: a directory id, or a file content hash', ...nodeAtPath } },
     async (request: FastifyRequest<{ Params: RepoWildcardParams }>) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const resolved = await yoke.revisions.resolve(repo, request.params['*']);
