@@ -257,12 +257,6 @@ export async function loadVnodes(source: NodeSource, ids: string[]): Promise<Ent
   return (await readNodes(source, ids)).map(asVnode);
 }
 
-export async function loadCommitNode(source: NodeSource, id: string): Promise<CommitNode> {
-  const node = await source.getNode(id);
-  if (node.kind !== 'commit') throw new Error(`Node ${id} is not a commit`);
-  return node;
-}
-
 function findSorted(entries: Entry[], name: string): Entry | undefined {
   let lo = 0;
   let hi = entries.length - 1;
