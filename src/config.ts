@@ -8,6 +8,8 @@ export interface ServerConfig {
   databaseUrl: string | null;
   /** Most connections this process opens to PostgreSQL. */
   databasePoolSize: number;
+  /** An S3-compatible bucket for file bytes; null: `<dataDir>/blobs`. */
+  s3: S3Config | null;
   logLevel: string;
   maxFileBytes: number;
   /** Largest decompressed size of one gzip part in a batch upload (`POST …/versions`), and of a tarball sent through `commits/upload_chunk`. */
@@ -22,6 +24,17 @@ export interface ServerConfig {
   idleTimeoutMs: number;
   /** A request body must average at least `bytesPerSecond` over each window while it arrives (0: no minimum). */
   minBodyRate: { bytesPerSecond: number; windowMs: number };
+}
+
+export interface S3Config {
+  bucket: string;
+  /** A custom endpoint (radosgw, MinIO, …), addressed path-style; null: AWS. */
+  endpoint: string | null;
+  region: string;
+  /** Prepended to every key ('' or ending with '/'). */
+  prefix: string;
+  /** From AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; null: the AWS SDK's default chain (profiles, instance roles). */
+  credentials: { accessKeyId: string; secretAccessKey: string } | null;
 }
 
 /**
@@ -42,6 +55,10 @@ export interface ServerFlags {
   dataDir?: string;
   databaseUrl?: string;
   databasePoolSize?: string | number;
+  s3Bucket?: string;
+  s3Endpoint?: string;
+  s3Region?: string;
+  s3Prefix?: string;
   logLevel?: string;
   /** commander's `--auth` / `--no-auth`: true, false, or absent. */
   auth?: boolean;
@@ -98,6 +115,26 @@ function parseNonNegative(name: string, value: string | number): number {
   return n;
 }
 
+/** The S3 settings, when a bucket is named; credentials only from the environment (never a flag: shell history, `ps`). */
+function parseS3(flags: ServerFlags, env: NodeJS.ProcessEnv): S3Config | null {
+  const bucket = flags.s3Bucket ?? env.YOKE_S3_BUCKET ?? '';
+  if (bucket === '') return null;
+  if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new Error(`Invalid S3 bucket name: ${bucket} (3–63 lower-case letters, digits, dots and hyphens)`);
+  const endpoint = flags.s3Endpoint ?? env.YOKE_S3_ENDPOINT ?? '';
+  if (endpoint !== '' && !/^https?:\/\/[^/\s]+\/?$/.test(endpoint)) throw new Error(`Invalid S3 endpoint: ${endpoint} (http(s)://host[:port])`);
+  const prefix = flags.s3Prefix ?? env.YOKE_S3_PREFIX ?? '';
+  if (prefix !== '' && !/^[A-Za-z0-9!_.*'()/-]+\/$/.test(prefix)) throw new Error(`Invalid S3 prefix: ${prefix} (safe key characters, ending with /)`);
+  const { AWS_ACCESS_KEY_ID: accessKeyId, AWS_SECRET_ACCESS_KEY: secretAccessKey } = env;
+  if (Boolean(accessKeyId) !== Boolean(secretAccessKey)) throw new Error('Set both AWS_ACCESS_KEY_ID and AWS_SECRET_ACCESS_KEY, or neither');
+  return {
+    bucket,
+    endpoint: endpoint === '' ? null : endpoint,
+    region: flags.s3Region ?? env.YOKE_S3_REGION ?? env.AWS_REGION ?? 'us-east-1',
+    prefix,
+    credentials: accessKeyId && secretAccessKey ? { accessKeyId, secretAccessKey } : null,
+  };
+}
+
 /** Flags win over environment variables, which win over the defaults. */
 export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = process.env): ServerConfig {
   const host = flags.host ?? env.YOKE_HOST ?? '127.0.0.1';
@@ -115,6 +152,7 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     dataDir: resolve(flags.dataDir ?? env.YOKE_DATA_DIR ?? './data'),
     databaseUrl: parseDatabaseUrl(flags.databaseUrl ?? env.YOKE_DATABASE_URL ?? ''),
     databasePoolSize: parsePoolSize(flags.databasePoolSize ?? env.YOKE_DATABASE_POOL_SIZE ?? DEFAULT_DATABASE_POOL_SIZE),
+    s3: parseS3(flags, env),
     logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',
     maxFileBytes: parsePositive('YOKE_MAX_FILE_BYTES', env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
     maxDecompressedBytes: parsePositive('YOKE_MAX_DECOMPRESSED_BYTES', env.YOKE_MAX_DECOMPRESSED_BYTES ?? DEFAULT_MAX_DECOMPRESSED_BYTES),

@@ -1,12 +1,11 @@
 import { Command } from 'commander';
-import { serverConfig } from '../config.js';
+import { serverConfig, type ServerFlags } from '../config.js';
 import { existsSync } from 'node:fs';
 import { mkdir } from 'node:fs/promises';
 import { join } from 'node:path';
-import { openMetaStore, startServer } from '../server/main.js';
+import { openBlobStore, openMetaStore, startServer } from '../server/main.js';
 import { tokenView } from '../server/routes/tokens.js';
 import { AuthService } from '../services/auth.js';
-import { LocalBlobStore } from '../storage/local-blob-store.js';
 import { Yoke } from '../services/yoke.js';
 import { parseGrace } from '../services/gc.js';
 
@@ -24,6 +23,10 @@ program
   .option('--data-dir <dir>', 'data directory (env YOKE_DATA_DIR, default ./data)')
   .option('--database-url <url>', 'keep the metadata in PostgreSQL, postgres://user:password@host:port/database (env YOKE_DATABASE_URL; default SQLite in the data directory)')
   .option('--database-pool-size <n>', 'most PostgreSQL connections this process opens (env YOKE_DATABASE_POOL_SIZE, default 10)')
+  .option('--s3-bucket <bucket>', 'keep file bytes in this S3-compatible bucket (env YOKE_S3_BUCKET; credentials from AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; default the data directory)')
+  .option('--s3-endpoint <url>', 'S3 endpoint for radosgw, MinIO and the like, http(s)://host:port (env YOKE_S3_ENDPOINT; default AWS)')
+  .option('--s3-region <region>', 'S3 region (env YOKE_S3_REGION, default us-east-1)')
+  .option('--s3-prefix <prefix>', 'key prefix ending with / (env YOKE_S3_PREFIX; default none)')
   .option('--log-level <level>', 'pino log level or "silent" (env YOKE_LOG_LEVEL, default info)')
   .option('--auth', 'require a token on every request but version and health (env YOKE_AUTH=1; the default when listening beyond loopback)')
   .option('--no-auth', 'serve without tokens even when listening beyond loopback (a warning is logged)')
@@ -45,15 +48,11 @@ program
     process.on('SIGTERM', shutdown);
   });
 
-interface StoreFlags {
-  dataDir?: string;
-  databaseUrl?: string;
-  databasePoolSize?: string;
-}
+type StoreFlags = Pick<ServerFlags, 'dataDir' | 'databaseUrl' | 'databasePoolSize' | 's3Bucket' | 's3Endpoint' | 's3Region' | 's3Prefix'>;
 
 /** Runs `work` on the server's metadata store (the server may be running on it: SQLite serialises writers). */
 async function withAuth<T>(flags: StoreFlags, work: (auth: AuthService) => Promise<T>): Promise<T> {
-  const config = serverConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, databasePoolSize: flags.databasePoolSize });
+  const config = serverConfig(flags);
   if (config.databaseUrl === null) await mkdir(config.dataDir, { recursive: true });
   const meta = await openMetaStore(config);
   try {
@@ -69,7 +68,11 @@ function storeCommand(parent: Command, spec: string): Command {
     .command(spec)
     .option('--data-dir <dir>', 'the server\'s data directory (env YOKE_DATA_DIR, default ./data)')
     .option('--database-url <url>', 'the server\'s PostgreSQL metadata, when it uses one (env YOKE_DATABASE_URL)')
-    .option('--database-pool-size <n>', 'most PostgreSQL connections to open (env YOKE_DATABASE_POOL_SIZE, default 10)');
+    .option('--database-pool-size <n>', 'most PostgreSQL connections to open (env YOKE_DATABASE_POOL_SIZE, default 10)')
+    .option('--s3-bucket <bucket>', 'the server\'s S3 bucket, when it uses one (env YOKE_S3_BUCKET; AWS_* credentials)')
+    .option('--s3-endpoint <url>', 'its S3 endpoint (env YOKE_S3_ENDPOINT)')
+    .option('--s3-region <region>', 'its S3 region (env YOKE_S3_REGION)')
+    .option('--s3-prefix <prefix>', 'its key prefix (env YOKE_S3_PREFIX)');
 }
 
 const collect = (value: string, previous: string[] = []) => [...previous, value];
@@ -105,12 +108,12 @@ storeCommand(token, 'revoke <id>')
 
 /** Runs `work` on the server's stores, as the server opens them (it may be running on them). */
 async function withYoke<T>(flags: StoreFlags, work: (yoke: Yoke) => Promise<T>): Promise<T> {
-  const config = serverConfig({ dataDir: flags.dataDir, databaseUrl: flags.databaseUrl, databasePoolSize: flags.databasePoolSize });
+  const config = serverConfig(flags);
   if (config.databaseUrl === null && !existsSync(join(config.dataDir, 'meta.sqlite'))) {
     throw new Error(`${config.dataDir} is not a Yoke data directory (no meta.sqlite)`);
   }
   const meta = await openMetaStore(config);
-  const yoke = new Yoke(meta, await LocalBlobStore.open(join(config.dataDir, 'blobs')));
+  const yoke = new Yoke(meta, await openBlobStore(config));
   try {
     return await work(yoke);
   } finally {

@@ -4,6 +4,7 @@ import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config.js';
 import { Yoke, type YokeOptions } from '../services/yoke.js';
 import { LocalBlobStore, processAlive } from '../storage/local-blob-store.js';
+import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
 import { SqliteMetaStore } from '../storage/sqlite-meta-store.js';
 import { buildApp } from './app.js';
@@ -29,6 +30,18 @@ export async function openMetaStore(config: Pick<ServerConfig, 'dataDir' | 'data
   return new SqliteMetaStore(join(config.dataDir, 'meta.sqlite'));
 }
 
+/**
+ * The blob store the configuration names: an S3-compatible bucket (`s3`), else `<dataDir>/blobs`. The AWS SDK
+ * is loaded only when it is used.
+ */
+export async function openBlobStore(config: Pick<ServerConfig, 'dataDir' | 's3'>): Promise<BlobStore> {
+  if (config.s3 !== null) {
+    const { S3BlobStore } = await import('../storage/s3-blob-store.js');
+    return S3BlobStore.open(config.s3);
+  }
+  return LocalBlobStore.open(join(config.dataDir, 'blobs'));
+}
+
 export interface RunningServer {
   app: FastifyInstance;
   yoke: Yoke;
@@ -37,14 +50,15 @@ export interface RunningServer {
 }
 
 /**
- * Opens the backends (SQLite metadata under `dataDir`, or PostgreSQL at `databaseUrl`; filesystem blobs) and serves.
+ * Opens the backends (SQLite metadata under `dataDir`, or PostgreSQL at `databaseUrl`; blobs under `dataDir`, or
+ * in an S3 bucket) and serves.
  * Layout: `<dataDir>/meta.sqlite`, `<dataDir>/blobs/objects/<h[0..2]>/<h[2..]>`, `<dataDir>/blobs/tmp/`.
  */
 export async function startServer(config: ServerConfig, options: YokeOptions = {}): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
   await removeAbandonedScratch(join(config.dataDir, 'tmp'));
   const meta = await openMetaStore(config);
-  const blobs = await LocalBlobStore.open(join(config.dataDir, 'blobs'));
+  const blobs = await openBlobStore(config);
   // The decompression cap of batch uploads also bounds the tarballs that arrive through upload_chunk.
   const yoke = new Yoke(meta, blobs, { ...options, uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads } });
   await yoke.uploads.releaseAbandonedUploads();

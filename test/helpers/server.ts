@@ -2,10 +2,11 @@ import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serverConfig } from '../../src/config.js';
+import { serverConfig, type S3Config } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server/main.js';
 import type { YokeOptions } from '../../src/services/yoke.js';
 import { startPostgres, type PostgresCluster } from './postgres.js';
+import { startRadosgw } from './radosgw.js';
 
 export interface TestServer extends RunningServer {
   dataDir: string;
@@ -36,6 +37,42 @@ async function testDatabaseUrl(dataDir: string): Promise<string | undefined> {
   return databaseOf.get(dataDir);
 }
 
+/**
+ * With `YOKE_TEST_BLOBS=s3`, every test server keeps its blobs in radosgw (test/helpers/radosgw.ts), one bucket
+ * per data directory, so a restart on the same directory finds its blobs again.
+ */
+const bucketOf = new Map<string, Promise<S3Config>>();
+async function testS3(dataDir: string): Promise<S3Config | undefined> {
+  if (process.env.YOKE_TEST_BLOBS !== 's3') return undefined;
+  if (!bucketOf.has(dataDir)) {
+    bucketOf.set(
+      dataDir,
+      startRadosgw().then((started) => {
+        if (!started.server) throw new Error(`YOKE_TEST_BLOBS=s3, but ${started.skip}`);
+        return started.server.settings();
+      }),
+    );
+  }
+  return bucketOf.get(dataDir);
+}
+
+/**
+ * Why a test that looks at the data directory itself (blob files, SQLite, the disk) cannot run in this test
+ * process, or undefined when it can: the stores are PostgreSQL or S3 (`YOKE_TEST_META`, `YOKE_TEST_BLOBS`).
+ */
+export const localStoresOnly: string | undefined =
+  process.env.YOKE_TEST_META || process.env.YOKE_TEST_BLOBS ? `looks at the local data directory, and this run keeps ${[process.env.YOKE_TEST_META, process.env.YOKE_TEST_BLOBS].filter(Boolean).join(' + ')} stores` : undefined;
+
+/** Test servers keep their blobs in radosgw: there is no local blob directory (nor its temp files) to look at. */
+export const blobsInS3 = process.env.YOKE_TEST_BLOBS === 's3';
+
+/** The hashes of every blob the server's blob store holds, sorted (whatever the backend). */
+export async function storedBlobHashes(server: { yoke: { blobs: { list(): AsyncIterable<{ hash: string }> } } }): Promise<string[]> {
+  const hashes: string[] = [];
+  for await (const blob of server.yoke.blobs.list()) hashes.push(blob.hash);
+  return hashes.sort();
+}
+
 /** Starts the real server on a free port over a fresh temporary data directory. */
 export async function startTestServer(
   options: YokeOptions & { dataDir?: string; maxFileBytes?: number; maxDecompressedBytes?: number; auth?: boolean; corsOrigin?: string; idleTimeoutMs?: number; minBodyRate?: { bytesPerSecond: number; windowMs: number } } = {},
@@ -43,7 +80,8 @@ export async function startTestServer(
   const { dataDir, maxFileBytes, maxDecompressedBytes, auth, corsOrigin, idleTimeoutMs, minBodyRate, ...yokeOptions } = options;
   const dir = dataDir ?? (await mkdtemp(join(tmpdir(), 'yoke-test-')));
   const databaseUrl = await testDatabaseUrl(dir);
-  const config = serverConfig({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', auth, corsOrigin, databaseUrl }, {});
+  const s3 = await testS3(dir);
+  const config = { ...serverConfig({ host: '127.0.0.1', port: 0, dataDir: dir, logLevel: 'silent', auth, corsOrigin, databaseUrl }, {}), ...(s3 ? { s3 } : {}) };
   const server = await startServer(
     { ...config, ...(maxFileBytes === undefined ? {} : { maxFileBytes }), ...(maxDecompressedBytes === undefined ? {} : { maxDecompressedBytes }), ...(idleTimeoutMs === undefined ? {} : { idleTimeoutMs }), ...(minBodyRate === undefined ? {} : { minBodyRate }) },
     yokeOptions,

@@ -1,17 +1,7 @@
 import { strict as assert } from 'node:assert';
-import { readdir } from 'node:fs/promises';
-import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { serverConfig } from '../../src/config.js';
-import { AUTHOR, assertEnvelope, startTestServer, type TestServer } from '../helpers/server.js';
-
-/** Every stored blob under the data directory (to show a refused upload wrote nothing). */
-async function blobCount(dataDir: string): Promise<number> {
-  const root = join(dataDir, 'blobs', 'objects');
-  let n = 0;
-  for (const shard of await readdir(root)) n += (await readdir(join(root, shard))).length;
-  return n;
-}
+import { AUTHOR, assertEnvelope, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
 
 describe('auth: scoped tokens', () => {
   let server: TestServer;
@@ -82,12 +72,12 @@ describe('auth: scoped tokens', () => {
   it('refuses an upload before a byte of it is stored', async () => {
     assert.equal((await server.json('/api/repos', json(admin, 'POST', { namespace: 'team', name: 'quiet' }))).status, 200);
     const reader = (await token(['read:team'])).secret;
-    const before = await blobCount(server.dataDir);
+    const before = (await storedBlobHashes(server)).length;
     for (const secret of [null, reader]) {
       const res = await upload(secret, 'team/quiet', 'big.bin', 'x'.repeat(2 * 1024 * 1024));
       assert.ok(res.status === 401 || res.status === 403, String(res.status));
     }
-    assert.equal(await blobCount(server.dataDir), before);
+    assert.equal((await storedBlobHashes(server)).length, before);
   });
 
   it('revocation and expiry take effect at once; the secret is shown once and listed nowhere', async () => {

@@ -13,6 +13,7 @@ import { join } from 'node:path';
 import { after, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
 import { blobPath, runYoke, startYokeProcess } from '../helpers/cli.js';
+import { localStoresOnly } from '../helpers/server.js';
 
 const ROUNDS = 24;
 const AUTHOR = { name: 'Crash Tester', email: 'crash@example.com' };
@@ -47,7 +48,7 @@ interface Acknowledged {
   branches: Map<string, string>;
 }
 
-describe('SIGKILL during writes', () => {
+describe('SIGKILL during writes', { skip: localStoresOnly }, () => {
   let dataDir: string;
   after(() => rm(dataDir, { recursive: true, force: true }));
 

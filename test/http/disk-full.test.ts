@@ -8,6 +8,7 @@ import { test, type TestContext } from 'node:test';
 import { fileURLToPath } from 'node:url';
 import Database from 'better-sqlite3';
 import { freePort } from '../helpers/cli.js';
+import { localStoresOnly } from '../helpers/server.js';
 import { hashBuffer } from '../../src/core/hash.js';
 
 /**
@@ -122,7 +123,7 @@ interface Answer {
   body: any;
 }
 
-test('a full disk: every write answers 507 in JSON, nothing stored changes, and the same writes succeed once space returns (issue 11)', { timeout: 120_000 }, async (t: TestContext) => {
+test('a full disk: every write answers 507 in JSON, nothing stored changes, and the same writes succeed once space returns (issue 11)', { timeout: 120_000, skip: localStoresOnly }, async (t: TestContext) => {
   const started = await startOnTmpfs();
   if (typeof started === 'string') {
     t.skip(`no way to mount a tmpfs here: ${started}`);

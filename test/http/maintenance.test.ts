@@ -6,7 +6,7 @@ import { after, before, describe, it } from 'node:test';
 import Database from 'better-sqlite3';
 import { hashBuffer } from '../../src/core/hash.js';
 import { blobPath, runYoke } from '../helpers/cli.js';
-import { AUTHOR, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
+import { AUTHOR, createRepo, localStoresOnly, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
 const yoke = runYoke;
 
@@ -45,7 +45,7 @@ async function fileAt(server: TestServer, repo: string, revision: string, path: 
   return { status: res.status, text: await res.text() };
 }
 
-describe('yoke fsck', () => {
+describe('yoke fsck', { skip: localStoresOnly }, () => {
   let server: TestServer;
   const repo = 'maint/fsck-repo';
   before(async () => {
@@ -148,7 +148,7 @@ describe('yoke fsck', () => {
   });
 });
 
-describe('yoke gc', () => {
+describe('yoke gc', { skip: localStoresOnly }, () => {
   let server: TestServer;
   const repo = 'maint/gc-repo';
   before(async () => {

@@ -8,7 +8,7 @@ import { after, before, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
 import { MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, multipartBoundary, PartHeaderScanner } from '../../src/server/part-headers.js';
 import { MULTIPART_LIMITS } from '../../src/server/multipart.js';
-import { assertEnvelope, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
+import { assertEnvelope, blobsInS3, createRepo, putFiles, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
 
 /**
  * Multipart bodies busboy mishandles silently: part headers over its 80 KiB cut (truncated, or the
@@ -66,12 +66,9 @@ const form = (...parts: Buffer[]) => Buffer.concat([...parts, close]);
 const disposition = (name: string, filename?: string) => `Content-Disposition: form-data; name="${name}"${filename === undefined ? '' : `; filename="${filename}"`}`;
 const field = (name: string, value: string) => part([disposition(name)], value);
 
-async function listFiles(dir: string): Promise<string[]> {
-  const entries = await readdir(dir, { recursive: true, withFileTypes: true }).catch(() => []);
-  return entries.filter((e) => e.isFile()).map((e) => join(e.parentPath, e.name));
-}
-const storedBlobs = (server: TestServer) => listFiles(join(server.dataDir, 'blobs/objects'));
-const tempFiles = (server: TestServer) => readdir(join(server.dataDir, 'blobs/tmp'));
+const storedBlobs = (server: TestServer) => storedBlobHashes(server);
+// With blobs in S3 there is no local temp directory to leave files in.
+const tempFiles = async (server: TestServer) => (blobsInS3 ? [] : readdir(join(server.dataDir, 'blobs/tmp')));
 
 async function assertHealthy(server: TestServer) {
   assert.equal((await server.json('/api/version')).status, 200);

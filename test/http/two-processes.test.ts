@@ -1,20 +1,26 @@
 /**
- * Two `yoke serve` processes on one PostgreSQL database (and one blob directory): commits to one branch
- * through both at once, a workspace filled through one and committed through the other, and a chunked
- * upload whose chunks alternate between them and that completes on the other. Skipped, with the reason,
+ * Two `yoke serve` processes on one PostgreSQL database and one blob directory (with YOKE_TEST_BLOBS=s3, one
+ * radosgw bucket): commits to one branch through both at once, a workspace filled through one and committed
+ * through the other, a chunked upload whose chunks alternate between them and that completes on the other, the
+ * hash frontier moving on in both, and a third process killed with SIGKILL mid-part. Skipped, with the reason,
  * without PostgreSQL.
  */
 import { strict as assert } from 'node:assert';
 import type { ChildProcess } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, readFile, rm } from 'node:fs/promises';
+import { mkdtemp, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import pg from 'pg';
 import { hashBuffer } from '../../src/core/hash.js';
-import { blobPath, startYokeProcess } from '../helpers/cli.js';
+import type { BlobStore } from '../../src/storage/blob-store.js';
+import { LocalBlobStore } from '../../src/storage/local-blob-store.js';
+import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
+import { startYokeProcess } from '../helpers/cli.js';
+import { startRadosgw } from '../helpers/radosgw.js';
+import { blobsInS3 } from '../helpers/server.js';
 import { startPostgres } from '../helpers/postgres.js';
 
 const postgres = await startPostgres();
@@ -38,6 +44,11 @@ if (postgres.skip !== undefined) {
     let dataDir: string;
     let databaseUrl: string;
     let database: pg.Client;
+    /** What both processes are started with: the shared PostgreSQL database, and S3 in that test pass. */
+    let storeArgs: string[];
+    /** The processes' blob store, opened by the test to check published bytes. */
+    let blobs: BlobStore;
+    const published = async (hash: string) => Buffer.concat(await (await blobs.get(hash)).toArray());
     let a: { url: string; child: ChildProcess };
     let b: { url: string; child: ChildProcess };
     const repo = (server: { url: string }) => `${server.url}/api/repos/two/procs`;
@@ -46,7 +57,19 @@ if (postgres.skip !== undefined) {
       database = new pg.Client({ connectionString: databaseUrl });
       await database.connect();
       dataDir = await mkdtemp(join(tmpdir(), 'yoke-two-'));
-      [a, b] = await Promise.all([startYokeProcess(dataDir, ['--database-url', databaseUrl, '--log-level', 'error']), startYokeProcess(dataDir, ['--database-url', databaseUrl, '--log-level', 'error'])]);
+      if (blobsInS3) {
+        // One bucket for both; the credentials reach the processes through the environment, as in production.
+        const started = await startRadosgw();
+        if (!started.server) throw new Error(`YOKE_TEST_BLOBS=s3, but ${started.skip}`);
+        const s3 = started.server.settings();
+        Object.assign(process.env, { AWS_ACCESS_KEY_ID: started.server.accessKeyId, AWS_SECRET_ACCESS_KEY: started.server.secretAccessKey });
+        storeArgs = ['--database-url', databaseUrl, '--s3-bucket', s3.bucket, '--s3-endpoint', s3.endpoint!, '--log-level', 'error'];
+        blobs = await S3BlobStore.open(s3);
+      } else {
+        storeArgs = ['--database-url', databaseUrl, '--log-level', 'error'];
+        blobs = await LocalBlobStore.open(join(dataDir, 'blobs'));
+      }
+      [a, b] = await Promise.all([startYokeProcess(dataDir, storeArgs), startYokeProcess(dataDir, storeArgs)]);
       const created = await fetch(`${a.url}/api/repos`, json('POST', { namespace: 'two', name: 'procs', user: AUTHOR }));
       assert.equal(created.status, 200);
       assert.equal((await putFile(repo(a), 'README.md', 'two processes')).status, 200, 'the first commit makes main');
@@ -54,6 +77,7 @@ if (postgres.skip !== undefined) {
     after(async () => {
       for (const server of [a, b]) server?.child.kill('SIGTERM');
       await database?.end();
+      await blobs?.close();
       await cluster.stop();
       await rm(dataDir, { recursive: true, force: true });
     });
@@ -116,7 +140,7 @@ if (postgres.skip !== undefined) {
     /** The upload row of `hash` in the shared database, as the processes left it. */
     const uploadRow = async (hash: string) =>
       (await database.query<{ id: string; frontier_through: number; state: string }>('SELECT id, frontier_through::int, state FROM uploads WHERE key = $1', [hash])).rows[0];
-    const putChunk = (server: { url: string }, hash: string, offset: number, bytes: Uint8Array) =>
+    const putChunk = (server: { url: string }, hash: string, offset: number, bytes: Uint8Array<ArrayBuffer>) =>
       fetch(`${repo(server)}/versions/${hash}/chunks?offset=${offset}`, { method: 'PUT', headers: { 'content-type': 'application/octet-stream' }, body: bytes });
 
     it('the hash frontier moves on as parts land in either process, so completing reads only what it does not cover', async () => {
@@ -137,11 +161,11 @@ if (postgres.skip !== undefined) {
       assert.equal(row.frontier_through, data.length, 'every byte hashed before completion was asked for');
       const done = await fetch(`${repo(b)}/versions/${hash}/complete`, json('POST', {}));
       assert.equal(done.status, 200, await done.clone().text());
-      assert.ok((await readFile(blobPath(dataDir, hash))).equals(data), 'the published blob is the bytes sent');
+      assert.ok((await published(hash)).equals(data), 'the published blob is the bytes sent');
     });
 
     it('a process killed with SIGKILL while it receives a part: the part is sent again to another, which takes it over and completes', async () => {
-      const c = await startYokeProcess(dataDir, ['--database-url', databaseUrl, '--log-level', 'error']);
+      const c = await startYokeProcess(dataDir, storeArgs);
       const data = randomBytes(3 * 1024 * 1024);
       const hash = hashBuffer(data);
       const half = 1024 * 1024;
@@ -170,7 +194,7 @@ if (postgres.skip !== undefined) {
       assert.equal((await putChunk(b, hash, 2 * half, new Uint8Array(data.subarray(2 * half)))).status, 200);
       const done = await fetch(`${repo(b)}/versions/${hash}/complete`, json('POST', {}));
       assert.equal(done.status, 200, await done.clone().text());
-      assert.ok((await readFile(blobPath(dataDir, hash))).equals(data), 'the published blob is the bytes sent');
+      assert.ok((await published(hash)).equals(data), 'the published blob is the bytes sent');
       assert.equal(await uploadRow(hash), undefined, 'the upload is gone once complete');
     });
   });

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # A throwaway single-node Ceph cluster with radosgw, the S3 server the tests and benchmarks run against:
-# one monitor, one memstore OSD (RAM, no disk), auth off, pool size 1, radosgw (beast) on 127.0.0.1.
+# one monitor, one BlueStore OSD on a sparse file under <dir> (32 GiB at most), auth off, pool size 1, radosgw
+# (beast) on 127.0.0.1.
 #   radosgw.sh start <dir>   boots it under <dir> and prints `endpoint=… access_key=… secret_key=…`
 #   radosgw.sh stop <dir>    stops the daemons by their pid files and removes <dir>
 # Needs Debian's ceph-mon, ceph-osd, radosgw and ceph-common. Ports: RGW_PORT / MON_PORT, else free ones.
@@ -58,8 +59,14 @@ osd pool default size = 1
 osd pool default min size = 1
 mon allow pool size one = true
 mon warn on pool no redundancy = false
-osd objectstore = memstore
-memstore device bytes = ${MEMSTORE_BYTES:-4294967296}
+osd objectstore = bluestore
+bluestore block create = true
+bluestore block size = ${BLUESTORE_BYTES:-34359738368}
+bluestore block db create = false
+bluestore block wal create = false
+bluestore fsck on mkfs = false
+osd memory target = 536870912
+bluestore cache size = 134217728
 osd crush chooseleaf type = 0
 osd class update on start = false
 osd crush update on start = false

@@ -1,0 +1,17 @@
+#!/usr/bin/env bash
+# The Node test suites: every test file once on the embedded default, then the HTTP suite again with every
+# test server on PostgreSQL + S3 (radosgw), the shape several processes share (docs/DEPLOYMENT.md). That second
+# pass needs PostgreSQL's server binaries and a radosgw (test/services/with-radosgw.sh starts one); without
+# them it is skipped, saying so.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+node --import tsx --test test/*/*.test.ts
+have_postgres() {
+  [ -n "${YOKE_TEST_DATABASE_URL:-}" ] || command -v initdb >/dev/null || compgen -G '/usr/lib/postgresql/*/bin/initdb' >/dev/null
+}
+if [ -n "${YOKE_TEST_S3_ENDPOINT:-}" ] && have_postgres; then
+  echo "The HTTP suite again, every server on PostgreSQL + S3 ($YOKE_TEST_S3_ENDPOINT)" >&2
+  YOKE_TEST_META=postgres YOKE_TEST_BLOBS=s3 node --import tsx --test test/http/*.test.ts
+else
+  echo "SKIPPED: the HTTP suite on PostgreSQL + S3 (needs PostgreSQL's server binaries and radosgw: apt-get install postgresql radosgw ceph-mon ceph-osd ceph-common)" >&2
+fi
