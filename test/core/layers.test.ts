@@ -13,12 +13,6 @@ const SRC = fileURLToPath(new URL('../../src/', import.meta.url));
 
 /** Only this file of the server opens the stores. */
 const OPENS_STORES = 'server/main.ts';
-/**
- * Known exceptions, each with its reason. routes/uploads.ts is the lead's: its record types should
- * come from services/records.ts; remove the entry once it does.
- */
-const STORAGE_IMPORT_EXCEPTIONS = new Set(['server/routes/uploads.ts']);
-
 async function sources(folder: string): Promise<Array<{ file: string; text: string }>> {
   const entries = await readdir(join(SRC, folder), { recursive: true, withFileTypes: true });
   const files = entries.filter((e) => e.isFile() && e.name.endsWith('.ts')).map((e) => join(e.parentPath, e.name));
@@ -52,9 +46,7 @@ describe('layers', () => {
     const offenders: string[] = [];
     for (const { file, text } of await sources('server')) {
       if (file === OPENS_STORES) continue;
-      if (!STORAGE_IMPORT_EXCEPTIONS.has(file)) {
-        for (const specifier of importsOf(text)) if (layerOf(file, specifier) === 'storage') offenders.push(`${file} imports ${specifier}`);
-      }
+      for (const specifier of importsOf(text)) if (layerOf(file, specifier) === 'storage') offenders.push(`${file} imports ${specifier}`);
       for (const use of text.matchAll(/\byoke\s*\.\s*(meta|blobs)\b/g)) offenders.push(`${file} uses yoke.${use[1]}`);
     }
     assert.deepEqual(offenders, [], 'use a service method instead (src/services/), and record types from services/records.ts');

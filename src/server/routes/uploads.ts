@@ -1,7 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, NotFound, shown } from '../../core/errors.js';
 import { joinRepoPath, normalizeRepoPath } from '../../core/paths.js';
-import type { RepoRecord, WorkspaceRecord } from '../../storage/meta-store.js';
+import type { RepoRecord, WorkspaceRecord } from '../../services/records.js';
 import { normalizeHash } from '../../core/hash.js';
 import type { PartDestination } from '../../services/uploads.js';
 import type { Yoke } from '../../services/yoke.js';
