@@ -18,7 +18,7 @@ declare module 'fastify' {
   interface FastifySchema {
     /**
      * A body the handler reads itself, as a stream (multipart forms, raw bytes): published in the OpenAPI
-     * document beside any JSON `body`, never validated (see `documentStreamedBody`).
+     * document beside any JSON `body`, never validated (see `documentRoute` in openapi.ts).
      */
     streamedBody?: { content: Record<string, { schema: JsonSchema }> };
   }
