@@ -16,6 +16,7 @@ import { createGunzip, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
 import { createStreamHasher, hashBuffer } from '../src/core/hash.js';
 import { startPostgres } from '../test/helpers/postgres.js';
+import { startRadosgw } from '../test/helpers/radosgw.js';
 import { jsonOrThrow, multipart, send, startServerProcess, time, type ServerProcess } from './lib.js';
 
 const FILES = Number(process.env.YOKE_BENCH_SCALE_FILES ?? 2000);
@@ -85,7 +86,6 @@ export async function scaleBench(): Promise<string> {
       out.push(table(`Throughput, one process against two on ${shape.name} (${CLIENTS} clients, ${SECONDS} s per kind)`, ['processes', 'commits/s (PUT file, 2 × 2 KiB)', 'downloads/s (GET 4 KiB file)', 'batch uploads/s (8 × 4 KiB)'], rows));
     }
   } finally {
-    await s3.stop();
     await postgres.cluster?.stop();
     await rm(work, { recursive: true, force: true });
   }
@@ -283,7 +283,10 @@ function table(title: string, header: string[], rows: string[][]): string {
   return [`### ${title}`, '', `| ${header.join(' | ')} |`, `|${header.map((_, i) => (i === 0 ? '---' : '---:')).join('|')}|`, ...rows.map((r) => `| ${r.join(' | ')} |`), ''].join('\n');
 }
 
-/** radosgw for the S3 shape, through the tests' own helper; `env()` names a fresh bucket. */
-async function startS3(): Promise<{ env?: () => Promise<Record<string, string>>; skip?: string; stop: () => Promise<void> }> {
-  return { skip: 'no S3 helper yet', stop: async () => {} };
+/** radosgw for the S3 shape, through the tests' own helper (one booted for this run); `env()` names a fresh bucket. */
+async function startS3(): Promise<{ env?: () => Promise<Record<string, string>>; skip?: string }> {
+  const started = await startRadosgw();
+  if (!started.server) return { skip: started.skip };
+  const server = started.server;
+  return { env: async () => server.env() };
 }
