@@ -23,7 +23,7 @@ const MAX_NODE_FILE_BYTES = 256 * 1024 * 1024;
 const MAX_UNPACKED_BYTES = 64 * 1024 ** 3;
 const WRITE_BATCH_BYTES = 16 * 1024 * 1024;
 const MAX_CACHED_DIR_PATHS = 2_000_000;
-/** Commits diffed against their parents together (see diffTreesMany). */
+/** Commits diffed against their parents together (see diffTreesMany, dirHashesOf). */
 const DIFF_BATCH = 500;
 /** Ancestors read at a time when following first parents back. */
 const CHAIN_PAGE = 200;
@@ -258,6 +258,48 @@ export class SyncService {
   }
 
   /**
+   * Oxen's `dir_hashes` of each of `commits`, one after the other (oldest first, so that each is usually
+   * the next one's first parent). The directories that differ between a commit and its parent are read
+   * for a window of commits together, a level of all their trees a round; each map is then its parent's
+   * with those changes.
+   */
+  async *dirHashesOf(repo: RepoRecord, commits: CommitRecord[]): AsyncGenerator<{ id: string; dirs: Map<string, string> }> {
+    const source = this.nodes.forRepo(repo.id);
+    let previous: { commit: CommitRecord; dirs: Map<string, string> } | undefined;
+    for (let i = 0; i < commits.length; i += DIFF_BATCH) {
+      const window = commits.slice(i, i + DIFF_BATCH);
+      // The parent of each commit, when it is the commit just before it.
+      const parents = window.map((c, j) => {
+        const before = j > 0 ? window[j - 1] : previous?.commit;
+        return before !== undefined && c.parentIds[0] === before.id ? before : null;
+      });
+      const changes = window.map((): Array<[path: string, id: string | null]> => []);
+      const steps = window.flatMap((c, j) => {
+        const parent = parents[j];
+        if (parent === null) return [];
+        const record = { set: (path: string, id: string) => changes[j].push([path, id]), delete: (path: string) => changes[j].push([path, null]) };
+        return dirHashSteps(record, '', parent.rootId, c.rootId);
+      });
+      await runInRounds((ids) => readNodes(source, ids), steps);
+      for (const [j, commit] of window.entries()) {
+        const key = `${repo.id}:${commit.id}`;
+        let dirs = this.dirHashCache.get(key);
+        if (!dirs && parents[j] !== null && previous) {
+          dirs = new Map(previous.dirs);
+          for (const [path, id] of changes[j]) {
+            if (id === null) dirs.delete(path);
+            else dirs.set(path, id);
+          }
+          this.dirHashCache.set(key, dirs, dirs.size);
+        }
+        dirs ??= await this.dirHashes(repo, commit, previous);
+        previous = { commit, dirs };
+        yield { id: commit.id, dirs };
+      }
+    }
+  }
+
+  /**
    * Oxen's `dir_hashes` of a commit: every directory's path ('' for the root) → its id. Built from
    * the first parent's when that is at hand, reading only the directories that changed.
    */
@@ -326,7 +368,13 @@ async function updateDirHashes(source: NodeSource, map: Map<string, string>, old
   await runInRounds((ids) => readNodes(source, ids), dirHashSteps(map, '', oldRootId, newRootId));
 }
 
-function dirHashSteps(map: Map<string, string>, path: string, oldId: string | null, newId: string | null): Array<WalkStep<TreeNode>> {
+/** What dirHashSteps changes: a map, or a record of the changes. */
+interface DirHashChanges {
+  set(path: string, id: string): unknown;
+  delete(path: string): unknown;
+}
+
+function dirHashSteps(map: DirHashChanges, path: string, oldId: string | null, newId: string | null): Array<WalkStep<TreeNode>> {
   if (oldId === newId) return [];
   if (newId === null) map.delete(path);
   else map.set(path, newId);

@@ -117,6 +117,7 @@ const operations: Record<string, (server: RunningServer, repo: RepoRecord, built
   'resolve a batch download': (server, _repo, built) =>
     ok(server, 'versions/batch-download', { method: 'POST', body: built.hashes.map((h) => `${h}\n`).join('') }),
   "a clone's tree download (every commit's tree)": async (server, repo) => ok(server, `tree/download/${(await head(server, repo)).id}`),
+  "a clone's directory indexes (every commit's dir_hashes)": async (server, repo) => ok(server, `commits/${(await head(server, repo)).id}/download_dir_hashes_db`),
   'files a push must send (whole history)': async (server, repo) => server.yoke.sync.missingFiles(repo, null, await head(server, repo)),
   'compare the first commit with the head': async (server, repo) => {
     const [first] = await server.yoke.meta.listRootCommits(repo.id);

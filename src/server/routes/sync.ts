@@ -90,15 +90,8 @@ export function syncRoutes(app: FastifyInstance, yoke: Yoke, options: { scratchD
   );
 
   const dirHashesReply = (request: FastifyRequest, reply: FastifyReply, repo: RepoRecord, commits: CommitRecord[]) => {
-    async function* indexes() {
-      // Oldest first: each commit's index is built from its parent's.
-      let previous: { commit: CommitRecord; dirs: Map<string, string> } | undefined;
-      for (const commit of commits) {
-        previous = { commit, dirs: await sync.dirHashes(repo, commit, previous) };
-        yield { id: commit.id, dirs: previous.dirs };
-      }
-    }
-    return sendTarGz(request, reply, 'dir_hashes download', (onFailure) => dirHashesTarGz(indexes(), options.scratchDir, onFailure));
+    // Oldest first: each commit's index is built from its parent's.
+    return sendTarGz(request, reply, 'dir_hashes download', (onFailure) => dirHashesTarGz(sync.dirHashesOf(repo, commits), options.scratchDir, onFailure));
   };
 
   app.get<{ Params: SpecParams }>(
