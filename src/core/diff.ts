@@ -1,6 +1,6 @@
 import { joinRepoPath } from './paths.js';
 import { runInRounds, type WalkStep } from './rounds.js';
-import { asDir, asVnode, readNodes, type Entry, type FileEntry, type NodeSource, type TreeNode } from './tree.js';
+import { asDir, asVnode, readNodes, type DirNode, type Entry, type FileEntry, type NodeSource, type TreeNode } from './tree.js';
 
 /** A file that differs between two trees. `before`/`after` are null where the file is absent. */
 export interface FileChange {
@@ -45,6 +45,18 @@ export async function diffTreesMany(source: NodeSource, pairs: Array<{ fromId: s
 
 type Step = WalkStep<TreeNode>;
 
+/**
+ * The vnodes whose entries can differ between two versions of a directory (null: absent), as groups to
+ * compare: with the same partition a name lives in the same vnode on both sides, so each differing pair
+ * alone; otherwise all of one side against all of the other.
+ */
+export function vnodesToCompare(from: DirNode | null, to: DirNode | null): Array<[before: string[], after: string[]]> {
+  if (from && to && from.vnodes.length === to.vnodes.length) {
+    return from.vnodes.flatMap((v, i): Array<[string[], string[]]> => (v === to.vnodes[i] ? [] : [[[v], [to.vnodes[i]]]]));
+  }
+  return [[from?.vnodes ?? [], to?.vnodes ?? []]];
+}
+
 /** The steps that compare directory `fromId` with `toId` (null: absent) at `prefix`. */
 function diffDirs(out: FileChange[], prefix: string, fromId: string | null, toId: string | null): Step[] {
   if (fromId === toId) return [];
@@ -55,12 +67,7 @@ function diffDirs(out: FileChange[], prefix: string, fromId: string | null, toId
       then: (nodes) => {
         const from = fromId === null ? null : asDir(nodes[0]);
         const to = toId === null ? null : asDir(nodes[nodes.length - 1]);
-        // Same partition: a name lives in the same vnode on both sides, so equal vnodes are skipped.
-        const groups: Array<[before: string[], after: string[]]> =
-          from && to && from.vnodes.length === to.vnodes.length
-            ? from.vnodes.flatMap((v, i): Array<[string[], string[]]> => (v === to.vnodes[i] ? [] : [[[v], [to.vnodes[i]]]]))
-            : [[from?.vnodes ?? [], to?.vnodes ?? []]];
-        return groups.map(([before, after]) => ({
+        return vnodesToCompare(from, to).map(([before, after]) => ({
           ids: [...before, ...after],
           then: (vnodes: TreeNode[]) => {
             const entries = vnodes.map(asVnode);

@@ -16,6 +16,14 @@ export async function commitsBetween(meta: MetaStore, repoId: string, base: Comm
   return ofHead.filter((c) => !inBase.has(c.id));
 }
 
+/** Each commit's first parent (null: a root commit, or a parent not stored); those not among `commits` are read in one query. */
+export async function firstParents(meta: MetaStore, repoId: string, commits: CommitRecord[]): Promise<Array<CommitRecord | null>> {
+  const known = new Map(commits.map((c) => [c.id, c]));
+  const absent = [...new Set(commits.flatMap((c) => (c.parentIds[0] !== undefined && !known.has(c.parentIds[0]) ? [c.parentIds[0]] : [])))];
+  for (const parent of await meta.getCommits(repoId, absent)) known.set(parent.id, parent);
+  return commits.map((c) => (c.parentIds[0] === undefined ? null : (known.get(c.parentIds[0]) ?? null)));
+}
+
 /** Commit history of a revision, optionally narrowed to the commits that changed one path. */
 export class HistoryService {
   constructor(
@@ -46,11 +54,8 @@ export class HistoryService {
     const source: NodeSource = this.nodes.forRepo(repo.id);
     for (let offset = 0; ; offset += SCAN_BATCH) {
       const batch = await this.meta.listAncestors(repo.id, head.id, { offset, limit: SCAN_BATCH });
-      // A batch holds most first parents already; the others (and the entries at `path` in all) are read together.
-      const known = new Map(batch.map((c) => [c.id, c]));
-      const absent = [...new Set(batch.flatMap((c) => (c.parentIds[0] !== undefined && !known.has(c.parentIds[0]) ? [c.parentIds[0]] : [])))];
-      for (const parent of await this.meta.getCommits(repo.id, absent)) known.set(parent.id, parent);
-      const parents = batch.map((c) => (c.parentIds[0] === undefined ? null : (known.get(c.parentIds[0]) ?? null)));
+      // The entries at `path` in every commit of the batch and its parent, looked up together.
+      const parents = await firstParents(this.meta, repo.id, batch);
       const roots = [...new Set([...batch, ...parents].flatMap((c) => (c ? [c.rootId] : [])))];
       const entries = await lookupMany(source, roots.map((rootId) => ({ rootId, path })));
       const entryAt = new Map(roots.map((rootId, i) => [rootId, entries[i]]));

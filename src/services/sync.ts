@@ -2,7 +2,7 @@ import { mkdir, mkdtemp, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { Readable } from 'node:stream';
 import { BadRequest, NotFound } from '../core/errors.js';
-import { diffTreesMany } from '../core/diff.js';
+import { diffTreesMany, vnodesToCompare } from '../core/diff.js';
 import { normalizeHash } from '../core/hash.js';
 import { compareNames, decodeNodeRecord, dirHashesMemberCommit, decodeOxenNode, encodeNodeRecord, oxenVnodeIndex, type OxenNodeType } from '../core/oxen-nodes.js';
 import { joinRepoPath } from '../core/paths.js';
@@ -10,7 +10,7 @@ import { runInRounds, type WalkStep } from '../core/rounds.js';
 import { asDir, asVnode, decodeRecord, frameRecord, readNodes, type CommitNode, type DirNode, type Entry, type FileEntry, type NodeSource, type TreeNode } from '../core/tree.js';
 import { writeDirHashesDb } from '../storage/dir-hashes-db.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
-import { allAncestors, commitsBetween } from './history.js';
+import { allAncestors, commitsBetween, firstParents } from './history.js';
 import type { CachedNode, NodeCache } from './node-cache.js';
 import { readTarGz, tarGzStream, type TarMember } from './tar-gz.js';
 import { WeightedLru } from './weighted-lru.js';
@@ -135,14 +135,12 @@ export class SyncService {
   async missingFiles(repo: RepoRecord, base: CommitRecord | null, head: CommitRecord): Promise<Array<{ commitId: string; path: string; hash: string; size: number }>> {
     const source = this.nodes.forRepo(repo.id);
     const commits = base ? await commitsBetween(this.meta, repo.id, base, head) : await allAncestors(this.meta, repo.id, head);
-    const known = new Map(commits.map((c) => [c.id, c]));
-    const absent = [...new Set(commits.flatMap((c) => (c.parentIds[0] !== undefined && !known.has(c.parentIds[0]) ? [c.parentIds[0]] : [])))];
-    for (const parent of await this.meta.getCommits(repo.id, absent)) known.set(parent.id, parent);
+    const parents = await firstParents(this.meta, repo.id, commits);
     const wanted = new Map<string, { commitId: string; path: string; hash: string; size: number }>();
     // Each commit against its first parent, a batch of commits diffed together.
     for (let i = 0; i < commits.length; i += DIFF_BATCH) {
       const batch = commits.slice(i, i + DIFF_BATCH);
-      const pairs = batch.map((c) => ({ fromId: (c.parentIds[0] === undefined ? undefined : known.get(c.parentIds[0]))?.rootId ?? null, toId: c.rootId }));
+      const pairs = batch.map((c, j) => ({ fromId: parents[i + j]?.rootId ?? null, toId: c.rootId }));
       for (const [j, changes] of (await diffTreesMany(source, pairs)).entries()) {
         for (const change of changes) {
           if (change.after && !wanted.has(change.after.hash)) wanted.set(change.after.hash, { commitId: batch[j].id, path: change.path, hash: change.after.hash, size: change.after.size });
@@ -386,12 +384,7 @@ function dirHashSteps(map: DirHashChanges, path: string, oldId: string | null, n
       then: (nodes) => {
         const theirs = oldId === null ? null : asDir(nodes[0]);
         const mine = newId === null ? null : asDir(nodes[nodes.length - 1]);
-        // Same partition: only the vnodes that differ can hold subdirectories that differ.
-        const groups: Array<[before: string[], after: string[]]> =
-          theirs && mine && theirs.vnodes.length === mine.vnodes.length
-            ? mine.vnodes.flatMap((v, i): Array<[string[], string[]]> => (v === theirs.vnodes[i] ? [] : [[[theirs.vnodes[i]], [v]]]))
-            : [[theirs?.vnodes ?? [], mine?.vnodes ?? []]];
-        return groups.map(([before, after]) => ({
+        return vnodesToCompare(theirs, mine).map(([before, after]) => ({
           ids: [...before, ...after],
           then: (vnodes: TreeNode[]) => {
             const entries = vnodes.map(asVnode);
