@@ -12,28 +12,33 @@ dir="${2:?usage: radosgw.sh start|stop <dir>}"
 conf="$dir/ceph.conf"
 
 stop() {
+  # Read every pid first: a daemon removes its pid file as it exits.
+  local pids=() pidfile pid
   for pidfile in "$dir"/run/*.pid; do
-    [ -e "$pidfile" ] || continue
-    kill "$(cat "$pidfile")" 2>/dev/null || true
+    [ -s "$pidfile" ] && pids+=("$(cat "$pidfile")")
   done
-  for pidfile in "$dir"/run/*.pid; do
-    [ -e "$pidfile" ] || continue
-    for _ in $(seq 50); do kill -0 "$(cat "$pidfile")" 2>/dev/null || break; sleep 0.1; done
-    kill -9 "$(cat "$pidfile")" 2>/dev/null || true
+  for pid in "${pids[@]}"; do kill "$pid" 2>/dev/null || true; done
+  for pid in "${pids[@]}"; do
+    for _ in $(seq 50); do kill -0 "$pid" 2>/dev/null || break; sleep 0.1; done
+    kill -9 "$pid" 2>/dev/null || true
   done
   rm -rf "$dir"
 }
 
 free_port() { python3 -c 'import socket; s=socket.socket(); s.bind(("127.0.0.1", 0)); print(s.getsockname()[1])'; }
 
-# Waits until `check` succeeds, or fails naming the daemon log to read.
+# Waits until `check` succeeds, or fails naming the daemon log to read: at once if the daemon died.
 wait_for() {
-  local what="$1" log="$2" tries="$3"; shift 3
+  local what="$1" log="$2" tries="$3" pidfile="$dir/run/$4.pid"; shift 4
+  local outcome="did not come up"
   for _ in $(seq "$tries"); do
     if "$@" >/dev/null 2>&1; then return 0; fi
+    if [ -s "$pidfile" ] && ! kill -0 "$(cat "$pidfile")" 2>/dev/null; then outcome="died"; break; fi
+    # radosgw stays up when its HTTP frontend cannot start (a port taken meanwhile).
+    if grep -q 'ERROR: failed initializing frontend' "$log" 2>/dev/null; then outcome="cannot serve HTTP"; break; fi
     sleep 0.5
   done
-  echo "radosgw.sh: $what did not come up; last lines of $log:" >&2
+  echo "radosgw.sh: $what $outcome; last lines of $log:" >&2
   tail -n 20 "$log" >&2 || true
   return 1
 }
@@ -43,10 +48,16 @@ start() {
     command -v "$bin" >/dev/null || { echo "radosgw.sh: $bin not found (apt-get install radosgw ceph-mon ceph-osd ceph-common)" >&2; exit 2; }
   done
   mkdir -p "$dir"/{run,log,mon,osd}
+  # A start that fails stops whatever it had started.
+  trap '[ $? -eq 0 ] || stop' EXIT
   local fsid mon_port rgw_port
   fsid="$(cat /proc/sys/kernel/random/uuid)"
   mon_port="${MON_PORT:-$(free_port)}"
   rgw_port="${RGW_PORT:-$(free_port)}"
+  # A fixed port someone already listens on would pass the readiness checks against the wrong server.
+  for port in "$mon_port" "$rgw_port"; do
+    if (exec 3<>"/dev/tcp/127.0.0.1/$port") 2>/dev/null; then echo "radosgw.sh: port $port is in use" >&2; exit 1; fi
+  done
   cat >"$conf" <<CONF
 [global]
 fsid = $fsid
@@ -85,7 +96,7 @@ CONF
   monmaptool --create --add a "v1:127.0.0.1:$mon_port" --fsid "$fsid" "$dir/monmap" >/dev/null
   ceph-mon -c "$conf" --mkfs -i a --monmap "$dir/monmap" --keyring "$dir/keyring"
   ceph-mon -c "$conf" -i a
-  wait_for "ceph-mon" "$dir/log/mon.a.log" 60 ceph -c "$conf" --connect-timeout 2 mon stat
+  wait_for "ceph-mon" "$dir/log/mon.a.log" 60 mon.a ceph -c "$conf" --connect-timeout 2 mon stat
   local osd_uuid
   osd_uuid="$(cat /proc/sys/kernel/random/uuid)"
   ceph -c "$conf" osd create "$osd_uuid" >/dev/null
@@ -94,11 +105,12 @@ CONF
   # With auth off the OSD's own start-up CRUSH commands are refused, so it is placed by hand.
   ceph -c "$conf" osd crush add osd.0 1.0 root=default host=localhost >/dev/null 2>&1
   ceph-osd -c "$conf" -i 0 2>>"$dir/log/osd.0.stderr"
-  wait_for "ceph-osd" "$dir/log/osd.0.log" 120 sh -c "ceph -c '$conf' osd stat | grep -q '1 up'"
+  wait_for "ceph-osd" "$dir/log/osd.0.log" 120 osd.0 sh -c "ceph -c '$conf' osd stat | grep -q '1 up'"
   radosgw -c "$conf" -n client.rgw.a
-  wait_for "radosgw" "$dir/log/client.rgw.a.log" 180 curl -sf "http://127.0.0.1:$rgw_port/"
+  wait_for "radosgw" "$dir/log/client.rgw.a.log" 180 client.rgw.a curl -sf "http://127.0.0.1:$rgw_port/"
   local access="yoke-test-access" secret="yoke-test-secret-key-0123456789"
   radosgw-admin -c "$conf" user create --uid=yoke --display-name=yoke --access-key="$access" --secret-key="$secret" >/dev/null
+  trap - EXIT
   echo "endpoint=http://127.0.0.1:$rgw_port access_key=$access secret_key=$secret"
 }
 
