@@ -104,6 +104,8 @@ async function forEachLimited<T>(items: T[], limit: number, fn: (item: T) => Pro
 /**
  * Checks every requested hash against the repository's blob record and the blob store. A hash the
  * repository does not hold, or whose bytes are gone or have another size on disk, is missing.
+ * A remote blob store (S3) is not asked: a HEAD per blob would cost more than the download of small
+ * ones, so the recorded sizes are trusted there (versionsTarGz cuts the stream if a blob is gone).
  * Returns the entries to stream, or the missing hashes as the client spelled them (de-duplicated).
  */
 export async function resolveBatch(
@@ -114,14 +116,16 @@ export async function resolveBatch(
 ): Promise<{ entries: VersionEntry[]; missing: string[] }> {
   const recorded = await findRepoBlobSizes(meta, repoId, requested.map((r) => r.hash));
   const onDisk = new Map<string, number | null>();
-  await forEachLimited([...recorded.keys()], 32, async (hash) => {
-    onDisk.set(hash, await blobs.stat(hash));
-  });
+  if (!blobs.remote) {
+    await forEachLimited([...recorded.keys()], 32, async (hash) => {
+      onDisk.set(hash, await blobs.stat(hash));
+    });
+  }
   const entries: VersionEntry[] = [];
   const missing = new Set<string>();
   for (const r of requested) {
     const size = recorded.get(r.hash);
-    if (size === undefined || onDisk.get(r.hash) !== size) missing.add(r.requested);
+    if (size === undefined || (!blobs.remote && onDisk.get(r.hash) !== size)) missing.add(r.requested);
     else entries.push({ ...r, size });
   }
   return { entries, missing: [...missing] };

@@ -68,6 +68,11 @@ export interface BlobStore {
   availableBytes(): Promise<number | null>;
   /** Size in bytes, or null when absent. */
   stat(hash: string): Promise<number | null>;
+  /**
+   * True when every `stat` is a network round trip (an object store): batch downloads then take sizes from
+   * the metadata store instead of asking per blob, and a blob gone despite its record cuts the stream short.
+   */
+  readonly remote?: boolean;
   /** Every stored blob with its size and when it was last written or reused by a put, in no set order. */
   list(): AsyncIterable<StoredBlob>;
   /**

@@ -50,6 +50,8 @@ const NO_BATCH: WriteBatch = { commit: async () => {} };
  * the server side when S3's part sizes allow, and streams them otherwise.
  */
 export class S3BlobStore implements BlobStore {
+  readonly remote = true;
+
   private constructor(
     private readonly client: S3Client,
     private readonly bucket: string,

@@ -1,14 +1,12 @@
 import { strict as assert } from 'node:assert';
 import { createHash, randomBytes } from 'node:crypto';
-import { unlink } from 'node:fs/promises';
 import { request as httpRequest, type IncomingHttpHeaders } from 'node:http';
-import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
 import { after, before, describe, it } from 'node:test';
 import { createGunzip, createGzip, gunzipSync, gzipSync } from 'node:zlib';
 import tar from 'tar-stream';
-import { assertEnvelope, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
+import { assertEnvelope, blobsInS3, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
 interface RawReply {
   status: number;
@@ -200,15 +198,18 @@ describe('versions: batch download, metadata, missing, chunks, versions/{rev}/{p
     assert.equal(health.status, 200);
   });
 
-  it('a blob recorded for the repository but gone from disk counts as missing', async () => {
+  it('a blob recorded for the repository but gone from the store counts as missing', async () => {
     const up = await putFiles(server, A, 'main/doomed.txt', [{ name: 'doomed.txt', content: 'about to vanish' }]);
     const doomed: string = up.body.file.hash;
     assert.equal((await server.json(`/api/repos/${A}/versions/${doomed}/metadata`)).status, 200);
-    const padded = doomed.padStart(32, '0');
-    await unlink(join(server.dataDir, 'blobs', 'objects', padded.slice(0, 2), padded.slice(2)));
-    const res = await send(server, 'POST', batch(A), lines([hash.one, doomed]));
-    assert.equal(res.status, 404);
-    assert.deepEqual(json(res).error.missing_hashes, [doomed]);
+    await server.yoke.blobs.delete(doomed);
+    // On S3 a batch trusts the recorded sizes (a HEAD per blob would cost more than small blobs), so such a
+    // blob cuts the stream instead (the streaming cases below); the local store is checked before streaming.
+    if (!blobsInS3) {
+      const res = await send(server, 'POST', batch(A), lines([hash.one, doomed]));
+      assert.equal(res.status, 404);
+      assert.deepEqual(json(res).error.missing_hashes, [doomed]);
+    }
     assert.equal((await server.json(`/api/repos/${A}/versions/${doomed}/metadata`)).status, 404);
   });
 
@@ -365,14 +366,13 @@ describe('versions: batch download, metadata, missing, chunks, versions/{rev}/{p
    * inside the leading large entry), deletes the blob `doomed`, then reads on.
    */
   const downloadDeleting = (list: string[], doomed: string) => {
-    const padded = doomed.padStart(32, '0');
     const url = new URL(server.url);
     return new Promise<{ status: number; bytes: Buffer; failed: boolean }>((resolve, reject) => {
       const req = httpRequest({ host: url.hostname, port: url.port, method: 'QUERY', path: `/api/repos/${A}/versions`, headers: {} }, (res) => {
         res.pause();
         const chunks: Buffer[] = [];
         let failed = false;
-        unlink(join(server.dataDir, 'blobs', 'objects', padded.slice(0, 2), padded.slice(2))).then(() => {
+        server.yoke.blobs.delete(doomed).then(() => {
           res.on('data', (c: Buffer) => chunks.push(c));
           res.on('aborted', () => (failed = true));
           res.on('error', () => (failed = true));
