@@ -4,6 +4,8 @@ import type { Readable } from 'node:stream';
 import { createServer } from 'node:net';
 import { fileURLToPath } from 'node:url';
 import { dirname, join } from 'node:path';
+import { createGunzip, gzipSync } from 'node:zlib';
+import tar from 'tar-stream';
 
 export const ROOT = join(dirname(fileURLToPath(import.meta.url)), '..');
 
@@ -114,3 +116,24 @@ export function multipart(files: Array<{ name: string; data: Buffer }>, boundary
   return Buffer.concat(parts);
 }
 
+
+/** `POST {repo}/versions/batch-download` of `hashes`; resolves with the number of tar entries that came back. */
+export async function batchDownloadEntries(repo: string, hashes: string[]): Promise<number> {
+  const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
+    const req = request(`${repo}/versions/batch-download`, { method: 'POST', headers: { 'content-type': 'application/gzip' } }, resolve);
+    req.on('error', reject);
+    req.end(gzipSync(hashes.map((hash) => `${hash}\n`).join('')));
+  });
+  if (res.statusCode !== 200) throw new Error(`batch download: ${res.statusCode}`);
+  const extract = tar.extract();
+  let entries = 0;
+  const counting = (async () => {
+    for await (const entry of extract) {
+      entries += 1;
+      entry.resume();
+    }
+  })();
+  res.pipe(createGunzip()).pipe(extract);
+  await counting;
+  return entries;
+}

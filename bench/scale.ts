@@ -12,12 +12,11 @@ import { Agent, request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGunzip, gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
+import { gzipSync } from 'node:zlib';
 import { createStreamHasher, hashBuffer } from '../src/core/hash.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 import { startRadosgw } from '../test/helpers/radosgw.js';
-import { jsonOrThrow, multipart, send, startServerProcess, time, type ServerProcess } from './lib.js';
+import { batchDownloadEntries, jsonOrThrow, multipart, send, startServerProcess, time, type ServerProcess } from './lib.js';
 
 const FILES = Number(process.env.YOKE_BENCH_SCALE_FILES ?? 2000);
 const BIG_MIB = Number(process.env.YOKE_BENCH_SCALE_MIB ?? 256);
@@ -120,27 +119,11 @@ async function versionScenarios(url: string): Promise<Map<string, number>> {
       )
     ).seconds,
   );
-  const list = gzipSync(files.map((f) => `${f.hash}\n`).join(''));
   rows.set(
     `batch download of them (one tar.gz)`,
     (
       await time(async () => {
-        const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-          const req = request(`${repo}/versions/batch-download`, { method: 'POST', headers: { 'content-type': 'application/gzip' } }, resolve);
-          req.on('error', reject);
-          req.end(list);
-        });
-        if (res.statusCode !== 200) throw new Error(`batch download: ${res.statusCode}`);
-        const extract = tar.extract();
-        let entries = 0;
-        const counting = (async () => {
-          for await (const entry of extract) {
-            entries += 1;
-            entry.resume();
-          }
-        })();
-        res.pipe(createGunzip()).pipe(extract);
-        await counting;
+        const entries = await batchDownloadEntries(repo, files.map((f) => f.hash));
         if (entries !== FILES) throw new Error(`downloaded ${entries} entries`);
       })
     ).seconds,

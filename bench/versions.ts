@@ -12,14 +12,11 @@ import { execFileSync } from 'node:child_process';
 import { randomBytes, randomUUID } from 'node:crypto';
 import { createReadStream } from 'node:fs';
 import { mkdir, mkdtemp, open, readFile, rename, rm, writeFile } from 'node:fs/promises';
-import { request } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
-import { createGunzip, gzipSync } from 'node:zlib';
-import tar from 'tar-stream';
 import { createStreamHasher, hashBuffer } from '../src/core/hash.js';
-import { jsonOrThrow, multipart, printTable, send, startServerProcess, time, type Row } from './lib.js';
+import { batchDownloadEntries, jsonOrThrow, multipart, printTable, send, startServerProcess, time, type Row } from './lib.js';
 
 const FILES = Number(process.env.BENCH_VERSION_FILES ?? 10_000);
 const CHUNKED_GIB = Number(process.env.BENCH_CHUNKED_GIB ?? 2);
@@ -124,24 +121,8 @@ export async function versionsBench(): Promise<string> {
     rows.push({ case: `batch upload ${FILES} × 4 KiB (${requests} requests of ~10 MiB, median of ${ROUNDS})`, yoke: upload, baseline: floor, baselineName: 'Node write+fsync, 64 in flight', note: `${perSecond(upload)} files/s (target ≥ 4,000); floor ${perSecond(floor)} files/s; rounds: ${uploads.map(perSecond).join(' / ')} vs ${floors.map(perSecond).join(' / ')}` });
 
     // 2. Batch download of the same files.
-    const list = gzipSync(files.map((f) => `${f.hash}\n`).join(''));
     const download = await time(async () => {
-      const res = await new Promise<import('node:http').IncomingMessage>((resolve, reject) => {
-        const req = request(`${repo}/versions/batch-download`, { method: 'POST', headers: { 'content-type': 'application/gzip' } }, resolve);
-        req.on('error', reject);
-        req.end(list);
-      });
-      if (res.statusCode !== 200) throw new Error(`batch download: ${res.statusCode}`);
-      const extract = tar.extract();
-      let entries = 0;
-      const counting = (async () => {
-        for await (const entry of extract) {
-          entries += 1;
-          entry.resume();
-        }
-      })();
-      res.pipe(createGunzip()).pipe(extract);
-      await counting;
+      const entries = await batchDownloadEntries(repo, files.map((f) => f.hash));
       if (entries !== FILES) throw new Error(`downloaded ${entries} entries`);
     });
     const onDisk = join(work, 'tar-src');
