@@ -24,28 +24,34 @@ export interface WalkStep<N> {
 export async function* walkInRounds<N>(read: (ids: string[]) => Promise<N[]>, start: Array<WalkStep<N>>, batch = WALK_BATCH): AsyncGenerator<void> {
   const pending = [...start].reverse();
   while (pending.length > 0) {
-    const round: Array<WalkStep<N>> = [];
-    const ids = new Set<string>();
-    while (pending.length > 0 && (round.length === 0 || ids.size + pending[pending.length - 1].ids.length <= batch)) {
-      const step = pending.pop()!;
-      round.push(step);
-      for (const id of step.ids) ids.add(id);
-    }
-    const wanted = [...ids];
-    const nodes = wanted.length === 0 ? [] : await read(wanted);
-    const byId = new Map(wanted.map((id, i) => [id, nodes[i]]));
-    const next: Array<WalkStep<N>> = [];
-    for (const step of round) {
-      const more = await step.then(step.ids.map((id) => byId.get(id)!));
-      if (more) next.push(...more);
-    }
-    // Reversed onto the stack, so that steps run in the order they were made.
-    for (let i = next.length - 1; i >= 0; i--) pending.push(next[i]);
+    await runRound(read, pending, batch);
     yield;
   }
 }
 
-/** `walkInRounds` for walks that produce nothing on the way. */
+/** `walkInRounds` for walks that produce nothing on the way (without a generator's cost per round). */
 export async function runInRounds<N>(read: (ids: string[]) => Promise<N[]>, start: Array<WalkStep<N>>, batch = WALK_BATCH): Promise<void> {
-  for await (const _ of walkInRounds(read, start, batch));
+  const pending = [...start].reverse();
+  while (pending.length > 0) await runRound(read, pending, batch);
+}
+
+/** Takes a round of steps off the top of `pending` (a stack), runs them, and pushes the steps they lead to. */
+async function runRound<N>(read: (ids: string[]) => Promise<N[]>, pending: Array<WalkStep<N>>, batch: number): Promise<void> {
+  const round: Array<WalkStep<N>> = [];
+  const ids = new Set<string>();
+  while (pending.length > 0 && (round.length === 0 || ids.size + pending[pending.length - 1].ids.length <= batch)) {
+    const step = pending.pop()!;
+    round.push(step);
+    for (const id of step.ids) ids.add(id);
+  }
+  const wanted = [...ids];
+  const nodes = wanted.length === 0 ? [] : await read(wanted);
+  const byId = new Map(wanted.map((id, i) => [id, nodes[i]]));
+  const next: Array<WalkStep<N>> = [];
+  for (const step of round) {
+    const more = await step.then(step.ids.map((id) => byId.get(id)!));
+    if (more) next.push(...more);
+  }
+  // Reversed onto the stack, so that steps run in the order they were made.
+  for (let i = next.length - 1; i >= 0; i--) pending.push(next[i]);
 }

@@ -281,9 +281,24 @@ export async function findChild(source: NodeSource, dir: DirNode, path: string):
   return holder === null ? undefined : findSorted(await loadVnode(source, holder), basename(path));
 }
 
-/** The entry at `path` ('' is the root directory), or null when nothing is there. */
+/**
+ * The entry at `path` ('' is the root directory), or null when nothing is there. One path reads a node
+ * at a time either way; this loop costs a few times less CPU than lookupMany's rounds (a hot path).
+ */
 export async function lookup(source: NodeSource, rootId: string, path: string): Promise<Entry | null> {
-  return (await lookupMany(source, [{ rootId, path }]))[0];
+  let dir = await loadDir(source, rootId);
+  let entry: Entry = { kind: 'dir', name: '', id: rootId, size: dir.size, files: dir.files, lastCommitId: dir.lastCommitId, payload: dir.payload };
+  const segments = splitRepoPath(path);
+  for (let i = 0; i < segments.length; i++) {
+    if (i > 0) {
+      if (entry.kind !== 'dir') return null;
+      dir = await loadDir(source, entry.id);
+    }
+    const child = await findChild(source, dir, segments.slice(0, i + 1).join('/'));
+    if (!child) return null;
+    entry = child;
+  }
+  return entry;
 }
 
 /**
@@ -409,12 +424,18 @@ export interface ApplyResult {
 export async function applyChanges(source: NodeSource, rootId: string | null, changes: ChangeSet, options: ApplyOptions): Promise<ApplyResult> {
   const writer = new NodeWriter();
   const grouped = groupChanges(changes);
-  const read = rootId === null ? source : await readAhead(source, rootId, grouped);
+  // A change along one path reads one directory after another anyway (rewriteDir reads each one's vnodes together).
+  const read = rootId === null || !forks(grouped) ? source : await readAhead(source, rootId, grouped);
   const context: RewriteContext = { source: read, writer, commitId: options.commitId, vnodeSize: options.vnodeSize ?? DEFAULT_VNODE_SIZE };
   const root = rootId === null ? null : await loadDir(read, rootId);
   const rewritten = await rewriteDir(context, root, '', grouped);
   const node = rewritten ?? writeDir(context, '', [], emptySummary());
   return { rootId: node.id, root: node, nodes: writer.nodes };
+}
+
+/** Whether a change set goes into two subdirectories of some directory (so that reading ahead saves reads). */
+function forks(change: ChangeDir): boolean {
+  return change.dirs.size > 1 || [...change.dirs.values()].some(forks);
 }
 
 /**
