@@ -4,7 +4,7 @@ import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { gzipSync } from 'node:zlib';
 import { hashBuffer } from '../../src/core/hash.js';
-import { AUTHOR, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
+import { AUTHOR, blobsInS3, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
 /**
  * Fuzz (issue 11): thousands of malformed requests at every route the server registers (read from
@@ -897,7 +897,10 @@ function tarball(members: Array<{ name: string; content: Buffer }>): Buffer {
 
 // ---- the test -----------------------------------------------------------------------------------
 
-describe(`fuzz: malformed requests at every route (seed ${SEED}, issue 11)`, () => {
+describe(`fuzz: malformed requests at every route (seed ${SEED}, issue 11)`, {
+  // Request parsing is the same whatever the stores; 8,300 requests again would cost ~45 s of CI time.
+  skip: blobsInS3 ? 'refusing malformed requests works the same on every store; the first pass runs them' : undefined,
+}, () => {
   let server: TestServer;
   let run: Run;
   let routes: Route[];

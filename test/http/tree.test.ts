@@ -20,7 +20,7 @@ import {
 } from '../../src/core/oxen-nodes.js';
 import { chooseVnodeCount, DEFAULT_VNODE_SIZE } from '../../src/core/tree.js';
 import { nodeRecordsTarGz } from '../../src/services/oxen-tree.js';
-import { assertEnvelope, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
+import { assertEnvelope, blobsInS3, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
 interface Tarball {
   status: number;
@@ -348,7 +348,10 @@ describe('tree: Oxen node records (tree/download, tree/nodes/resource)', () => {
   });
 });
 
-describe('tree: a directory over 10,000 entries', () => {
+describe('tree: a directory over 10,000 entries', {
+  // The listing code is the same on every store; 10,000 blob puts into the test radosgw alone take ~90 s of CI time.
+  skip: blobsInS3 ? 'its 10,000 blobs cost ~90 s on the test radosgw; the first pass covers the listing' : undefined,
+}, () => {
   let server: TestServer;
   const REPO = 'trees/wide';
   const N = 10_001;
