@@ -1,4 +1,5 @@
 import { resolve } from 'node:path';
+import type { S3Settings } from './storage/s3-blob-store.js';
 
 export interface ServerConfig {
   host: string;
@@ -9,7 +10,7 @@ export interface ServerConfig {
   /** Most connections this process opens to PostgreSQL. */
   databasePoolSize: number;
   /** An S3-compatible bucket for file bytes; null: `<dataDir>/blobs`. */
-  s3: S3Config | null;
+  s3: S3Settings | null;
   logLevel: string;
   maxFileBytes: number;
   /** Largest decompressed size of one gzip part in a batch upload (`POST …/versions`), and of a tarball sent through `commits/upload_chunk`. */
@@ -24,17 +25,6 @@ export interface ServerConfig {
   idleTimeoutMs: number;
   /** A request body must average at least `bytesPerSecond` over each window while it arrives (0: no minimum). */
   minBodyRate: { bytesPerSecond: number; windowMs: number };
-}
-
-export interface S3Config {
-  bucket: string;
-  /** A custom endpoint (radosgw, MinIO, …), addressed path-style; null: AWS. */
-  endpoint: string | null;
-  region: string;
-  /** Prepended to every key ('' or ending with '/'). */
-  prefix: string;
-  /** From AWS_ACCESS_KEY_ID / AWS_SECRET_ACCESS_KEY; null: the AWS SDK's default chain (profiles, instance roles). */
-  credentials: { accessKeyId: string; secretAccessKey: string } | null;
 }
 
 /**
@@ -116,7 +106,7 @@ function parseNonNegative(name: string, value: string | number): number {
 }
 
 /** The S3 settings, when a bucket is named; credentials only from the environment (never a flag: shell history, `ps`). */
-function parseS3(flags: ServerFlags, env: NodeJS.ProcessEnv): S3Config | null {
+function parseS3(flags: ServerFlags, env: NodeJS.ProcessEnv): S3Settings | null {
   const bucket = flags.s3Bucket ?? env.YOKE_S3_BUCKET ?? '';
   if (bucket === '') return null;
   if (!/^[a-z0-9][a-z0-9.-]{1,61}[a-z0-9]$/.test(bucket)) throw new Error(`Invalid S3 bucket name: ${bucket} (3–63 lower-case letters, digits, dots and hyphens)`);

@@ -1,10 +1,11 @@
-import { mkdtemp, rm } from 'node:fs/promises';
+import { mkdtemp, readdir, rm } from 'node:fs/promises';
 import { request as httpRequest } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { serverConfig, type S3Config } from '../../src/config.js';
+import { serverConfig } from '../../src/config.js';
 import { startServer, type RunningServer } from '../../src/server/main.js';
 import type { YokeOptions } from '../../src/services/yoke.js';
+import type { S3Settings } from '../../src/storage/s3-blob-store.js';
 import { startPostgres, type PostgresCluster } from './postgres.js';
 import { startRadosgw } from './radosgw.js';
 
@@ -41,8 +42,8 @@ async function testDatabaseUrl(dataDir: string): Promise<string | undefined> {
  * With `YOKE_TEST_BLOBS=s3`, every test server keeps its blobs in radosgw (test/helpers/radosgw.ts), one bucket
  * per data directory, so a restart on the same directory finds its blobs again.
  */
-const bucketOf = new Map<string, Promise<S3Config>>();
-async function testS3(dataDir: string): Promise<S3Config | undefined> {
+const bucketOf = new Map<string, Promise<S3Settings>>();
+async function testS3(dataDir: string): Promise<S3Settings | undefined> {
   if (process.env.YOKE_TEST_BLOBS !== 's3') return undefined;
   if (!bucketOf.has(dataDir)) {
     bucketOf.set(
@@ -65,6 +66,14 @@ export const localStoresOnly: string | undefined =
 
 /** Test servers keep their blobs in radosgw: there is no local blob directory (nor its temp files) to look at. */
 export const blobsInS3 = process.env.YOKE_TEST_BLOBS === 's3';
+
+/**
+ * The local blob store's temp files (a finished or refused write leaves none). S3 has none on disk: a small
+ * body is buffered and a large one is a multipart upload, completed only once verified (its conformance suite).
+ */
+export async function blobTempFiles(dataDir: string): Promise<string[]> {
+  return blobsInS3 ? [] : readdir(join(dataDir, 'blobs/tmp'));
+}
 
 /** The hashes of every blob the server's blob store holds, sorted (whatever the backend). */
 export async function storedBlobHashes(server: { yoke: { blobs: { list(): AsyncIterable<{ hash: string }> } } }): Promise<string[]> {

@@ -37,7 +37,7 @@ function putStream(server: TestServer, path: string, body: Readable, length: num
   });
 }
 
-describe('a file larger than 4 GiB through the chunk endpoints', { timeout: 10 * 60_000, skip: blobsInS3 ? 'a file over 4 GiB does not fit the RAM-backed store (4 GiB) of the test radosgw' : undefined }, () => {
+describe('a file larger than 4 GiB through the chunk endpoints', { timeout: 10 * 60_000, skip: blobsInS3 ? 'through radosgw it takes ~2.5 min of the CI budget (it passes); on S3, 64-bit part numbers and offsets are covered by the staging conformance suite' : undefined }, () => {
   let server: TestServer;
   before(async () => {
     server = await startTestServer();

@@ -2,13 +2,12 @@ import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { readdir } from 'node:fs/promises';
-import { dirname, join } from 'node:path';
+import { dirname } from 'node:path';
 import { after, before, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
 import { MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, multipartBoundary, PartHeaderScanner } from '../../src/server/part-headers.js';
 import { MULTIPART_LIMITS } from '../../src/server/multipart.js';
-import { assertEnvelope, blobsInS3, createRepo, putFiles, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
+import { assertEnvelope, blobTempFiles, createRepo, putFiles, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
 
 /**
  * Multipart bodies busboy mishandles silently: part headers over its 80 KiB cut (truncated, or the
@@ -67,8 +66,7 @@ const disposition = (name: string, filename?: string) => `Content-Disposition: f
 const field = (name: string, value: string) => part([disposition(name)], value);
 
 const storedBlobs = (server: TestServer) => storedBlobHashes(server);
-// With blobs in S3 there is no local temp directory to leave files in.
-const tempFiles = async (server: TestServer) => (blobsInS3 ? [] : readdir(join(server.dataDir, 'blobs/tmp')));
+const tempFiles = (server: TestServer) => blobTempFiles(server.dataDir);
 
 async function assertHealthy(server: TestServer) {
   assert.equal((await server.json('/api/version')).status, 200);

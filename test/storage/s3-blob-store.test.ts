@@ -1,7 +1,7 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
-import { ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
+import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { hashBuffer } from '../../src/core/hash.js';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
 import { startRadosgw } from '../helpers/radosgw.js';
@@ -19,12 +19,20 @@ if (s3.skip !== undefined) {
   });
 
   describe('S3BlobStore specifics', () => {
+    const client = () => new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } });
     /** Every key in the store's bucket. */
     const keysOf = async (bucket: string) => {
-      const client = new S3Client({ region: 'us-east-1', endpoint: server.endpoint, forcePathStyle: true, credentials: { accessKeyId: server.accessKeyId, secretAccessKey: server.secretAccessKey } });
-      const page = await client.send(new ListObjectsV2Command({ Bucket: bucket }));
-      client.destroy();
+      const admin = client();
+      const page = await admin.send(new ListObjectsV2Command({ Bucket: bucket }));
+      admin.destroy();
       return (page.Contents ?? []).map((o) => o.Key!).sort();
+    };
+    /** Multipart uploads begun in the bucket and neither completed nor aborted. */
+    const pendingUploads = async (bucket: string) => {
+      const admin = client();
+      const page = await admin.send(new ListMultipartUploadsCommand({ Bucket: bucket }));
+      admin.destroy();
+      return (page.Uploads ?? []).map((u) => u.Key);
     };
 
     it('a 20 MiB put goes multipart and reads back byte for byte (no aws-chunked framing); a mismatching one leaves no object', async () => {
@@ -38,6 +46,7 @@ if (s3.skip !== undefined) {
       const other = randomBytes(20 * 1024 * 1024);
       await assert.rejects(store.put(chunksOf(other, 64 * 1024), { expectedHash: hashBuffer(randomBytes(8)) }), isYokeError('HashMismatch', 400));
       assert.deepEqual(await keysOf(settings.bucket), [`blobs/${result.hash.padStart(32, '0')}`], 'no partial, scratch or mismatching object');
+      assert.deepEqual(await pendingUploads(settings.bucket), [], 'the mismatching multipart upload was aborted');
       await store.close();
     });
 
