@@ -137,3 +137,24 @@ export async function batchDownloadEntries(repo: string, hashes: string[]): Prom
   await counting;
   return entries;
 }
+
+/**
+ * Uploads a file of `size` bytes through `versions/{hash}/chunks` in `chunk`-byte pieces, two in flight (as
+ * Oxen's client does), then completes it; `body(start, end)` streams bytes [start, end).
+ */
+export async function uploadChunked(repo: string, hash: string, size: number, chunk: number, body: (start: number, end: number) => Readable): Promise<void> {
+  const starts = Array.from({ length: Math.ceil(size / chunk) }, (_, i) => i * chunk);
+  let next = 0;
+  await Promise.all(
+    [0, 1].map(async () => {
+      while (next < starts.length) {
+        const start = starts[next++];
+        const end = Math.min(start + chunk, size);
+        const res = await send(`${repo}/versions/${hash}/chunks?offset=${start}`, 'PUT', body(start, end), { 'content-length': end - start });
+        if (res.status !== 200) throw new Error(`chunk ${start}: ${res.status} ${res.body}`);
+      }
+    }),
+  );
+  const done = await send(`${repo}/versions/${hash}/complete`, 'POST', Buffer.from(JSON.stringify({ files: [{ hash, file_name: 'big' }] })), { 'content-type': 'application/json' });
+  if (done.status !== 200) throw new Error(`complete: ${done.status} ${done.body}`);
+}

@@ -16,7 +16,7 @@ import { gzipSync } from 'node:zlib';
 import { createStreamHasher, hashBuffer } from '../src/core/hash.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 import { startRadosgw } from '../test/helpers/radosgw.js';
-import { batchDownloadEntries, jsonOrThrow, multipart, send, startServerProcess, time, type ServerProcess } from './lib.js';
+import { batchDownloadEntries, jsonOrThrow, uploadChunked, multipart, send, startServerProcess, time, type ServerProcess } from './lib.js';
 
 const FILES = Number(process.env.YOKE_BENCH_SCALE_FILES ?? 2000);
 const BIG_MIB = Number(process.env.YOKE_BENCH_SCALE_MIB ?? 256);
@@ -153,22 +153,7 @@ async function versionScenarios(url: string): Promise<Map<string, number>> {
   rows.set(
     `${BIG_MIB} MiB via versions/{hash}/chunks (16 MiB, 2 in flight) + complete`,
     (
-      await time(async () => {
-        const starts = Array.from({ length: Math.ceil(size / CHUNK) }, (_, i) => i * CHUNK);
-        let at = 0;
-        await Promise.all(
-          [0, 1].map(async () => {
-            while (at < starts.length) {
-              const start = starts[at++];
-              const end = Math.min(start + CHUNK, size);
-              const res = await send(`${repo}/versions/${viaChunks.hash}/chunks?offset=${start}`, 'PUT', viaChunks.bytes(start, end), { 'content-length': end - start, 'content-type': 'application/octet-stream' });
-              if (res.status !== 200) throw new Error(`chunk ${start}: ${res.status} ${res.body}`);
-            }
-          }),
-        );
-        const done = await send(`${repo}/versions/${viaChunks.hash}/complete`, 'POST', Buffer.from('{}'), { 'content-type': 'application/json' });
-        if (done.status !== 200) throw new Error(`complete: ${done.status} ${done.body}`);
-      })
+      await time(() => uploadChunked(repo, viaChunks.hash, size, CHUNK, viaChunks.bytes))
     ).seconds,
   );
   const viaUploadChunk = await bigFile(2);

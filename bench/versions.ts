@@ -16,7 +16,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { createStreamHasher, hashBuffer } from '../src/core/hash.js';
-import { batchDownloadEntries, jsonOrThrow, multipart, printTable, send, startServerProcess, time, type Row } from './lib.js';
+import { batchDownloadEntries, jsonOrThrow, uploadChunked, multipart, printTable, send, startServerProcess, time, type Row } from './lib.js';
 
 const FILES = Number(process.env.BENCH_VERSION_FILES ?? 10_000);
 const CHUNKED_GIB = Number(process.env.BENCH_CHUNKED_GIB ?? 2);
@@ -45,23 +45,6 @@ async function rawFsyncFloor(dir: string, files: Array<{ hash: string; data: Buf
   const handle = await open(dir, 'r');
   await handle.sync();
   await handle.close();
-}
-
-async function uploadChunked(url: string, hash: string, size: number, body: (start: number, end: number) => Readable) {
-  const starts = Array.from({ length: Math.ceil(size / CHUNK) }, (_, i) => i * CHUNK);
-  let next = 0;
-  await Promise.all(
-    [0, 1].map(async () => {
-      while (next < starts.length) {
-        const start = starts[next++];
-        const end = Math.min(start + CHUNK, size);
-        const res = await send(`${url}/versions/${hash}/chunks?offset=${start}`, 'PUT', body(start, end), { 'content-length': end - start });
-        if (res.status !== 200) throw new Error(`chunk ${start}: ${res.status} ${res.body}`);
-      }
-    }),
-  );
-  const done = await send(`${url}/versions/${hash}/complete`, 'POST', Buffer.from(JSON.stringify({ files: [{ hash, file_name: 'big' }] })), { 'content-type': 'application/json' });
-  if (done.status !== 200) throw new Error(`complete: ${done.status} ${done.body}`);
 }
 
 function vmHwmMiB(pid: number): Promise<number> {
@@ -153,7 +136,7 @@ export async function versionsBench(): Promise<string> {
     };
     const yokeRound = async (round: number) => {
       const bigHash = await newBigFile(round);
-      yokeRounds.push((await time(() => uploadChunked(repo, bigHash, bigSize, (start, end) => createReadStream(bigPath, { start, end: end - 1, highWaterMark: 4 * MiB })))).seconds);
+      yokeRounds.push((await time(() => uploadChunked(repo, bigHash, bigSize, CHUNK, (start, end) => createReadStream(bigPath, { start, end: end - 1, highWaterMark: 4 * MiB })))).seconds);
     };
     // dd's outputs are kept until the end: the root filesystem is mounted with online discard, and
     // deleting 2 GiB right before a Yoke round stalled its fdatasyncs for ~30 s.
@@ -209,7 +192,7 @@ export async function versionsBench(): Promise<string> {
     const hasher = await createStreamHasher();
     for (let at = 0; at < size; at += MiB) hasher.update(block.subarray(0, Math.min(MiB, size - at)));
     const before = await vmHwmMiB(fresh.child.pid!);
-    const took = await time(() => uploadChunked(`${fresh.url}/api/repos/bench/rss`, hasher.digest(), size, generate));
+    const took = await time(() => uploadChunked(`${fresh.url}/api/repos/bench/rss`, hasher.digest(), size, CHUNK, generate));
     const peak = await vmHwmMiB(fresh.child.pid!);
     rows.push({ case: `server peak RSS while ${RSS_GIB} GiB arrive in chunks`, yoke: took.seconds, baseline: took.seconds, baselineName: '—', note: `peak RSS ${peak.toFixed(0)} MiB (idle ${before.toFixed(0)} MiB; target < 200 MiB)` });
   } finally {
