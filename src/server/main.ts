@@ -52,7 +52,8 @@ export interface RunningServer {
 /**
  * Opens the backends (SQLite metadata under `dataDir`, or PostgreSQL at `databaseUrl`; blobs under `dataDir`, or
  * in an S3 bucket) and serves.
- * Layout: `<dataDir>/meta.sqlite`, `<dataDir>/blobs/objects/<h[0..2]>/<h[2..]>`, `<dataDir>/blobs/tmp/`.
+ * Layout: `<dataDir>/meta.sqlite`, `<dataDir>/blobs/objects/<h[0..2]>/<h[2..]>`, `<dataDir>/blobs/tmp/`,
+ * `<dataDir>/frames/` (data-frame caches and spill files: deleting it loses nothing).
  */
 export async function startServer(config: ServerConfig, options: YokeOptions = {}): Promise<RunningServer> {
   await mkdir(config.dataDir, { recursive: true });
@@ -60,7 +61,11 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   const meta = await openMetaStore(config);
   const blobs = await openBlobStore(config);
   // The decompression cap of batch uploads also bounds the tarballs that arrive through upload_chunk.
-  const yoke = new Yoke(meta, blobs, { ...options, uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads } });
+  const yoke = new Yoke(meta, blobs, {
+    ...options,
+    uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads },
+    frames: { scratchDir: join(config.dataDir, 'frames'), ...options.frames },
+  });
   await yoke.uploads.releaseAbandonedUploads();
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
   const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins, idleTimeoutMs: config.idleTimeoutMs, minBodyRate: config.minBodyRate });

@@ -20,12 +20,21 @@ import { VersionService } from './versions.js';
 import { AuthService } from './auth.js';
 import { FsckService } from './fsck.js';
 import { GarbageCollector } from './gc.js';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { FrameEngine, type FrameEngineOptions } from '../storage/frames/engine.js';
+import { FrameFiles } from '../storage/frames/frame-files.js';
 
 export interface YokeOptions {
   /** Entries per vnode the trees Yoke builds aim for (tests lower it). */
   vnodeSize?: number;
   /** Limits and expiry of uploads that arrive in parts. */
   uploads?: Partial<UploadOptions>;
+  /**
+   * Data frames (DuckDB): where spill files, copies of remote blobs and workspace frame caches go, and the
+   * per-query limits. Default scratch: a directory of this process under the system's temporary directory.
+   */
+  frames?: Partial<FrameEngineOptions>;
 }
 
 /** The application layer: every service, wired to one metadata store and one blob store. */
@@ -57,6 +66,10 @@ export class Yoke {
   /** Integrity checks (`yoke fsck`) and garbage collection (`yoke gc`). */
   readonly fsck: FsckService;
   readonly gc: GarbageCollector;
+  /** DuckDB, sandboxed per file (storage/frames): used by the data-frame services only. */
+  readonly frameEngine: FrameEngine;
+  /** Version files as local paths the frame engine reads in place. */
+  readonly frameFiles: FrameFiles;
 
   constructor(
     /** The stores themselves: for tests, benchmarks and closing. Routes reach them only through the services (test/core/layers.test.ts). */
@@ -65,6 +78,9 @@ export class Yoke {
     options: YokeOptions = {},
   ) {
     this.nodes = new NodeCache(meta);
+    const frameScratch = options.frames?.scratchDir ?? join(tmpdir(), `yoke-frames-${process.pid}`);
+    this.frameEngine = new FrameEngine({ ...options.frames, scratchDir: frameScratch });
+    this.frameFiles = new FrameFiles(blobs, frameScratch);
     this.revisions = new RevisionResolver(meta);
     const vnodeSize = options.vnodeSize ?? DEFAULT_VNODE_SIZE;
     this.commits = new CommitService(meta, this.nodes, vnodeSize);
@@ -87,6 +103,7 @@ export class Yoke {
   }
 
   async close(): Promise<void> {
+    await this.frameEngine.close();
     await this.meta.close();
     await this.blobs.close();
   }

@@ -82,6 +82,11 @@ export interface BlobStore {
   deleteIfIdle(hash: string, idleSince: number): Promise<boolean>;
   /** Throws NotFound when absent. `range` is inclusive and must lie within the blob. */
   get(hash: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * The blob's own file on this machine, for engines that read files in place (DuckDB), or null when the
+   * store keeps no local file (an object store: callers copy the blob to a cache). Does not check presence.
+   */
+  localPath?(hash: string): string | null;
   delete(hash: string): Promise<void>;
 
   /**

@@ -94,6 +94,10 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  localPath(hash: string): string {
+    return this.pathOf(hash);
+  }
+
   private pathOf(hash: string): string {
     const canonical = normalizeHash(hash);
     if (canonical === null) throw new BadRequest(`Invalid hash: ${hash}`);
