@@ -25,6 +25,10 @@ export interface ServerConfig {
   idleTimeoutMs: number;
   /** A request body must average at least `bytesPerSecond` over each window while it arrives (0: no minimum). */
   minBodyRate: { bytesPerSecond: number; windowMs: number };
+  /** DuckDB memory of one data-frame query (spills to `<dataDir>/frames` beyond it). */
+  frameMemoryBytes: number;
+  /** A data-frame query running longer is stopped (4xx). */
+  frameQueryTimeoutMs: number;
 }
 
 /**
@@ -146,5 +150,7 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',
     maxFileBytes: parsePositive('YOKE_MAX_FILE_BYTES', env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
     maxDecompressedBytes: parsePositive('YOKE_MAX_DECOMPRESSED_BYTES', env.YOKE_MAX_DECOMPRESSED_BYTES ?? DEFAULT_MAX_DECOMPRESSED_BYTES),
+    frameMemoryBytes: parsePositive('YOKE_FRAME_MEMORY_BYTES', env.YOKE_FRAME_MEMORY_BYTES ?? 256 * 1024 ** 2),
+    frameQueryTimeoutMs: parsePositive('YOKE_FRAME_QUERY_TIMEOUT_MS', env.YOKE_FRAME_QUERY_TIMEOUT_MS ?? 30_000),
   };
 }

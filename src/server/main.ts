@@ -64,7 +64,7 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   const yoke = new Yoke(meta, blobs, {
     ...options,
     uploads: { maxDecompressedBytes: config.maxDecompressedBytes, ...options.uploads },
-    frames: { scratchDir: join(config.dataDir, 'frames'), ...options.frames },
+    frames: { scratchDir: join(config.dataDir, 'frames'), memoryLimitBytes: config.frameMemoryBytes, queryTimeoutMs: config.frameQueryTimeoutMs, ...options.frames },
   });
   await yoke.uploads.releaseAbandonedUploads();
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
