@@ -9,8 +9,9 @@ import { workspacesBench } from './workspaces.js';
 import { syncBench } from './sync.js';
 import { loadBench } from './load.js';
 import { scaleBench } from './scale.js';
+import { framesBench } from './frames.js';
 
-const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench, sync: syncBench, load: loadBench, scale: scaleBench };
+const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench, sync: syncBench, load: loadBench, scale: scaleBench, frames: framesBench };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   if (!benches[name]) throw new Error(`Unknown benchmark ${name}; choose from ${Object.keys(benches).join(', ')}`);
