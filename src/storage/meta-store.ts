@@ -110,6 +110,18 @@ export interface StagedChange {
   size: number;
 }
 
+/** One operation of a workspace data frame's edit log: its number (1, 2, …) and the operation as JSON text. */
+export interface FrameOpRecord {
+  seq: number;
+  op: string;
+}
+
+/** A workspace data frame that has an edit log: its path and the number of its last operation. */
+export interface FrameLogHead {
+  path: string;
+  seq: number;
+}
+
 /** An access token; the secret itself is never stored, only its hash. */
 export interface TokenRecord {
   id: string;
@@ -245,6 +257,22 @@ export interface MetaStore {
    * staged changes that were committed (changes staged meanwhile stay).
    */
   advanceWorkspace(uid: string, baseCommitId: string, committed: StagedChange[]): Promise<void>;
+
+  // Workspace data frames: per (workspace, path) an append-only log of edit operations, the truth every
+  // process rebuilds its frame caches from (services/workspace-frames.ts). Deleted with the workspace.
+  /**
+   * Appends `op` as number `expectedSeq + 1` if the log's last operation is still `expectedSeq` (0: no log
+   * yet); false if another append came first. NotFound if the workspace is gone.
+   */
+  appendFrameOp(uid: string, path: string, expectedSeq: number, op: string): Promise<boolean>;
+  /** Operations numbered above `afterSeq`, in order, at most `limit`. */
+  listFrameOps(uid: string, path: string, afterSeq: number, limit: number): Promise<FrameOpRecord[]>;
+  /** The workspace's data frames that have a log, by path. */
+  listFrameLogs(uid: string): Promise<FrameLogHead[]>;
+  /** Deletes the log of `path`; with `throughSeq`, only while its last operation is still that one. False if nothing went. */
+  deleteFrameLog(uid: string, path: string, throughSeq?: number): Promise<boolean>;
+  /** Moves the log of `from` to `to`; false if `from` has none or `to` has one. */
+  renameFrameLog(uid: string, from: string, to: string): Promise<boolean>;
 
   createToken(token: TokenRecord): Promise<void>;
   /** The token whose secret hashes to `secretHash`, or null (unknown or revoked). */

@@ -1,12 +1,14 @@
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
-import { Conflict } from '../core/errors.js';
+import { Conflict, NotFound } from '../core/errors.js';
 import { FRONTIER_COLUMNS, toRepo, toBranch, toCommit, toUpload, toUploadFrontier, toUploadPart, toWorkspace, toToken, type RepoRow, type BranchRow, type CommitRow, type UploadFrontierRow, type UploadPartRow, type UploadRow, type WorkspaceRow, type TokenRow } from './sql-rows.js';
 import type { HashFrontier } from './blob-store.js';
 import type {
   BranchRecord,
   CommitLanding,
   CommitRecord,
+  FrameLogHead,
+  FrameOpRecord,
   MetaStore,
   NewRepo,
   NewUpload,
@@ -149,6 +151,19 @@ ALTER TABLE uploads ADD COLUMN frontier_generation BIGINT NOT NULL DEFAULT 0;
 ALTER TABLE upload_parts ADD COLUMN at_offset BIGINT;
 ALTER TABLE upload_parts ADD COLUMN tag TEXT COLLATE "C" NOT NULL DEFAULT '';
 ALTER TABLE upload_parts ADD COLUMN writer TEXT COLLATE "C";
+`,
+  },
+  {
+    version: 3,
+    name: 'edit logs of workspace data frames',
+    sql: `
+CREATE TABLE frame_ops (
+  workspace_uid TEXT COLLATE "C" NOT NULL REFERENCES workspaces(uid) ON DELETE CASCADE,
+  path TEXT COLLATE "C" NOT NULL,
+  seq INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  PRIMARY KEY (workspace_uid, path, seq)
+);
 `,
   },
 ];
@@ -806,6 +821,64 @@ export class PgMetaStore implements MetaStore {
         );
       }
       await client.query('UPDATE workspaces SET base_commit_id = $1, updated_at = $2 WHERE uid = $3', [baseCommitId, new Date().toISOString(), uid]);
+    });
+  }
+
+  /**
+   * Frame log writes lock the workspace's row first: appends, deletions and renames of one workspace's logs
+   * then take turns, so a deletion cannot miss an operation appended while it ran (nor an append land
+   * after its workspace is deleted).
+   */
+  private async lockWorkspace(client: pg.PoolClient, uid: string): Promise<void> {
+    const { rowCount } = await client.query('SELECT 1 FROM workspaces WHERE uid = $1 FOR UPDATE', [uid]);
+    if (rowCount === 0) throw new NotFound('Workspace not found');
+  }
+
+  private async lastFrameOp(client: pg.PoolClient, uid: string, path: string): Promise<number> {
+    const { rows } = await client.query<{ seq: number }>('SELECT coalesce(max(seq), 0) AS seq FROM frame_ops WHERE workspace_uid = $1 AND path = $2', [uid, path]);
+    return rows[0].seq;
+  }
+
+  async appendFrameOp(uid: string, path: string, expectedSeq: number, op: string): Promise<boolean> {
+    return this.transaction(async (client) => {
+      await this.lockWorkspace(client, uid);
+      if ((await this.lastFrameOp(client, uid, path)) !== expectedSeq) return false;
+      await client.query('INSERT INTO frame_ops (workspace_uid, path, seq, op) VALUES ($1, $2, $3, $4)', [uid, path, expectedSeq + 1, op]);
+      await client.query('UPDATE workspaces SET updated_at = $1 WHERE uid = $2', [new Date().toISOString(), uid]);
+      return true;
+    });
+  }
+
+  async listFrameOps(uid: string, path: string, afterSeq: number, limit: number): Promise<FrameOpRecord[]> {
+    if (!storable(path)) return [];
+    const { rows } = await this.pool.query<FrameOpRecord>(
+      'SELECT seq, op FROM frame_ops WHERE workspace_uid = $1 AND path = $2 AND seq > $3 ORDER BY seq LIMIT $4',
+      [uid, path, afterSeq, limit],
+    );
+    return rows;
+  }
+
+  async listFrameLogs(uid: string): Promise<FrameLogHead[]> {
+    const { rows } = await this.pool.query<FrameLogHead>('SELECT path, max(seq) AS seq FROM frame_ops WHERE workspace_uid = $1 GROUP BY path ORDER BY path', [uid]);
+    return rows;
+  }
+
+  async deleteFrameLog(uid: string, path: string, throughSeq?: number): Promise<boolean> {
+    if (!storable(path)) return false;
+    return this.transaction(async (client) => {
+      const { rowCount } = await client.query('SELECT 1 FROM workspaces WHERE uid = $1 FOR UPDATE', [uid]);
+      if (rowCount === 0) return false;
+      if (throughSeq !== undefined && (await this.lastFrameOp(client, uid, path)) !== throughSeq) return false;
+      return ((await client.query('DELETE FROM frame_ops WHERE workspace_uid = $1 AND path = $2', [uid, path])).rowCount ?? 0) > 0;
+    });
+  }
+
+  async renameFrameLog(uid: string, from: string, to: string): Promise<boolean> {
+    if (!storable(from) || !storable(to)) return false;
+    return this.transaction(async (client) => {
+      await this.lockWorkspace(client, uid);
+      if ((await this.lastFrameOp(client, uid, to)) !== 0) return false;
+      return ((await client.query('UPDATE frame_ops SET path = $1 WHERE workspace_uid = $2 AND path = $3', [to, uid, from])).rowCount ?? 0) > 0;
     });
   }
 

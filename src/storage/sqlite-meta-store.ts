@@ -1,11 +1,13 @@
 import Database from 'better-sqlite3';
 import { randomUUID } from 'node:crypto';
-import { Conflict } from '../core/errors.js';
+import { Conflict, NotFound } from '../core/errors.js';
 import { FRONTIER_COLUMNS, toRepo, toBranch, toCommit, toUpload, toUploadFrontier, toUploadPart, toWorkspace, toToken, type RepoRow, type BranchRow, type CommitRow, type UploadFrontierRow, type UploadPartRow, type UploadRow, type WorkspaceRow, type TokenRow } from './sql-rows.js';
 import type {
   BranchRecord,
   CommitLanding,
   CommitRecord,
+  FrameLogHead,
+  FrameOpRecord,
   MetaStore,
   NewRepo,
   NewUpload,
@@ -122,6 +124,13 @@ CREATE TABLE IF NOT EXISTS staged_changes (
   hash TEXT,
   size INTEGER NOT NULL,
   PRIMARY KEY (workspace_uid, path)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS frame_ops (
+  workspace_uid TEXT NOT NULL REFERENCES workspaces(uid) ON DELETE CASCADE,
+  path TEXT NOT NULL,
+  seq INTEGER NOT NULL,
+  op TEXT NOT NULL,
+  PRIMARY KEY (workspace_uid, path, seq)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS upload_parts (
   upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
@@ -305,6 +314,13 @@ export class SqliteMetaStore implements MetaStore {
       ),
       dropCommitted: prepare('DELETE FROM staged_changes WHERE workspace_uid = ? AND path = ? AND hash IS ?'),
       moveWorkspace: prepare('UPDATE workspaces SET base_commit_id = ?, updated_at = ? WHERE uid = ?'),
+      workspaceExists: prepare('SELECT 1 FROM workspaces WHERE uid = ?'),
+      lastFrameOp: prepare('SELECT coalesce(max(seq), 0) AS seq FROM frame_ops WHERE workspace_uid = ? AND path = ?'),
+      insertFrameOp: prepare('INSERT INTO frame_ops (workspace_uid, path, seq, op) VALUES (?, ?, ?, ?)'),
+      listFrameOps: prepare('SELECT seq, op FROM frame_ops WHERE workspace_uid = ? AND path = ? AND seq > ? ORDER BY seq LIMIT ?'),
+      listFrameLogs: prepare('SELECT path, max(seq) AS seq FROM frame_ops WHERE workspace_uid = ? GROUP BY path ORDER BY path'),
+      deleteFrameLog: prepare('DELETE FROM frame_ops WHERE workspace_uid = ? AND path = ?'),
+      renameFrameLog: prepare('UPDATE frame_ops SET path = ? WHERE workspace_uid = ? AND path = ?'),
     };
   }
 
@@ -735,6 +751,44 @@ export class SqliteMetaStore implements MetaStore {
 
   async advanceWorkspace(uid: string, baseCommitId: string, committed: StagedChange[]): Promise<void> {
     this.db.transaction(this.advanceTransaction)(uid, baseCommitId, committed);
+  }
+
+  private readonly appendFrameOpTransaction = (uid: string, path: string, expectedSeq: number, op: string): boolean => {
+    if (!this.stmt.workspaceExists.get(uid)) throw new NotFound('Workspace not found');
+    if ((this.stmt.lastFrameOp.get(uid, path) as { seq: number }).seq !== expectedSeq) return false;
+    this.stmt.insertFrameOp.run(uid, path, expectedSeq + 1, op);
+    this.stmt.touchWorkspace.run(new Date().toISOString(), uid);
+    return true;
+  };
+
+  async appendFrameOp(uid: string, path: string, expectedSeq: number, op: string): Promise<boolean> {
+    return this.db.transaction(this.appendFrameOpTransaction)(uid, path, expectedSeq, op);
+  }
+
+  async listFrameOps(uid: string, path: string, afterSeq: number, limit: number): Promise<FrameOpRecord[]> {
+    return this.stmt.listFrameOps.all(uid, path, afterSeq, limit) as FrameOpRecord[];
+  }
+
+  async listFrameLogs(uid: string): Promise<FrameLogHead[]> {
+    return this.stmt.listFrameLogs.all(uid) as FrameLogHead[];
+  }
+
+  private readonly deleteFrameLogTransaction = (uid: string, path: string, throughSeq: number | undefined): boolean => {
+    if (throughSeq !== undefined && (this.stmt.lastFrameOp.get(uid, path) as { seq: number }).seq !== throughSeq) return false;
+    return this.stmt.deleteFrameLog.run(uid, path).changes > 0;
+  };
+
+  async deleteFrameLog(uid: string, path: string, throughSeq?: number): Promise<boolean> {
+    return this.db.transaction(this.deleteFrameLogTransaction)(uid, path, throughSeq);
+  }
+
+  private readonly renameFrameLogTransaction = (uid: string, from: string, to: string): boolean => {
+    if ((this.stmt.lastFrameOp.get(uid, to) as { seq: number }).seq !== 0) return false;
+    return this.stmt.renameFrameLog.run(to, uid, from).changes > 0;
+  };
+
+  async renameFrameLog(uid: string, from: string, to: string): Promise<boolean> {
+    return this.db.transaction(this.renameFrameLogTransaction)(uid, from, to);
   }
 
   private readonly landTransaction = (repoId: string, landing: CommitLanding): boolean => {

@@ -741,6 +741,72 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
         }));
     });
 
+    describe('workspace data frame logs', () => {
+      it('appends by compare-and-swap on the last number, lists after a number, one log per path', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const ws = await store.createWorkspace(repo.id, { id: 'w', name: null, branch: 'main', baseCommitId: hex() });
+          assert.equal(await store.appendFrameOp(ws.uid, 'a.csv', 1, '{"kind":"x"}'), false, 'no log yet: only 0 is current');
+          assert.equal(await store.appendFrameOp(ws.uid, 'a.csv', 0, '{"kind":"index"}'), true);
+          assert.equal(await store.appendFrameOp(ws.uid, 'a.csv', 0, '{"kind":"index again"}'), false, 'a stale expectation loses');
+          assert.equal(await store.appendFrameOp(ws.uid, 'a.csv', 1, '{"kind":"add","values":{"é":"\\u0000 ✓"}}'), true);
+          assert.equal(await store.appendFrameOp(ws.uid, 'a.csv', 3, '{"kind":"gap"}'), false, 'no gaps');
+          assert.equal(await store.appendFrameOp(ws.uid, 'dir/b.parquet', 0, 'b1'), true);
+          assert.deepEqual(await store.listFrameOps(ws.uid, 'a.csv', 0, 100), [
+            { seq: 1, op: '{"kind":"index"}' },
+            { seq: 2, op: '{"kind":"add","values":{"é":"\\u0000 ✓"}}' },
+          ]);
+          assert.deepEqual(await store.listFrameOps(ws.uid, 'a.csv', 1, 100), [{ seq: 2, op: '{"kind":"add","values":{"é":"\\u0000 ✓"}}' }]);
+          assert.deepEqual(await store.listFrameOps(ws.uid, 'a.csv', 0, 1), [{ seq: 1, op: '{"kind":"index"}' }]);
+          assert.deepEqual(await store.listFrameOps(ws.uid, 'a.csv', 2, 100), []);
+          assert.deepEqual(await store.listFrameOps(ws.uid, 'nope.csv', 0, 100), []);
+          assert.deepEqual(await store.listFrameLogs(ws.uid), [
+            { path: 'a.csv', seq: 2 },
+            { path: 'dir/b.parquet', seq: 1 },
+          ]);
+          const other = await store.createWorkspace(repo.id, { id: 'w2', name: null, branch: 'main', baseCommitId: hex() });
+          assert.deepEqual(await store.listFrameLogs(other.uid), [], 'logs belong to one workspace');
+        }));
+
+      it('lets exactly one of concurrent appends with the same expectation win', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const ws = await store.createWorkspace(repo.id, { id: 'w', name: null, branch: 'main', baseCommitId: hex() });
+          await store.appendFrameOp(ws.uid, 'f.jsonl', 0, 'index');
+          const results = await Promise.all(Array.from({ length: 8 }, (_, i) => store.appendFrameOp(ws.uid, 'f.jsonl', 1, `op ${i}`)));
+          assert.equal(results.filter(Boolean).length, 1);
+          const ops = await store.listFrameOps(ws.uid, 'f.jsonl', 0, 100);
+          assert.deepEqual(ops.map((o) => o.seq), [1, 2]);
+          assert.equal(ops[1].op, `op ${results.indexOf(true)}`);
+        }));
+
+      it('deletes a log (conditionally on its last number), renames one, and drops them with the workspace', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const ws = await store.createWorkspace(repo.id, { id: 'w', name: null, branch: 'main', baseCommitId: hex() });
+          for (const [path, n] of [['a.csv', 3], ['b.csv', 1], ['c.tsv', 2]] as const) {
+            for (let seq = 0; seq < n; seq++) assert.equal(await store.appendFrameOp(ws.uid, path, seq, `${path} ${seq + 1}`), true);
+          }
+          assert.equal(await store.deleteFrameLog(ws.uid, 'a.csv', 2), false, 'the log moved on since 2');
+          assert.equal(await store.deleteFrameLog(ws.uid, 'a.csv', 3), true);
+          assert.equal(await store.deleteFrameLog(ws.uid, 'a.csv'), false, 'already gone');
+          assert.equal(await store.appendFrameOp(ws.uid, 'a.csv', 0, 'again'), true, 'a deleted log starts over at 1');
+          assert.equal(await store.renameFrameLog(ws.uid, 'b.csv', 'c.tsv'), false, 'the target has a log');
+          assert.equal(await store.renameFrameLog(ws.uid, 'nope.csv', 'd.csv'), false, 'nothing to move');
+          assert.equal(await store.renameFrameLog(ws.uid, 'b.csv', 'sub/b.parquet'), true);
+          assert.deepEqual(await store.listFrameOps(ws.uid, 'sub/b.parquet', 0, 10), [{ seq: 1, op: 'b.csv 1' }]);
+          assert.deepEqual(await store.listFrameOps(ws.uid, 'b.csv', 0, 10), []);
+          assert.deepEqual((await store.listFrameLogs(ws.uid)).map((l) => l.path), ['a.csv', 'c.tsv', 'sub/b.parquet']);
+          await store.deleteWorkspace(ws.uid);
+          assert.deepEqual(await store.listFrameLogs(ws.uid), []);
+          await assert.rejects(store.appendFrameOp(ws.uid, 'a.csv', 1, 'late'), (err: unknown) => err instanceof YokeError && err.httpStatus === 404);
+          const again = await store.createWorkspace(repo.id, { id: 'w', name: null, branch: 'main', baseCommitId: hex() });
+          await store.appendFrameOp(again.uid, 'a.csv', 0, 'index');
+          assert.equal(await store.deleteAllWorkspaces(repo.id), 1);
+          assert.deepEqual(await store.listFrameLogs(again.uid), []);
+        }));
+    });
+
     describe('uploads', () => {
       it('openUpload is get-or-create per (repository, kind, key) and keeps the first declaration', () =>
         withStore(async (store) => {
