@@ -122,6 +122,17 @@ export interface FrameLogHead {
   seq: number;
 }
 
+/**
+ * A stored comparison of two data frames (`compare/data_frames`), by its client-chosen id in a repository.
+ * The definition is JSON text owned by services/frame-compare.ts; its results are derived from it.
+ */
+export interface FrameComparisonRecord {
+  id: string;
+  definition: string;
+  createdAt: string;
+  updatedAt: string;
+}
+
 /** An access token; the secret itself is never stored, only its hash. */
 export interface TokenRecord {
   id: string;
@@ -273,6 +284,13 @@ export interface MetaStore {
   deleteFrameLog(uid: string, path: string, throughSeq?: number): Promise<boolean>;
   /** Moves the log of `from` to `to`; false if `from` has none or `to` has one. */
   renameFrameLog(uid: string, from: string, to: string): Promise<boolean>;
+
+  // Data frame comparisons: one definition per (repository, id), deleted with the repository.
+  /** Creates the comparison `id`, or replaces its definition (keeping when it was created). */
+  putFrameComparison(repoId: string, id: string, definition: string): Promise<FrameComparisonRecord>;
+  getFrameComparison(repoId: string, id: string): Promise<FrameComparisonRecord | null>;
+  /** False if there was no such comparison. */
+  deleteFrameComparison(repoId: string, id: string): Promise<boolean>;
 
   createToken(token: TokenRecord): Promise<void>;
   /** The token whose secret hashes to `secretHash`, or null (unknown or revoked). */

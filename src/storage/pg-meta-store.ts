@@ -7,6 +7,7 @@ import type {
   BranchRecord,
   CommitLanding,
   CommitRecord,
+  FrameComparisonRecord,
   FrameLogHead,
   FrameOpRecord,
   MetaStore,
@@ -163,6 +164,20 @@ CREATE TABLE frame_ops (
   seq INTEGER NOT NULL,
   op TEXT NOT NULL,
   PRIMARY KEY (workspace_uid, path, seq)
+);
+`,
+  },
+  {
+    version: 4,
+    name: 'data frame comparisons',
+    sql: `
+CREATE TABLE frame_comparisons (
+  repo_id TEXT COLLATE "C" NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  id TEXT COLLATE "C" NOT NULL,
+  definition TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (repo_id, id)
 );
 `,
   },
@@ -880,6 +895,31 @@ export class PgMetaStore implements MetaStore {
       if ((await this.lastFrameOp(client, uid, to)) !== 0) return false;
       return ((await client.query('UPDATE frame_ops SET path = $1 WHERE workspace_uid = $2 AND path = $3', [to, uid, from])).rowCount ?? 0) > 0;
     });
+  }
+
+  async putFrameComparison(repoId: string, id: string, definition: string): Promise<FrameComparisonRecord> {
+    const now = new Date().toISOString();
+    const { rows } = await this.pool.query<FrameComparisonRecord>(
+      `INSERT INTO frame_comparisons (repo_id, id, definition, created_at, updated_at) VALUES ($1, $2, $3, $4, $4)
+       ON CONFLICT (repo_id, id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
+       RETURNING id, definition, created_at AS "createdAt", updated_at AS "updatedAt"`,
+      [repoId, id, definition, now],
+    );
+    return rows[0];
+  }
+
+  async getFrameComparison(repoId: string, id: string): Promise<FrameComparisonRecord | null> {
+    if (!storable(id)) return null;
+    const { rows } = await this.pool.query<FrameComparisonRecord>(
+      'SELECT id, definition, created_at AS "createdAt", updated_at AS "updatedAt" FROM frame_comparisons WHERE repo_id = $1 AND id = $2',
+      [repoId, id],
+    );
+    return rows[0] ?? null;
+  }
+
+  async deleteFrameComparison(repoId: string, id: string): Promise<boolean> {
+    if (!storable(id)) return false;
+    return ((await this.pool.query('DELETE FROM frame_comparisons WHERE repo_id = $1 AND id = $2', [repoId, id])).rowCount ?? 0) > 0;
   }
 
   async createToken(t: TokenRecord): Promise<void> {

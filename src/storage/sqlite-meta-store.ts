@@ -6,6 +6,7 @@ import type {
   BranchRecord,
   CommitLanding,
   CommitRecord,
+  FrameComparisonRecord,
   FrameLogHead,
   FrameOpRecord,
   MetaStore,
@@ -131,6 +132,14 @@ CREATE TABLE IF NOT EXISTS frame_ops (
   seq INTEGER NOT NULL,
   op TEXT NOT NULL,
   PRIMARY KEY (workspace_uid, path, seq)
+) WITHOUT ROWID;
+CREATE TABLE IF NOT EXISTS frame_comparisons (
+  repo_id TEXT NOT NULL REFERENCES repos(id) ON DELETE CASCADE,
+  id TEXT NOT NULL,
+  definition TEXT NOT NULL,
+  created_at TEXT NOT NULL,
+  updated_at TEXT NOT NULL,
+  PRIMARY KEY (repo_id, id)
 ) WITHOUT ROWID;
 CREATE TABLE IF NOT EXISTS upload_parts (
   upload_id TEXT NOT NULL REFERENCES uploads(id) ON DELETE CASCADE,
@@ -321,6 +330,13 @@ export class SqliteMetaStore implements MetaStore {
       listFrameLogs: prepare('SELECT path, max(seq) AS seq FROM frame_ops WHERE workspace_uid = ? GROUP BY path ORDER BY path'),
       deleteFrameLog: prepare('DELETE FROM frame_ops WHERE workspace_uid = ? AND path = ?'),
       renameFrameLog: prepare('UPDATE frame_ops SET path = ? WHERE workspace_uid = ? AND path = ?'),
+      putFrameComparison: prepare(
+        `INSERT INTO frame_comparisons (repo_id, id, definition, created_at, updated_at) VALUES (?, ?, ?, ?, ?)
+         ON CONFLICT (repo_id, id) DO UPDATE SET definition = excluded.definition, updated_at = excluded.updated_at
+         RETURNING id, definition, created_at AS createdAt, updated_at AS updatedAt`,
+      ),
+      getFrameComparison: prepare('SELECT id, definition, created_at AS createdAt, updated_at AS updatedAt FROM frame_comparisons WHERE repo_id = ? AND id = ?'),
+      deleteFrameComparison: prepare('DELETE FROM frame_comparisons WHERE repo_id = ? AND id = ?'),
     };
   }
 
@@ -789,6 +805,19 @@ export class SqliteMetaStore implements MetaStore {
 
   async renameFrameLog(uid: string, from: string, to: string): Promise<boolean> {
     return this.db.transaction(this.renameFrameLogTransaction)(uid, from, to);
+  }
+
+  async putFrameComparison(repoId: string, id: string, definition: string): Promise<FrameComparisonRecord> {
+    const now = new Date().toISOString();
+    return this.stmt.putFrameComparison.get(repoId, id, definition, now, now) as FrameComparisonRecord;
+  }
+
+  async getFrameComparison(repoId: string, id: string): Promise<FrameComparisonRecord | null> {
+    return (this.stmt.getFrameComparison.get(repoId, id) as FrameComparisonRecord | undefined) ?? null;
+  }
+
+  async deleteFrameComparison(repoId: string, id: string): Promise<boolean> {
+    return this.stmt.deleteFrameComparison.run(repoId, id).changes > 0;
   }
 
   private readonly landTransaction = (repoId: string, landing: CommitLanding): boolean => {

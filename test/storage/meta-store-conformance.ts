@@ -807,6 +807,33 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
         }));
     });
 
+    describe('data frame comparisons', () => {
+      it('creates, replaces (keeping created_at), reads and deletes a comparison per repository, dropped with the repository', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const other = await newRepo(store);
+          assert.equal(await store.getFrameComparison(repo.id, 'c1'), null);
+          const created = await store.putFrameComparison(repo.id, 'c1', '{"keys":["id"],"note":"é \\u0000"}');
+          assert.deepEqual([created.id, created.definition], ['c1', '{"keys":["id"],"note":"é \\u0000"}']);
+          assert.equal(created.createdAt, created.updatedAt);
+          assert.deepEqual(await store.getFrameComparison(repo.id, 'c1'), created);
+          assert.equal(await store.getFrameComparison(other.id, 'c1'), null, 'comparisons belong to one repository');
+          await new Promise((resolve) => setTimeout(resolve, 5));
+          const replaced = await store.putFrameComparison(repo.id, 'c1', '{"keys":[]}');
+          assert.equal(replaced.definition, '{"keys":[]}');
+          assert.equal(replaced.createdAt, created.createdAt);
+          assert.ok(replaced.updatedAt > created.updatedAt, `${replaced.updatedAt} after ${created.updatedAt}`);
+          await store.putFrameComparison(other.id, 'c1', 'other');
+          assert.equal(await store.deleteFrameComparison(repo.id, 'c1'), true);
+          assert.equal(await store.deleteFrameComparison(repo.id, 'c1'), false);
+          assert.equal(await store.getFrameComparison(repo.id, 'c1'), null);
+          assert.equal((await store.getFrameComparison(other.id, 'c1'))?.definition, 'other');
+          assert.equal(await store.getFrameComparison(other.id, 'c\0'), null);
+          await store.deleteRepo(other.id);
+          assert.equal(await store.getFrameComparison(other.id, 'c1'), null);
+        }));
+    });
+
     describe('uploads', () => {
       it('openUpload is get-or-create per (repository, kind, key) and keeps the first declaration', () =>
         withStore(async (store) => {
