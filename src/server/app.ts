@@ -22,6 +22,7 @@ import { treeRoutes } from './routes/tree.js';
 import { syncRoutes } from './routes/sync.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { adminRoutes } from './routes/admin.js';
+import { uiRoutes } from './routes/ui.js';
 import { authorizeRequest } from './access.js';
 import { assertJsonDepth } from './json-body.js';
 import { MULTIPART_LIMITS } from './multipart.js';
@@ -264,5 +265,6 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   syncRoutes(app, yoke, { scratchDir: join(options.dataDir ?? tmpdir(), 'tmp') });
   tokenRoutes(app, yoke);
   adminRoutes(app, yoke);
+  uiRoutes(app, { auth: options.auth });
   return app;
 }

@@ -1,0 +1,385 @@
+import { strict as assert } from 'node:assert';
+import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { tmpdir } from 'node:os';
+import { join } from 'node:path';
+import { after, before, describe, it } from 'node:test';
+import type { Browser, Page } from 'playwright-core';
+import { buildWeb, type Manifest } from '../../web/build.js';
+import { AUTHOR, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
+import { DESKTOP, horizontalOverflow, launchChromium, noBrowser, openPage, PHONE, screenshot, SCREENSHOTS, type WatchedPage } from './browser.js';
+import { png, wav, webm } from './fixtures.js';
+
+/**
+ * The web interface in headless Chromium against a real server: browsing, each file preview, a directory of
+ * 100,000 entries, history, a commit, a diff, branches, workspaces, a folder upload with progress and the token
+ * prompt, at desktop and phone widths, with no console errors. Screenshots go to test/e2e/screenshots/.
+ */
+
+const WIDE_ENTRIES = 100_000;
+const metrics: Record<string, number> = {};
+
+describe('web interface', { skip: noBrowser }, () => {
+  let server: TestServer;
+  let browser: Browser;
+  let manifest: Manifest;
+  const open: WatchedPage[] = [];
+
+  /** A fresh page; its console must stay clean (checked when the test ends). */
+  const watch = async (viewport = DESKTOP) => {
+    const watched = await openPage(browser, viewport);
+    open.push(watched);
+    return watched;
+  };
+  const url = (path: string) => server.url + path;
+
+  before(async () => {
+    manifest = await buildWeb();
+    [server, browser] = await Promise.all([startTestServer(), launchChromium()]);
+    const text = (n: number) => Array.from({ length: n }, (_, i) => `line ${i + 1}: ${'data '.repeat(8)}`).join('\n') + '\n';
+    await createRepo(server, 'other', 'alpha');
+    await createRepo(server, 'demo', 'empty');
+    await createRepo(server, 'demo', 'dataset');
+    const csv = ['id,name,score', ...Array.from({ length: 250 }, (_, i) => `${i + 1},"row ${i + 1}, quoted",${(i * 0.5).toFixed(1)}`)].join('\n') + '\n';
+    const files = [
+      { name: 'README.md', content: '# Demo dataset\n\nImages, sounds and tables for **testing**.\n\n- see [the data](data/train.csv)\n\n<script>window.pwned = true</script>\n' },
+      { name: 'data/train.csv', content: csv },
+      { name: 'data/events.jsonl', content: '{"event":"open","count":1}\n{"event":"close","count":2}\n' },
+      { name: 'images/cat-1.png', content: png(64, [200, 80, 40]) },
+      { name: 'images/cat-2.png', content: png(64, [40, 120, 200]) },
+      { name: 'images/cat-3.png', content: png(64, [60, 160, 80]) },
+      { name: 'media/tone.wav', content: wav(2) },
+      { name: 'media/clip.webm', content: await webm(browser) },
+      { name: 'src/main.py', content: 'def main():\n    print("hello")\n\nmain()\n' },
+      { name: 'big/large.txt', content: text(12_000) },
+      { name: 'bin/blob.bin', content: Buffer.from([0, 1, 2, 3, 0, 255]) },
+    ].map((f) => ({ ...f, field: 'files[]' }));
+    assert.equal((await putFiles(server, 'demo/dataset', 'main', files, { ...AUTHOR, message: 'Add the demo data' })).status, 200);
+    const change = [{ name: 'main.py', content: 'def main():\n    print("hello, world")\n\nmain()\n', field: 'files[]' }];
+    assert.equal((await putFiles(server, 'demo/dataset', 'main/src', change, { ...AUTHOR, message: 'Greet the world' })).status, 200);
+    await server.json('/api/repos/demo/dataset/branches', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ new_name: 'feature', from_name: 'main' }) });
+    assert.equal((await putFiles(server, 'demo/dataset', 'feature', [{ name: 'notes.txt', content: 'a note\n' }], { ...AUTHOR, message: 'Add notes on feature' })).status, 200);
+    await server.json('/api/repos/demo/dataset/workspaces', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workspace_id: 'ws-review', branch_name: 'main', name: 'review' }) });
+    await seedWideDirectory(server);
+  });
+
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+    await writeFile(join(SCREENSHOTS, 'metrics.json'), JSON.stringify({ ...metrics, assets: manifest?.sizes }, null, 2));
+    console.log('web interface metrics', JSON.stringify(metrics));
+  });
+
+  const expectCleanConsole = async () => {
+    const errors = open.flatMap((p) => p.errors);
+    await Promise.all(open.splice(0).map((p) => p.close()));
+    assert.deepEqual(errors, []);
+  };
+
+  it('is served small: the first page loads a script and a stylesheet, both compressed', async () => {
+    const html = await server.fetch('/');
+    assert.equal(html.status, 200);
+    assert.match(html.headers.get('content-security-policy') ?? '', /script-src 'self'/);
+    const script = await server.fetch(`/-/assets/${manifest.script}`, { headers: { 'accept-encoding': 'gzip' } });
+    assert.equal(script.headers.get('content-encoding'), 'gzip');
+    assert.match(script.headers.get('cache-control') ?? '', /immutable/);
+    const initial = manifest.sizes[manifest.script].gzip + manifest.sizes[manifest.style].gzip;
+    metrics.initialGzipBytes = initial;
+    assert.ok(initial < 40 * 1024, `the first page's script and style are ${initial} bytes gzipped`);
+    // The API keeps its own answers: unknown API addresses are still JSON 404s.
+    const api = await server.json('/api/nothing/here');
+    assert.equal(api.status, 404);
+    assert.equal(api.body.status_message, 'resource_not_found');
+  });
+
+  it('lists repositories newest first, finds them by name and creates one', async () => {
+    const { page } = await watch();
+    await page.goto(url('/'));
+    await page.getByRole('link', { name: 'demo/dataset' }).waitFor();
+    metrics.firstContentfulPaintMs = Math.round(await page.evaluate(() => performance.getEntriesByName('first-contentful-paint')[0]?.startTime ?? -1));
+    const names = await page.locator('.repo-name').allTextContents();
+    assert.deepEqual(names.slice(-3), ['demo/dataset', 'demo/empty', 'other/alpha']);
+    await screenshot(page, 'home');
+    await page.getByLabel('Find a repository').fill('alp');
+    assert.deepEqual(await page.locator('.repo-name').allTextContents(), ['other/alpha']);
+    await page.getByRole('button', { name: 'New repository' }).click();
+    await page.getByLabel('Namespace').fill('made');
+    await page.getByLabel('Name', { exact: true }).fill('in-browser');
+    await page.getByLabel('Your name').fill(AUTHOR.name);
+    await page.getByLabel('Your email').fill(AUTHOR.email);
+    await page.getByRole('button', { name: 'Create repository' }).click();
+    await page.getByText('This repository is empty').waitFor();
+    assert.equal(new URL(page.url()).pathname, '/made/in-browser');
+    await expectCleanConsole();
+  });
+
+  it("opens the guide's address: the tree with sizes, last commits, breadcrumbs, a branch selector and the README", async () => {
+    const { page } = await watch();
+    await page.goto(url('/demo/dataset'));
+    const readme = page.locator('.markdown');
+    await readme.locator('h1', { hasText: 'Demo dataset' }).waitFor();
+    // Raw HTML in a README is shown as text, never run.
+    assert.equal(await readme.locator('script').count(), 0);
+    assert.equal(await page.evaluate(() => (window as unknown as { pwned?: boolean }).pwned), undefined);
+    const row = page.locator('.entry', { hasText: 'README.md' });
+    await row.waitFor();
+    assert.match(await row.textContent() ?? '', /Add the demo data.*B/);
+    await screenshot(page, 'tree');
+    await page.getByRole('link', { name: 'data', exact: true }).click();
+    await page.locator('.entry', { hasText: 'train.csv' }).waitFor();
+    assert.deepEqual(await page.locator('.breadcrumbs a, .breadcrumbs [aria-current]').allTextContents(), ['dataset', 'data']);
+    await page.locator('.branch-select select').selectOption('feature');
+    await page.waitForURL(/\/demo\/dataset\/tree\/feature\/data$/);
+    await page.locator('.breadcrumbs').getByRole('link', { name: 'dataset' }).click();
+    await page.locator('.entry', { hasText: 'notes.txt' }).waitFor();
+    await expectCleanConsole();
+  });
+
+  it('previews text with line numbers, and truncates a large file with a download link', async () => {
+    const { page } = await watch();
+    await page.goto(url('/demo/dataset/blob/main/src/main.py'));
+    await page.locator('.code .lines', { hasText: 'hello, world' }).waitFor();
+    assert.equal(await page.locator('.code .gutter').textContent(), '1\n2\n3\n4');
+    await screenshot(page, 'blob-text');
+    const download = await page.getByRole('link', { name: 'Download' }).getAttribute('href');
+    assert.equal(await (await server.fetch(download!)).text(), 'def main():\n    print("hello, world")\n\nmain()\n');
+    await page.goto(url('/demo/dataset/blob/main/big/large.txt'));
+    await page.getByText('Download the whole file').waitFor();
+    const shown = (await page.locator('.code .lines').textContent())!.split('\n');
+    assert.ok(shown.length > 1000 && shown.length < 12_000, `${shown.length} lines shown`);
+    assert.equal(shown[0], `line 1: ${'data '.repeat(8)}`);
+    await page.goto(url('/demo/dataset/blob/main/bin/blob.bin'));
+    await page.getByText('This file is binary').waitFor();
+    await expectCleanConsole();
+  });
+
+  it('shows images inline and a directory of images as a gallery', async () => {
+    const { page } = await watch();
+    await page.goto(url('/demo/dataset/blob/main/images/cat-2.png'));
+    const image = page.locator('.media img');
+    await image.waitFor();
+    await page.waitForFunction(() => (document.querySelector('.media img') as HTMLImageElement | null)?.naturalWidth === 64);
+    await screenshot(page, 'blob-image');
+    await page.goto(url('/demo/dataset/tree/main/images'));
+    await page.getByRole('button', { name: 'Gallery' }).click();
+    await page.waitForFunction(() => [...document.querySelectorAll<HTMLImageElement>('.gallery img')].filter((i) => i.complete && i.naturalWidth === 64).length === 3);
+    await screenshot(page, 'gallery');
+    await expectCleanConsole();
+  });
+
+  it('plays audio and video, seeking through Range requests', async () => {
+    const { page } = await watch();
+    const ranges: string[] = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/file/main/media/') && request.headers().range) ranges.push(request.headers().range);
+    });
+    await page.goto(url('/demo/dataset/blob/main/media/tone.wav'));
+    await page.waitForFunction(() => (document.querySelector('audio') as HTMLAudioElement | null)?.duration === 2);
+    await page.goto(url('/demo/dataset/blob/main/media/clip.webm'));
+    await page.waitForFunction(() => {
+      const video = document.querySelector('video');
+      return video !== null && video.readyState >= 1;
+    });
+    await page.evaluate(() => {
+      document.querySelector('video')!.currentTime = 0.3;
+    });
+    await page.waitForFunction(() => !document.querySelector('video')!.seeking);
+    await screenshot(page, 'blob-video');
+    assert.ok(ranges.length > 0, 'the media elements asked for byte ranges');
+    const partial = await server.fetch('/api/repos/demo/dataset/file/main/media/tone.wav', { headers: { range: 'bytes=44-99' } });
+    assert.equal(partial.status, 206);
+    assert.equal((await partial.arrayBuffer()).byteLength, 56);
+    await expectCleanConsole();
+  });
+
+  for (const dataFrames of [true, false]) {
+    it(`shows CSV and JSON Lines as paged tables (${dataFrames ? 'through the data-frame routes when the server has them' : 'read from the file without them'})`, async () => {
+      const { page } = await watch();
+      // The page learns from its shell whether the server has data-frame routes; hide them to test the other path.
+      if (!dataFrames) await page.addInitScript(() => new MutationObserver(() => document.body?.removeAttribute('data-features')).observe(document, { childList: true, subtree: true }));
+      await showsTables(page, dataFrames);
+    });
+  }
+
+  async function showsTables(page: Page, screenshots: boolean) {
+    await page.goto(url('/demo/dataset/blob/main/data/train.csv'));
+    const table = page.locator('table.data');
+    await table.waitFor();
+    assert.deepEqual(await table.locator('thead th').allTextContents(), ['#', 'id', 'name', 'score']);
+    assert.equal(await table.locator('tbody tr').count(), 100);
+    assert.equal(await table.locator('tbody tr').first().locator('td').nth(2).textContent(), 'row 1, quoted');
+    await page.getByText('250 rows').waitFor();
+    if (screenshots) await screenshot(page, 'blob-table');
+    await page.getByRole('button', { name: 'Next →' }).click();
+    await table.locator('tbody tr').first().locator('td', { hasText: 'row 101, quoted' }).waitFor();
+    await page.goto(url('/demo/dataset/blob/main/data/events.jsonl'));
+    await page.locator('table.data tbody tr').nth(1).waitFor();
+    assert.deepEqual(await page.locator('table.data thead th').allTextContents(), ['#', 'event', 'count']);
+    await expectCleanConsole();
+  }
+
+  it(`opens a directory of ${WIDE_ENTRIES.toLocaleString()} entries in under a second and pages through it while scrolling`, async () => {
+    const { page } = await watch();
+    // Warm: the first visit builds the listing's caches, as any earlier visitor would have.
+    await page.goto(url('/big/wide/tree/main'));
+    await page.locator('.entry', { hasText: 'many' }).waitFor();
+    const started = Date.now();
+    await page.getByRole('link', { name: 'many', exact: true }).click();
+    await page.locator('.entry', { hasText: 'f000000.txt' }).waitFor();
+    metrics.wideDirectoryOpenMs = Date.now() - started;
+    assert.ok(metrics.wideDirectoryOpenMs < 1000, `opened in ${metrics.wideDirectoryOpenMs} ms`);
+    await page.getByText(`${WIDE_ENTRIES.toLocaleString()} entries`).waitFor();
+    assert.ok((await page.locator('.entry').count()) < 150, 'only the rows in view exist');
+    await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
+    const scrolled = Date.now();
+    await page.locator('.entry', { hasText: 'f099999.txt' }).waitFor();
+    metrics.wideDirectoryLastPageMs = Date.now() - scrolled;
+    await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight / 2));
+    await page.locator('.entry', { hasText: /f0(49|50)\d{3}\.txt/ }).first().waitFor();
+    await screenshot(page, 'wide-directory');
+    await expectCleanConsole();
+  });
+
+  it('shows history, a commit with its changed files, and a diff between two revisions', async () => {
+    const { page } = await watch();
+    await page.goto(url('/demo/dataset/commits/main'));
+    await page.getByRole('link', { name: 'Greet the world' }).click();
+    await page.locator('.commit-title', { hasText: 'Greet the world' }).waitFor();
+    await page.locator('.changed-file', { hasText: 'src/main.py' }).waitFor();
+    await page.locator('.diff-removed', { hasText: 'print("hello")' }).waitFor();
+    await page.locator('.diff-added', { hasText: 'print("hello, world")' }).waitFor();
+    await screenshot(page, 'commit');
+    await page.goto(url('/demo/dataset/commits/main/src/main.py'));
+    assert.equal(await page.locator('.commit-row').count(), 2);
+    await screenshot(page, 'history');
+    await page.goto(url('/demo/dataset/compare/main..feature'));
+    await page.locator('.changed-file', { hasText: 'notes.txt' }).waitFor();
+    await page.locator('.diff-added', { hasText: 'a note' }).waitFor();
+    await screenshot(page, 'compare');
+    await expectCleanConsole();
+  });
+
+  it('lists branches with their compare and merge status, and workspaces', async () => {
+    const { page } = await watch();
+    await page.goto(url('/demo/dataset/branches'));
+    await page.locator('.branch-row', { hasText: 'feature' }).getByText('1 commit ahead of main').waitFor();
+    await page.locator('.branch-row', { hasText: 'feature' }).getByText('merges cleanly').waitFor();
+    await screenshot(page, 'branches');
+    await page.getByRole('link', { name: 'Workspaces' }).click();
+    await page.getByRole('cell', { name: /review/ }).waitFor();
+    await screenshot(page, 'workspaces');
+    await expectCleanConsole();
+  });
+
+  it('uploads a folder from the browser with progress, then commits it', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'yoke-ui-upload-'));
+    try {
+      await mkdir(join(folder, 'batch/nested'), { recursive: true });
+      // Over one request's worth (32 MiB), so the upload goes in two batches and progress moves.
+      await writeFile(join(folder, 'batch/a.bin'), Buffer.alloc(20 * 1024 * 1024, 1));
+      await writeFile(join(folder, 'batch/b.bin'), Buffer.alloc(20 * 1024 * 1024, 2));
+      await writeFile(join(folder, 'batch/nested/c.txt'), 'nested file\n');
+      const { page } = await watch();
+      await page.goto(url('/demo/dataset/upload/main/uploads'));
+      await page.locator('input[webkitdirectory]').setInputFiles(join(folder, 'batch'));
+      await page.getByText('3 files, 40 MB').waitFor();
+      await page.getByLabel('Commit message').fill('Upload a folder from the browser');
+      await page.getByLabel('Your name').fill(AUTHOR.name);
+      await page.getByLabel('Your email').fill(AUTHOR.email);
+      // Record what the progress bar shows while the upload runs.
+      await page.evaluate(() => {
+        const seen: number[] = ((window as unknown as { progressSeen: number[] }).progressSeen = []);
+        new MutationObserver(() => {
+          const bar = document.querySelector('progress');
+          if (bar) seen.push(bar.value / bar.max);
+        }).observe(document.body, { subtree: true, childList: true, attributes: true, characterData: true });
+      });
+      await page.getByRole('button', { name: 'Upload and commit' }).click();
+      await page.waitForURL(/\/demo\/dataset\/tree\/main\/uploads$/);
+      await page.locator('.entry', { hasText: 'batch' }).waitFor();
+      const seen = await page.evaluate(() => (window as unknown as { progressSeen: number[] }).progressSeen);
+      assert.ok(seen.some((fraction) => fraction > 0 && fraction < 1), `progress seen: ${seen.join(', ')}`);
+      const nested = await server.fetch('/api/repos/demo/dataset/file/main/uploads/batch/nested/c.txt');
+      assert.equal(await nested.text(), 'nested file\n');
+      const history = await server.json('/api/repos/demo/dataset/commits/history/main?page_size=1');
+      assert.equal(history.body.commits[0].message, 'Upload a folder from the browser');
+      await screenshot(page, 'upload-done');
+      await expectCleanConsole();
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
+  it('fits a phone: every page without sideways scrolling', async () => {
+    const { page } = await watch(PHONE);
+    const pages: Array<[string, string, string]> = [
+      ['home', '/', '.repo-item'],
+      ['tree', '/demo/dataset', '.entry'],
+      ['blob-text', '/demo/dataset/blob/main/src/main.py', '.code'],
+      ['blob-table', '/demo/dataset/blob/main/data/train.csv', 'table.data'],
+      ['compare', '/demo/dataset/compare/main..feature', '.diff'],
+      ['upload', '/demo/dataset/upload/main', '.dropzone'],
+    ];
+    for (const [name, path, ready] of pages) {
+      await page.goto(url(path));
+      await page.locator(ready).first().waitFor();
+      assert.ok((await horizontalOverflow(page)) <= 0, `${path} scrolls sideways on a phone`);
+      await screenshot(page, name);
+    }
+    // Keyboard: the first Tab stops are the header and the repository links.
+    await page.goto(url('/demo/dataset'));
+    await page.locator('.entry').first().waitFor();
+    for (let i = 0; i < 3; i++) await page.keyboard.press('Tab');
+    assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'A');
+    await expectCleanConsole();
+  });
+});
+
+describe('web interface with authentication on', { skip: noBrowser }, () => {
+  let server: TestServer;
+  let browser: Browser;
+
+  before(async () => {
+    await buildWeb();
+    [server, browser] = await Promise.all([startTestServer({ auth: true }), launchChromium()]);
+    const admin = await server.yoke.auth.create({ name: 'Root', email: 'root@example.com', scopes: ['admin'] });
+    const created = await server.json('/api/repos', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin.secret}` },
+      body: JSON.stringify({ namespace: 'secret', name: 'plans', user: AUTHOR }),
+    });
+    assert.equal(created.status, 200);
+  });
+  after(async () => {
+    await browser?.close();
+    await server?.stop();
+  });
+
+  it('asks for a token, shows nothing private without one, and uses the one given', async () => {
+    const { secret } = await server.yoke.auth.create({ name: 'Reader', email: 'reader@example.com', scopes: ['read'] });
+    const watched = await openPage(browser, DESKTOP);
+    const { page } = watched;
+    await page.goto(server.url + '/secret/plans');
+    await page.getByRole('heading', { name: 'Sign in with a token' }).waitFor();
+    assert.equal(await page.getByText('plans').count(), 0);
+    await screenshot(page, 'token-prompt');
+    await page.getByLabel('Token').fill(secret);
+    await page.getByRole('button', { name: 'Use token' }).click();
+    await page.getByRole('heading', { name: /secret\s*\/\s*plans/ }).waitFor();
+    await page.getByText('This repository is empty').waitFor();
+    await page.getByRole('button', { name: 'Sign out' }).click();
+    await page.getByRole('heading', { name: 'Sign in with a token' }).waitFor();
+    await watched.close();
+    assert.deepEqual(watched.errors, []);
+  });
+});
+
+/** `big/wide`: one commit putting 100,000 entries into `many/`, all holding the same bytes. */
+async function seedWideDirectory(server: TestServer): Promise<void> {
+  await createRepo(server, 'big', 'wide');
+  const first = await putFiles(server, 'big/wide', 'main', [{ name: 'seed.txt', content: 'x\n' }], { ...AUTHOR, message: 'Seed' });
+  const { hash, size } = first.body.file as { hash: string; size: number };
+  const repo = await server.yoke.repos.require('big', 'wide');
+  const head = (await server.yoke.commitLog.find(repo, first.body.commit.id))!;
+  const changes = new Map(Array.from({ length: WIDE_ENTRIES }, (_, i) => [`many/f${String(i).padStart(6, '0')}.txt`, { hash, size }]));
+  await server.yoke.commits.commit({ repo, branch: 'main', base: head, changes, blobs: [{ hash, size }], author: AUTHOR, message: `Add ${WIDE_ENTRIES} files` });
+}

@@ -1,0 +1,112 @@
+import { useState } from 'preact/hooks';
+import type { ChangedEntry, DiffLine } from '../../../src/client/index.js';
+import { client, useLoad } from '../api.js';
+import { Await } from '../components.js';
+import { formatBytes } from '../format.js';
+import { repoHref } from '../router.js';
+import type { RepoContext } from './repo.js';
+
+/** Unchanged lines kept around each change; longer unchanged runs fold into one line. */
+const CONTEXT_LINES = 3;
+/** Files whose diffs open by themselves; the others open on request. */
+export const OPEN_DIFFS = 10;
+
+/** The changed files between two revisions, each with its line diff. */
+export function ChangedFiles({ context, base, head, entries }: { context: RepoContext; base: string; head: string; entries: ChangedEntry[] }) {
+  return (
+    <ul class="changed-files">
+      {entries.map((entry, i) => (
+        <FileDiff key={entry.path} context={context} base={base} head={head} entry={entry} open={i < OPEN_DIFFS} />
+      ))}
+    </ul>
+  );
+}
+
+function FileDiff({ context, base, head, entry, open }: { context: RepoContext; base: string; head: string; entry: ChangedEntry; open: boolean }) {
+  const [shown, setShown] = useState(open);
+  const fileAt = entry.status === 'removed' ? `${base}/${entry.path}` : `${head}/${entry.path}`;
+  return (
+    <li class="card changed-file">
+      <div class="file-head">
+        <span class={`status status-${entry.status}`}>{entry.status}</span>
+        <a href={repoHref(context.namespace, context.repo, 'blob', fileAt)}>{entry.path}</a>
+        <span class="muted small">
+          {entry.base_entry && entry.head_entry ? `${formatBytes(entry.base_entry.size)} → ${formatBytes(entry.head_entry.size)}` : formatBytes(entry.size)}
+        </span>
+        <span class="spacer" />
+        <button type="button" class="link" aria-expanded={shown} onClick={() => setShown(!shown)}>
+          {shown ? 'Hide diff' : 'Show diff'}
+        </button>
+      </div>
+      {shown && <LineDiff context={context} base={base} head={head} path={entry.path} />}
+    </li>
+  );
+}
+
+function LineDiff({ context, base, head, path }: { context: RepoContext; base: string; head: string; path: string }) {
+  const diff = useLoad((signal) => client.compareFile(context.namespace, context.repo, base, head, path, signal), [base, head, path]);
+  return (
+    <Await loaded={diff} what="Loading diff">
+      {(result) => (result.diff ? <DiffLines lines={result.diff.lines} /> : <p class="notice">No line diff: the file is not text, or too large.</p>)}
+    </Await>
+  );
+}
+
+type Row = { kind: 'line'; line: DiffLine; old: number | null; new: number | null } | { kind: 'fold'; count: number };
+
+/** Numbers the lines on both sides and folds long unchanged runs. */
+export function diffRows(lines: DiffLine[]): Row[] {
+  const numbered: Array<Extract<Row, { kind: 'line' }>> = [];
+  let oldLine = 1;
+  let newLine = 1;
+  for (const line of lines) {
+    numbered.push({ kind: 'line', line, old: line.modification === 'Added' ? null : oldLine++, new: line.modification === 'Removed' ? null : newLine++ });
+  }
+  const near = numbered.map(() => false);
+  numbered.forEach((row, i) => {
+    if (row.line.modification === 'Unchanged') return;
+    for (let j = Math.max(0, i - CONTEXT_LINES); j <= Math.min(numbered.length - 1, i + CONTEXT_LINES); j++) near[j] = true;
+  });
+  const rows: Row[] = [];
+  for (let i = 0; i < numbered.length; i++) {
+    if (near[i]) {
+      rows.push(numbered[i]);
+      continue;
+    }
+    let j = i;
+    while (j < numbered.length && !near[j]) j++;
+    rows.push({ kind: 'fold', count: j - i });
+    i = j - 1;
+  }
+  return rows;
+}
+
+function DiffLines({ lines }: { lines: DiffLine[] }) {
+  const rows = diffRows(lines);
+  return (
+    <div class="diff-scroll" role="region" aria-label="Line diff" tabIndex={0}>
+      <table class="diff">
+        <tbody>
+          {rows.map((row, i) =>
+            row.kind === 'fold' ? (
+              <tr key={i} class="fold">
+                <td colSpan={3}>⋯ {row.count} unchanged lines</td>
+              </tr>
+            ) : (
+              <tr key={i} class={`diff-${row.line.modification.toLowerCase()}`}>
+                <td class="num">{row.old ?? ''}</td>
+                <td class="num">{row.new ?? ''}</td>
+                <td class="text">
+                  <span class="marker" aria-label={row.line.modification}>
+                    {row.line.modification === 'Added' ? '+' : row.line.modification === 'Removed' ? '-' : ' '}
+                  </span>
+                  {row.line.text}
+                </td>
+              </tr>
+            ),
+          )}
+        </tbody>
+      </table>
+    </div>
+  );
+}
