@@ -309,6 +309,25 @@ describe('web interface', { skip: noBrowser }, () => {
     }
   });
 
+  it('uploads chosen files into an empty repository, whose page then shows them', async () => {
+    const { page } = await watch();
+    await page.goto(url('/demo/empty'));
+    await page.getByRole('link', { name: 'Upload files' }).click();
+    await page.locator('input[type=file][multiple]').setInputFiles([
+      { name: 'first.txt', mimeType: 'text/plain', buffer: Buffer.from('first file\n') },
+      { name: 'second.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n') },
+    ]);
+    await page.getByText('2 files').waitFor();
+    assert.equal(await page.getByLabel('Commit message').inputValue(), 'Add 2 files');
+    await page.getByLabel('Your name').fill(AUTHOR.name);
+    await page.getByLabel('Your email').fill(AUTHOR.email);
+    await page.getByRole('button', { name: 'Upload and commit' }).click();
+    await page.waitForURL(/\/demo\/empty\/tree\/main$/);
+    await page.locator('.entry', { hasText: 'second.csv' }).waitFor();
+    await page.locator('.branch-select select').waitFor();
+    await expectCleanConsole();
+  });
+
   it('fits a phone: every page without sideways scrolling', async () => {
     const { page } = await watch(PHONE);
     const pages: Array<[string, string, string]> = [

@@ -33,7 +33,12 @@ const xhrUpload: UploadTransport = ({ url, headers, body, onProgress }) =>
 
 export const client = new YokeClient({ token: storedToken(), upload: xhrUpload });
 
-const tokenListeners = new Set<() => void>();
+/** Told when loaded data may be stale: the token changed, or this page changed something. */
+const staleListeners = new Set<() => void>();
+
+function markStale(): void {
+  for (const listener of staleListeners) listener();
+}
 
 export function setToken(token: string | null): void {
   client.token = token;
@@ -41,21 +46,24 @@ export function setToken(token: string | null): void {
     if (token) localStorage.setItem(TOKEN_KEY, token);
     else localStorage.removeItem(TOKEN_KEY);
   } catch {}
-  for (const listener of tokenListeners) listener();
+  markStale();
 }
+
+/** After a change made from this page (an upload, a merge): everything shown is loaded again. */
+export const reloadAll = markStale;
 
 /** Whether the server requires tokens (the page shell says so). */
 export const authRequired = document.body.dataset.auth === 'on';
 /** Whether the server serves data-frame pages (tables of CSV, JSONL, Parquet). */
 export const hasDataFrames = (document.body.dataset.features ?? '').split(' ').includes('data_frames');
 
-/** Re-renders the caller when the token changes (all data is loaded again with it). */
-export function useTokenVersion(): number {
+/** Re-renders the caller when loaded data went stale (a new token, a change made here). */
+export function useDataVersion(): number {
   const [version, setVersion] = useState(0);
   useEffect(() => {
     const bump = () => setVersion((v) => v + 1);
-    tokenListeners.add(bump);
-    return () => void tokenListeners.delete(bump);
+    staleListeners.add(bump);
+    return () => void staleListeners.delete(bump);
   }, []);
   return version;
 }
@@ -64,22 +72,22 @@ export type Loaded<T> = { state: 'loading' } | { state: 'done'; value: T } | { s
 
 /**
  * Runs `load` when `deps` change (aborting the previous run) and tracks its outcome. A result belongs to the
- * deps it was loaded for: while new deps load, the caller sees 'loading', never the previous value.
+ * deps it was loaded for: while new deps load, the caller sees 'loading', never the previous value. When data
+ * only went stale (useDataVersion), the previous value stays shown until the new one arrives.
  */
 export function useLoad<T>(load: (signal: AbortSignal) => Promise<T>, deps: unknown[]): Loaded<T> {
-  const tokenVersion = useTokenVersion();
-  const current = [...deps, tokenVersion];
+  const dataVersion = useDataVersion();
   const [result, setResult] = useState<{ deps: unknown[]; loaded: Loaded<T> } | null>(null);
   useEffect(() => {
     const controller = new AbortController();
-    const settle = (loaded: Loaded<T>) => controller.signal.aborted || setResult({ deps: current, loaded });
+    const settle = (loaded: Loaded<T>) => controller.signal.aborted || setResult({ deps, loaded });
     load(controller.signal).then(
       (value) => settle({ state: 'done', value }),
       (error: Error) => settle({ state: 'failed', error }),
     );
     return () => controller.abort();
-  }, current);
-  const fresh = result !== null && result.deps.length === current.length && result.deps.every((d, i) => Object.is(d, current[i]));
+  }, [...deps, dataVersion]);
+  const fresh = result !== null && result.deps.length === deps.length && result.deps.every((d, i) => Object.is(d, deps[i]));
   return fresh ? result.loaded : { state: 'loading' };
 }
 

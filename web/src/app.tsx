@@ -1,4 +1,4 @@
-import { client, authRequired, setToken, useTokenVersion } from './api.js';
+import { client, authRequired, setToken, useDataVersion } from './api.js';
 import { TokenPrompt } from './components.js';
 import { HomePage } from './pages/home.js';
 import { RepoPage } from './pages/repo.js';
@@ -7,7 +7,7 @@ import { parseRoute, useLocation } from './router.js';
 /** The page frame: header, the token prompt when the server needs one, and the routed page. */
 export function App() {
   const { path, query } = useLocation();
-  useTokenVersion();
+  useDataVersion();
   const route = parseRoute(path);
   const signedIn = client.token !== null;
   let page;

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { Branch } from '../../../src/client/index.js';
-import { client, useLoad } from '../api.js';
+import { client, reloadAll, useLoad } from '../api.js';
 import { loadAuthor } from '../author.js';
 import { Await, Time } from '../components.js';
 import { summary } from '../format.js';
@@ -39,6 +39,7 @@ function BranchRow({ context, branch, isDefault }: { context: RepoContext; branc
     try {
       const result = await client.merge(namespace, repo, defaultBranch!, branch.name, author);
       setMerged(`Merged (${result.result.replace('_', ' ')}).`);
+      reloadAll();
     } catch (err) {
       setMerged((err as Error).message);
     }

@@ -1,6 +1,6 @@
 import { useState } from 'preact/hooks';
 import type { UploadFile } from '../../../src/client/index.js';
-import { client } from '../api.js';
+import { client, reloadAll } from '../api.js';
 import { loadAuthor, saveAuthor } from '../author.js';
 import { Breadcrumbs } from '../components.js';
 import { formatBytes } from '../format.js';
@@ -49,6 +49,7 @@ export function UploadView({ context }: { context: RepoContext }) {
       setProgress({ phase: 'committing' });
       await client.commitWorkspace(namespace, repo, workspaceId, branch, String(form.get('message')).trim(), who);
       navigate(repoHref(namespace, repo, 'tree', path === '' ? branch : `${branch}/${path}`));
+      reloadAll();
     } catch (err) {
       setProgress({ phase: 'failed', message: (err as Error).message });
       client.deleteWorkspace(namespace, repo, workspaceId).catch(() => {});
