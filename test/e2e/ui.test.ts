@@ -249,7 +249,8 @@ describe('web interface', { skip: noBrowser }, () => {
     await page.locator('.diff-added', { hasText: 'print("hello, world")' }).waitFor();
     await screenshot(page, 'commit');
     await page.goto(url('/demo/dataset/commits/main/src/main.py'));
-    assert.equal(await page.locator('.commit-row').count(), 2);
+    await page.getByText('2 commits').waitFor();
+    assert.deepEqual(await page.locator('.commit-message').allTextContents(), ['Greet the world', 'Add the demo data']);
     await screenshot(page, 'history');
     await page.goto(url('/demo/dataset/compare/main..feature'));
     await page.locator('.changed-file', { hasText: 'notes.txt' }).waitFor();

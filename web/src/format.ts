@@ -46,6 +46,11 @@ export function summary(message: string): string {
   return line.length > 120 ? `${line.slice(0, 117)}…` : line;
 }
 
+/** `{revision}/{path}` as the API takes it (the revision alone for the root). */
+export function resourceOf(revision: string, path: string): string {
+  return path === '' ? revision : `${revision}/${path}`;
+}
+
 export function joinPath(dir: string, name: string): string {
   return dir === '' ? name : `${dir}/${name}`;
 }

@@ -36,7 +36,7 @@ export function BlobView({ context }: { context: RepoContext }) {
               <a class="button" href={repoHref(namespace, repo, 'commits', resource)}>
                 History
               </a>
-              <a class="button primary" href={download} download={entry.filename}>
+              <a class="button primary" href={download} download={entry.filename} onClick={(event) => downloadWithToken(event, context, resource, entry.filename)}>
                 Download
               </a>
             </div>
@@ -51,6 +51,19 @@ export function BlobView({ context }: { context: RepoContext }) {
       </Await>
     </>
   );
+}
+
+/** A link cannot send the token: with one, the bytes are fetched with it and saved from a blob: URL. */
+function downloadWithToken(event: MouseEvent, context: RepoContext, resource: string, filename: string): void {
+  if (client.token === null) return;
+  event.preventDefault();
+  client.readFile(context.namespace, context.repo, resource).then((bytes) => {
+    const link = document.createElement('a');
+    link.href = URL.createObjectURL(new Blob([bytes as BlobPart]));
+    link.download = filename;
+    link.click();
+    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
+  });
 }
 
 function Preview({ context, entry, resource, download }: { context: RepoContext; entry: Entry; resource: string; download: string }) {

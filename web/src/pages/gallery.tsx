@@ -1,9 +1,8 @@
 import { useState } from 'preact/hooks';
 import type { DirPage, Entry } from '../../../src/client/index.js';
 import { client, useMediaUrl } from '../api.js';
-import { joinPath } from '../format.js';
+import { joinPath, resourceOf } from '../format.js';
 import { repoHref } from '../router.js';
-import { PAGE_SIZE } from './tree.js';
 import type { RepoContext } from './repo.js';
 
 /** The images of a directory as a grid of thumbnails, a page at a time. */
@@ -14,7 +13,7 @@ export function Gallery({ context, first }: { context: RepoContext; first: DirPa
   const [busy, setBusy] = useState(false);
   const more = async () => {
     setBusy(true);
-    const next = await client.listDirectory(namespace, repo, path === '' ? revision : `${revision}/${path}`, page + 1, PAGE_SIZE);
+    const next = await client.listDirectory(namespace, repo, resourceOf(revision, path), page + 1, first.page_size);
     setEntries((old) => [...old, ...next.entries]);
     setPage(page + 1);
     setBusy(false);

@@ -1,5 +1,6 @@
 import { client, useLoad } from '../api.js';
 import { Await, Breadcrumbs, CommitRow, Pager, withQuery } from '../components.js';
+import { resourceOf } from '../format.js';
 import { repoHref } from '../router.js';
 import { BranchSelect, type RepoContext } from './repo.js';
 
@@ -8,7 +9,7 @@ const PAGE_SIZE = 50;
 /** `commits/{rev}[/{path}]?page=N`: the history of a branch, or of one file or directory, newest first. */
 export function HistoryView({ context, page }: { context: RepoContext; page: number }) {
   const { namespace, repo, revision, path } = context;
-  const resource = path === '' ? revision : `${revision}/${path}`;
+  const resource = resourceOf(revision, path);
   const history = useLoad((signal) => client.history(namespace, repo, resource, page, PAGE_SIZE, signal), [namespace, repo, resource, page]);
   return (
     <>

@@ -1,6 +1,7 @@
 import type { Branch } from '../../../src/client/index.js';
 import { client, useLoad } from '../api.js';
 import { Await } from '../components.js';
+import { resourceOf } from '../format.js';
 import { navigate, repoHref, type RepoView, type Route } from '../router.js';
 import { BlobView } from './blob.js';
 import { BranchesView } from './branches.js';
@@ -66,7 +67,7 @@ export function RepoPage({ route, query }: { route: RepoRoute; query: URLSearchP
           <>
             <div class="repo-head">
               <h1 class="repo-title">
-                <a href="/">{namespace}</a>
+                <a href={`/?q=${encodeURIComponent(`${namespace}/`)}`}>{namespace}</a>
                 <span class="sep">/</span>
                 <a href={repoHref(namespace, repo)}>{repo}</a>
               </h1>
@@ -134,7 +135,7 @@ export function BranchSelect({ context, view }: { context: RepoContext; view: Re
         value={context.revision}
         onChange={(event) => {
           const revision = (event.target as HTMLSelectElement).value;
-          navigate(repoHref(context.namespace, context.repo, view, context.path === '' ? revision : `${revision}/${context.path}`));
+          navigate(repoHref(context.namespace, context.repo, view, resourceOf(revision, context.path)));
         }}
       >
         {options.map((name) => (

@@ -2,14 +2,14 @@ import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DirPage, Entry } from '../../../src/client/index.js';
 import { client, useLoad } from '../api.js';
 import { Await, Breadcrumbs, Time } from '../components.js';
-import { formatBytes, joinPath, summary } from '../format.js';
+import { formatBytes, joinPath, resourceOf, summary } from '../format.js';
 import { encodeSegments, repoHref } from '../router.js';
 import { Markdown } from '../markdown-view.js';
 import { Gallery } from './gallery.js';
 import { BranchSelect, type RepoContext } from './repo.js';
 
 /** Entries fetched per request; the list renders only the rows in view, so any directory size opens at once. */
-export const PAGE_SIZE = 200;
+const PAGE_SIZE = 200;
 const ROW_HEIGHT = 44;
 /** Rows rendered above and below the visible ones, so fast scrolling shows no gaps. */
 const OVERSCAN = 20;
@@ -18,7 +18,7 @@ const README = /^readme(\.(md|markdown|txt))?$/i;
 /** `tree/{rev}/{path}`: a directory, its README and, for a directory of images, a gallery. */
 export function TreeView({ context }: { context: RepoContext }) {
   const { namespace, repo, revision, path } = context;
-  const resource = path === '' ? revision : `${revision}/${path}`;
+  const resource = resourceOf(revision, path);
   const first = useLoad((signal) => client.listDirectory(namespace, repo, resource, 1, PAGE_SIZE, signal), [namespace, repo, resource]);
   const [mode, setMode] = useState<'list' | 'gallery'>('list');
   return (
@@ -74,7 +74,7 @@ export function TreeView({ context }: { context: RepoContext }) {
  */
 function EntryList({ context, first }: { context: RepoContext; first: DirPage }) {
   const { namespace, repo, revision, path } = context;
-  const resource = path === '' ? revision : `${revision}/${path}`;
+  const resource = resourceOf(revision, path);
   const total = first.total_entries;
   const pages = useRef(new Map<number, Entry[] | 'loading'>([[1, first.entries]]));
   const [, setLoadedCount] = useState(0);

@@ -3,7 +3,7 @@ import type { UploadFile } from '../../../src/client/index.js';
 import { client, reloadAll } from '../api.js';
 import { loadAuthor, saveAuthor } from '../author.js';
 import { Breadcrumbs } from '../components.js';
-import { formatBytes } from '../format.js';
+import { formatBytes, resourceOf } from '../format.js';
 import { navigate, repoHref } from '../router.js';
 import type { RepoContext } from './repo.js';
 
@@ -48,7 +48,7 @@ export function UploadView({ context }: { context: RepoContext }) {
       }
       setProgress({ phase: 'committing' });
       await client.commitWorkspace(namespace, repo, workspaceId, branch, String(form.get('message')).trim(), who);
-      navigate(repoHref(namespace, repo, 'tree', path === '' ? branch : `${branch}/${path}`));
+      navigate(repoHref(namespace, repo, 'tree', resourceOf(branch, path)));
       reloadAll();
     } catch (err) {
       setProgress({ phase: 'failed', message: (err as Error).message });
