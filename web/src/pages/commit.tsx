@@ -1,7 +1,7 @@
 import { client, useLoad } from '../api.js';
 import { Await, CommitLink, Time } from '../components.js';
 import { repoHref } from '../router.js';
-import { ChangedFiles } from './diff.js';
+import { ChangedFiles, MAX_CHANGED_FILES } from './diff.js';
 import type { RepoContext } from './repo.js';
 
 /** `commit/{id}`: who, when, parents, and the files it changed against its first parent. */
@@ -10,7 +10,7 @@ export function CommitView({ context, id }: { context: RepoContext; id: string }
   const loaded = useLoad(async (signal) => {
     const commit = await client.commit(namespace, repo, id, signal);
     const parent = commit.parent_ids[0];
-    const changes = parent ? await client.compareEntries(namespace, repo, parent, commit.id, 1, 1000, signal) : null;
+    const changes = parent ? await client.compareEntries(namespace, repo, parent, commit.id, 1, MAX_CHANGED_FILES, signal) : null;
     return { commit, changes };
   }, [namespace, repo, id]);
   return (
@@ -43,7 +43,7 @@ export function CommitView({ context, id }: { context: RepoContext; id: string }
                   ({changes.compare.counts.added} added, {changes.compare.counts.modified} modified, {changes.compare.counts.removed} removed)
                 </span>
               </h2>
-              <ChangedFiles context={context} base={commit.parent_ids[0]} head={commit.id} entries={changes.compare.entries} />
+              <ChangedFiles context={context} base={commit.parent_ids[0]} head={commit.id} entries={changes.compare.entries} total={changes.total_entries} />
             </>
           )}
         </>

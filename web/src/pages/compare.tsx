@@ -1,7 +1,7 @@
 import { client, useLoad } from '../api.js';
 import { Await } from '../components.js';
 import { navigate, repoHref } from '../router.js';
-import { ChangedFiles } from './diff.js';
+import { ChangedFiles, MAX_CHANGED_FILES } from './diff.js';
 import type { RepoContext } from './repo.js';
 
 /** `compare/{base}..{head}`: the files that differ between two revisions, with line diffs. */
@@ -10,7 +10,7 @@ export function CompareView({ context, spec }: { context: RepoContext; spec: str
   const split = spec.indexOf('..');
   const base = split > 0 ? spec.slice(0, split) : (defaultBranch ?? '');
   const head = split > 0 ? spec.slice(split + 2) : (defaultBranch ?? '');
-  const changes = useLoad((signal) => client.compareEntries(namespace, repo, base, head, 1, 1000, signal), [namespace, repo, base, head]);
+  const changes = useLoad((signal) => client.compareEntries(namespace, repo, base, head, 1, MAX_CHANGED_FILES, signal), [namespace, repo, base, head]);
   return (
     <>
       <form
@@ -46,7 +46,7 @@ export function CompareView({ context, spec }: { context: RepoContext; spec: str
                   ({result.compare.counts.added} added, {result.compare.counts.modified} modified, {result.compare.counts.removed} removed)
                 </span>
               </h2>
-              <ChangedFiles context={context} base={base} head={head} entries={result.compare.entries} />
+              <ChangedFiles context={context} base={base} head={head} entries={result.compare.entries} total={result.total_entries} />
             </>
           )
         }

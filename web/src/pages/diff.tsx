@@ -9,16 +9,25 @@ import type { RepoContext } from './repo.js';
 /** Unchanged lines kept around each change; longer unchanged runs fold into one line. */
 const CONTEXT_LINES = 3;
 /** Files whose diffs open by themselves; the others open on request. */
-export const OPEN_DIFFS = 10;
+const OPEN_DIFFS = 10;
+/** Changed files listed for one comparison. */
+export const MAX_CHANGED_FILES = 1000;
 
 /** The changed files between two revisions, each with its line diff. */
-export function ChangedFiles({ context, base, head, entries }: { context: RepoContext; base: string; head: string; entries: ChangedEntry[] }) {
+export function ChangedFiles({ context, base, head, entries, total }: { context: RepoContext; base: string; head: string; entries: ChangedEntry[]; total: number }) {
   return (
-    <ul class="changed-files">
-      {entries.map((entry, i) => (
-        <FileDiff key={entry.path} context={context} base={base} head={head} entry={entry} open={i < OPEN_DIFFS} />
-      ))}
-    </ul>
+    <>
+      <ul class="changed-files">
+        {entries.map((entry, i) => (
+          <FileDiff key={entry.path} context={context} base={base} head={head} entry={entry} open={i < OPEN_DIFFS} />
+        ))}
+      </ul>
+      {total > entries.length && (
+        <p class="notice">
+          Showing the first {entries.length.toLocaleString()} of {total.toLocaleString()} changed files.
+        </p>
+      )}
+    </>
   );
 }
 
