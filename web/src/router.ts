@@ -77,3 +77,15 @@ export function repoHref(namespace: string, repo: string, view?: RepoView, resou
   if (!view) return base;
   return `${base}/${view}${resource === '' ? '' : `/${encodeSegments(resource)}`}`;
 }
+
+/** The branch named by the longest leading segments of `resource`, else its first segment (a commit id). */
+export function splitResource(resource: string, branches: string[], fallback: string): { revision: string; path: string } {
+  if (resource === '') return { revision: fallback, path: '' };
+  const segments = resource.split('/');
+  const names = new Set(branches);
+  for (let i = segments.length; i > 0; i--) {
+    const candidate = segments.slice(0, i).join('/');
+    if (names.has(candidate)) return { revision: candidate, path: segments.slice(i).join('/') };
+  }
+  return { revision: segments[0], path: segments.slice(1).join('/') };
+}

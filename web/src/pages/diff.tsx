@@ -1,13 +1,12 @@
 import { useState } from 'preact/hooks';
 import type { ChangedEntry, DiffLine } from '../../../src/client/index.js';
+import { diffRows } from '../diff-rows.js';
 import { client, useLoad } from '../api.js';
 import { Await } from '../components.js';
 import { formatBytes } from '../format.js';
 import { repoHref } from '../router.js';
 import type { RepoContext } from './repo.js';
 
-/** Unchanged lines kept around each change; longer unchanged runs fold into one line. */
-const CONTEXT_LINES = 3;
 /** Files whose diffs open by themselves; the others open on request. */
 const OPEN_DIFFS = 10;
 /** Changed files listed for one comparison. */
@@ -59,35 +58,6 @@ function LineDiff({ context, base, head, path }: { context: RepoContext; base: s
       {(result) => (result.diff ? <DiffLines lines={result.diff.lines} /> : <p class="notice">No line diff: the file is not text, or too large.</p>)}
     </Await>
   );
-}
-
-type Row = { kind: 'line'; line: DiffLine; old: number | null; new: number | null } | { kind: 'fold'; count: number };
-
-/** Numbers the lines on both sides and folds long unchanged runs. */
-export function diffRows(lines: DiffLine[]): Row[] {
-  const numbered: Array<Extract<Row, { kind: 'line' }>> = [];
-  let oldLine = 1;
-  let newLine = 1;
-  for (const line of lines) {
-    numbered.push({ kind: 'line', line, old: line.modification === 'Added' ? null : oldLine++, new: line.modification === 'Removed' ? null : newLine++ });
-  }
-  const near = numbered.map(() => false);
-  numbered.forEach((row, i) => {
-    if (row.line.modification === 'Unchanged') return;
-    for (let j = Math.max(0, i - CONTEXT_LINES); j <= Math.min(numbered.length - 1, i + CONTEXT_LINES); j++) near[j] = true;
-  });
-  const rows: Row[] = [];
-  for (let i = 0; i < numbered.length; i++) {
-    if (near[i]) {
-      rows.push(numbered[i]);
-      continue;
-    }
-    let j = i;
-    while (j < numbered.length && !near[j]) j++;
-    rows.push({ kind: 'fold', count: j - i });
-    i = j - 1;
-  }
-  return rows;
 }
 
 function DiffLines({ lines }: { lines: DiffLine[] }) {

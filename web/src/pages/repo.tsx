@@ -2,7 +2,7 @@ import type { Branch } from '../../../src/client/index.js';
 import { client, useLoad } from '../api.js';
 import { Await } from '../components.js';
 import { resourceOf } from '../format.js';
-import { navigate, repoHref, type RepoView, type Route } from '../router.js';
+import { navigate, repoHref, splitResource, type RepoView, type Route } from '../router.js';
 import { BlobView } from './blob.js';
 import { BranchesView } from './branches.js';
 import { CommitView } from './commit.js';
@@ -23,18 +23,6 @@ export interface RepoContext {
   /** The revision shown (a branch name or a commit id) and the path inside it. */
   revision: string;
   path: string;
-}
-
-/** The branch named by the longest leading segments of `resource`, else its first segment (a commit id). */
-export function splitResource(resource: string, branches: string[], fallback: string): { revision: string; path: string } {
-  if (resource === '') return { revision: fallback, path: '' };
-  const segments = resource.split('/');
-  const names = new Set(branches);
-  for (let i = segments.length; i > 0; i--) {
-    const candidate = segments.slice(0, i).join('/');
-    if (names.has(candidate)) return { revision: candidate, path: segments.slice(i).join('/') };
-  }
-  return { revision: segments[0], path: segments.slice(1).join('/') };
 }
 
 function defaultBranchOf(branches: Branch[]): string | null {
