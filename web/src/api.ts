@@ -36,7 +36,8 @@ export const client = new YokeClient({ token: storedToken(), upload: xhrUpload }
 /** Told when loaded data may be stale: the token changed, or this page changed something. */
 const staleListeners = new Set<() => void>();
 
-function markStale(): void {
+/** After a change made from this page (an upload, a merge) or a new token: everything shown is loaded again. */
+export function reloadAll(): void {
   for (const listener of staleListeners) listener();
 }
 
@@ -46,11 +47,8 @@ export function setToken(token: string | null): void {
     if (token) localStorage.setItem(TOKEN_KEY, token);
     else localStorage.removeItem(TOKEN_KEY);
   } catch {}
-  markStale();
+  reloadAll();
 }
-
-/** After a change made from this page (an upload, a merge): everything shown is loaded again. */
-export const reloadAll = markStale;
 
 /** Whether the server requires tokens (the page shell says so). */
 export const authRequired = document.body.dataset.auth === 'on';
