@@ -2,7 +2,8 @@
 # The Node test suites: every test file once on the embedded default, then the HTTP suite again with every
 # test server on PostgreSQL + S3 (radosgw), the shape several processes share (docs/DEPLOYMENT.md). That second
 # pass needs PostgreSQL's server binaries and a radosgw (test/services/with-radosgw.sh starts one); without
-# them it is skipped, saying so.
+# them it is skipped, saying so. The first pass includes test/e2e, the web interface in headless Chromium
+# (/usr/bin/chromium; skipped, saying so, without it).
 set -euo pipefail
 cd "$(dirname "$0")/.."
 node --import tsx --test test/*/*.test.ts
