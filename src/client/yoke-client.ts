@@ -89,7 +89,7 @@ export class YokeClient {
     return this.repoUrl(namespace, repo, `/file/${encodePath(revision)}/${encodePath(path)}`);
   }
 
-  /** A request to the API; JSON in and out, errors as `ApiError`. */
+  /** A request to the API (`url` absolute, or a path on `baseUrl`); JSON in and out, errors as `ApiError`. */
   async request<T>(method: string, url: string, body?: unknown, signal?: AbortSignal): Promise<T> {
     const init: RequestInit = { method, headers: this.headers(body === undefined ? {} : { 'content-type': 'application/json' }), signal };
     if (body !== undefined) init.body = JSON.stringify(body);
