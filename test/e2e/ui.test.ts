@@ -58,6 +58,9 @@ describe('web interface', { skip: noBrowser }, () => {
     assert.equal((await putFiles(server, 'demo/dataset', 'main/src', change, { ...AUTHOR, message: 'Greet the world' })).status, 200);
     await server.json('/api/repos/demo/dataset/branches', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ new_name: 'feature', from_name: 'main' }) });
     assert.equal((await putFiles(server, 'demo/dataset', 'feature', [{ name: 'notes.txt', content: 'a note\n' }], { ...AUTHOR, message: 'Add notes on feature' })).status, 200);
+    // A branch never merged, for the comparisons after 'feature' is merged.
+    await server.json('/api/repos/demo/dataset/branches', { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ new_name: 'experiment', from_name: 'main' }) });
+    assert.equal((await putFiles(server, 'demo/dataset', 'experiment/src', [{ name: 'main.py', content: 'def main():\n    print("bonjour")\n\nmain()\n' }], { ...AUTHOR, message: 'Say it in French' })).status, 200);
     await server.json('/api/repos/demo/dataset/workspaces', { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ workspace_id: 'ws-review', branch_name: 'main', name: 'review' }) });
     await seedWideDirectory(server);
   });
@@ -274,6 +277,14 @@ describe('web interface', { skip: noBrowser }, () => {
     await page.locator('.branch-row', { hasText: 'feature' }).getByText('1 commit ahead of main').waitFor();
     await page.locator('.branch-row', { hasText: 'feature' }).getByText('merges cleanly').waitFor();
     await screenshot(page, 'branches');
+    const feature = page.locator('.branch-row', { hasText: 'feature' });
+    await feature.getByRole('button', { name: 'Merge into main' }).click();
+    await feature.getByLabel('Your name').fill(AUTHOR.name);
+    await feature.getByLabel('Your email').fill(AUTHOR.email);
+    await feature.locator('.merge-form').getByRole('button', { name: 'Merge into main' }).click();
+    await page.getByText('Merged (fast forward).').waitFor();
+    await page.locator('.branch-row', { hasText: 'feature' }).getByText('nothing to merge').waitFor();
+    assert.equal((await server.json('/api/repos/demo/dataset/branches/main')).body.branch.commit_id, (await server.json('/api/repos/demo/dataset/branches/feature')).body.branch.commit_id);
     await page.getByRole('link', { name: 'Workspaces' }).click();
     await page.getByRole('cell', { name: /review/ }).waitFor();
     await screenshot(page, 'workspaces');
@@ -345,7 +356,7 @@ describe('web interface', { skip: noBrowser }, () => {
       ['tree', '/demo/dataset', '.entry'],
       ['blob-text', '/demo/dataset/blob/main/src/main.py', '.code'],
       ['blob-table', '/demo/dataset/blob/main/data/train.csv', 'table.data'],
-      ['compare', '/demo/dataset/compare/main..feature', '.diff'],
+      ['compare', '/demo/dataset/compare/main..experiment', '.diff'],
       ['upload', '/demo/dataset/upload/main', '.dropzone'],
     ];
     for (const [name, path, ready] of pages) {

@@ -1,7 +1,7 @@
 import { useState } from 'preact/hooks';
 import type { Branch } from '../../../src/client/index.js';
 import { client, reloadAll, useLoad } from '../api.js';
-import { loadAuthor } from '../author.js';
+import { loadAuthor, saveAuthor } from '../author.js';
 import { Await, Time } from '../components.js';
 import { summary } from '../format.js';
 import { repoHref } from '../router.js';
@@ -33,12 +33,16 @@ function BranchRow({ context, branch, isDefault }: { context: RepoContext; branc
     ]);
     return { ahead: mergeable.commits.length, total: sides?.total_entries ?? null, mergeable: mergeable.is_mergeable };
   }, [namespace, repo, branch.name, defaultBranch, merged]);
-  const merge = async () => {
-    const author = loadAuthor();
-    if (!author.name || !author.email) return setMerged('Set your name and email on an upload or a new repository first.');
+  const [confirming, setConfirming] = useState(false);
+  const merge = async (event: Event) => {
+    event.preventDefault();
+    const form = new FormData(event.target as HTMLFormElement);
+    const author = { name: String(form.get('author')).trim(), email: String(form.get('email')).trim() };
+    saveAuthor(author);
     try {
       const result = await client.merge(namespace, repo, defaultBranch!, branch.name, author);
       setMerged(`Merged (${result.result.replace('_', ' ')}).`);
+      setConfirming(false);
       reloadAll();
     } catch (err) {
       setMerged((err as Error).message);
@@ -70,8 +74,8 @@ function BranchRow({ context, branch, isDefault }: { context: RepoContext; branc
               {value.ahead} {value.ahead === 1 ? 'commit' : 'commits'} ahead of {defaultBranch}
               {value.total !== null && ` · ${value.total - value.ahead} behind`} ·{' '}
               {value.ahead === 0 ? 'nothing to merge' : value.mergeable ? <span class="ok">merges cleanly</span> : <span class="warn">has conflicts</span>}
-              {value.ahead > 0 && value.mergeable && (
-                <button type="button" class="small-button" onClick={merge}>
+              {value.ahead > 0 && value.mergeable && !confirming && (
+                <button type="button" class="small-button" onClick={() => setConfirming(true)}>
                   Merge into {defaultBranch}
                 </button>
               )}
@@ -79,11 +83,33 @@ function BranchRow({ context, branch, isDefault }: { context: RepoContext; branc
           )
         }
       </Await>
+      {confirming && <MergeForm target={defaultBranch!} onSubmit={merge} onCancel={() => setConfirming(false)} />}
       {merged && (
         <p class="small" role="status">
           {merged}
         </p>
       )}
     </li>
+  );
+}
+
+/** Who merges: the merge commit's author, remembered for next time. */
+function MergeForm({ target, onSubmit, onCancel }: { target: string; onSubmit: (event: Event) => void; onCancel: () => void }) {
+  const author = loadAuthor();
+  return (
+    <form class="row merge-form" onSubmit={onSubmit}>
+      <label>
+        Your name <input name="author" required defaultValue={author.name} />
+      </label>
+      <label>
+        Your email <input name="email" type="email" required defaultValue={author.email} />
+      </label>
+      <button type="submit" class="primary">
+        Merge into {target}
+      </button>
+      <button type="button" class="link" onClick={onCancel}>
+        Cancel
+      </button>
+    </form>
   );
 }
