@@ -35,6 +35,7 @@ export function CommitView({ context, id }: { context: RepoContext; id: string }
               </dd>
             </dl>
           </section>
+          {!changes && <p class="notice">The first commit: every file in it is new. Browse them with the link above.</p>}
           {changes && (
             <>
               <h2 class="section-title">
