@@ -338,13 +338,20 @@ describe('web interface', { skip: noBrowser }, () => {
       { name: 'first.txt', mimeType: 'text/plain', buffer: Buffer.from('first file\n') },
       { name: 'second.csv', mimeType: 'text/csv', buffer: Buffer.from('a,b\n1,2\n') },
     ]);
-    await page.getByText('2 files').waitFor();
-    assert.equal(await page.getByLabel('Commit message').inputValue(), 'Add 2 files');
+    // A file dropped on the page joins them (a synthetic drop: its items have no file-system entries).
+    await page.locator('.dropzone').evaluate((zone) => {
+      const transfer = new DataTransfer();
+      transfer.items.add(new File(['dropped\n'], 'dropped.txt', { type: 'text/plain' }));
+      zone.dispatchEvent(new DragEvent('drop', { dataTransfer: transfer, bubbles: true, cancelable: true }));
+    });
+    await page.getByText('3 files').waitFor();
+    assert.equal(await page.getByLabel('Commit message').inputValue(), 'Add 3 files');
     await page.getByLabel('Your name').fill(AUTHOR.name);
     await page.getByLabel('Your email').fill(AUTHOR.email);
     await page.getByRole('button', { name: 'Upload and commit' }).click();
     await page.waitForURL(/\/demo\/empty\/tree\/main$/);
     await page.locator('.entry', { hasText: 'second.csv' }).waitFor();
+    await page.locator('.entry', { hasText: 'dropped.txt' }).waitFor();
     await page.locator('.branch-select select').waitFor();
     await expectCleanConsole();
   });
