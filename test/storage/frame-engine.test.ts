@@ -107,6 +107,20 @@ describe('frame engine (DuckDB)', () => {
     });
   });
 
+  it('exports a client\'s SELECT to one file in each format, from a sandbox that can write nothing else', async () => {
+    for (const format of ['csv', 'tsv', 'jsonl', 'ndjson', 'json', 'parquet'] as const) {
+      const out = { path: join(dir, `export.${format}`), format };
+      await engine.exportSelect(files.jsonl, 'SELECT id, name FROM df WHERE id > 1 ORDER BY id', out);
+      const back = await engine.withFrame(out, async (frame) => (await frame.rows('SELECT * FROM df')).rows);
+      assert.deepEqual(back.map((r) => [Number(r.id), r.name]), [[2, 'b, "quoted"'], [3, 'c']], format);
+    }
+    const out = { path: join(dir, 'refused.csv'), format: 'csv' as const };
+    for (const sql of [`SELECT * FROM read_csv('${files.csv.path}')`, `COPY df TO '${join(dir, 'elsewhere.csv')}'`, 'SELECT 1; SELECT 2', 'DROP VIEW df']) {
+      await assert.rejects(engine.exportSelect(files.jsonl, sql, out), (error: unknown) => error instanceof FrameQueryError, sql);
+    }
+    await assert.rejects(readFile(join(dir, 'elsewhere.csv')), 'nothing was written elsewhere');
+  });
+
   it('gives the local blob store its own files, and refuses unknown hashes', async () => {
     const blobs = await LocalBlobStore.open(join(dir, 'blobs'));
     const bytes = await readFile(files.csv.path);

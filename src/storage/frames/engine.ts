@@ -59,7 +59,7 @@ export interface FrameRows {
   rows: Record<string, Json>[];
 }
 
-export type FrameErrorKind = 'sql' | 'not_read_only' | 'timeout' | 'memory' | 'unreadable';
+export type FrameErrorKind = 'sql' | 'not_read_only' | 'timeout' | 'memory' | 'unreadable' | 'too_large';
 
 /** A query the engine refused or could not run: the client's doing (bad SQL, unreadable file), never a 500. */
 export class FrameQueryError extends Error {
@@ -85,6 +85,23 @@ export function frameSourceSql(file: FrameFile): string {
       return `read_json(${path}, format = 'auto')`;
     case 'parquet':
       return `read_parquet(${path})`;
+  }
+}
+
+/** The COPY options that write a file of the given format (csv and tsv with a header row, json as one array). */
+export function frameCopyOptionsSql(format: TabularFormat): string {
+  switch (format) {
+    case 'csv':
+      return '(FORMAT csv, HEADER true)';
+    case 'tsv':
+      return `(FORMAT csv, HEADER true, DELIMITER '\t')`;
+    case 'jsonl':
+    case 'ndjson':
+      return '(FORMAT json)';
+    case 'json':
+      return '(FORMAT json, ARRAY true)';
+    case 'parquet':
+      return '(FORMAT parquet)';
   }
 }
 
@@ -139,14 +156,38 @@ function asFrameError(error: unknown): FrameQueryError {
   return new FrameQueryError('sql', message);
 }
 
-async function readRows(connection: DuckDBConnection, sql: string, params?: DuckDBValue[]): Promise<FrameRows> {
-  const reader = await connection.runAndReadAll(sql, params);
-  const names = reader.columnNames();
-  const types = reader.columnTypes();
-  return {
-    columns: names.map((name, i) => ({ name, type: types[i].toString() })),
-    rows: reader.convertRowObjects(toJson) as Record<string, Json>[],
-  };
+export interface ReadOptions {
+  /**
+   * Refuse (FrameQueryError 'too_large') a result whose rows come to more JSON than this. DuckDB's
+   * memory_limit does not cover the strings of a result (`repeat('x', 50000000)` ten times is 500 MB), so
+   * the size is measured inside DuckDB, where the page is held within its memory limit, before any row
+   * becomes a JavaScript value.
+   */
+  maxJsonBytes?: number;
+}
+
+const RESULT_BYTES = '__yoke_result_bytes';
+
+async function readRows(connection: DuckDBConnection, sql: string, params?: DuckDBValue[], options: ReadOptions = {}): Promise<FrameRows> {
+  const { maxJsonBytes } = options;
+  const measured = maxJsonBytes !== undefined;
+  const reader = await connection.runAndReadAll(
+    measured ? `SELECT sum(strlen(CAST(to_json(__yoke_result) AS VARCHAR))) OVER () AS ${RESULT_BYTES}, __yoke_result.* FROM (${sql}) AS __yoke_result` : sql,
+    params,
+  );
+  if (measured && reader.currentRowCount > 0) {
+    const bytes = Number(reader.value(0, 0));
+    if (bytes > maxJsonBytes) {
+      const mib = (n: number) => (n / (1024 * 1024)).toFixed(1);
+      throw new FrameQueryError('too_large', `the result is ${mib(bytes)} MiB of JSON, more than the ${mib(maxJsonBytes)} MiB one request may return: ask for fewer rows or columns`);
+    }
+  }
+  const skip = measured ? 1 : 0;
+  const names = reader.columnNames().slice(skip);
+  const types = reader.columnTypes().slice(skip);
+  const rows = reader.convertRowObjects(toJson) as Record<string, Json>[];
+  if (measured) for (const row of rows) delete row[RESULT_BYTES];
+  return { columns: names.map((name, i) => ({ name, type: types[i].toString() })), rows };
 }
 
 /** One tabular file as the view `df` (see the module comment). */
@@ -155,7 +196,7 @@ export interface Frame {
   /** Columns of `df`, or of the result of `sql`. */
   columns(sql?: string): Promise<FrameColumn[]>;
   /** Rows of `sql` (which should carry its own LIMIT), `$1…` bound to `params`. */
-  rows(sql: string, params?: DuckDBValue[]): Promise<FrameRows>;
+  rows(sql: string, params?: DuckDBValue[], options?: ReadOptions): Promise<FrameRows>;
   /** Number of rows of `sql` (default: all of `df`), remembered while the frame stays open. */
   count(sql?: string, params?: DuckDBValue[]): Promise<number>;
   /**
@@ -172,14 +213,15 @@ class SandboxedFrame implements Frame {
 
   private constructor(readonly file: FrameFile, private readonly instance: DuckDBInstance, private readonly limits: Limits) {}
 
-  static async open(file: FrameFile, limits: Limits): Promise<SandboxedFrame> {
+  /** `writable`: one more file the sandbox may access, which `exportTo` writes. */
+  static async open(file: FrameFile, limits: Limits, writable?: string): Promise<SandboxedFrame> {
     const instance = await DuckDBInstance.create(':memory:', limits.config());
     const frame = new SandboxedFrame(file, instance, limits);
     const connection = await instance.connect();
     try {
       // Order matters: the one readable file is allowed before external access is switched off for good,
       // and the configuration is locked before any client SQL can run.
-      await connection.run(`SET allowed_paths = [${quoteLiteral(file.path)}]`);
+      await connection.run(`SET allowed_paths = [${[file.path, ...(writable === undefined ? [] : [writable])].map(quoteLiteral).join(', ')}]`);
       await connection.run('SET enable_external_access = false');
       await connection.run('SET lock_configuration = true');
       await runLimited(connection, limits.queryTimeoutMs, () => connection.run(`CREATE VIEW df AS SELECT * FROM ${frameSourceSql(file)}`));
@@ -205,8 +247,8 @@ class SandboxedFrame implements Frame {
     return (await this.withConnection((c) => readRows(c, `SELECT * FROM (${sql}) AS q LIMIT 0`))).columns;
   }
 
-  rows(sql: string, params?: DuckDBValue[]): Promise<FrameRows> {
-    return this.withConnection((c) => readRows(c, sql, params));
+  rows(sql: string, params?: DuckDBValue[], options?: ReadOptions): Promise<FrameRows> {
+    return this.withConnection((c) => readRows(c, sql, params, options));
   }
 
   async count(sql = 'SELECT * FROM df', params?: DuckDBValue[]): Promise<number> {
@@ -230,6 +272,12 @@ class SandboxedFrame implements Frame {
       if (type !== StatementType.SELECT) throw new FrameQueryError('not_read_only', 'only a SELECT query is allowed');
       return trimmed;
     });
+  }
+
+  /** Writes the result of a client's SELECT (checked as `checkSelect` does) to the sandbox's writable file. */
+  async exportTo(sql: string, out: FrameFile): Promise<void> {
+    const select = await this.checkSelect(sql);
+    await this.withConnection((c) => c.run(`COPY (${select}) TO ${quoteLiteral(out.path)} ${frameCopyOptionsSql(out.format)}`));
   }
 
   close(): void {
@@ -256,8 +304,8 @@ export class FrameDatabase {
     await runLimited(this.connection, this.limits.queryTimeoutMs, () => this.connection.run(sql, params));
   }
 
-  rows(sql: string, params?: DuckDBValue[]): Promise<FrameRows> {
-    return runLimited(this.connection, this.limits.queryTimeoutMs, () => readRows(this.connection, sql, params));
+  rows(sql: string, params?: DuckDBValue[], options?: ReadOptions): Promise<FrameRows> {
+    return runLimited(this.connection, this.limits.queryTimeoutMs, () => readRows(this.connection, sql, params, options));
   }
 
   /** Runs `work` in a transaction: committed when it returns, rolled back when it throws. */
@@ -313,6 +361,19 @@ export class FrameEngine {
     } finally {
       frame.users -= 1;
       await this.closeLeastRecentlyUsed();
+    }
+  }
+
+  /**
+   * Writes the result of a client's SELECT over `file` (the view df) to `out`, in a sandbox of its own
+   * that can read `file`, write `out` and nothing else.
+   */
+  async exportSelect(file: FrameFile, sql: string, out: FrameFile): Promise<void> {
+    const frame = await SandboxedFrame.open(file, this.limits, out.path);
+    try {
+      await frame.exportTo(sql, out);
+    } finally {
+      frame.close();
     }
   }
 
