@@ -32,8 +32,11 @@ export class ApiError extends Error {
   }
 }
 
-/** Sends a multipart body and reports how many bytes went out: browsers need XMLHttpRequest for that. */
-export type UploadTransport = (request: { url: string; headers: Record<string, string>; body: FormData; onProgress?: (sentBytes: number) => void }) => Promise<{ status: number; body: unknown }>;
+/** Sends an upload body and reports how many bytes went out: browsers need XMLHttpRequest for that. */
+export type UploadTransport = (request: { method: 'POST' | 'PUT'; url: string; headers: Record<string, string>; body: FormData | Blob; onProgress?: (sentBytes: number) => void }) => Promise<{ status: number; body: unknown }>;
+
+/** Attempts per part of a large upload: a part lost to the network is sent again. */
+const PART_ATTEMPTS = 3;
 
 export interface ClientOptions {
   /** The server's origin, e.g. `http://localhost:3000`; '' for the page's own origin. */
@@ -230,9 +233,36 @@ export class YokeClient {
     const body = new FormData();
     for (const file of files) body.append('file[]', file.content, file.path);
     const url = this.repoUrl(namespace, repo, `/workspaces/${encodeURIComponent(workspaceId)}/files/${encodePath(dir)}`);
-    const reply = await this.uploadImpl({ url, headers: this.headers(), body, onProgress });
+    const reply = await this.uploadImpl({ method: 'POST', url, headers: this.headers(), body, onProgress });
     if (reply.status < 200 || reply.status >= 300) throw apiError(reply.status, reply.body);
     return reply.body as { paths: string[]; err_files: Array<{ path: string; error: string }> };
+  }
+
+  /**
+   * Stages one large file at `path` of a workspace through numbered parts (`POST versions/uploads`, then
+   * `PUT …/parts/{n}`): each part is its own request, sent again after a failure, and the server verifies the
+   * whole file against `hash` (its xxh3-128, which the caller computes) before staging it. Bytes the server
+   * already holds are not sent at all.
+   */
+  async stageLargeFile(namespace: string, repo: string, workspaceId: string, path: string, content: Blob, hash: string, onProgress?: (sentBytes: number) => void): Promise<void> {
+    const begun = await this.request<{ file: 'already_stored' | 'awaiting_parts'; upload_id?: string; part_size?: number; num_parts?: number }>(
+      'POST',
+      this.repoUrl(namespace, repo, '/versions/uploads'),
+      { hash, size: content.size, destination: { workspace_id: workspaceId, path } },
+    );
+    if (begun.file === 'already_stored') return onProgress?.(content.size);
+    const { upload_id: uploadId, part_size: partSize, num_parts: parts } = begun as Required<typeof begun>;
+    for (let part = 1; part <= parts; part++) {
+      const start = (part - 1) * partSize;
+      const url = this.repoUrl(namespace, repo, `/versions/uploads/${encodeURIComponent(uploadId)}/parts/${part}`);
+      for (let attempt = 1; ; attempt++) {
+        const reply = await this.uploadImpl({ method: 'PUT', url, headers: this.headers({ 'content-type': 'application/octet-stream' }), body: content.slice(start, start + partSize), onProgress: (sent) => onProgress?.(start + sent) }).catch((err: Error) => ({ status: 0, body: err.message }));
+        if (reply.status >= 200 && reply.status < 300) break;
+        const retriable = reply.status === 0 || reply.status >= 500;
+        if (!retriable || attempt === PART_ATTEMPTS) throw reply.status === 0 ? new ApiError(0, String(reply.body)) : apiError(reply.status, reply.body);
+      }
+    }
+    onProgress?.(content.size);
   }
 
   /** Commits everything staged in the workspace onto `branch`. */
@@ -242,7 +272,7 @@ export class YokeClient {
   }
 
   private async fetchUpload(request: Parameters<UploadTransport>[0]): Promise<{ status: number; body: unknown }> {
-    const response = await this.fetchImpl(request.url, { method: 'POST', headers: request.headers, body: request.body });
+    const response = await this.fetchImpl(request.url, { method: request.method, headers: request.headers, body: request.body });
     return { status: response.status, body: await response.json().catch(() => null) };
   }
 }

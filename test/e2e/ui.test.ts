@@ -295,14 +295,19 @@ describe('web interface', { skip: noBrowser }, () => {
     const folder = await mkdtemp(join(tmpdir(), 'yoke-ui-upload-'));
     try {
       await mkdir(join(folder, 'batch/nested'), { recursive: true });
-      // Over one request's worth (32 MiB), so the upload goes in two batches and progress moves.
-      await writeFile(join(folder, 'batch/a.bin'), Buffer.alloc(20 * 1024 * 1024, 1));
+      // a.bin is over one request's worth (32 MiB): it goes in numbered parts (three of 16 MiB); b.bin and
+      // c.txt go together in one multipart request.
+      await writeFile(join(folder, 'batch/a.bin'), Buffer.alloc(40 * 1024 * 1024, 1));
       await writeFile(join(folder, 'batch/b.bin'), Buffer.alloc(20 * 1024 * 1024, 2));
       await writeFile(join(folder, 'batch/nested/c.txt'), 'nested file\n');
       const { page } = await watch();
       await page.goto(url('/demo/dataset/upload/main/uploads'));
       await page.locator('input[webkitdirectory]').setInputFiles(join(folder, 'batch'));
-      await page.getByText('3 files, 40 MB').waitFor();
+      await page.getByText('3 files, 60 MB').waitFor();
+      const parts: string[] = [];
+      page.on('request', (request) => {
+        if (request.method() === 'PUT' && request.url().includes('/versions/uploads/')) parts.push(request.url().replace(/.*\/parts\//, ''));
+      });
       await page.getByLabel('Commit message').fill('Upload a folder from the browser');
       await page.getByLabel('Your name').fill(AUTHOR.name);
       await page.getByLabel('Your email').fill(AUTHOR.email);
@@ -321,6 +326,9 @@ describe('web interface', { skip: noBrowser }, () => {
       assert.ok(seen.some((fraction) => fraction > 0 && fraction < 1), `progress seen: ${seen.join(', ')}`);
       const nested = await server.fetch('/api/repos/demo/dataset/file/main/uploads/batch/nested/c.txt');
       assert.equal(await nested.text(), 'nested file\n');
+      assert.deepEqual(parts, ['1', '2', '3']);
+      const large = await server.fetch('/api/repos/demo/dataset/file/main/uploads/batch/a.bin', { method: 'HEAD' });
+      assert.equal(large.headers.get('content-length'), String(40 * 1024 * 1024));
       const history = await server.json('/api/repos/demo/dataset/commits/history/main?page_size=1');
       assert.equal(history.body.commits[0].message, 'Upload a folder from the browser');
       await screenshot(page, 'upload-done');

@@ -14,10 +14,10 @@ function storedToken(): string | null {
 }
 
 /** Multipart uploads through XMLHttpRequest, the one browser API that reports bytes sent. */
-const xhrUpload: UploadTransport = ({ url, headers, body, onProgress }) =>
+const xhrUpload: UploadTransport = ({ method, url, headers, body, onProgress }) =>
   new Promise((resolve, reject) => {
     const xhr = new XMLHttpRequest();
-    xhr.open('POST', url);
+    xhr.open(method, url);
     for (const [name, value] of Object.entries(headers)) xhr.setRequestHeader(name, value);
     xhr.upload.onprogress = (event) => onProgress?.(event.loaded);
     xhr.onload = () => {

@@ -23,7 +23,8 @@ const ASSET_TYPES: Record<string, string> = {
 /** Scripts and styles only from this server, nothing inline but style attributes; media and images from the API or blob: URLs. */
 const CONTENT_SECURITY_POLICY = [
   "default-src 'self'",
-  "script-src 'self'",
+  // WebAssembly (the content hash of large uploads) needs 'wasm-unsafe-eval'; no other eval is allowed.
+  "script-src 'self' 'wasm-unsafe-eval'",
   "style-src 'self' 'unsafe-inline'",
   "img-src 'self' blob: data:",
   "media-src 'self' blob:",

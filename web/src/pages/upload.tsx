@@ -3,15 +3,22 @@ import type { UploadFile } from '../../../src/client/index.js';
 import { client, reloadAll } from '../api.js';
 import { loadAuthor, saveAuthor } from '../author.js';
 import { Breadcrumbs } from '../components.js';
-import { formatBytes, resourceOf } from '../format.js';
+import { formatBytes, joinPath, resourceOf } from '../format.js';
 import { navigate, repoHref } from '../router.js';
 import type { RepoContext } from './repo.js';
 
-/** One request carries files up to about this many bytes (a larger file goes alone), so progress moves and a failure costs little. */
+/** One request carries small files up to about this many bytes, so progress moves and a failure costs little. */
 const BATCH_BYTES = 32 * 1024 * 1024;
 const BATCH_FILES = 500;
+/** Larger files go in numbered parts, each its own request, sent again when one fails. */
+const LARGE_FILE_BYTES = BATCH_BYTES;
 
-type Progress = { phase: 'idle' } | { phase: 'uploading'; sent: number; total: number } | { phase: 'committing' } | { phase: 'failed'; message: string };
+type Progress =
+  | { phase: 'idle' }
+  | { phase: 'hashing'; name: string; hashed: number; size: number }
+  | { phase: 'uploading'; sent: number; total: number }
+  | { phase: 'committing' }
+  | { phase: 'failed'; message: string };
 
 /**
  * `upload/{branch}/{dir}`: files or a folder dropped or chosen here are staged in a fresh workspace (the API's
@@ -40,11 +47,17 @@ export function UploadView({ context }: { context: RepoContext }) {
       setProgress({ phase: 'uploading', sent: 0, total });
       await client.createWorkspace(namespace, repo, branch, workspaceId);
       let done = 0;
-      for (const batch of batches(files)) {
+      for (const batch of batches(files.filter((f) => f.content.size <= LARGE_FILE_BYTES))) {
         const result = await client.stageFiles(namespace, repo, workspaceId, path, batch, (sent) => setProgress({ phase: 'uploading', sent: done + Math.min(sent, batchBytes(batch)), total }));
         if (result.err_files.length > 0) throw new Error(`Not uploaded: ${result.err_files.map((f) => `${f.path} (${f.error})`).join(', ')}`);
         done += batchBytes(batch);
         setProgress({ phase: 'uploading', sent: done, total });
+      }
+      for (const file of files.filter((f) => f.content.size > LARGE_FILE_BYTES)) {
+        const { contentHash } = await import('../hash.js');
+        const hash = await contentHash(file.content, (hashed) => setProgress({ phase: 'hashing', name: file.path, hashed, size: file.content.size }));
+        await client.stageLargeFile(namespace, repo, workspaceId, joinPath(path, file.path), file.content, hash, (sent) => setProgress({ phase: 'uploading', sent: done + sent, total }));
+        done += file.content.size;
       }
       setProgress({ phase: 'committing' });
       await client.commitWorkspace(namespace, repo, workspaceId, branch, String(form.get('message')).trim(), who);
@@ -57,7 +70,7 @@ export function UploadView({ context }: { context: RepoContext }) {
   };
 
   if (!isBranch) return <p class="notice">Uploads go onto a branch; {revision} is a commit. Choose a branch first.</p>;
-  const busy = progress.phase === 'uploading' || progress.phase === 'committing';
+  const busy = progress.phase === 'hashing' || progress.phase === 'uploading' || progress.phase === 'committing';
   return (
     <form class="upload" onSubmit={submit}>
       <div class="toolbar">
@@ -128,6 +141,14 @@ export function UploadView({ context }: { context: RepoContext }) {
           <progress value={progress.sent} max={Math.max(progress.total, 1)} />
           <span>
             Uploading {formatBytes(progress.sent)} of {formatBytes(progress.total)} ({progress.total === 0 ? 100 : Math.floor((progress.sent / progress.total) * 100)}%)
+          </span>
+        </div>
+      )}
+      {progress.phase === 'hashing' && (
+        <div class="progress" role="status">
+          <progress value={progress.hashed} max={Math.max(progress.size, 1)} />
+          <span>
+            Reading {progress.name}: {formatBytes(progress.hashed)} of {formatBytes(progress.size)}
           </span>
         </div>
       )}
