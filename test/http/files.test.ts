@@ -55,6 +55,15 @@ describe('files: upload, download, delete, move, list', () => {
     assert.equal(byCommit.headers.get('oxen-revision-id'), latest.id);
   });
 
+  it('serves a repository HTML file sandboxed, so it cannot act as the web interface in its origin', async () => {
+    await putFiles(server, R, 'main/site/index.html', [{ name: 'index.html', content: '<script>localStorage.clear()</script>' }]);
+    const res = await server.fetch(`/api/repos/${R}/file/main/site/index.html`);
+    assert.equal(res.status, 200);
+    assert.match(res.headers.get('content-type') ?? '', /^text\/html/);
+    assert.equal(res.headers.get('content-security-policy'), 'sandbox');
+    assert.equal(res.headers.get('x-content-type-options'), 'nosniff');
+  });
+
   it('puts several `file` parts, or `files[]` parts, into {path} as a directory, in one commit', async () => {
     const before = (await history()).length;
     const several = await putFiles(server, R, 'main/images', [

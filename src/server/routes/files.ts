@@ -91,6 +91,10 @@ export async function sendBlob(yoke: Yoke, request: FastifyRequest, reply: Fasti
     .header('accept-ranges', 'bytes')
     .header('etag', `"${entry.hash}"`)
     .header('oxen-revision-id', revisionId)
+    // A repository's HTML or SVG opened straight from this origin must not run as the web interface (which keeps
+    // a token in localStorage): browsers give a sandboxed response an opaque origin of its own.
+    .header('content-security-policy', 'sandbox')
+    .header('x-content-type-options', 'nosniff')
     .header('access-control-expose-headers', 'content-length, content-range, oxen-revision-id');
   if (range.kind === 'unsatisfiable') {
     reply.header('content-range', `bytes */${entry.size}`).header('content-type', 'application/json; charset=utf-8');
