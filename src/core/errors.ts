@@ -6,6 +6,7 @@ export type ErrorCode =
   | 'bad_request'
   | 'resource_not_found'
   | 'conflict'
+  | 'resource_already_exists'
   | 'payload_too_large'
   | 'unprocessable'
   | 'unauthorized'

@@ -2,6 +2,7 @@
  * Tabular files as data frames: which paths are tabular, how Oxen names column types, and how to spell
  * identifiers and literals safely in SQL. Pure: the engine that reads the files is `storage/frames/`.
  */
+import { hashBuffer } from './hash.js';
 
 export type TabularFormat = 'csv' | 'tsv' | 'jsonl' | 'ndjson' | 'json' | 'parquet';
 
@@ -129,4 +130,10 @@ export function duckdbTypeOf(oxenDtype: string): string | null {
   const embedding = /^embedding\[(\d{1,6})\]$/.exec(name);
   if (embedding && Number(embedding[1]) > 0) return `FLOAT[${embedding[1]}]`;
   return DUCKDB_BY_OXEN[name] ?? null;
+}
+
+/** Oxen's `Schema` of a frame's columns: fields with Oxen dtypes, hashed as Oxen hashes them (xxh3-128 of names and dtypes). */
+export function oxenSchemaOf(columns: ReadonlyArray<{ name: string; type: string }>) {
+  const fields = columns.map((c) => ({ name: c.name, dtype: oxenDtypeOf(c.type), metadata: null, changes: null }));
+  return { hash: hashBuffer(fields.map((f) => f.name + f.dtype).join('')), fields, metadata: null };
 }

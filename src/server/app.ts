@@ -23,6 +23,7 @@ import { syncRoutes } from './routes/sync.js';
 import { tokenRoutes } from './routes/tokens.js';
 import { adminRoutes } from './routes/admin.js';
 import { uiRoutes } from './routes/ui.js';
+import { dataFrameRoutes } from './routes/data-frames.js';
 import { authorizeRequest } from './access.js';
 import { assertJsonDepth } from './json-body.js';
 import { MULTIPART_LIMITS } from './multipart.js';
@@ -259,6 +260,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   versionsUploadRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });
   uploadRoutes(app, yoke);
   versionReadRoutes(app, yoke);
+  dataFrameRoutes(app, yoke);
   workspaceRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });
   mergeRoutes(app, yoke);
   treeRoutes(app, yoke);

@@ -24,6 +24,7 @@ import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameEngine, type FrameEngineOptions } from '../storage/frames/engine.js';
 import { FrameFiles } from '../storage/frames/frame-files.js';
+import { DataFrameService } from './data-frames.js';
 
 export interface YokeOptions {
   /** Entries per vnode the trees Yoke builds aim for (tests lower it). */
@@ -70,6 +71,8 @@ export class Yoke {
   readonly frameEngine: FrameEngine;
   /** Version files as local paths the frame engine reads in place. */
   readonly frameFiles: FrameFiles;
+  /** Committed tabular files as data frames: pages, SQL, schemas, indexing, directory listings. */
+  readonly dataFrames: DataFrameService;
 
   constructor(
     /** The stores themselves: for tests, benchmarks and closing. Routes reach them only through the services (test/core/layers.test.ts). */
@@ -100,6 +103,7 @@ export class Yoke {
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
     this.commitLog = new CommitLog(meta, this.revisions, this.history, this.merges);
     this.branches = new BranchService(meta, this.history, this.sync, this.merges);
+    this.dataFrames = new DataFrameService(meta, this.nodes, this.revisions, this.files, this.commits, this.versions, this.frameEngine, this.frameFiles, join(frameScratch, 'build'));
   }
 
   async close(): Promise<void> {
