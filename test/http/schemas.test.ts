@@ -210,6 +210,15 @@ test('every JSON reply leaves its schema as the handler made it', async () => {
   await expectOk('PUT', `${R}/workspaces`, { workspace_id: 'ws3', branch_name: 'main' });
   await expectOk('DELETE', `${R}/workspaces`);
 
+  // Committed data frames (the from_directory commit goes before the workspace ones, which work on main's head).
+  await expectOk('GET', `${R}/data_frames/main/data/train.csv?page_size=1&sort_by=label&columns=label`);
+  await expectOk('GET', `${R}/data_frames/main/data/train.csv?sql=${encodeURIComponent('SELECT count(*) AS n FROM df')}`);
+  await expectOk('POST', `${R}/data_frames/index/main/data/train.csv`);
+  await expectOk('GET', `${R}/tabular/main`);
+  await expectOk('GET', `${R}/schemas/main`);
+  await expectOk('GET', `${R}/schemas/main/data/train.csv`);
+  await expectOk('POST', `${R}/data_frames/from_directory/main/data`, { output_path: 'listings/data.parquet', extra_columns: [{ name: 'note', data_type: 'str' }], user_name: AUTHOR.name, user_email: AUTHOR.email });
+
   // Sync: what a clone reads is pushed back (present records are kept), and the lookups.
   const latest = (await expectOk('GET', `${R}/branches/main`)).branch.commit_id as string;
   const nodes = await send('GET', `${R}/tree/download`);
