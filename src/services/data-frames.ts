@@ -26,10 +26,9 @@ import {
   unknownColumns,
   type FrameOptions,
 } from '../core/frame-options.js';
-import type { Frame, FrameColumn, FrameEngine, FrameFile } from '../storage/frames/engine.js';
+import type { Frame, FrameColumn, FrameEngine, FrameFile, FrameRows } from '../storage/frames/engine.js';
 import type { FrameFiles } from '../storage/frames/frame-files.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
-import type { Json } from '@duckdb/node-api';
 import type { CommitService } from './commits.js';
 import type { FileService } from './files.js';
 import type { NodeCache } from './node-cache.js';
@@ -52,7 +51,7 @@ export interface FrameView {
   commit: CommitRecord;
   resource: { path: string; version: string };
   source: SourceFacts;
-  view: { columns: FrameColumn[]; rows: Record<string, Json>[]; totalEntries: number };
+  view: { columns: FrameColumn[]; rows: FrameRows['rows']; totalEntries: number };
   options: FrameOptions;
 }
 
