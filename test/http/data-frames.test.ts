@@ -484,3 +484,37 @@ describe('a CSV larger than the frame memory limit', () => {
     assert.ok(grown < 2 * MEMORY_LIMIT, `RSS grew by ${(grown / 2 ** 20).toFixed(0)} MiB while paging a ${(size / 2 ** 20).toFixed(0)} MiB file`);
   });
 });
+
+describe('data frames with auth', () => {
+  let server: TestServer;
+  const R = 'team/frames';
+  const as = (secret: string | null, init: RequestInit = {}): RequestInit => ({ ...init, headers: { ...(init.headers as Record<string, string>), ...(secret ? { authorization: `Bearer ${secret}` } : {}) } });
+  let admin: string;
+  before(async () => {
+    server = await startTestServer({ auth: true });
+    admin = (await server.yoke.auth.create({ name: 'Root', email: 'root@example.com', scopes: ['admin'] })).secret;
+    const created = await server.json('/api/repos', as(admin, json('POST', { namespace: 'team', name: 'frames', user: AUTHOR })));
+    assert.equal(created.status, 200, JSON.stringify(created.body));
+    const form = new FormData();
+    form.append('file', new Blob([fixture('test.jsonl')]), 'test.jsonl');
+    for (const [k, v] of Object.entries(AUTHOR)) form.append(k, v);
+    assert.equal((await server.json(`/api/repos/${R}/file/main/d/test.jsonl`, as(admin, { method: 'PUT', body: form }))).status, 200);
+  });
+  after(() => server?.stop());
+
+  it('reads with a read scope, like other reads; index and from_directory need write', async () => {
+    const reader = (await server.yoke.auth.create({ name: 'R', email: 'r@example.com', scopes: ['read:team'] })).secret;
+    const writer = (await server.yoke.auth.create({ name: 'W', email: 'w@example.com', scopes: ['write:team/frames'] })).secret;
+    const stranger = (await server.yoke.auth.create({ name: 'S', email: 's@example.com', scopes: ['admin:other'] })).secret;
+    for (const path of ['/data_frames/main/d/test.jsonl?sql=SELECT%201%20AS%20x', '/tabular/main', '/schemas/main', '/schemas/main/d/test.jsonl']) {
+      assert.equal((await server.json(`/api/repos/${R}${path}`, as(reader))).status, 200, path);
+      assert.equal((await server.json(`/api/repos/${R}${path}`, as(null))).status, 401, path);
+      assert.equal((await server.json(`/api/repos/${R}${path}`, as(stranger))).status, 403, path);
+    }
+    const listing = { output_path: 'l.parquet', user_name: AUTHOR.name, user_email: AUTHOR.email };
+    assert.equal((await server.json(`/api/repos/${R}/data_frames/index/main/d/test.jsonl`, as(reader, { method: 'POST' }))).status, 403);
+    assert.equal((await server.json(`/api/repos/${R}/data_frames/from_directory/main/d`, as(reader, json('POST', listing)))).status, 403);
+    assert.equal((await server.json(`/api/repos/${R}/data_frames/index/main/d/test.jsonl`, as(writer, { method: 'POST' }))).status, 200);
+    assert.equal((await server.json(`/api/repos/${R}/data_frames/from_directory/main/d`, as(writer, json('POST', listing)))).status, 200);
+  });
+});
