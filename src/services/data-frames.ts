@@ -10,7 +10,8 @@ import { createWriteStream, createReadStream } from 'node:fs';
 import { mkdir, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import { randomUUID } from 'node:crypto';
-import { once } from 'node:events';
+import { Readable } from 'node:stream';
+import { pipeline } from 'node:stream/promises';
 import { BadRequest, Conflict, NotFound, YokeError } from '../core/errors.js';
 import { hashBuffer } from '../core/hash.js';
 import { joinRepoPath, normalizeRepoPath } from '../core/paths.js';
@@ -34,6 +35,7 @@ import type { FileService } from './files.js';
 import type { NodeCache } from './node-cache.js';
 import { defaultBranchOf } from './repositories.js';
 import type { RevisionResolver } from './revisions.js';
+import type { TreeResolver } from './trees.js';
 import type { VersionService } from './versions.js';
 import { WeightedLru } from './weighted-lru.js';
 import { withFrameErrors } from './frame-errors.js';
@@ -87,6 +89,7 @@ export class DataFrameService {
     private readonly meta: MetaStore,
     private readonly nodes: NodeCache,
     private readonly revisions: RevisionResolver,
+    private readonly trees: TreeResolver,
     private readonly files: FileService,
     private readonly commits: CommitService,
     private readonly versions: VersionService,
@@ -177,12 +180,13 @@ export class DataFrameService {
 
   /**
    * Schemas at `{rev}` (every tabular file Yoke can read), or `{rev}/{path}`: that file's (none when it is
-   * not tabular), or those of the tabular files below a directory.
+   * not tabular), or those of the tabular files below a directory. `{workspace}/{path}` reads the workspace's
+   * files as staged.
    */
   async schemas(repo: RepoRecord, resource: string): Promise<{ commit: CommitRecord; resource: { path: string; version: string } | null; schemas: FileSchema[] }> {
-    const resolved = await this.revisions.resolve(repo, resource);
-    const source = this.nodes.forRepo(repo.id);
-    const at = await lookup(source, resolved.commit.rootId, resolved.path);
+    const resolved = await this.trees.resolve(repo, resource);
+    const { source } = resolved;
+    const at = await lookup(source, resolved.rootId, resolved.path);
     if (!at) throw new NotFound(`Could not find path: ${resolved.path} at ${resolved.version}`);
     const files: Array<{ path: string; entry: FileEntry }> = [];
     if (at.kind === 'file') files.push({ path: resolved.path, entry: at });
@@ -219,11 +223,8 @@ export class DataFrameService {
     const output = join(this.scratchDir, `listing-${randomUUID()}.parquet`);
     try {
       // Paths go to a file as they are found (a directory may hold millions), then DuckDB writes the Parquet.
-      const out = createWriteStream(listing);
-      const paths = plan.recursive ? walkFiles(source, dir.id, resolved.path) : directFiles(source, dir.id, resolved.path);
-      for await (const { path } of paths) if (!out.write(`${JSON.stringify({ file_path: path })}\n`)) await once(out, 'drain');
-      out.end();
-      await once(out, 'finish');
+      const files = plan.recursive ? walkFiles(source, dir.id, resolved.path) : directFiles(source, dir.id, resolved.path);
+      await pipeline(Readable.from(jsonLines(files)), createWriteStream(listing));
       const extra = plan.extraColumns.map((c) => `CAST(NULL AS ${c.type}) AS ${quoteIdent(c.name)}`);
       const db = await this.engine.openDatabase(':memory:');
       try {
@@ -287,6 +288,10 @@ export class DataFrameService {
     this.facts.set(key, facts, 1 + facts.columns.length);
     return facts;
   }
+}
+
+async function* jsonLines(files: AsyncIterable<{ path: string }>) {
+  for await (const { path } of files) yield `${JSON.stringify({ file_path: path })}\n`;
 }
 
 function listLiteral(values: number[]): string {

@@ -103,7 +103,7 @@ export class Yoke {
     this.merges = new MergeService(meta, blobs, this.nodes, this.revisions, this.commits);
     this.commitLog = new CommitLog(meta, this.revisions, this.history, this.merges);
     this.branches = new BranchService(meta, this.history, this.sync, this.merges);
-    this.dataFrames = new DataFrameService(meta, this.nodes, this.revisions, this.files, this.commits, this.versions, this.frameEngine, this.frameFiles, join(frameScratch, 'build'));
+    this.dataFrames = new DataFrameService(meta, this.nodes, this.revisions, this.trees, this.files, this.commits, this.versions, this.frameEngine, this.frameFiles, join(frameScratch, 'build'));
   }
 
   async close(): Promise<void> {

@@ -344,6 +344,8 @@ describe('committed data frames', () => {
       const dir = await server.json(api('/schemas/main/more'));
       assert.deepEqual(dir.body.schemas.map((s: any) => s.path).sort(), ['more/nested.parquet', 'more/rows.ndjson', 'more/wide.csv']);
       assert.deepEqual((await server.json(api('/schemas/main/more/README.md'))).body.schemas, []);
+      const staged = await server.json(api('/schemas/df-ws/data/test.jsonl'));
+      assert.deepEqual([staged.body.schemas.map((s: any) => s.path), staged.body.resource], [['data/test.jsonl'], { path: 'data/test.jsonl', version: 'df-ws' }]);
       assert.equal((await server.json(api('/schemas/main/nope.csv'))).status, 404);
     });
   });
