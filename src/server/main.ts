@@ -67,6 +67,7 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
     frames: { scratchDir: join(config.dataDir, 'frames'), memoryLimitBytes: config.frameMemoryBytes, queryTimeoutMs: config.frameQueryTimeoutMs, ...options.frames },
   });
   await yoke.uploads.releaseAbandonedUploads();
+  await yoke.workspaceFrames.removeAbandoned();
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
   const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins, idleTimeoutMs: config.idleTimeoutMs, minBodyRate: config.minBodyRate });
   await app.listen({ host: config.host, port: config.port });

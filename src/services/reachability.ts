@@ -1,4 +1,5 @@
 import { decodeOxenNode, oxenVnodeIndex, type OxenVNode } from '../core/oxen-nodes.js';
+import { indexedFileOf } from '../core/frame-edits.js';
 import { joinRepoPath } from '../core/paths.js';
 import { runInRounds, type WalkStep } from '../core/rounds.js';
 import { decodeStoredNode, type DirNode, type FileEntry, type TreeNode } from '../core/tree.js';
@@ -178,6 +179,12 @@ export async function repositoryRoots(meta: MetaStore, repo: RepoRecord): Promis
     heads.push({ id: w.baseCommitId, where: `workspace ${w.id}` });
     for (const change of await meta.listStagedChanges(w.uid)) {
       if (change.hash !== null) staged.push({ hash: change.hash, size: change.size, where: `${change.path} (staged in workspace ${w.id})` });
+    }
+    // A data frame's edits are replayed on the file it was indexed from, which may be staged no longer.
+    for (const log of await meta.listFrameLogs(w.uid)) {
+      const [first] = await meta.listFrameOps(w.uid, log.path, 0, 1);
+      const file = first ? indexedFileOf(first.op) : null;
+      if (file) staged.push({ hash: file.hash, size: file.size, where: `${log.path} (a data frame indexed in workspace ${w.id} from ${file.path})` });
     }
   }
   return { heads, staged };

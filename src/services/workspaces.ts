@@ -20,6 +20,31 @@ export interface WorkspaceView {
   source: NodeSource;
 }
 
+/** A workspace's edited data frames, as changes (services/workspace-frames.ts). */
+export interface WorkspaceFrameChanges {
+  /** The frames with edits: each path with its file's hash and size before them. */
+  edited(workspace: WorkspaceRecord): Promise<StagedChange[]>;
+  /** Writes each edited frame as a new blob in its format: the changes to commit, and what to call once they are. */
+  export(workspace: WorkspaceRecord): Promise<{ changes: StagedChange[]; committed(): Promise<void> }>;
+  /** Drops the edits of the frames at `path` and below; answers how many. */
+  discard(workspace: WorkspaceRecord, path: string): Promise<number>;
+  /** Lets go of this process's copies of a deleted workspace's frames. */
+  forget(uid: string): Promise<void>;
+}
+
+const NO_FRAMES: WorkspaceFrameChanges = {
+  edited: async () => [],
+  export: async () => ({ changes: [], committed: async () => undefined }),
+  discard: async () => 0,
+  forget: async () => undefined,
+};
+
+/** `changes` with `frames` in place of what is staged at the same paths. */
+function withFrames(changes: StagedChange[], frames: StagedChange[]): StagedChange[] {
+  const framePaths = new Set(frames.map((f) => f.path));
+  return [...changes.filter((c) => !framePaths.has(c.path)), ...frames].sort((a, b) => (a.path < b.path ? -1 : a.path > b.path ? 1 : 0));
+}
+
 const SYSTEM_AUTHOR: Author = { name: 'Yoke', email: 'yoke@localhost' };
 const WORKSPACE_ID = /^[A-Za-z0-9][A-Za-z0-9_.-]{0,127}$/;
 
@@ -33,12 +58,19 @@ function changeSet(changes: StagedChange[]): ChangeSet {
  * take any request); committing goes through the same CommitService path as `PUT …/file`.
  */
 export class WorkspaceService {
+  private frames: WorkspaceFrameChanges = NO_FRAMES;
+
   constructor(
     private readonly meta: MetaStore,
     private readonly nodes: NodeCache,
     private readonly commits: CommitService,
     private readonly vnodeSize: number,
   ) {}
+
+  /** Makes edited data frames part of the workspace's changes (their service is built after this one). */
+  attachFrames(frames: WorkspaceFrameChanges): void {
+    this.frames = frames;
+  }
 
   /** Finds the workspace by id (or by name), or creates it on the branch's head. */
   async getOrCreate(repo: RepoRecord, request: { id: unknown; branch: unknown; name?: unknown }): Promise<{ workspace: WorkspaceRecord; created: boolean }> {
@@ -94,11 +126,15 @@ export class WorkspaceService {
   /** Deletes a workspace and everything staged in it. */
   async delete(workspace: WorkspaceRecord): Promise<void> {
     await this.meta.deleteWorkspace(workspace.uid);
+    await this.frames.forget(workspace.uid);
   }
 
   /** Deletes every workspace of the repository; answers how many there were. */
-  deleteAll(repo: RepoRecord): Promise<number> {
-    return this.meta.deleteAllWorkspaces(repo.id);
+  async deleteAll(repo: RepoRecord): Promise<number> {
+    const workspaces = await this.meta.listWorkspaces(repo.id);
+    const deleted = await this.meta.deleteAllWorkspaces(repo.id);
+    for (const workspace of workspaces) await this.frames.forget(workspace.uid);
+    return deleted;
   }
 
   async baseCommit(workspace: WorkspaceRecord): Promise<CommitRecord> {
@@ -128,6 +164,12 @@ export class WorkspaceService {
   async entryAt(workspace: WorkspaceRecord, path: string): Promise<Entry | null> {
     const view = await this.view(workspace);
     return lookup(view.source, view.rootId, path);
+  }
+
+  /** Whether the workspace's base commit has something at `path`. */
+  async baseHas(workspace: WorkspaceRecord, path: string): Promise<boolean> {
+    const base = await this.baseCommit(workspace);
+    return (await lookup(this.nodes.forRepo(workspace.repoId), base.rootId, path)) !== null;
   }
 
   /** Stages new contents; each path is validated against the workspace's tree before anything is staged. */
@@ -185,8 +227,9 @@ export class WorkspaceService {
     await applyChanges(view.source, view.rootId, changeSet(changes), { commitId: UNCOMMITTED, vnodeSize: this.vnodeSize });
   }
 
-  unstage(workspace: WorkspaceRecord, path: string): Promise<number> {
-    return this.meta.unstage(workspace.uid, path);
+  /** Unstages `path` and below, edits of data frames there included; answers how many paths. */
+  async unstage(workspace: WorkspaceRecord, path: string): Promise<number> {
+    return (await this.meta.unstage(workspace.uid, path)) + (await this.frames.discard(workspace, path));
   }
 
   /**
@@ -198,7 +241,10 @@ export class WorkspaceService {
     const source = this.nodes.forRepo(workspace.repoId);
     const changes: ClassifiedChange[] = [];
     const newDirs = new Map<string, number>();
-    const staged = await this.meta.listStagedChanges(workspace.uid, { prefix: prefix || undefined });
+    const under = (path: string) => prefix === '' || path === prefix || path.startsWith(`${prefix}/`);
+    const frames = (await this.frames.edited(workspace)).filter((f) => under(f.path));
+    const staged = withFrames(await this.meta.listStagedChanges(workspace.uid, { prefix: prefix || undefined }), frames);
+    const framePaths = new Set(frames.map((f) => f.path));
     // The base's entry at every staged path, then at every directory above an addition, each set looked up together.
     const at = async (paths: string[]) => lookupMany(source, paths.map((path) => ({ rootId: base.rootId, path })));
     const entries = await at(staged.map((c) => c.path));
@@ -210,7 +256,8 @@ export class WorkspaceService {
       } else if (!before || before.kind !== 'file') {
         changes.push({ ...change, status: 'added' });
         added.push(change);
-      } else if (before.hash !== change.hash) {
+      } else if (before.hash !== change.hash || framePaths.has(change.path)) {
+        // An edited data frame is modified whatever the hash it shows (its file's, until it is committed).
         changes.push({ ...change, status: 'modified' });
       }
     });
@@ -226,7 +273,7 @@ export class WorkspaceService {
   async mergeability(workspace: WorkspaceRecord, branch: string) {
     const base = await this.baseCommit(workspace);
     const head = await this.headOf(workspace, branch);
-    const staged = await this.meta.listStagedChanges(workspace.uid);
+    const staged = withFrames(await this.meta.listStagedChanges(workspace.uid), await this.frames.edited(workspace));
     const conflicts = head.id === base.id ? [] : await this.commits.changedPaths(workspace.repoId, base, head, staged.map((c) => c.path));
     const ahead = head.id === base.id ? [] : await commitsBetween(this.meta, workspace.repoId, base, head);
     return { isMergeable: conflicts.length === 0, conflicts, commits: ahead };
@@ -249,7 +296,10 @@ export class WorkspaceService {
     if (typeof request.message !== 'string' || request.message.trim() === '') throw new BadRequest('message is required');
     if (typeof request.author !== 'string' || request.author.trim() === '') throw new BadRequest('author is required');
     if (typeof request.email !== 'string' || request.email.trim() === '') throw new BadRequest('email is required');
-    const changes = await this.meta.listStagedChanges(workspace.uid);
+    const staged = await this.meta.listStagedChanges(workspace.uid);
+    // Edited data frames are written out now, each as a new blob in its format, in place of what is staged there.
+    const frames = await this.frames.export(workspace);
+    const changes = withFrames(staged, frames.changes);
     if (changes.length === 0) throw new Unprocessable('Nothing is staged in this workspace', { type: 'no_changes' });
     const base = await this.baseCommit(workspace);
     await this.meta.createBranch(repo.id, branch, base.id);
@@ -262,8 +312,13 @@ export class WorkspaceService {
       author: { name: request.author, email: request.email },
       message: request.message,
     });
-    if (workspace.name === null) await this.meta.deleteWorkspace(workspace.uid);
-    else await this.meta.advanceWorkspace(workspace.uid, commit.id, changes);
+    if (workspace.name === null) {
+      await this.meta.deleteWorkspace(workspace.uid);
+      await this.frames.forget(workspace.uid);
+    } else {
+      await this.meta.advanceWorkspace(workspace.uid, commit.id, staged);
+      await frames.committed();
+    }
     return commit;
   }
 }

@@ -25,6 +25,8 @@ import { join } from 'node:path';
 import { FrameEngine, type FrameEngineOptions } from '../storage/frames/engine.js';
 import { FrameFiles } from '../storage/frames/frame-files.js';
 import { DataFrameService } from './data-frames.js';
+import { WorkspaceFrameService } from './workspace-frames.js';
+import { FrameCompareService } from './frame-compare.js';
 
 export interface YokeOptions {
   /** Entries per vnode the trees Yoke builds aim for (tests lower it). */
@@ -73,6 +75,10 @@ export class Yoke {
   readonly frameFiles: FrameFiles;
   /** Committed tabular files as data frames: pages, SQL, schemas, indexing, directory listings. */
   readonly dataFrames: DataFrameService;
+  /** Workspace data frames: indexed for editing, edited by rows and columns, committed with their workspace. */
+  readonly workspaceFrames: WorkspaceFrameService;
+  /** Comparisons of data frames row by row (compare/data_frames), and tabular file diffs. */
+  readonly frameCompare: FrameCompareService;
 
   constructor(
     /** The stores themselves: for tests, benchmarks and closing. Routes reach them only through the services (test/core/layers.test.ts). */
@@ -104,9 +110,13 @@ export class Yoke {
     this.commitLog = new CommitLog(meta, this.revisions, this.history, this.merges);
     this.branches = new BranchService(meta, this.history, this.sync, this.merges);
     this.dataFrames = new DataFrameService(meta, this.nodes, this.revisions, this.trees, this.files, this.commits, this.versions, this.frameEngine, this.frameFiles, join(frameScratch, 'build'));
+    this.workspaceFrames = new WorkspaceFrameService(meta, this.workspaces, this.dataFrames, this.versions, this.frameEngine, this.frameFiles, join(frameScratch, 'workspaces'));
+    this.workspaces.attachFrames(this.workspaceFrames);
+    this.frameCompare = new FrameCompareService(meta, this.nodes, this.revisions, this.frameEngine, this.frameFiles, join(frameScratch, 'compare'));
   }
 
   async close(): Promise<void> {
+    await this.workspaceFrames.close();
     await this.frameEngine.close();
     await this.meta.close();
     await this.blobs.close();
