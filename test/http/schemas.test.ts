@@ -219,6 +219,34 @@ test('every JSON reply leaves its schema as the handler made it', async () => {
   await expectOk('GET', `${R}/schemas/main/data/train.csv`);
   await expectOk('POST', `${R}/data_frames/from_directory/main/data`, { output_path: 'listings/data.parquet', extra_columns: [{ name: 'note', data_type: 'str' }], user_name: AUTHOR.name, user_email: AUTHOR.email });
 
+  // Workspace data frames.
+  const F = `${R}/workspaces/wdf/data_frames`;
+  await expectOk('PUT', `${R}/workspaces`, { workspace_id: 'wdf', branch_name: 'main' });
+  await expectOk('GET', `${F}/resource/data/train.csv`);
+  await expectOk('PUT', `${F}/resource/data/train.csv`, { is_indexed: true });
+  await expectOk('GET', `${F}/resource/data/train.csv?sql=${encodeURIComponent('SELECT * FROM df')}`);
+  await expectOk('GET', `${F}/branch/main`);
+  const added = await expectOk('POST', `${F}/rows/resource/data/train.csv`, { id: 2, label: 'dog' });
+  await expectOk('GET', `${F}/rows/${added.row_id}/resource/data/train.csv`);
+  await expectOk('PUT', `${F}/rows/${added.row_id}/resource/data/train.csv`, { label: 'fox' });
+  await expectOk('PUT', `${F}/rows/resource/data/train.csv`, [{ row_id: added.row_id, value: { label: 'owl' } }]);
+  await expectOk('POST', `${F}/rows/0/restore/data/train.csv`);
+  await expectOk('DELETE', `${F}/rows/${added.row_id}/resource/data/train.csv`);
+  await expectOk('POST', `${F}/columns/resource/data/train.csv`, { name: 'vec', data_type: 'list[f64]' });
+  await expectOk('PUT', `${F}/rows/0/resource/data/train.csv`, { vec: [1, 2] });
+  await expectOk('PUT', `${F}/columns/label/resource/data/train.csv`, { new_name: 'name', metadata: { kind: 'label' } });
+  await expectOk('POST', `${F}/columns/schema/metadata/data/train.csv`, { column_name: 'name', metadata: null });
+  await expectOk('PUT', `${F}/schema/data/train.csv`, { metadata: { task: 'tour' } });
+  await expectOk('GET', `${F}/schema/data/train.csv`);
+  await expectOk('POST', `${F}/embeddings/columns/data/train.csv`, { column: 'vec' });
+  await expectOk('GET', `${F}/embeddings/columns/data/train.csv`);
+  await expectOk('POST', `${F}/embeddings/neighbors/data/train.csv`, { column: 'vec', embedding: [1, 2], page_size: 5, page_num: 1 });
+  await expectOk('PUT', `${F}/columns/name/resource/data/train.csv`, { new_name: 'label' });
+  await expectOk('DELETE', `${F}/columns/vec/resource/data/train.csv`);
+  await expectOk('PUT', `${F}/rename/data/train.csv`, { new_path: 'data/train.jsonl' });
+  await expectOk('DELETE', `${F}/resource/data/train.jsonl`);
+  await expectOk('DELETE', `${R}/workspaces/wdf`);
+
   // Sync: what a clone reads is pushed back (present records are kept), and the lookups.
   const latest = (await expectOk('GET', `${R}/branches/main`)).branch.commit_id as string;
   const nodes = await send('GET', `${R}/tree/download`);
