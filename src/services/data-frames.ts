@@ -17,16 +17,7 @@ import { hashBuffer } from '../core/hash.js';
 import { joinRepoPath, normalizeRepoPath } from '../core/paths.js';
 import { listDir, lookup, walkFiles, type FileEntry, type NodeSource } from '../core/tree.js';
 import { duckdbTypeOf, quoteIdent, quoteLiteral, tabularFormatOf } from '../core/tabular.js';
-import {
-  filterSql,
-  InvalidFrameParam,
-  mirrored,
-  orderSql,
-  readsBackwards,
-  requestedRows,
-  unknownColumns,
-  type FrameOptions,
-} from '../core/frame-options.js';
+import { InvalidFrameParam, type FrameOptions } from '../core/frame-options.js';
 import type { Frame, FrameColumn, FrameEngine, FrameFile, FrameRows } from '../storage/frames/engine.js';
 import type { FrameFiles } from '../storage/frames/frame-files.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
@@ -39,9 +30,7 @@ import type { TreeResolver } from './trees.js';
 import type { VersionService } from './versions.js';
 import { WeightedLru } from './weighted-lru.js';
 import { withFrameErrors } from './frame-errors.js';
-
-/** Most JSON one page may carry: DuckDB measures it before any row reaches JavaScript. */
-export const MAX_PAGE_JSON_BYTES = 64 * 1024 * 1024;
+import { viewOf } from './frame-pages.js';
 
 /** What a file holds, whatever the page: known once per blob (its bytes never change; weight: columns + 1). */
 interface SourceFacts {
@@ -103,49 +92,13 @@ export class DataFrameService {
   async view(repo: RepoRecord, resource: string, options: FrameOptions): Promise<FrameView> {
     const { resolved, entry } = await this.files.findCommitted(repo, resource);
     const file = await this.frameFileOf(resolved.path, entry, options.delimiter);
-    return this.onFrame(file, resolved.path, entry.hash, async (frame, source) => {
-      const base = options.sql === null ? 'df' : `(${await frame.checkSelect(options.sql)})`;
-      const baseColumns = options.sql === null ? source.columns : await frame.columns(`SELECT * FROM ${base} AS base`);
-      const unknown = unknownColumns(options, baseColumns.map((c) => c.name));
-      if (unknown.length > 0) throw new YokeError(400, 'bad_request', 'Column Name Not Found', `Column name '${unknown[0]}' not found in schema`, { type: 'column_error' });
-
-      const filtered = `SELECT * FROM ${base} AS base${options.filter ? ` WHERE ${filterSql(options.filter)}` : ''}`;
-      const filteredRows = options.sql !== null || options.filter !== null ? await frame.count(filtered) : source.height;
-      const projection = (options.columns ?? baseColumns.map((c) => c.name)).map(quoteIdent).join(', ');
-      const page = await this.pageOf(frame, filtered, filteredRows, projection, options);
-      return {
-        commit: resolved.commit,
-        resource: { path: resolved.path, version: resolved.version },
-        source,
-        view: { columns: page.columns, rows: page.rows, totalEntries: filteredRows },
-        options,
-      };
-    });
-  }
-
-  /** The rows the options ask for, of `filtered` (which has `total` rows), as `projection`. */
-  private async pageOf(frame: Frame, filtered: string, total: number, projection: string, options: FrameOptions) {
-    const wanted = requestedRows(options);
-    const limit = (range: { start: number; end: number }) => `LIMIT ${range.end - range.start} OFFSET ${range.start}`;
-    const read = (sql: string) => frame.rows(sql, undefined, { maxJsonBytes: MAX_PAGE_JSON_BYTES });
-    const backwards = readsBackwards(options);
-    if (options.take) {
-      const outside = options.take.find((i) => i >= total);
-      if (outside !== undefined) throw new InvalidFrameParam('take', options.given.take!, `row ${outside} is past the last row (the frame has ${total})`);
-      const positions = backwards ? options.take.map((i) => total - 1 - i) : options.take;
-      // Row numbers in the view's order, joined to the wanted positions, kept in the order asked.
-      return read(
-        `SELECT ${projection} FROM (SELECT *, row_number() OVER (${orderSql(options)}) - 1 AS __yoke_position FROM (${filtered})) AS numbered ` +
-          `JOIN (SELECT unnest(${listLiteral(positions)}) AS __yoke_position, generate_subscripts(${listLiteral(positions)}, 1) AS __yoke_order) AS wanted ` +
-          `USING (__yoke_position) ORDER BY __yoke_order ${limit(wanted)}`,
-      );
-    }
-    if (backwards) {
-      // The file's order reversed: read the mirrored rows forwards (DuckDB streams them) and turn them round.
-      const page = await read(`SELECT ${projection} FROM (${filtered}) ${limit(mirrored(wanted, total))}`);
-      return { ...page, rows: page.rows.reverse() };
-    }
-    return read(`SELECT ${projection} FROM (${filtered}) ${orderSql(options)} ${limit(wanted)}`);
+    return this.onFrame(file, resolved.path, entry.hash, async (frame, source) => ({
+      commit: resolved.commit,
+      resource: { path: resolved.path, version: resolved.version },
+      source,
+      view: await viewOf(frame, source, options),
+      options,
+    }));
   }
 
   /**
@@ -294,9 +247,6 @@ async function* jsonLines(files: AsyncIterable<{ path: string }>) {
   for await (const { path } of files) yield `${JSON.stringify({ file_path: path })}\n`;
 }
 
-function listLiteral(values: number[]): string {
-  return `[${values.join(', ')}]::UBIGINT[]`;
-}
 
 /** The files directly inside a directory (Oxen's non-recursive listing). */
 async function* directFiles(source: NodeSource, dirId: string, prefix: string) {

@@ -1,9 +1,10 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { optionsView, parseFrameOptions, type FrameQuery } from '../../core/frame-options.js';
+import { parseFrameOptions, type FrameQuery } from '../../core/frame-options.js';
 import { oxenSchemaOf } from '../../core/tabular.js';
 import type { FromDirectoryRequest } from '../../services/data-frames.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
+import { frameViews } from '../frame-views.js';
 import { dataFrameFromDirectory, getDataFrame, indexDataFrame, listSchemas, listTabular } from '../schemas/data-frames.js';
 import { commitView, entryView, pageParams, pageView, type PageQuery } from '../views.js';
 import { REPO, type RepoWildcardParams } from './params.js';
@@ -41,23 +42,8 @@ export function dataFrameRoutes(app: FastifyInstance, yoke: Yoke) {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
       const options = parseFrameOptions(request.query);
       const frame = await yoke.dataFrames.view(repo, request.params['*'], options);
-      const { view, source } = frame;
       return ok('resource_found', {
-        data_frame: {
-          source: { schema: oxenSchemaOf(source.columns), size: { height: source.height, width: source.columns.length } },
-          view: {
-            schema: oxenSchemaOf(view.columns),
-            size: { height: view.rows.length, width: view.columns.length },
-            data: view.rows,
-            pagination: {
-              page_number: options.page,
-              page_size: options.pageSize,
-              total_pages: Math.ceil(view.totalEntries / options.pageSize),
-              total_entries: view.totalEntries,
-            },
-            opts: optionsView(options),
-          },
-        },
+        data_frame: frameViews(frame),
         commit: commitView(frame.commit),
         resource: frame.resource,
         derived_resource: null,
