@@ -7,6 +7,7 @@
  * can tell its log from a later one at the same path (a log deleted and started again).
  */
 import { BadRequest, YokeError } from './errors.js';
+import { MAX_FRAME_ROWS } from './frame-options.js';
 import { duckdbTypeOf, type TabularFormat } from './tabular.js';
 
 export type JsonValue = null | boolean | number | string | JsonValue[] | { [key: string]: JsonValue };
@@ -193,19 +194,19 @@ export const MAX_EMBEDDING_LENGTH = 65_536;
 
 /** A vector of finite numbers, as a neighbors query sends it. */
 export function embeddingOf(value: unknown, field: string): number[] {
+  if (Array.isArray(value) && value.length > MAX_EMBEDDING_LENGTH) throw new BadRequest(`${field} has more than ${MAX_EMBEDDING_LENGTH} numbers`);
   if (!Array.isArray(value) || value.length === 0 || !value.every((x) => typeof x === 'number' && Number.isFinite(x))) {
     throw new BadRequest(`${field} must be a non-empty list of numbers`);
   }
-  if (value.length > MAX_EMBEDDING_LENGTH) throw new BadRequest(`${field} has more than ${MAX_EMBEDDING_LENGTH} numbers`);
   return value as number[];
 }
 
-/** A 1-based page of at most 10,000 rows (absent: page 1 of `defaultSize`). */
-export function pageOf(page: unknown, pageSize: unknown, defaultSize: number): { page: number; pageSize: number } {
+/** A page asked for in a JSON body (`page_num`, `page_size`): 1-based, at most MAX_FRAME_ROWS rows (absent: page 1 of `defaultSize`). */
+export function pageInBody(page: unknown, pageSize: unknown, defaultSize: number): { page: number; pageSize: number } {
   const whole = (value: unknown, field: string, fallback: number) => {
     if (value === undefined || value === null) return fallback;
     if (typeof value !== 'number' || !Number.isSafeInteger(value) || value < 0) throw new BadRequest(`${field} must be a whole number`);
     return value;
   };
-  return { page: Math.max(1, whole(page, 'page_num', 1)), pageSize: Math.min(MAX_ROWS_PER_EDIT, Math.max(1, whole(pageSize, 'page_size', defaultSize))) };
+  return { page: Math.max(1, whole(page, 'page_num', 1)), pageSize: Math.min(MAX_FRAME_ROWS, Math.max(1, whole(pageSize, 'page_size', defaultSize))) };
 }

@@ -22,7 +22,7 @@ import {
   FrameNotIndexed,
   indexedFileOf,
   newColumn,
-  pageOf,
+  pageInBody,
   ROW_ORDER_COLUMN,
   RowNotFound,
   rowsToAdd,
@@ -480,7 +480,7 @@ export class WorkspaceFrameService implements WorkspaceFrameChanges {
     if (typeof request.column !== 'string' || request.column === '') throw new BadRequest('column is required');
     const column = request.column;
     const embedding = embeddingOf(request.embedding, 'embedding');
-    const { page, pageSize } = pageOf(request.page_num, request.page_size, 10);
+    const { page, pageSize } = pageInBody(request.page_num, request.page_size, 10);
     const options = parseFrameOptions({ page: String(page), page_size: String(pageSize) });
     return this.readIndexed(workspace, path, async (replica) => {
       const source = await this.sourceOf(replica);
