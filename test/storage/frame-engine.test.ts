@@ -1,7 +1,7 @@
 import { after, before, describe, it } from 'node:test';
 import assert from 'node:assert/strict';
-import { mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
-import { tmpdir } from 'node:os';
+import { mkdir, mkdtemp, readdir, readFile, rm, writeFile } from 'node:fs/promises';
+import { hostname, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { FrameEngine, FrameQueryError, type FrameFile } from '../../src/storage/frames/engine.js';
 import { FrameFiles } from '../../src/storage/frames/frame-files.js';
@@ -119,6 +119,22 @@ describe('frame engine (DuckDB)', () => {
       await assert.rejects(engine.exportSelect(files.jsonl, sql, out), (error: unknown) => error instanceof FrameQueryError, sql);
     }
     await assert.rejects(readFile(join(dir, 'elsewhere.csv')), 'nothing was written elsewhere');
+  });
+
+  it('spills into a directory per instance, and removes what killed processes of this host left', async () => {
+    const spill = join(dir, 'scratch', 'spill');
+    const stale = join(spill, `${hostname()}-999999999-1`);
+    const othersHost = join(spill, 'another-host-999999999-1');
+    await mkdir(stale, { recursive: true });
+    await mkdir(othersHost, { recursive: true });
+    const second = new FrameEngine({ scratchDir: join(dir, 'scratch'), memoryLimitBytes: 96 * 1024 * 1024 });
+    assert.deepEqual((await readdir(spill)).sort(), ['another-host-999999999-1']);
+    // An ORDER BY over more than the memory limit spills, into this instance's own directory.
+    await second.withFrame(files.csv, async (frame) => {
+      const { rows } = await frame.rows('SELECT max(s) AS m FROM (SELECT repeat(range::VARCHAR, 50) AS s FROM range(3000000) ORDER BY s DESC LIMIT 1)');
+      assert.equal(typeof rows[0].m, 'string');
+    });
+    await second.close();
   });
 
   it('gives the local blob store its own files, and refuses unknown hashes', async () => {

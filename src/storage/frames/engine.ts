@@ -10,7 +10,8 @@
  *   SQL built by services runs there (identifiers and literals through `core/tabular.ts`).
  * Every statement has a time limit; DuckDB errors become `FrameQueryError`s, which routes answer with 4xx.
  */
-import { mkdirSync } from 'node:fs';
+import { mkdirSync, readdirSync, rmSync } from 'node:fs';
+import { hostname } from 'node:os';
 import { join } from 'node:path';
 import {
   DuckDBConnection,
@@ -117,14 +118,18 @@ const toJson: DuckDBValueConverter<Json> = (value: DuckDBValue, type, converter)
 };
 
 class Limits {
+  private instances = 0;
+
   constructor(readonly memoryLimitBytes: number, readonly threads: number, readonly queryTimeoutMs: number, readonly spillDir: string) {}
 
+  /** Settings of a new instance. Each spills into a directory of its own: DuckDB's temp file names are per instance, not unique across instances or processes sharing a data directory. */
   config(): Record<string, string> {
+    this.instances += 1;
     return {
       threads: String(this.threads),
       // Below ~96 MiB DuckDB's CSV reader cannot hold its read buffers (measured: 48 MiB fails a count).
       memory_limit: `${Math.max(96, Math.floor(this.memoryLimitBytes / (1024 * 1024)))}MB`,
-      temp_directory: this.spillDir,
+      temp_directory: join(this.spillDir, `${hostname()}-${process.pid}-${this.instances}`),
       autoinstall_known_extensions: 'false',
       autoload_known_extensions: 'false',
     };
@@ -327,6 +332,25 @@ export class FrameDatabase {
   }
 }
 
+/** Spill directories that processes of this host left behind when they were killed (DuckDB removes its own on close). */
+function removeSpillOfDeadProcesses(spillDir: string): void {
+  const host = hostname();
+  for (const name of readdirSync(spillDir)) {
+    const match = /^(.*)-(\d+)-\d+$/.exec(name);
+    if (!match || match[1] !== host || isAlive(Number(match[2]))) continue;
+    rmSync(join(spillDir, name), { recursive: true, force: true });
+  }
+}
+
+function isAlive(pid: number): boolean {
+  try {
+    process.kill(pid, 0);
+    return true;
+  } catch (error) {
+    return (error as NodeJS.ErrnoException).code === 'EPERM';
+  }
+}
+
 export class FrameEngine {
   private readonly limits: Limits;
   private readonly maxOpenFrames: number;
@@ -335,6 +359,7 @@ export class FrameEngine {
   constructor(options: FrameEngineOptions) {
     const spillDir = join(options.scratchDir, 'spill');
     mkdirSync(spillDir, { recursive: true });
+    removeSpillOfDeadProcesses(spillDir);
     this.limits = new Limits(
       options.memoryLimitBytes ?? DEFAULT_FRAME_MEMORY_BYTES,
       options.threads ?? 2,
