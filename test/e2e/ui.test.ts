@@ -239,7 +239,9 @@ describe('web interface', { skip: noBrowser }, () => {
     assert.ok(metrics.wideDirectoryOpenMs < 1000, `opened in ${metrics.wideDirectoryOpenMs} ms`);
     // Generous for a loaded CI machine; typically 600-750 ms here.
     assert.ok(metrics.wideDirectoryFirstOpenMs < 2000, `first opened in ${metrics.wideDirectoryFirstOpenMs} ms`);
-    await page.getByText(`${WIDE_ENTRIES.toLocaleString()} entries`).waitFor();
+    await page.getByText(`${(WIDE_ENTRIES + 1).toLocaleString()} entries`).waitFor();
+    // Its README is on the last of 501 pages: asked for by name, not by reading pages.
+    await page.locator('.readme h1', { hasText: 'Many files' }).waitFor();
     assert.ok((await page.locator('.entry').count()) < 150, 'only the rows in view exist');
     await page.evaluate(() => window.scrollTo(0, document.documentElement.scrollHeight));
     const scrolled = Date.now();
@@ -428,11 +430,12 @@ describe('web interface with authentication on', { skip: noBrowser }, () => {
   });
 });
 
-/** `big/wide`: one commit putting 100,000 entries into `many/`, all holding the same bytes. */
+/** `big/wide`: one commit putting 100,000 entries into `many/`, all holding the same bytes, beside its README. */
 async function seedWideDirectory(server: TestServer): Promise<void> {
   await createRepo(server, 'big', 'wide');
-  const first = await putFiles(server, 'big/wide', 'main', [{ name: 'seed.txt', content: 'x\n' }], { ...AUTHOR, message: 'Seed' });
-  const { hash, size } = first.body.file as { hash: string; size: number };
+  // The README sorts after every f…txt, so it sits on the directory's last page.
+  const first = await putFiles(server, 'big/wide', 'main', [{ name: 'seed.txt', content: 'x\n' }, { name: 'many/readme.md', content: '# Many files\n' }], { ...AUTHOR, message: 'Seed' });
+  const { hash, size } = (await server.json('/api/repos/big/wide/meta/main/seed.txt')).body.entry as { hash: string; size: number };
   const repo = await server.yoke.repos.require('big', 'wide');
   const head = (await server.yoke.commitLog.find(repo, first.body.commit.id))!;
   const changes = new Map(Array.from({ length: WIDE_ENTRIES }, (_, i) => [`many/f${String(i).padStart(6, '0')}.txt`, { hash, size }]));

@@ -1,6 +1,6 @@
 import { useEffect, useRef, useState } from 'preact/hooks';
 import type { DirPage, Entry } from '../../../src/client/index.js';
-import { client, useLoad } from '../api.js';
+import { ApiError, client, useLoad } from '../api.js';
 import { Await, Breadcrumbs, Time } from '../components.js';
 import { formatBytes, joinPath, resourceOf, summary } from '../format.js';
 import { encodeSegments, repoHref } from '../router.js';
@@ -14,6 +14,8 @@ const ROW_HEIGHT = 44;
 /** Rows rendered above and below the visible ones, so fast scrolling shows no gaps. */
 const OVERSCAN = 20;
 const README = /^readme(\.(md|markdown|txt))?$/i;
+/** README names looked up in a directory longer than one page, most usual first. */
+const README_NAMES = ['README.md', 'readme.md', 'Readme.md', 'README.markdown', 'README.txt', 'README'];
 
 /** `tree/{rev}/{path}`: a directory, its README and, for a directory of images, a gallery. */
 export function TreeView({ context }: { context: RepoContext }) {
@@ -40,7 +42,7 @@ export function TreeView({ context }: { context: RepoContext }) {
         {(page) => {
           const images = page.entries.filter((e) => e.data_type === 'image').length;
           const galleryable = images >= 2 && images >= page.entries.length / 2;
-          const readme = page.total_pages === 1 ? page.entries.find((e) => !e.is_dir && README.test(e.filename)) : undefined;
+          const readme = page.entries.find((e) => !e.is_dir && README.test(e.filename));
           return (
             <>
               <div class="list-head">
@@ -59,7 +61,7 @@ export function TreeView({ context }: { context: RepoContext }) {
                 )}
               </div>
               {galleryable && mode === 'gallery' ? <Gallery context={context} first={page} /> : <EntryList context={context} first={page} />}
-              {readme && <Readme context={context} entry={readme} />}
+              {readme ? <Readme context={context} entry={readme} /> : page.total_pages > 1 && <ReadmeBeyondFirstPage context={context} first={page} />}
             </>
           );
         }}
@@ -164,6 +166,29 @@ function EntryRow({ index, entry, context }: { index: number; entry: Entry | und
       </span>
     </div>
   );
+}
+
+/**
+ * A directory longer than one page may hold its README on any page: it is asked for by name (the entry
+ * itself, one small request), never by reading pages. Files are listed by name, so a name that sorts before
+ * the first page's last file and was not on that page is not in the directory, and is not asked for.
+ */
+function ReadmeBeyondFirstPage({ context, first }: { context: RepoContext; first: DirPage }) {
+  const { namespace, repo, revision, path } = context;
+  const files = first.entries.filter((e) => !e.is_dir);
+  const lastListed = files.length > 0 ? files[files.length - 1].filename : null;
+  const candidates = README_NAMES.filter((name) => lastListed === null || name > lastListed);
+  const found = useLoad(async (signal) => {
+    for (const name of candidates) {
+      const entry = await client.metadata(namespace, repo, `${revision}/${joinPath(path, name)}`, signal).catch((error: Error) => {
+        if (error instanceof ApiError && error.status === 404) return null;
+        throw error;
+      });
+      if (entry && !entry.is_dir) return entry;
+    }
+    return null;
+  }, [namespace, repo, revision, path, candidates.join('/')]);
+  return found.state === 'done' && found.value ? <Readme context={context} entry={found.value} /> : null;
 }
 
 function Readme({ context, entry }: { context: RepoContext; entry: Entry }) {
