@@ -142,3 +142,11 @@ export interface ErrorBody {
   status_description: string;
   error: { type: string; title: string; detail: string };
 }
+
+/** A short-lived address that reads one committed file without a token header (`POST file_links/…`). */
+export interface FileLink {
+  /** Path on the server (or, from the client, absolute on its baseUrl); pinned to the commit the revision named. */
+  url: string;
+  /** When it stops working; null when the server runs without auth (the address is then the plain one). */
+  expires_at: string | null;
+}

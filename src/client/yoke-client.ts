@@ -8,6 +8,7 @@ import type {
   EntriesComparison,
   Entry,
   ErrorBody,
+  FileLink,
   FileComparison,
   Mergeability,
   Repository,
@@ -178,6 +179,15 @@ export class YokeClient {
     const response = await this.fetchImpl(url, { headers: this.headers(range ? { range: `bytes=${range.start}-${range.end}` } : {}), signal });
     if (!response.ok) throw apiError(response.status, await response.json().catch(() => null));
     return new Uint8Array(await response.arrayBuffer());
+  }
+
+  /**
+   * An address of a committed file that needs no token header, for elements that cannot send one (media
+   * players, image tags, downloads): read-only, this one file, for minutes (docs/UI.md). Absolute on `baseUrl`.
+   */
+  async fileLink(namespace: string, repo: string, resource: string, signal?: AbortSignal): Promise<FileLink> {
+    const { link } = await this.request<{ link: FileLink }>('POST', this.repoUrl(namespace, repo, `/file_links/${encodePath(resource)}`), undefined, signal);
+    return { ...link, url: this.baseUrl + link.url };
   }
 
   /** A page of a CSV/TSV/JSONL/Parquet file as a table (the data-frame routes). */

@@ -227,7 +227,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   }
   // Before any body is read: a multipart upload stores blobs while it is parsed, so a request that may
   // not write must be stopped here, not in its route.
-  if (options.auth) app.addHook('onRequest', async (request) => authorizeRequest(yoke, request));
+  if (options.auth) app.addHook('onRequest', async (request, reply) => authorizeRequest(yoke, request, reply));
   app.addHook('onSend', async (request, reply) => {
     reply.header('oxen-version', OXEN_VERSION);
     reply.header('x-oxen-request-id', request.id);
@@ -256,7 +256,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   namespaceRoutes(app, yoke);
   repoRoutes(app, yoke);
   branchRoutes(app, yoke);
-  fileRoutes(app, yoke);
+  fileRoutes(app, yoke, { auth: options.auth });
   dirRoutes(app, yoke);
   commitRoutes(app, yoke);
   versionsUploadRoutes(app, yoke, { maxDecompressedBytes: options.maxDecompressedBytes });

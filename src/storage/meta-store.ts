@@ -295,6 +295,8 @@ export interface MetaStore {
   createToken(token: TokenRecord): Promise<void>;
   /** The token whose secret hashes to `secretHash`, or null (unknown or revoked). */
   findTokenBySecret(secretHash: string): Promise<TokenRecord | null>;
+  /** The token with this id, or null (unknown or revoked). */
+  findToken(id: string): Promise<TokenRecord | null>;
   /** Every token, oldest first. */
   listTokens(): Promise<TokenRecord[]>;
   /** Revokes (deletes) a token; false if there is none with that id. */

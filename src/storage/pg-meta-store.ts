@@ -934,6 +934,11 @@ export class PgMetaStore implements MetaStore {
     return rows[0] ? toToken(rows[0]) : null;
   }
 
+  async findToken(id: string): Promise<TokenRecord | null> {
+    const { rows } = await this.pool.query<TokenRow>('SELECT * FROM tokens WHERE id = $1', [id]);
+    return rows[0] ? toToken(rows[0]) : null;
+  }
+
   async listTokens(): Promise<TokenRecord[]> {
     const { rows } = await this.pool.query<TokenRow>('SELECT * FROM tokens ORDER BY created_at, id');
     return rows.map(toToken);

@@ -251,6 +251,7 @@ export class SqliteMetaStore implements MetaStore {
       hasNode: prepare('SELECT 1 FROM tree_nodes WHERE repo_id = ? AND id = ?'),
       insertToken: prepare('INSERT INTO tokens (id, name, email, scopes, secret_hash, created_at, expires_at) VALUES (?, ?, ?, ?, ?, ?, ?)'),
       tokenBySecret: prepare('SELECT * FROM tokens WHERE secret_hash = ?'),
+      tokenById: prepare('SELECT * FROM tokens WHERE id = ?'),
       listTokens: prepare('SELECT * FROM tokens ORDER BY created_at, id'),
       deleteToken: prepare('DELETE FROM tokens WHERE id = ?'),
       markReceived: prepare('INSERT OR IGNORE INTO received_commits (repo_id, commit_id) VALUES (?, ?)'),
@@ -483,6 +484,11 @@ export class SqliteMetaStore implements MetaStore {
 
   async findTokenBySecret(secretHash: string): Promise<TokenRecord | null> {
     const row = this.stmt.tokenBySecret.get(secretHash) as TokenRow | undefined;
+    return row ? toToken(row) : null;
+  }
+
+  async findToken(id: string): Promise<TokenRecord | null> {
+    const row = this.stmt.tokenById.get(id) as TokenRow | undefined;
     return row ? toToken(row) : null;
   }
 

@@ -1,5 +1,5 @@
 import { strict as assert } from 'node:assert';
-import { mkdtemp, rm, writeFile, mkdir } from 'node:fs/promises';
+import { mkdtemp, readFile, rm, writeFile, mkdir } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
@@ -405,10 +405,42 @@ describe('web interface with authentication on', { skip: noBrowser }, () => {
       body: JSON.stringify({ namespace: 'secret', name: 'plans', user: AUTHOR }),
     });
     assert.equal(created.status, 200);
+    const media = await server.json('/api/repos', {
+      method: 'POST',
+      headers: { 'content-type': 'application/json', authorization: `Bearer ${admin.secret}` },
+      body: JSON.stringify({ namespace: 'open', name: 'media', user: AUTHOR }),
+    });
+    assert.equal(media.status, 200);
+    const form = new FormData();
+    for (const [key, value] of Object.entries({ ...AUTHOR, message: 'Add a tone' })) form.append(key, value);
+    form.append('files[]', new Blob([new Uint8Array(wav(2))]), 'tone.wav');
+    assert.equal((await server.json('/api/repos/open/media/file/main/sounds', { method: 'PUT', body: form, headers: { authorization: `Bearer ${admin.secret}` } })).status, 200);
   });
   after(async () => {
     await browser?.close();
     await server?.stop();
+  });
+
+  it('streams media and downloads through short-lived file links, never fetching a file whole into the page', async () => {
+    const { secret } = await server.yoke.auth.create({ name: 'Listener', email: 'listener@example.com', scopes: ['read:open'] });
+    const watched = await openPage(browser, DESKTOP, { token: secret });
+    const { page } = watched;
+    const fileRequests: Array<{ url: string; range?: string; authorization?: string }> = [];
+    page.on('request', (request) => {
+      if (request.url().includes('/file/')) fileRequests.push({ url: request.url(), range: request.headers().range, authorization: request.headers().authorization });
+    });
+    await page.goto(server.url + '/open/media/blob/main/sounds/tone.wav');
+    await page.waitForFunction(() => (document.querySelector('audio') as HTMLAudioElement | null)?.duration === 2);
+    const src = await page.locator('audio').getAttribute('src');
+    assert.match(src ?? '', /\/api\/repos\/open\/media\/file\/[0-9a-f]+\/sounds\/tone\.wav\?link=/);
+    // The player asked for ranges itself, with the link and no token; the page fetched no file bytes.
+    assert.ok(fileRequests.length > 0 && fileRequests.every((r) => r.url.includes('?link=') && r.authorization === undefined), JSON.stringify(fileRequests));
+    assert.ok(fileRequests.some((r) => r.range !== undefined), 'the player asked for byte ranges');
+    const [download] = await Promise.all([page.waitForEvent('download'), page.getByRole('link', { name: 'Download' }).click()]);
+    assert.equal(download.suggestedFilename(), 'tone.wav');
+    assert.deepEqual(await readFile((await download.path())!), wav(2));
+    await watched.close();
+    assert.deepEqual(watched.errors, []);
   });
 
   it('asks for a token, shows nothing private without one, and uses the one given', async () => {

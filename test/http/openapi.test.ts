@@ -134,7 +134,7 @@ async function operations() {
 
 const R = '/api/repos/{namespace}/{repo_name}';
 /** Operations whose method usually carries a body but that take none. */
-const NO_BODY = new Set([`post ${R}/commits/{commit_id}/complete`, `post ${R}/action/{state}/{action}`, 'post /api/admin/gc']);
+const NO_BODY = new Set([`post ${R}/file_links/{*}`, `post ${R}/commits/{commit_id}/complete`, `post ${R}/action/{state}/{action}`, 'post /api/admin/gc']);
 /** DELETE operations that take a body. */
 const DELETE_WITH_BODY = new Set([`delete ${R}/file/{*}`, `delete ${R}/workspaces/{workspace_id}/files`, `delete ${R}/workspaces/{workspace_id}/changes`, `delete ${R}/workspaces/{workspace_id}/staged`]);
 

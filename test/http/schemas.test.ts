@@ -149,6 +149,7 @@ test('every JSON reply leaves its schema as the handler made it', async () => {
   await expectOk('GET', `${R}/branches`);
   await expectOk('GET', `${R}/branches/dev`);
   await expectOk('GET', `${R}/branches/main/versions/data/train.csv`);
+  await expectOk('POST', `${R}/file_links/main/data/train.csv`);
   await expectOk('PUT', `${R}/branches/at-root`, { commit_id: head });
   await expectOk('DELETE', `${R}/branches/at-root`);
   await expectOk('GET', `${R}/merge/main..dev`);

@@ -623,11 +623,14 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           await store.createToken(b);
           assert.deepEqual(await store.findTokenBySecret(a.secretHash), a);
           assert.equal(await store.findTokenBySecret(hex()), null);
+          assert.deepEqual(await store.findToken('b'), b);
+          assert.equal(await store.findToken('z'), null);
           assert.deepEqual(await store.listTokens(), [b, a]);
           await assert.rejects(store.createToken({ ...token('c', a.createdAt), secretHash: a.secretHash }));
           assert.equal(await store.deleteToken('a'), true);
           assert.equal(await store.deleteToken('a'), false);
           assert.equal(await store.findTokenBySecret(a.secretHash), null);
+          assert.equal(await store.findToken('a'), null);
           assert.deepEqual(await store.listTokens(), [b]);
         }));
     });

@@ -94,20 +94,35 @@ export function isAuthError(error: unknown): boolean {
 }
 
 /**
- * A URL the browser can load itself (img, video, audio src): the file's own address without a token; with
- * one, the bytes fetched with it into an object URL, since such elements cannot send headers.
+ * A URL the browser can load itself (img, video, audio src), so media stream and seek with Range: the file's
+ * own address without a token; with one, a file link from the API (read-only, this file, minutes long), since
+ * such elements cannot send headers. `renew` asks for a new link once the one shown has expired (a player
+ * still seeking after that gets 401s); it answers whether it did, so a file that is truly broken is not retried.
  */
-export function useMediaUrl(namespace: string, repo: string, resource: string): Loaded<string> {
+export function useMediaUrl(namespace: string, repo: string, resource: string): [Loaded<string>, () => boolean] {
   const direct = client.token === null;
+  const [generation, setGeneration] = useState(0);
+  const [expiresAt, setExpiresAt] = useState<number | null>(null);
   const loaded = useLoad(async (signal) => {
     if (direct) return client.repoUrl(namespace, repo, `/file/${encodePath(resource)}`);
-    const bytes = await client.readFile(namespace, repo, resource, undefined, signal);
-    return URL.createObjectURL(new Blob([bytes as BlobPart]));
-  }, [namespace, repo, resource, direct]);
-  useEffect(() => () => {
-    if (loaded.state === 'done' && loaded.value.startsWith('blob:')) URL.revokeObjectURL(loaded.value);
-  }, [loaded]);
-  return loaded;
+    const link = await client.fileLink(namespace, repo, resource, signal);
+    setExpiresAt(link.expires_at === null ? null : Date.parse(link.expires_at));
+    return link.url;
+  }, [namespace, repo, resource, direct, generation]);
+  const renew = () => {
+    if (expiresAt === null || Date.now() < expiresAt) return false;
+    setGeneration((g) => g + 1);
+    return true;
+  };
+  return [loaded, renew];
+}
+
+/** Saves a committed file through the browser's own download (streamed to disk): with a token, through a file link. */
+export async function downloadFile(namespace: string, repo: string, resource: string, filename: string): Promise<void> {
+  const link = document.createElement('a');
+  link.href = (await client.fileLink(namespace, repo, resource)).url;
+  link.download = filename;
+  link.click();
 }
 
 export { ApiError };

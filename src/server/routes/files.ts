@@ -9,7 +9,7 @@ import { errorBody, ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
 import { readFormFields, readUploadForm } from '../multipart.js';
 import { parseRange } from '../range.js';
-import { deleteFile, downloadFile, moveFile, uploadFiles } from '../schemas/files.js';
+import { deleteFile, downloadFile, fileLink, moveFile, uploadFiles } from '../schemas/files.js';
 import { commitView } from '../views.js';
 import { requireAuthor } from './repos.js';
 import { REPO, type RepoWildcardParams } from './params.js';
@@ -28,7 +28,7 @@ function optionalAuthor(fields: { name?: unknown; email?: unknown }): Author {
 /** A text field that counts only when non-empty. */
 const optionalText = (value: unknown): string | undefined => (typeof value === 'string' && value !== '' ? value : undefined);
 
-export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
+export function fileRoutes(app: FastifyInstance, yoke: Yoke, options: { auth?: boolean } = {}) {
   const tags = ['files'];
   const url = `${REPO}/file/*`;
 
@@ -53,6 +53,20 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke) {
     exposeHeadRoute: false,
     schema: { tags, summary: 'Download a file at {revision}/{path} (supports Range; HEAD for headers only)', ...downloadFile },
     handler: committedFileHandler(yoke),
+  });
+
+  // A read-only, short-lived address of one committed file, for browser elements that cannot send a token
+  // (media players, downloads): they then stream with Range instead of the page fetching the file whole.
+  // Issued only to a bearer token (never a cookie), so another site cannot make a browser ask for one.
+  app.post(`${REPO}/file_links/*`, { schema: { tags, summary: 'A short-lived link that reads one file at {revision}/{path} without a token header (docs/UI.md)', ...fileLink } }, async (request: Req) => {
+    const { namespace, repo_name: repoName } = request.params;
+    const repo = await yoke.repos.require(namespace, repoName);
+    const { resolved } = await yoke.files.findCommitted(repo, request.params['*']);
+    const resource = `${resolved.commit.id}/${resolved.path}`;
+    const address = `/api/repos/${encodeURIComponent(namespace)}/${encodeURIComponent(repoName)}/file/${resource.split('/').map(encodeURIComponent).join('/')}`;
+    if (!options.auth) return ok('resource_created', { link: { url: address, expires_at: null } });
+    const link = await yoke.auth.signFileLink(request.headers.authorization, { namespace, repo: repoName }, resource);
+    return ok('resource_created', { link: { url: `${address}?link=${link.param}`, expires_at: link.expiresAt } });
   });
 
   app.delete(url, { schema: { tags, summary: 'Delete a file or directory at {branch}/{path} as one commit', ...deleteFile } }, async (request: Req) => {

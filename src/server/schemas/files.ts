@@ -10,6 +10,21 @@ const FILE_DOWNLOAD = {
   206: bytesReply('The requested byte range (Content-Range)'),
 };
 
+export const fileLink = {
+  params: repoWildcardParams('{revision}/{path}: a branch or commit id, then the file'),
+  response: replies(
+    envelope({
+      link: object(
+        {
+          url: text('GET/HEAD (with Range) of the file at the commit the revision names, e.g. /api/repos/ns/repo/file/{commit}/{path}?link=…; with auth off, the plain address'),
+          expires_at: nullable(text('When the link stops working (auth on); null with auth off')),
+        },
+        { required: 'all' },
+      ),
+    }),
+  ),
+};
+
 export const uploadFiles = {
   params: repoWildcardParams('{branch}/{path}: the branch (created in an empty repository) and the file or directory to write'),
   streamedBody: multipartBody(

@@ -1,6 +1,6 @@
-import { useState } from 'preact/hooks';
+import { useRef, useState } from 'preact/hooks';
 import type { Entry } from '../../../src/client/index.js';
-import { client, hasDataFrames, useLoad, useMediaUrl } from '../api.js';
+import { client, downloadFile, hasDataFrames, useLoad, useMediaUrl } from '../api.js';
 import { Await, Breadcrumbs, CommitLink, Time } from '../components.js';
 import { cellText, parseDelimited, parseJsonLines } from '../csv.js';
 import { formatBytes, summary } from '../format.js';
@@ -53,17 +53,11 @@ export function BlobView({ context }: { context: RepoContext }) {
   );
 }
 
-/** A link cannot send the token: with one, the bytes are fetched with it and saved from a blob: URL. */
+/** A link cannot send the token: with one, the download goes through a file link (streamed, never held by the page). */
 function downloadWithToken(event: MouseEvent, context: RepoContext, resource: string, filename: string): void {
   if (client.token === null) return;
   event.preventDefault();
-  client.readFile(context.namespace, context.repo, resource).then((bytes) => {
-    const link = document.createElement('a');
-    link.href = URL.createObjectURL(new Blob([bytes as BlobPart]));
-    link.download = filename;
-    link.click();
-    setTimeout(() => URL.revokeObjectURL(link.href), 60_000);
-  });
+  void downloadFile(context.namespace, context.repo, resource, filename);
 }
 
 function Preview({ context, entry, resource, download }: { context: RepoContext; entry: Entry; resource: string; download: string }) {
@@ -82,11 +76,28 @@ function Preview({ context, entry, resource, download }: { context: RepoContext;
 }
 
 function MediaPreview({ context, resource, kind, name }: { context: RepoContext; resource: string; kind: 'image' | 'audio' | 'video'; name: string }) {
-  const url = useMediaUrl(context.namespace, context.repo, resource);
+  const [url, renew] = useMediaUrl(context.namespace, context.repo, resource);
+  // Where a player was when its link expired, to carry on there with the new one.
+  const resume = useRef<{ time: number; playing: boolean } | null>(null);
+  const player = {
+    controls: true,
+    preload: 'metadata' as const,
+    onError: (event: Event) => {
+      const media = event.currentTarget as HTMLMediaElement;
+      if (renew()) resume.current = { time: media.currentTime, playing: !media.paused };
+    },
+    onLoadedMetadata: (event: Event) => {
+      const media = event.currentTarget as HTMLMediaElement;
+      if (!resume.current) return;
+      media.currentTime = resume.current.time;
+      if (resume.current.playing) media.play().catch(() => {});
+      resume.current = null;
+    },
+  };
   return (
     <div class={`media media-${kind}`}>
       <Await loaded={url}>
-        {(src) => (kind === 'image' ? <img src={src} alt={name} /> : kind === 'audio' ? <audio controls preload="metadata" src={src} /> : <video controls preload="metadata" src={src} />)}
+        {(src) => (kind === 'image' ? <img src={src} alt={name} onError={() => renew()} /> : kind === 'audio' ? <audio {...player} src={src} /> : <video {...player} src={src} />)}
       </Await>
     </div>
   );

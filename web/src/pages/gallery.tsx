@@ -42,6 +42,6 @@ export function Gallery({ context, first }: { context: RepoContext; first: DirPa
 }
 
 function Thumbnail({ context, entry }: { context: RepoContext; entry: Entry }) {
-  const url = useMediaUrl(context.namespace, context.repo, `${context.revision}/${joinPath(context.path, entry.filename)}`);
+  const [url] = useMediaUrl(context.namespace, context.repo, `${context.revision}/${joinPath(context.path, entry.filename)}`);
   return url.state === 'done' ? <img src={url.value} alt="" loading="lazy" decoding="async" /> : <span class="thumb-placeholder" />;
 }
