@@ -252,7 +252,8 @@ export class YokeClient {
    * Stages one large file at `path` of a workspace through numbered parts (`POST versions/uploads`, then
    * `PUT …/parts/{n}`): each part is its own request, sent again after a failure, and the server verifies the
    * whole file against `hash` (its xxh3-128, which the caller computes) before staging it. Bytes the server
-   * already holds are not sent at all.
+   * already holds are not sent at all: neither a whole file it has, nor the parts an interrupted upload of the
+   * same file left (the server keeps them for a day; `GET versions/{hash}/chunks` lists them).
    */
   async stageLargeFile(namespace: string, repo: string, workspaceId: string, path: string, content: Blob, hash: string, onProgress?: (sentBytes: number) => void): Promise<void> {
     const begun = await this.request<{ file: 'already_stored' | 'awaiting_parts'; upload_id?: string; part_size?: number; num_parts?: number }>(
@@ -262,8 +263,13 @@ export class YokeClient {
     );
     if (begun.file === 'already_stored') return onProgress?.(content.size);
     const { upload_id: uploadId, part_size: partSize, num_parts: parts } = begun as Required<typeof begun>;
+    const held = await this.heldParts(namespace, repo, hash, partSize, content.size);
     for (let part = 1; part <= parts; part++) {
       const start = (part - 1) * partSize;
+      if (held.has(part)) {
+        onProgress?.(Math.min(start + partSize, content.size));
+        continue;
+      }
       const url = this.repoUrl(namespace, repo, `/versions/uploads/${encodeURIComponent(uploadId)}/parts/${part}`);
       for (let attempt = 1; ; attempt++) {
         const reply = await this.uploadImpl({ method: 'PUT', url, headers: this.headers({ 'content-type': 'application/octet-stream' }), body: content.slice(start, start + partSize), onProgress: (sent) => onProgress?.(start + sent) }).catch((err: Error) => ({ status: 0, body: err.message }));
@@ -273,6 +279,17 @@ export class YokeClient {
       }
     }
     onProgress?.(content.size);
+  }
+
+  /** The numbers of the parts of a numbered-part upload that the server holds whole (offset and length exact). */
+  private async heldParts(namespace: string, repo: string, hash: string, partSize: number, size: number): Promise<Set<number>> {
+    const status = await this.get<{ chunks: Array<{ offset: number; size: number }> }>(this.repoUrl(namespace, repo, `/versions/${encodeURIComponent(hash)}/chunks`));
+    const held = new Set<number>();
+    for (const { offset, size: length } of status.chunks) {
+      const part = offset / partSize + 1;
+      if (Number.isInteger(part) && length === Math.min(partSize, size - offset)) held.add(part);
+    }
+    return held;
   }
 
   /** Commits everything staged in the workspace onto `branch`. */

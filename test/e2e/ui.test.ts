@@ -340,6 +340,46 @@ describe('web interface', { skip: noBrowser }, () => {
     }
   });
 
+  it('resumes a large upload interrupted by closing the page: the same file dropped again sends only the parts the server lacks', async () => {
+    const folder = await mkdtemp(join(tmpdir(), 'yoke-ui-resume-'));
+    try {
+      // 40 MiB: three numbered parts of 16 MiB (bytes no earlier test uploaded, so the server does not hold them whole).
+      const file = join(folder, 'resumed.bin');
+      await writeFile(file, Buffer.alloc(40 * 1024 * 1024, 7));
+      const startUpload = async (page: Page) => {
+        await page.goto(url('/demo/dataset/upload/main/resume'));
+        await page.locator('input[type=file][multiple]').setInputFiles(file);
+        await page.getByLabel('Commit message').fill('Resume a large upload');
+        await page.getByLabel('Your name').fill(AUTHOR.name);
+        await page.getByLabel('Your email').fill(AUTHOR.email);
+        await page.getByRole('button', { name: 'Upload and commit' }).click();
+      };
+      // First visit: part 1 arrives, then the page is closed while part 2 is on its way.
+      const first = await openPage(browser, DESKTOP);
+      const partTwoStarted = new Promise<void>((resolve) => void first.page.route('**/parts/2', () => resolve()));
+      const partOneStored = first.page.waitForResponse((response) => response.url().endsWith('/parts/1') && response.status() === 200);
+      await startUpload(first.page);
+      await partOneStored;
+      await partTwoStarted;
+      await first.close();
+      const sent: string[] = [];
+      const { page } = await watch();
+      page.on('request', (request) => {
+        if (request.method() === 'PUT' && request.url().includes('/versions/uploads/')) sent.push(request.url().replace(/.*\/parts\//, ''));
+      });
+      await startUpload(page);
+      await page.waitForURL(/\/demo\/dataset\/tree\/main\/resume$/);
+      await page.locator('.entry', { hasText: 'resumed.bin' }).waitFor();
+      assert.deepEqual(sent, ['2', '3']);
+      const stored = await server.fetch('/api/repos/demo/dataset/file/main/resume/resumed.bin', { headers: { range: 'bytes=41943039-41943039' } });
+      assert.deepEqual(new Uint8Array(await stored.arrayBuffer()), new Uint8Array([7]));
+      assert.equal(stored.headers.get('content-range'), `bytes 41943039-41943039/${40 * 1024 * 1024}`);
+      await expectCleanConsole();
+    } finally {
+      await rm(folder, { recursive: true, force: true });
+    }
+  });
+
   it('uploads chosen files into an empty repository, whose page then shows them', async () => {
     const { page } = await watch();
     await page.goto(url('/demo/empty'));
