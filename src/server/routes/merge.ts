@@ -1,5 +1,6 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
-import { BadRequest } from '../../core/errors.js';
+import { BadRequest, YokeError } from '../../core/errors.js';
+import { parseFrameOptions, type FrameQuery } from '../../core/frame-options.js';
 import { basename, dirname, normalizeRepoPath } from '../../core/paths.js';
 import type { FileChange } from '../../core/diff.js';
 import { parseRange } from '../../services/merge.js';
@@ -8,6 +9,7 @@ import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
 import { compareCommits, compareDirTree, compareEntries, compareFile, mergeability, mergeBranch } from '../schemas/merge.js';
 import { commitView, entryView, pageParams, pageView, type PageQuery } from '../views.js';
+import { tabularFileDiffView } from './compare-data-frames.js';
 import { requireAuthor } from './repos.js';
 import { REPO, type RepoWildcardParams } from './params.js';
 
@@ -28,6 +30,26 @@ function diffEntryView(change: FileChange) {
     base_entry: change.before && { hash: change.before.hash, size: change.before.size },
     head_entry: change.after && { hash: change.after.hash, size: change.after.size },
   };
+}
+
+/** Why a tabular file gets its line diff instead: it cannot be read as a data frame, or not within the engine's limits. */
+const UNUSABLE_FRAME = new Set(['data_frame_error', 'query_timeout', 'query_too_large', 'result_too_large']);
+
+/**
+ * Oxen's tabular diff of a data frame in `compare/file` (rows and columns one revision has and the other
+ * lacks, paged with the data-frame view options); null, leaving the line diff, when the file cannot be read
+ * as a data frame.
+ */
+async function tabularDiffOf(yoke: Yoke, result: Awaited<ReturnType<Yoke['merges']['compareFile']>>, query: unknown) {
+  const options = parseFrameOptions((query ?? {}) as FrameQuery);
+  const side = (entry: { hash: string } | null, commitId: string) => entry && { hash: entry.hash, commitId };
+  try {
+    const diff = await yoke.frameCompare.fileDiff(result.path, side(result.before, result.base.id), side(result.after, result.head.id), options);
+    return diff && tabularFileDiffView(diff, options);
+  } catch (error) {
+    if (error instanceof YokeError && error.httpStatus === 400 && UNUSABLE_FRAME.has(String(error.extra.type))) return null;
+    throw error;
+  }
 }
 
 /** Server-side merge of branches, and comparisons of revisions (commits, entries, one file). */
@@ -125,6 +147,7 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
     const result = await yoke.merges.compareFile(repo, range.base, range.head);
     const name = basename(result.path);
     const entry = (e: { hash: string; size: number } | null) => e && entryView({ kind: 'file', name, hash: e.hash, size: e.size });
+    const tabular = result.dataType === 'tabular' ? await tabularDiffOf(yoke, result, request.query) : null;
     // Oxen's DiffEntry (its client decodes entries as MetadataEntry and line changes by variant
     // name), plus Yoke's `path` and the two commits.
     return ok('resource_found', {
@@ -138,12 +161,13 @@ export function mergeRoutes(app: FastifyInstance, yoke: Yoke) {
         head_resource: null,
         base_entry: entry(result.before),
         head_entry: entry(result.after),
-        diff_summary: null,
-        diff: result.lines && {
-          lines: result.lines.map((l) => ({ modification: CHANGE_TYPE[l.modification], text: l.text })),
-          filename1: result.path,
-          filename2: result.path,
-        },
+        diff_summary: tabular?.diff_summary ?? null,
+        diff: tabular?.diff ??
+          (result.lines && {
+            lines: result.lines.map((l) => ({ modification: CHANGE_TYPE[l.modification], text: l.text })),
+            filename1: result.path,
+            filename2: result.path,
+          }),
         path: result.path,
         base_commit: commitView(result.base),
         head_commit: commitView(result.head),

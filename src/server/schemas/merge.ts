@@ -108,8 +108,14 @@ export const compareFile = {
           head_resource: nullable(anyObject()),
           base_entry: nullable(ENTRY),
           head_entry: nullable(ENTRY),
-          diff_summary: nullable(anyObject()),
-          diff: nullable(object({ lines: arrayOf(LINE), filename1: text(), filename2: text() }, { required: 'all', description: 'A line diff, for text' })),
+          diff_summary: nullable(anyObject('For a data frame: {tabular: {num_added_rows, num_added_cols, num_removed_rows, num_removed_cols, schema_has_changed}}')),
+          diff: {
+            anyOf: [
+              object({ lines: arrayOf(LINE), filename1: text(), filename2: text() }, { required: 'all', description: 'A line diff, for text (and a tabular file that cannot be read as a data frame)' }),
+              object({ tabular: anyObject('Oxen\'s TabularDiffView: summary, base_schema, head_schema, added_rows(_view), removed_rows(_view), added_cols(_view), removed_cols(_view)') }, { required: 'all', description: 'A data frame\'s diff' }),
+              { type: 'null' },
+            ],
+          },
           path: text(),
           ...COMPARED,
         },
