@@ -220,6 +220,16 @@ test('every JSON reply leaves its schema as the handler made it', async () => {
   await expectOk('GET', `${R}/schemas/main/data/train.csv`);
   await expectOk('POST', `${R}/data_frames/from_directory/main/data`, { output_path: 'listings/data.parquet', extra_columns: [{ name: 'note', data_type: 'str' }], user_name: AUTHOR.name, user_email: AUTHOR.email });
 
+  // Data frame comparisons.
+  const C = `${R}/compare/data_frames`;
+  const comparison = { compare_id: 'tour', left: { path: 'data/train.csv', version: 'main' }, right: { path: 'data/train.csv', version: 'main' }, keys: [{ left: 'id', right: 'id' }], compare: [], display: [] };
+  await expectOk('POST', C, comparison);
+  await expectOk('GET', `${C}/tour`);
+  await expectOk('POST', `${C}/tour`, comparison);
+  await expectOk('PUT', `${C}/tour`, { ...comparison, keys: [] });
+  await expectOk('GET', `${C}/tour/diff/main..main?page_size=1`);
+  await expectOk('DELETE', `${C}/tour`);
+
   // Workspace data frames.
   const F = `${R}/workspaces/wdf/data_frames`;
   await expectOk('PUT', `${R}/workspaces`, { workspace_id: 'wdf', branch_name: 'main' });
