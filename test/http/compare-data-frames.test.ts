@@ -86,6 +86,7 @@ describe('compare/data_frames', () => {
       { name: 'people.csv', content: PEOPLE_V1 },
       { name: 'schema.csv', content: 'id,name,score,old\n1,Ada,1.5,x\n2,Bob,2.5,y\n' },
       { name: 'dupes.csv', content: 'k,v\na,1\na,2\nb,1\n' },
+      { name: 'nulls.jsonl', content: '{"k": null, "v": 1}\n{"k": "a", "v": 2}\n' },
       { name: 'notes.txt', content: 'not a table\n' },
       { name: 'invalid.parquet', content: readFileSync(join(FIXTURES, 'invalid.parquet')) },
     ]);
@@ -105,6 +106,7 @@ describe('compare/data_frames', () => {
       { name: 'schema.csv', content: 'id,name,score,new\n1,Ada,1.5,p\n2,Bob,n/a,q\n3,Cy,3.5,r\n' },
       // The two a rows in another order (no change), and a third a.
       { name: 'dupes.csv', content: 'k,v\na,2\na,1\na,3\nb,1\n' },
+      { name: 'nulls.tsv', content: 'k\tv\n\t1\na\t3\n' },
     ]);
     assert.equal(res.status, 200, JSON.stringify(res.body));
   });
@@ -256,6 +258,12 @@ describe('compare/data_frames', () => {
       ]);
       const whole = await created({ compare_id: 'formats', left: side('people.csv', 'v1'), right: side('people.parquet', 'main'), keys: [], compare: [], display: [] });
       assert.deepEqual(whole.dfs.summary.modifications, { added_rows: 0, removed_rows: 0, modified_rows: 0 });
+    });
+
+    it('matches a NULL key with a NULL key, across JSON lines and TSV', async () => {
+      const body = await created({ compare_id: 'nulls', left: side('nulls.jsonl', 'v1'), right: side('nulls.tsv', 'main'), keys: [key('k')], compare: [], display: [] });
+      assert.deepEqual(body.dfs.summary.modifications, { added_rows: 0, removed_rows: 0, modified_rows: 1 });
+      assert.deepEqual((await derived('nulls')).data_frame.view.data, [{ k: 'a', 'v.left': 2, 'v.right': 3, _oxen_diff_status: 'modified' }]);
     });
 
     it('compares across added, removed and retyped columns', async () => {

@@ -1,11 +1,12 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import type { DisplayColumn } from '../../core/frame-compare.js';
-import { optionsView, parseFrameOptions, type FrameOptions, type FrameQuery } from '../../core/frame-options.js';
+import { parseFrameOptions, type FrameOptions, type FrameQuery } from '../../core/frame-options.js';
 import { oxenDtypeOf, oxenSchemaOf } from '../../core/tabular.js';
 import type { Comparison, PinnedFile, TabularFileDiff } from '../../services/frame-compare.js';
 import type { PageView } from '../../services/frame-pages.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
+import { frameViews } from '../frame-views.js';
 import { jsonObject } from '../json-body.js';
 import { createComparison, deleteComparison, derivedFrame, getComparison, getComparisonByPost, updateComparison } from '../schemas/compare-data-frames.js';
 import { REPO, type RepoParams } from './params.js';
@@ -70,20 +71,10 @@ function comparisonReply(comparison: Comparison) {
   });
 }
 
-/** Oxen's JsonDataFrameView of a page: `size` is the whole view's (after filter or sql), as Oxen's derived frames have it. */
+/** Oxen's JsonDataFrameView of a page: `size` is the whole view's (after filter or sql), as Oxen's derived frames and diffs have it. */
 export function frameViewOf(page: PageView, options: FrameOptions) {
-  return {
-    schema: oxenSchemaOf(page.columns),
-    size: { height: page.totalEntries, width: page.columns.length },
-    data: page.rows,
-    pagination: {
-      page_number: options.page,
-      page_size: options.pageSize,
-      total_pages: Math.ceil(page.totalEntries / options.pageSize),
-      total_entries: page.totalEntries,
-    },
-    opts: optionsView(options),
-  };
+  const { view } = frameViews({ source: { columns: page.columns, height: page.totalEntries }, view: page, options });
+  return { ...view, size: { height: page.totalEntries, width: page.columns.length } };
 }
 
 /** Oxen's older JsonDataFrame of a page (`added_rows` and friends of a tabular file diff). */
@@ -180,10 +171,7 @@ export function compareDataFrameRoutes(app: FastifyInstance, yoke: Yoke) {
       const id = request.params.compare_id;
       const { comparison, view } = await yoke.frameCompare.derivedView(await repoOf(request), id, options);
       return ok('resource_found', {
-        data_frame: {
-          source: { schema: oxenSchemaOf(comparison.columns), size: { height: comparison.height, width: comparison.columns.length } },
-          view: frameViewOf(view, options),
-        },
+        data_frame: { source: frameViews({ source: comparison, view, options }).source, view: frameViewOf(view, options) },
         commit: null,
         resource: null,
         derived_resource: { resource_id: id, path: `/compare/data_frames/${id}/diff`, resource_type: 'compare' },
