@@ -10,8 +10,9 @@ import { syncBench } from './sync.js';
 import { loadBench } from './load.js';
 import { scaleBench } from './scale.js';
 import { framesBench } from './frames.js';
+import { speedBench } from './speed.js';
 
-const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench, sync: syncBench, load: loadBench, scale: scaleBench, frames: framesBench };
+const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench, sync: syncBench, load: loadBench, scale: scaleBench, frames: framesBench, speed: speedBench };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   if (!benches[name]) throw new Error(`Unknown benchmark ${name}; choose from ${Object.keys(benches).join(', ')}`);

@@ -3,6 +3,10 @@ import { NotFound } from '../core/errors.js';
 import { assertBranchName } from '../core/names.js';
 import { normalizeRepoPath } from '../core/paths.js';
 import type { BranchRecord, CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
+import { WeightedLru } from './weighted-lru.js';
+
+/** Commit records kept by each resolver (a few hundred bytes each). */
+const HEAD_COMMITS_CACHED = 4096;
 
 export interface ResolvedRevision {
   /** The original `{rev}/{path}` string. */
@@ -38,7 +42,24 @@ function branchSplits(resource: string): Array<{ branch: string; rest: string }>
  * name; branch names may contain `/`, so the longest existing branch prefix wins.
  */
 export class RevisionResolver {
+  /**
+   * Branch heads' commits by `repoId:commitId`. A commit never changes once stored, and an entry is only
+   * ever read for a head just read from its branch, so it is reachable (gc cannot have removed it).
+   */
+  private readonly headCommits = new WeightedLru<CommitRecord>(HEAD_COMMITS_CACHED);
+
   constructor(private readonly meta: MetaStore) {}
+
+  /** The commit `branch` points at; one query the first time, none after (every GET by branch asked for it). */
+  private async headOf(repo: RepoRecord, branch: BranchRecord): Promise<CommitRecord> {
+    const key = `${repo.id}:${branch.commitId}`;
+    const cached = this.headCommits.get(key);
+    if (cached) return cached;
+    const commit = await this.meta.getCommit(repo.id, branch.commitId);
+    if (!commit) throw new Error(`Branch ${branch.name} points at missing commit ${branch.commitId}`);
+    this.headCommits.set(key, commit, 1);
+    return commit;
+  }
 
   async resolve(repo: RepoRecord, resource: string): Promise<ResolvedRevision> {
     const [first, ...rest] = resource.split('/');
@@ -51,8 +72,7 @@ export class RevisionResolver {
     }
     const match = await this.longestBranch(repo, resource);
     if (!match) throw new NotFound(`Could not find revision for path: ${resource}`);
-    const commit = await this.meta.getCommit(repo.id, match.branch.commitId);
-    if (!commit) throw new Error(`Branch ${match.branch.name} points at missing commit ${match.branch.commitId}`);
+    const commit = await this.headOf(repo, match.branch);
     return {
       resource,
       commit,
@@ -71,9 +91,7 @@ export class RevisionResolver {
     }
     const [branch] = await this.meta.findBranches(repo.id, [revision]);
     if (!branch) throw new NotFound(`Revision not found: ${revision}`);
-    const commit = await this.meta.getCommit(repo.id, branch.commitId);
-    if (!commit) throw new Error(`Branch ${branch.name} points at missing commit ${branch.commitId}`);
-    return commit;
+    return this.headOf(repo, branch);
   }
 
   /**

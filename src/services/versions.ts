@@ -1,6 +1,6 @@
 import type { Readable } from 'node:stream';
 import { NotFound, YokeError } from '../core/errors.js';
-import type { BlobStore, ByteRange, PutResult } from '../storage/blob-store.js';
+import { SMALL_READ_BYTES, type BlobStore, type ByteRange, type PutResult } from '../storage/blob-store.js';
 import type { MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { chooseGzipLevel, findRepoBlobSizes, resolveBatch, versionBlobsMissing, versionsTarGz, type RequestedVersion } from './version-download.js';
 
@@ -61,9 +61,15 @@ export class VersionService {
     return versionsTarGz(this.blobs, entries, level, onFailure);
   }
 
-  /** The bytes of a committed file. Missing bytes are server-side damage (500), not a missing file (404). */
-  async readCommitted(hash: string, range?: ByteRange): Promise<Readable> {
+  /**
+   * The bytes of a committed file; a small range as one buffer, anything else streamed. Missing bytes are
+   * server-side damage (500), not a missing file (404).
+   */
+  readCommitted(hash: string): Promise<Readable>;
+  readCommitted(hash: string, range: ByteRange): Promise<Readable | Buffer>;
+  async readCommitted(hash: string, range?: ByteRange): Promise<Readable | Buffer> {
     try {
+      if (range && range.end - range.start < SMALL_READ_BYTES) return await this.blobs.read(hash, range);
       return await this.blobs.get(hash, range);
     } catch (err) {
       if (err instanceof NotFound) {

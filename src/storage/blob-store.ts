@@ -1,6 +1,9 @@
 import type { Readable } from 'node:stream';
 
 /** Inclusive byte range, as HTTP `Range` expresses it. */
+/** Ranges up to this length are read whole (`BlobStore.read`) rather than streamed: a small file's bytes are one chunk anyway. */
+export const SMALL_READ_BYTES = 64 * 1024;
+
 export interface ByteRange {
   start: number;
   end: number;
@@ -82,6 +85,11 @@ export interface BlobStore {
   deleteIfIdle(hash: string, idleSince: number): Promise<boolean>;
   /** Throws NotFound when absent. `range` is inclusive and must lie within the blob. */
   get(hash: string, range?: ByteRange): Promise<Readable>;
+  /**
+   * Bytes `range` of a blob in one buffer of their size, for small ranges (callers bound the length; see
+   * SMALL_READ_BYTES): no stream to set up and tear down per file. Throws NotFound when absent.
+   */
+  read(hash: string, range: ByteRange): Promise<Buffer>;
   /**
    * The blob's own file on this machine, for engines that read files in place (DuckDB), or null when the
    * store keeps no local file (an object store: callers copy the blob to a cache). Does not check presence.

@@ -276,6 +276,15 @@ export class S3BlobStore implements BlobStore {
     return this.getObject(this.blobKey(hash), range ? { start: range.start, end: range.end + 1 } : undefined, `Blob not found: ${hash}`);
   }
 
+  async read(hash: string, range: ByteRange): Promise<Buffer> {
+    const chunks: Buffer[] = [];
+    for await (const chunk of await this.get(hash, range)) chunks.push(chunk as Buffer);
+    const bytes = Buffer.concat(chunks);
+    // S3 answers a range past the end with the bytes there are.
+    if (bytes.length !== range.end - range.start + 1) throw new Error(`Blob ${hash} ends before byte ${range.end}`);
+    return bytes;
+  }
+
   /** `range` is [start, end); an empty range is an empty stream without a request. */
   private async getObject(key: string, range: { start: number; end: number } | undefined, missing: string): Promise<Readable> {
     if (range && range.end <= range.start) return Readable.from([]);

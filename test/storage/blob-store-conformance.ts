@@ -129,7 +129,16 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         for (const [start, end] of cases) {
           const got = await readAll(await store.get(hash, { start, end }));
           assert.deepEqual(got, data.subarray(start, end + 1), `range ${start}-${end}`);
+          const whole = await store.read(hash, { start, end });
+          assert.deepEqual(whole, data.subarray(start, end + 1), `read ${start}-${end}`);
         }
+      }));
+
+    it('read of a range past the end of a blob rejects; of a missing blob, with NotFound (404)', () =>
+      withStore(async (store) => {
+        const { hash } = await store.put(chunksOf(randomBytes(100), 64));
+        await assert.rejects(store.read(hash, { start: 50, end: 199 }));
+        await assert.rejects(store.read(hashBuffer(randomBytes(32)), { start: 0, end: 9 }), isYokeError('NotFound', 404));
       }));
 
     it('get of a missing blob rejects with NotFound (404)', () =>
