@@ -150,3 +150,19 @@ export interface FileLink {
   /** When it stops working; null when the server runs without auth (the address is then the plain one). */
   expires_at: string | null;
 }
+
+/** A saved row-by-row comparison of two tabular files (`compare/data_frames`), the parts the interface reads. */
+export interface TableComparison {
+  compare_id: string;
+  dfs: {
+    summary: { modifications: { added_rows: number; removed_rows: number; modified_rows: number } };
+    schema_diff: {
+      added_cols: Array<{ name: string; dtype: string }>;
+      removed_cols: Array<{ name: string; dtype: string }>;
+      retyped_cols: Array<{ name: string; dtype: string; previous_dtype: string }>;
+    };
+    source_schemas: { left: { fields: Array<{ name: string; dtype: string }> }; right: { fields: Array<{ name: string; dtype: string }> } };
+    keys: Array<{ left: string | null; right: string | null }>;
+  };
+}
+

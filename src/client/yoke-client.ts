@@ -12,6 +12,7 @@ import type {
   FileComparison,
   Mergeability,
   Repository,
+  TableComparison,
   Workspace,
 } from './types.js';
 
@@ -219,6 +220,20 @@ export class YokeClient {
   /** Commits on either side since the merge base (`base...head`), each tagged with its side. */
   async compareCommits(namespace: string, repo: string, base: string, head: string, pageSize = 100, signal?: AbortSignal): Promise<CommitsComparison> {
     return this.get<CommitsComparison>(this.repoUrl(namespace, repo, `/compare/commits/${encodePath(base)}...${encodePath(head)}?page_size=${pageSize}`), signal);
+  }
+
+  /**
+   * Compares a tabular file between two revisions row by row, matching rows by `keys` (none: whole rows), and
+   * saves the comparison as `id` (replacing one of that id). Needs write access: comparisons are stored.
+   */
+  async compareTables(namespace: string, repo: string, id: string, files: { path: string; base: string; head: string }, keys: string[], signal?: AbortSignal): Promise<TableComparison> {
+    const body = { left: { path: files.path, version: files.base }, right: { path: files.path, version: files.head }, keys: keys.map((k) => ({ left: k, right: k })), compare: [], display: [] };
+    return this.request<TableComparison>('PUT', this.repoUrl(namespace, repo, `/compare/data_frames/${encodeURIComponent(id)}`), body, signal);
+  }
+
+  /** A page of a saved comparison's changed rows, each with its `_oxen_diff_status` (added, removed, modified). */
+  async comparedRows(namespace: string, repo: string, id: string, page: number, pageSize: number, signal?: AbortSignal): Promise<DataFramePage> {
+    return this.get<DataFramePage>(this.repoUrl(namespace, repo, `/compare/data_frames/${encodeURIComponent(id)}/diff?page=${page}&page_size=${pageSize}`), signal);
   }
 
   // Workspaces and uploads

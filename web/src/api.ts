@@ -53,7 +53,10 @@ export function setToken(token: string | null): void {
 /** Whether the server requires tokens (the page shell says so). */
 export const authRequired = document.body.dataset.auth === 'on';
 /** Whether the server serves data-frame pages (tables of CSV, JSONL, Parquet). */
-export const hasDataFrames = (document.body.dataset.features ?? '').split(' ').includes('data_frames');
+const features = (document.body.dataset.features ?? '').split(' ');
+export const hasDataFrames = features.includes('data_frames');
+/** Whether the server compares tables row by row (`compare/data_frames`). */
+export const hasTableCompare = features.includes('compare_data_frames');
 
 /** Re-renders the caller when loaded data went stale (a new token, a change made here). */
 export function useDataVersion(): number {

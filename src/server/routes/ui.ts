@@ -74,7 +74,10 @@ export function uiRoutes(app: FastifyInstance, options: UiOptions = {}) {
     }
     const manifest = await (await build()).ensureWebBuild();
     // Data-frame routes arrive with issue 13; tables are read from the files until then.
-    const features = app.hasRoute({ method: 'GET', url: `${REPO}/data_frames/*` }) ? ['data_frames'] : [];
+    const features = [
+      ...(app.hasRoute({ method: 'GET', url: `${REPO}/data_frames/*` }) ? ['data_frames'] : []),
+      ...(app.hasRoute({ method: 'PUT', url: `${REPO}/compare/data_frames/:compare_id` }) ? ['compare_data_frames'] : []),
+    ];
     return reply
       .type('text/html; charset=utf-8')
       .header('cache-control', 'no-cache')

@@ -1,11 +1,12 @@
 import { useState } from 'preact/hooks';
 import type { ChangedEntry, DiffLine } from '../../../src/client/index.js';
 import { diffRows } from '../diff-rows.js';
-import { client, useLoad } from '../api.js';
+import { client, hasTableCompare, useLoad } from '../api.js';
 import { Await } from '../components.js';
 import { formatBytes } from '../format.js';
 import { repoHref } from '../router.js';
 import type { RepoContext } from './repo.js';
+import { TABLE_FILE, TableDiff } from './table-diff.js';
 
 /** Files whose diffs open by themselves; the others open on request. */
 const OPEN_DIFFS = 10;
@@ -46,7 +47,12 @@ function FileDiff({ context, base, head, entry, open }: { context: RepoContext; 
           {shown ? 'Hide diff' : 'Show diff'}
         </button>
       </div>
-      {shown && <LineDiff context={context} base={base} head={head} path={entry.path} />}
+      {shown &&
+        (hasTableCompare && entry.status === 'modified' && TABLE_FILE.test(entry.path) ? (
+          <TableDiff context={context} base={base} head={head} path={entry.path} fallback={() => <LineDiff context={context} base={base} head={head} path={entry.path} />} />
+        ) : (
+          <LineDiff context={context} base={base} head={head} path={entry.path} />
+        ))}
     </li>
   );
 }
