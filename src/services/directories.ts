@@ -3,6 +3,7 @@ import { basename } from '../core/paths.js';
 import { listDir, lookup, UNCOMMITTED, type DirEntry, type Entry } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { ResolvedTree, TreeResolver } from './trees.js';
+import { WeightedLru } from './weighted-lru.js';
 
 export type SortBy = 'name' | 'date';
 
@@ -25,7 +26,27 @@ export interface ListedEntry {
 export interface OpenDirectory {
   tree: ResolvedTree;
   dir: DirEntry;
+  /** Directories first, then files, each kind by name. */
   entries: Entry[];
+  /** How many of `entries` are directories. */
+  dirCount: number;
+}
+
+/**
+ * Entries held by the cache of name-ordered listings, all directories together: the arrays only, the entries
+ * themselves are mostly the node cache's too.
+ */
+const LISTED_ENTRIES_CACHED = 200_000;
+
+/** Page [offset, offset + limit) of an open directory in name order, each kind's order flipped when `reverse`. */
+function nameOrderPage(open: OpenDirectory, reverse: boolean, offset: number, limit: number): Entry[] {
+  const { entries, dirCount } = open;
+  if (!reverse) return entries.slice(offset, offset + limit);
+  const page: Entry[] = [];
+  for (let i = offset; i < Math.min(entries.length, offset + limit); i++) {
+    page.push(i < dirCount ? entries[dirCount - 1 - i] : entries[entries.length - 1 - (i - dirCount)]);
+  }
+  return page;
 }
 
 /** Directories first, then by name or by the date of their latest commit (`reverse` flips the second key only, as Oxen does). */
@@ -41,6 +62,12 @@ function sortEntries(entries: Entry[], latest: Map<string, CommitRecord | null>,
 
 /** Directory listings and single entries of a tree, each dated by the commit that last changed it. */
 export class DirectoryService {
+  /**
+   * Committed directories' entries in name order, by repository and node id: a committed node never changes,
+   * so every page of a large directory is a slice instead of a merge and sort of all its entries.
+   */
+  private readonly nameOrders = new WeightedLru<{ entries: Entry[]; dirCount: number }>(LISTED_ENTRIES_CACHED);
+
   constructor(
     private readonly meta: MetaStore,
     private readonly trees: TreeResolver,
@@ -51,14 +78,24 @@ export class DirectoryService {
     const tree = await this.trees.resolve(repo, resource);
     const dir = await lookup(tree.source, tree.rootId, tree.path);
     if (!dir || dir.kind !== 'dir') throw new NotFound(`Directory not found: ${tree.path || '/'} at ${tree.version}`);
-    return { tree, dir: { ...dir, name: basename(tree.path) }, entries: await listDir(tree.source, dir.id) };
+    // A workspace's view may change under the same ids: only committed trees are cached.
+    const key = tree.workspace === null ? `${repo.id}:${dir.id}` : null;
+    let order = key === null ? undefined : this.nameOrders.get(key);
+    if (!order) {
+      const entries = sortEntries(await listDir(tree.source, dir.id), new Map(), 'name', false);
+      const firstFile = entries.findIndex((e) => e.kind !== 'dir');
+      order = { entries, dirCount: firstFile === -1 ? entries.length : firstFile };
+      if (key !== null) this.nameOrders.set(key, order, entries.length);
+    }
+    return { tree, dir: { ...dir, name: basename(tree.path) }, ...order };
   }
 
   /** One page of an open directory's entries in the asked order, with `options.depth` levels of children below each. */
   async page(repo: RepoRecord, open: OpenDirectory, options: ListOptions, offset: number, limit: number): Promise<{ dir: ListedEntry; entries: ListedEntry[] }> {
     // Sorting by name needs the page's commits only; by date, every entry's.
     let latest = options.sortBy === 'date' ? await this.latestCommits(repo, open.entries) : new Map<string, CommitRecord | null>();
-    const pageEntries = sortEntries(open.entries, latest, options.sortBy, options.reverse).slice(offset, offset + limit);
+    const pageEntries =
+      options.sortBy === 'name' ? nameOrderPage(open, options.reverse, offset, limit) : sortEntries(open.entries, latest, options.sortBy, options.reverse).slice(offset, offset + limit);
     if (options.sortBy === 'name') latest = await this.latestCommits(repo, pageEntries);
     return {
       dir: await this.dated(repo, open.dir),

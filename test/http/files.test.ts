@@ -107,6 +107,16 @@ describe('files: upload, download, delete, move, list', () => {
     assert.equal(page1.body.dir.filename, 'listing');
     const page3 = await server.json(`/api/repos/${R}/dir/main/listing?page_size=10&page=3`);
     assert.deepEqual(page3.body.entries.map((e: { filename: string }) => e.filename), names.slice(19));
+    // Reversed, each kind's order flips and directories stay first; pages of a listing served again (cached) agree.
+    await putFiles(server, R, 'main/listing/asub/inner.txt', [{ name: 'inner.txt', content: 'x' }]);
+    const reversed: string[] = [];
+    for (let page = 1; page <= 3; page++) {
+      const res = await server.json(`/api/repos/${R}/dir/main/listing?page_size=10&page=${page}&reverse=true`);
+      reversed.push(...res.body.entries.map((e: { filename: string }) => e.filename));
+    }
+    assert.deepEqual(reversed, ['zsub', 'asub', ...[...names].reverse()]);
+    const again = await server.json(`/api/repos/${R}/dir/main/listing?page_size=10&page=3`);
+    assert.deepEqual(again.body.entries.map((e: { filename: string }) => e.filename), names.slice(18));
     const root = await server.json(`/api/repos/${R}/dir/main`);
     assert.ok(root.body.entries.some((e: { filename: string }) => e.filename === 'data'));
     assert.equal((await server.json(`/api/repos/${R}/dir/main/data/example.txt`)).status, 404);
