@@ -26,6 +26,7 @@ import {
   ROW_STATUSES,
   type ComparePicks,
   type ComparedFile,
+  type CompareRequest,
   type ComparisonPlan,
   type RowStatus,
   type Side,
@@ -123,11 +124,7 @@ export class FrameCompareService {
   }
 
   async get(repo: RepoRecord, id: string): Promise<Comparison> {
-    const record = await this.meta.getFrameComparison(repo.id, id);
-    if (!record) throw new NotFound(`No comparison ${id} in this repository`);
-    const definition = JSON.parse(record.definition) as ComparisonDefinition;
-    const { facts } = await this.materialize(definition);
-    return { id, definition, ...facts };
+    return (await this.load(repo, id)).comparison;
   }
 
   async delete(repo: RepoRecord, id: string): Promise<void> {
@@ -136,12 +133,17 @@ export class FrameCompareService {
 
   /** A page of comparison `id`'s derived frame (its changed rows), with the view options of any data frame. */
   async derivedView(repo: RepoRecord, id: string, options: FrameOptions): Promise<{ comparison: Comparison; view: PageView }> {
+    const { comparison, path } = await this.load(repo, id);
+    const view = await this.onFile({ path, format: 'parquet' }, `comparison ${id}`, (frame) => viewOf(frame, comparison, options));
+    return { comparison, view };
+  }
+
+  private async load(repo: RepoRecord, id: string): Promise<{ comparison: Comparison; path: string }> {
     const record = await this.meta.getFrameComparison(repo.id, id);
     if (!record) throw new NotFound(`No comparison ${id} in this repository`);
     const definition = JSON.parse(record.definition) as ComparisonDefinition;
     const { path, facts } = await this.materialize(definition);
-    const view = await this.onFile({ path, format: 'parquet' }, `comparison ${id}`, (frame) => viewOf(frame, facts, options));
-    return { comparison: { id, definition, ...facts }, view };
+    return { comparison: { id, definition, ...facts }, path };
   }
 
   /**
@@ -162,16 +164,24 @@ export class FrameCompareService {
       return { baseColumns: base && facts.columns, headColumns: head && facts.columns, schemaChanged: true, addedRows: head && rows, removedRows: base && rows, addedColumns: null, removedColumns: null };
     }
     const definition: ComparisonDefinition = { left: pin(base), right: pin(head), keys: [], targets: [], display: [] };
-    const materialized = await this.materialize(definition);
+    const columnsOf = async (pinned: PinnedFile, columns: string[] | null) => {
+      if (columns?.length === 0) return null;
+      const file = await this.frameFileOf(pinned);
+      return this.onFile(file, path, async (frame) => viewOf(frame, { columns: await frame.columns(), height: await frame.count() }, { ...options, columns }));
+    };
+    const materialized = await this.materialize(definition).catch((error: unknown) => {
+      if (error instanceof YokeError && error.extra.type === 'schema_error') return null;
+      throw error;
+    });
+    if (!materialized) {
+      // No column in common, so no row of one revision can be found in the other: every column is new or gone.
+      const [addedColumns, removedColumns] = [await columnsOf(definition.right, null), await columnsOf(definition.left, null)];
+      return { baseColumns: removedColumns!.columns, headColumns: addedColumns!.columns, schemaChanged: true, addedRows: null, removedRows: null, addedColumns, removedColumns };
+    }
     const { plan, counts } = materialized.facts;
     const rowsOf = async (status: 'added' | 'removed') => {
       const subset = await this.rowsWithStatus(materialized, status);
       return this.onFile({ path: subset, format: 'parquet' }, path, async (frame) => viewOf(frame, { columns: await frame.columns(), height: counts[status] }, options));
-    };
-    const columnsOf = async (pinned: PinnedFile, columns: string[]) => {
-      if (columns.length === 0) return null;
-      const file = await this.frameFileOf(pinned);
-      return this.onFile(file, path, async (frame) => viewOf(frame, { columns: await frame.columns(), height: await frame.count() }, { ...options, columns }));
     };
     const typed = (side: Side) => plan[side].map((c) => `${c.name}\u0000${c.type}`).join('\u0001');
     return {
@@ -185,7 +195,7 @@ export class FrameCompareService {
     };
   }
 
-  private async save(repo: RepoRecord, request: ReturnType<typeof parseCompareRequest>): Promise<Comparison> {
+  private async save(repo: RepoRecord, request: CompareRequest): Promise<Comparison> {
     const definition: ComparisonDefinition = {
       left: await this.pin(repo, request.left),
       right: await this.pin(repo, request.right),

@@ -87,6 +87,7 @@ describe('compare/data_frames', () => {
       { name: 'schema.csv', content: 'id,name,score,old\n1,Ada,1.5,x\n2,Bob,2.5,y\n' },
       { name: 'dupes.csv', content: 'k,v\na,1\na,2\nb,1\n' },
       { name: 'nulls.jsonl', content: '{"k": null, "v": 1}\n{"k": "a", "v": 2}\n' },
+      { name: 'renamed.csv', content: 'a,b\n1,2\n' },
       { name: 'notes.txt', content: 'not a table\n' },
       { name: 'invalid.parquet', content: readFileSync(join(FIXTURES, 'invalid.parquet')) },
     ]);
@@ -107,6 +108,7 @@ describe('compare/data_frames', () => {
       // The two a rows in another order (no change), and a third a.
       { name: 'dupes.csv', content: 'k,v\na,2\na,1\na,3\nb,1\n' },
       { name: 'nulls.tsv', content: 'k\tv\n\t1\na\t3\n' },
+      { name: 'renamed.csv', content: 'c,d\n3,4\n5,6\n' },
     ]);
     assert.equal(res.status, 200, JSON.stringify(res.body));
   });
@@ -360,6 +362,12 @@ describe('compare/data_frames', () => {
       ]);
       assert.deepEqual(tabular.added_cols.data, [{ new: 'p' }, { new: 'q' }, { new: 'r' }]);
       assert.deepEqual(tabular.removed_cols_view.data, [{ old: 'x' }, { old: 'y' }]);
+
+      const renamed = (await file('v1..main/renamed.csv')).diff.tabular;
+      assert.deepEqual(renamed.summary, { num_added_rows: 0, num_added_cols: 2, num_removed_rows: 0, num_removed_cols: 2, schema_has_changed: true }, 'no column in common');
+      assert.deepEqual([renamed.added_rows_view, renamed.removed_rows_view], [null, null]);
+      assert.deepEqual(renamed.added_cols.data, [{ c: 3, d: 4 }, { c: 5, d: 6 }]);
+      assert.deepEqual(renamed.removed_cols_view.data, [{ a: 1, b: 2 }]);
 
       const added = await file('v1..main/people.parquet');
       assert.equal(added.status, 'added');
