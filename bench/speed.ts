@@ -3,20 +3,29 @@
  *  get    GET of one 1 KiB committed file from CONNECTIONS keep-alive connections for SECONDS, vs a plain
  *         node:http static file server (its own process, stat + read stream of the same bytes); then the
  *         same after IDLE seconds without requests, over connections kept open through the idle period.
- * Env: YOKE_BENCH_SPEED_ROUNDS (5), _SECONDS (3), _CONNECTIONS (32), _IDLE (10).
+ *  list   first page (100) of a DIR_ENTRIES-entry directory vs of a 100-entry one; every entry of the big one
+ *         (pages of 10,000, the most a page holds) vs `git ls-tree -l` of the same directory in a git repository.
+ *  batch  POST versions/batch-download of BATCH_FILES × 4 KiB blobs, extracted by `tar -xz` (curl | tar), vs
+ *         `tar -c | tar -x` of the same files from a directory.
+ * YOKE_BENCH_SPEED_ONLY=get|list|batch runs one part.
+ * Env: YOKE_BENCH_SPEED_BATCH_FILES (10000), YOKE_BENCH_SPEED_DIR_ENTRIES (100000), YOKE_BENCH_SPEED_ROUNDS (5), _SECONDS (3), _CONNECTIONS (32), _IDLE (10).
  */
-import { spawn } from 'node:child_process';
+import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
-import { mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { gzipSync } from 'node:zlib';
+import { hashBuffer } from '../src/core/hash.js';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
-import { jsonOrThrow, startServerProcess } from './lib.js';
+import { jsonOrThrow, multipart, send, startServerProcess, time } from './lib.js';
 
 const ROUNDS = Number(process.env.YOKE_BENCH_SPEED_ROUNDS ?? 5);
 const SECONDS = Number(process.env.YOKE_BENCH_SPEED_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.YOKE_BENCH_SPEED_CONNECTIONS ?? 32);
 const IDLE = Number(process.env.YOKE_BENCH_SPEED_IDLE ?? 10);
+const DIR_ENTRIES = Number(process.env.YOKE_BENCH_SPEED_DIR_ENTRIES ?? 100_000);
+const BATCH_FILES = Number(process.env.YOKE_BENCH_SPEED_BATCH_FILES ?? 10_000);
 const AUTHOR = { name: 'Bench', email: 'bench@example.com' };
 
 interface Load {
@@ -142,10 +151,140 @@ async function smallFileGet(work: string): Promise<string> {
   }
 }
 
+/** Commits `count` tiny files into `dir` of the repository, 10,000 per PUT. */
+async function fillDirectory(repoUrl: string, dir: string, count: number) {
+  for (let start = 0; start < count; start += 10_000) {
+    const form = new FormData();
+    form.append('name', AUTHOR.name);
+    form.append('email', AUTHOR.email);
+    for (let i = start; i < Math.min(count, start + 10_000); i++) form.append('files[]', new Blob([`entry ${i}\n`]), `e${String(i).padStart(7, '0')}.txt`);
+    await jsonOrThrow(await fetch(`${repoUrl}/file/main/${dir}`, { method: 'PUT', body: form }));
+  }
+}
+
+/** A git repository holding the same `count` files under `dir`, written by fast-import (no work tree). */
+function gitRepository(path: string, dir: string, count: number) {
+  execFileSync('git', ['init', '-q', '--bare', path]);
+  const lines = ['commit refs/heads/main', 'committer Bench <bench@example.com> 0 +0000', 'data 5', 'fill'];
+  for (let i = 0; i < count; i++) {
+    const data = `entry ${i}\n`;
+    lines.push(`M 100644 inline ${dir}/e${String(i).padStart(7, '0')}.txt`, `data ${Buffer.byteLength(data)}`, data);
+  }
+  execFileSync('git', ['-C', path, 'fast-import', '--quiet'], { input: lines.join('\n') + '\n', maxBuffer: 1 << 30 });
+}
+
+async function listing(work: string): Promise<string> {
+  const server = await startServerProcess(join(work, 'list-data'));
+  try {
+    await jsonOrThrow(await fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'list' }) }));
+    const repoUrl = `${server.url}/api/repos/bench/list`;
+    await fillDirectory(repoUrl, 'narrow', 100);
+    const fill = await time(() => fillDirectory(repoUrl, 'wide', DIR_ENTRIES));
+    const git = join(work, 'list.git');
+    gitRepository(git, 'wide', DIR_ENTRIES);
+    const page = async (dir: string, size: number, number: number, expected: number) => {
+      const body = await jsonOrThrow(await fetch(`${repoUrl}/dir/main/${dir}?page_size=${size}&page=${number}`));
+      if (body.entries.length !== expected) throw new Error(`${dir} page ${number}: ${body.entries.length} entries`);
+    };
+    const cold = await time(() => page('wide', 100, 1, 100));
+    const narrow: number[] = [];
+    const wide: number[] = [];
+    const all: number[] = [];
+    const lsTree: number[] = [];
+    const load: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      load.push(loadavg()[0]);
+      narrow.push((await time(() => page('narrow', 100, 1, 100))).seconds);
+      wide.push((await time(() => page('wide', 100, 1, 100))).seconds);
+      all.push(
+        (
+          await time(async () => {
+            for (let number = 1; number <= Math.ceil(DIR_ENTRIES / 10_000); number++) await page('wide', 10_000, number, Math.min(10_000, DIR_ENTRIES - (number - 1) * 10_000));
+          })
+        ).seconds,
+      );
+      lsTree.push((await time(async () => execFileSync('git', ['-C', git, 'ls-tree', '-l', 'main', 'wide/'], { maxBuffer: 1 << 30 }))).seconds);
+    }
+    const ms = (xs: number[]) => (median(xs) * 1000).toFixed(1);
+    const lines = [
+      `### Directory listing (${DIR_ENTRIES} entries, ${ROUNDS} rounds, alternating; medians)`,
+      '',
+      '| case | Yoke ms | baseline | baseline ms | ratio |',
+      '|---|---:|---|---:|---:|',
+      `| first page (100) of the ${DIR_ENTRIES}-entry directory | ${ms(wide)} | first page of a 100-entry directory | ${ms(narrow)} | ${(median(wide) / median(narrow)).toFixed(1)}× |`,
+      `| every entry (pages of 10,000) | ${ms(all)} | git ls-tree -l | ${ms(lsTree)} | ${(median(all) / median(lsTree)).toFixed(1)}× |`,
+      '',
+      `The first page right after the commits (nodes not yet decoded): ${(cold.seconds * 1000).toFixed(0)} ms; filling the directory took ${fill.seconds.toFixed(1)} s. Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
+      '',
+    ];
+    console.log(lines.join('\n'));
+    return lines.join('\n');
+  } finally {
+    await server.stop();
+  }
+}
+
+async function batchDownload(work: string): Promise<string> {
+  const server = await startServerProcess(join(work, 'batch-data'));
+  try {
+    await jsonOrThrow(await fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'batch' }) }));
+    const repoUrl = `${server.url}/api/repos/bench/batch`;
+    const source = join(work, 'batch-files');
+    await mkdir(source);
+    const hashes: string[] = [];
+    for (let start = 0; start < BATCH_FILES; start += 500) {
+      const files = Array.from({ length: Math.min(500, BATCH_FILES - start) }, () => randomBytes(4096)).map((data) => ({ name: hashBuffer(data), data }));
+      const res = await send(`${repoUrl}/versions`, 'POST', multipart(files, 'SPEED'), { 'content-type': 'multipart/form-data; boundary=SPEED' });
+      if (res.status !== 200) throw new Error(`batch upload: ${res.status}`);
+      for (const f of files) {
+        hashes.push(f.name);
+        await writeFile(join(source, f.name), f.data);
+      }
+    }
+    const request = join(work, 'batch-request.gz');
+    await writeFile(request, gzipSync(hashes.map((hash) => `${hash}\n`).join('')));
+    const extract = async (command: string) => {
+      const out = join(work, 'batch-out');
+      await rm(out, { recursive: true, force: true });
+      await mkdir(out);
+      const seconds = (await time(async () => execFileSync('sh', ['-c', command.replaceAll('$OUT', out)]))).seconds;
+      const count = Number(execFileSync('sh', ['-c', `find '${out}' -type f | wc -l`]).toString());
+      if (count !== BATCH_FILES) throw new Error(`${command}: ${count} files`);
+      return seconds;
+    };
+    const yoke: number[] = [];
+    const tar: number[] = [];
+    const load: number[] = [];
+    for (let round = 0; round < ROUNDS; round++) {
+      load.push(loadavg()[0]);
+      yoke.push(await extract(`curl -sS --fail -X POST -H 'content-type: application/gzip' --data-binary @'${request}' '${repoUrl}/versions/batch-download' | tar -xz -C '$OUT'`));
+      tar.push(await extract(`tar -c -C '${source}' . | tar -x -C '$OUT'`));
+    }
+    const lines = [
+      `### Batch download (${BATCH_FILES} × 4 KiB, extracted; ${ROUNDS} rounds, alternating; medians)`,
+      '',
+      '| case | Yoke s | baseline | baseline s | ratio |',
+      '|---|---:|---|---:|---:|',
+      `| POST versions/batch-download, curl \\| tar -xz | ${median(yoke).toFixed(3)} | tar -c \\| tar -x | ${median(tar).toFixed(3)} | ${(median(yoke) / median(tar)).toFixed(1)}× |`,
+      '',
+      `Rounds: Yoke ${yoke.map((x) => x.toFixed(3)).join(', ')}; tar ${tar.map((x) => x.toFixed(3)).join(', ')}. Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
+      '',
+    ];
+    console.log(lines.join('\n'));
+    return lines.join('\n');
+  } finally {
+    await server.stop();
+  }
+}
+
 export async function speedBench(): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'yoke-bench-speed-'));
   try {
-    const parts = [await smallFileGet(work)];
+    const only = process.env.YOKE_BENCH_SPEED_ONLY;
+    const parts: string[] = [];
+    if (!only || only === 'get') parts.push(await smallFileGet(work));
+    if (!only || only === 'list') parts.push(await listing(work));
+    if (!only || only === 'batch') parts.push(await batchDownload(work));
     return parts.join('\n');
   } finally {
     await rm(work, { recursive: true, force: true });

@@ -229,22 +229,9 @@ function encodeTarHeader(out: Buffer, at: number, name: string, size: number): v
   out.write(`${sum.toString(8).padStart(6, '0')} `, at + 148, 'latin1');
 }
 
-/** A whole small blob, read with one ranged get (the exact range spares the read that finds EOF). */
-async function readWhole(blobs: BlobStore, e: VersionEntry): Promise<Buffer> {
-  const stream = await blobs.get(e.hash, { start: 0, end: e.size - 1 });
-  return new Promise((resolve, reject) => {
-    const chunks: Buffer[] = [];
-    let length = 0;
-    stream.on('data', (chunk: Buffer) => {
-      chunks.push(chunk);
-      length += chunk.length;
-    });
-    stream.once('error', reject);
-    stream.once('end', () => {
-      if (length !== e.size) reject(new Error(`Blob ${e.hash} has ${length} bytes, expected ${e.size}`));
-      else resolve(chunks.length === 1 ? chunks[0] : Buffer.concat(chunks, length));
-    });
-  });
+/** A whole small blob in one buffer of its size, without a stream per blob; a blob shorter than its record is refused. */
+function readWhole(blobs: BlobStore, e: VersionEntry): Promise<Buffer> {
+  return blobs.read(e.hash, { start: 0, end: e.size - 1 });
 }
 
 /**
