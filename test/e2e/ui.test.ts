@@ -378,9 +378,10 @@ describe('web interface', { skip: noBrowser }, () => {
   it('resumes a large upload interrupted by closing the page: the same file dropped again sends only the parts the server lacks', async () => {
     const folder = await mkdtemp(join(tmpdir(), 'yoke-ui-resume-'));
     try {
-      // 40 MiB: three numbered parts of 16 MiB (bytes no earlier test uploaded, so the server does not hold them whole).
+      // 33 MiB: numbered parts of 16, 16 and 1 MiB (bytes no earlier test uploaded, so the server does not hold them whole).
+      const size = 33 * 1024 * 1024;
       const file = join(folder, 'resumed.bin');
-      await writeFile(file, Buffer.alloc(40 * 1024 * 1024, 7));
+      await writeFile(file, Buffer.alloc(size, 7));
       const startUpload = async (page: Page) => {
         await page.goto(url('/demo/dataset/upload/main/resume'));
         await page.locator('input[type=file][multiple]').setInputFiles(file);
@@ -406,9 +407,9 @@ describe('web interface', { skip: noBrowser }, () => {
       await page.waitForURL(/\/demo\/dataset\/tree\/main\/resume$/);
       await page.locator('.entry', { hasText: 'resumed.bin' }).waitFor();
       assert.deepEqual(sent, ['2', '3']);
-      const stored = await server.fetch('/api/repos/demo/dataset/file/main/resume/resumed.bin', { headers: { range: 'bytes=41943039-41943039' } });
+      const stored = await server.fetch('/api/repos/demo/dataset/file/main/resume/resumed.bin', { headers: { range: `bytes=${size - 1}-${size - 1}` } });
       assert.deepEqual(new Uint8Array(await stored.arrayBuffer()), new Uint8Array([7]));
-      assert.equal(stored.headers.get('content-range'), `bytes 41943039-41943039/${40 * 1024 * 1024}`);
+      assert.equal(stored.headers.get('content-range'), `bytes ${size - 1}-${size - 1}/${size}`);
       await expectCleanConsole();
     } finally {
       await rm(folder, { recursive: true, force: true });
@@ -443,13 +444,23 @@ describe('web interface', { skip: noBrowser }, () => {
 
   it('fits a phone: every page without sideways scrolling', async () => {
     const { page } = await watch(PHONE);
+    const first = (await server.json('/api/repos/demo/dataset/commits/history/main?page_size=100')).body.commits.at(-1).id;
     const pages: Array<[string, string, string]> = [
       ['home', '/', '.repo-item'],
       ['tree', '/demo/dataset', '.entry'],
       ['blob-text', '/demo/dataset/blob/main/src/main.py', '.code'],
       ['blob-table', '/demo/dataset/blob/main/data/train.csv', 'table.data'],
+      ['blob-image', '/demo/dataset/blob/main/images/cat-2.png', '.media img'],
+      ['blob-video', '/demo/dataset/blob/main/media/clip.webm', 'video'],
+      ['gallery', '/demo/dataset/tree/main/images', '.entry'],
+      ['history', '/demo/dataset/commits/main', '.commit-message'],
+      ['commit', `/demo/dataset/commit/${first}`, '.commit-title'],
       ['compare', '/demo/dataset/compare/main..experiment', '.diff'],
+      ['compare-table', '/demo/dataset/compare/main..experiment', '.changed-file .table-diff, .changed-file .notice'],
+      ['branches', '/demo/dataset/branches', '.branch-row'],
+      ['workspaces', '/demo/dataset/workspaces', 'table.data'],
       ['upload', '/demo/dataset/upload/main', '.dropzone'],
+      ['wide-directory', '/big/wide/tree/main/many', '.entry'],
     ];
     for (const [name, path, ready] of pages) {
       await page.goto(url(path));
@@ -457,11 +468,43 @@ describe('web interface', { skip: noBrowser }, () => {
       assert.ok((await horizontalOverflow(page)) <= 0, `${path} scrolls sideways on a phone`);
       await screenshot(page, name);
     }
-    // Keyboard: the first Tab stops are the header and the repository links.
-    await page.goto(url('/demo/dataset'));
-    await page.locator('.entry').first().waitFor();
-    for (let i = 0; i < 3; i++) await page.keyboard.press('Tab');
-    assert.equal(await page.evaluate(() => document.activeElement?.tagName), 'A');
+    await expectCleanConsole();
+  });
+
+  it('is keyboard navigable from page to page: a skip link, links followed with Enter, focus on the new page', async () => {
+    const { page } = await watch();
+    /** Tabs until the focused element's text is `name`; fails after 80 stops. */
+    const tabTo = async (name: string) => {
+      for (let i = 0; i < 80; i++) {
+        await page.keyboard.press('Tab');
+        if ((await page.evaluate(() => document.activeElement?.textContent?.trim())) === name) return;
+      }
+      assert.fail(`Tab never reached ${name}`);
+    };
+    const focused = () => page.evaluate(() => document.activeElement?.id || document.activeElement?.textContent?.trim());
+    await page.goto(url('/'));
+    await page.locator('.repo-item').first().waitFor();
+    await page.keyboard.press('Tab');
+    assert.equal(await focused(), 'Skip to content');
+    await page.keyboard.press('Enter');
+    assert.equal(await focused(), 'main');
+    await tabTo('demo/dataset');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/demo\/dataset$/);
+    // Focus moved to the new page's content, so the next stops are its links, not the header's again.
+    assert.equal(await focused(), 'main');
+    await page.locator('.entry', { hasText: 'data' }).first().waitFor();
+    await tabTo('data');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/tree\/main\/data$/);
+    await page.locator('.entry', { hasText: 'train.csv' }).waitFor();
+    await tabTo('train.csv');
+    await page.keyboard.press('Enter');
+    await page.locator('table.data tbody tr').first().waitFor();
+    await tabTo('Branches');
+    await page.keyboard.press('Enter');
+    await page.waitForURL(/\/demo\/dataset\/branches$/);
+    await page.locator('.branch-row').first().waitFor();
     await expectCleanConsole();
   });
 });

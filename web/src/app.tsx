@@ -17,6 +17,9 @@ export function App() {
   else page = <NotFound />;
   return (
     <>
+      <a class="skip-link" href="#main" onClick={skipToContent}>
+        Skip to content
+      </a>
       <header class="top">
         <a class="brand" href="/">
           Yoke
@@ -28,9 +31,17 @@ export function App() {
           </button>
         )}
       </header>
-      <main id="main">{page}</main>
+      <main id="main" tabIndex={-1}>
+        {page}
+      </main>
     </>
   );
+}
+
+/** The skip link moves focus itself: the router would otherwise treat `#main` as an address. */
+function skipToContent(event: MouseEvent): void {
+  event.preventDefault();
+  document.getElementById('main')?.focus();
 }
 
 function NotFound() {

@@ -12,6 +12,9 @@ export function navigate(to: string, options: { replace?: boolean } = {}): void 
   else history.pushState(null, '', to);
   window.scrollTo(0, 0);
   for (const listener of listeners) listener();
+  // The link that was followed is gone: keyboard and screen-reader users continue from the new page's content,
+  // not from the top of the document.
+  document.getElementById('main')?.focus({ preventScroll: true });
 }
 
 /** The current path and query; re-renders the caller when it changes. */
