@@ -533,6 +533,11 @@ describe('web interface with authentication on', { skip: noBrowser }, () => {
     for (const [key, value] of Object.entries({ ...AUTHOR, message: 'Add a tone' })) form.append(key, value);
     form.append('files[]', new Blob([new Uint8Array(wav(2))]), 'tone.wav');
     assert.equal((await server.json('/api/repos/open/media/file/main/sounds', { method: 'PUT', body: form, headers: { authorization: `Bearer ${admin.secret}` } })).status, 200);
+    const readme = new FormData();
+    for (const [key, value] of Object.entries({ ...AUTHOR, message: 'Add a README with a picture' })) readme.append(key, value);
+    readme.append('files[]', new Blob(['# Sounds\n\n![cover](cover.png)\n']), 'README.md');
+    readme.append('files[]', new Blob([new Uint8Array(png(64, [90, 30, 160]))]), 'cover.png');
+    assert.equal((await server.json('/api/repos/open/media/file/main', { method: 'PUT', body: readme, headers: { authorization: `Bearer ${admin.secret}` } })).status, 200);
   });
   after(async () => {
     await browser?.close();
@@ -547,6 +552,11 @@ describe('web interface with authentication on', { skip: noBrowser }, () => {
     page.on('request', (request) => {
       if (request.url().includes('/file/')) fileRequests.push({ url: request.url(), range: request.headers().range, authorization: request.headers().authorization });
     });
+    // A README's image is an img too: it loads through a file link.
+    await page.goto(server.url + '/open/media');
+    await page.waitForFunction(() => (document.querySelector('.markdown img') as HTMLImageElement | null)?.naturalWidth === 64);
+    assert.match((await page.locator('.markdown img').getAttribute('src')) ?? '', /\/file\/[0-9a-f]+\/cover\.png\?link=/);
+    fileRequests.length = 0;
     await page.goto(server.url + '/open/media/blob/main/sounds/tone.wav');
     await page.waitForFunction(() => (document.querySelector('audio') as HTMLAudioElement | null)?.duration === 2);
     const src = await page.locator('audio').getAttribute('src');
@@ -569,6 +579,10 @@ describe('web interface with authentication on', { skip: noBrowser }, () => {
     await page.getByRole('heading', { name: 'Sign in with a token' }).waitFor();
     assert.equal(await page.getByText('plans').count(), 0);
     await screenshot(page, 'token-prompt');
+    await page.setViewportSize(PHONE);
+    assert.ok((await horizontalOverflow(page)) <= 0, 'the token prompt scrolls sideways on a phone');
+    await screenshot(page, 'token-prompt');
+    await page.setViewportSize(DESKTOP);
     await page.getByLabel('Token').fill(secret);
     await page.getByRole('button', { name: 'Use token' }).click();
     await page.getByRole('heading', { name: /secret\s*\/\s*plans/ }).waitFor();

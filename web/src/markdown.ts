@@ -10,17 +10,21 @@ const ANY_SCHEME = /^[a-z][a-z0-9+.-]*:/i;
 
 const escapeHtml = (text: string) => text.replace(/[&<>"']/g, (c) => `&#${c.charCodeAt(0)};`);
 
-/** `resolve(href, isImage)` turns a relative link into an address in this interface or the API. */
-export function renderMarkdown(source: string, resolve: (href: string, isImage: boolean) => string): string {
+/**
+ * `resolve(href, isImage)` turns a relative link into an address in this interface or the API (asynchronously
+ * for images when a token is in use: they need a file link).
+ */
+export function renderMarkdown(source: string, resolve: (href: string, isImage: boolean) => string | Promise<string>): Promise<string> {
   const marked = new Marked({
     gfm: true,
+    async: true,
     renderer: { html: ({ text }) => escapeHtml(text) },
-    walkTokens(token: Token) {
+    async walkTokens(token: Token) {
       if (token.type !== 'link' && token.type !== 'image') return;
       const href = token.href.trim();
       if (href.startsWith('#') || SAFE_SCHEME.test(href)) return;
-      token.href = ANY_SCHEME.test(href) || href.startsWith('//') ? '#' : resolve(href, token.type === 'image');
+      token.href = ANY_SCHEME.test(href) || href.startsWith('//') ? '#' : await resolve(href, token.type === 'image');
     },
   });
-  return marked.parse(source, { async: false }) as string;
+  return marked.parse(source, { async: true });
 }

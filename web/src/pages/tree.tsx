@@ -206,8 +206,11 @@ function Readme({ context, entry }: { context: RepoContext; entry: Entry }) {
   );
 }
 
-/** A README's relative link, resolved against its directory: images to the file's bytes, others to its page. */
-function resolveRelative(context: RepoContext, href: string, isImage: boolean): string {
+/**
+ * A README's relative link, resolved against its directory: images to the file's bytes (through a file link when
+ * a token is in use: an img cannot send it), others to its page.
+ */
+function resolveRelative(context: RepoContext, href: string, isImage: boolean): string | Promise<string> {
   const [target, fragment = ''] = href.split('#', 2);
   const parts = context.path === '' || target.startsWith('/') ? [] : context.path.split('/');
   for (const part of target.split('/')) {
@@ -215,6 +218,8 @@ function resolveRelative(context: RepoContext, href: string, isImage: boolean): 
     else if (part !== '.' && part !== '') parts.push(part);
   }
   const resource = `${context.revision}/${parts.join('/')}`;
-  if (isImage) return client.repoUrl(context.namespace, context.repo, `/file/${encodeSegments(resource)}`);
+  const direct = client.repoUrl(context.namespace, context.repo, `/file/${encodeSegments(resource)}`);
+  // A missing image stays a broken image (its address answers 404), not a README that fails to show.
+  if (isImage) return client.token === null ? direct : client.fileLink(context.namespace, context.repo, resource).then((link) => link.url, () => direct);
   return repoHref(context.namespace, context.repo, target.endsWith('/') ? 'tree' : 'blob', resource) + (fragment ? `#${fragment}` : '');
 }
