@@ -6,6 +6,7 @@
  * Sizes: BENCH_FRAMES_ROWS (1000000), BENCH_FRAMES_BIG_GB (2; 0 skips the big file).
  */
 import { execFileSync, spawnSync } from 'node:child_process';
+import { randomUUID } from 'node:crypto';
 import { existsSync, readFileSync } from 'node:fs';
 import { mkdtemp, rm, stat } from 'node:fs/promises';
 import { tmpdir } from 'node:os';
@@ -77,7 +78,7 @@ async function serverOps(server: ServerProcess, repo: string, format: string): P
 
   // Index into a fresh workspace, edit EDITS rows (eight requests in flight, as a script would), commit.
   const workspace = async () => {
-    const created = await jsonOrThrow(await fetch(`${api}/workspaces`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ branch_name: 'main' }) }));
+    const created = await jsonOrThrow(await fetch(`${api}/workspaces`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ branch_name: 'main', workspace_id: randomUUID() }) }));
     return created.workspace.id as string;
   };
   const index = (id: string) => fetch(`${api}/workspaces/${id}/data_frames/resource/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ is_indexed: true }) }).then(jsonOrThrow);
