@@ -14,8 +14,8 @@ const ROW_HEIGHT = 44;
 /** Rows rendered above and below the visible ones, so fast scrolling shows no gaps. */
 const OVERSCAN = 20;
 const README = /^readme(\.(md|markdown|txt))?$/i;
-/** README names looked up in a directory longer than one page, most usual first. */
-const README_NAMES = ['README.md', 'readme.md', 'Readme.md', 'README.markdown', 'README.txt', 'README'];
+/** README names looked up in a directory longer than one page: the usual spellings only, as each absent one costs a 404. */
+const README_NAMES = ['README.md', 'readme.md', 'README'];
 
 /** `tree/{rev}/{path}`: a directory, its README and, for a directory of images, a gallery. */
 export function TreeView({ context }: { context: RepoContext }) {
