@@ -39,6 +39,7 @@ export interface FileLink {
 function linkSignature(token: TokenRecord, expires: number, target: { namespace: string; repo: string }, resource: string): Buffer {
   return createHmac('sha256', token.secretHash).update(JSON.stringify(['yoke-file-link-v1', token.id, expires, target.namespace, target.repo, resource])).digest();
 }
+
 const view = ({ secretHash: _, ...token }: TokenRecord): TokenView => token;
 
 /**
