@@ -13,11 +13,11 @@
 import { execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
 import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
-import { gzipSync } from 'node:zlib';
-import { hashBuffer } from '../src/core/hash.js';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
+import { gzipSync } from 'node:zlib';
+import { hashBuffer } from '../src/core/hash.js';
 import { jsonOrThrow, multipart, send, startServerProcess, time } from './lib.js';
 
 const ROUNDS = Number(process.env.YOKE_BENCH_SPEED_ROUNDS ?? 5);
