@@ -69,5 +69,6 @@ print(json.dumps({
     "group_by": median(group_by),
     "index": median(index),
     "edit_commit": median(edit_and_write),
+    "batch_edit_commit": median(edit_and_write),
     "diff": median(diff),
 }))

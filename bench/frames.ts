@@ -64,7 +64,7 @@ function rssMiB(pid: number): number {
   return Number(/VmRSS:\s+(\d+)/.exec(status)![1]) / 1024;
 }
 
-type Ops = Record<'first_page' | 'filtered_page' | 'group_by' | 'index' | 'edit_commit' | 'diff', number>;
+type Ops = Record<'first_page' | 'filtered_page' | 'group_by' | 'index' | 'edit_commit' | 'batch_edit_commit' | 'diff', number>;
 
 async function serverOps(server: ServerProcess, repo: string, format: string): Promise<Ops> {
   const api = `${server.url}/api/repos/bench/${repo}`;
@@ -101,28 +101,43 @@ async function serverOps(server: ServerProcess, repo: string, format: string): P
             Array.from({ length: 8 }, async () => {
               while (next < rowIds.length) {
                 const rowId = rowIds[next++];
-                await jsonOrThrow(await fetch(`${api}/workspaces/${id}/data_frames/rows/${rowId}/resource/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tag: 'edited' }) }));
+                await jsonOrThrow(await fetch(`${api}/workspaces/${id}/data_frames/rows/${rowId}/resource/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ tag: `edited ${round}` }) }));
               }
             }),
           );
-          await jsonOrThrow(await fetch(`${api}/workspaces/${id}/commit/main`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: `edit ${round}`, ...AUTHOR }) }));
+          await jsonOrThrow(await fetch(`${api}/workspaces/${id}/commit/main`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: `edit ${round}`, author: AUTHOR.name, email: AUTHOR.email }) }));
         })
       ).seconds,
     );
   }
   ops.index = indexSeconds.sort((a, b) => a - b)[1];
   ops.edit_commit = editSeconds.sort((a, b) => a - b)[1];
+  // The same edits as one batch request (Oxen's `PUT rows/resource/{path}`), then the commit.
+  let batchRound = 0;
+  ops.batch_edit_commit = await median(async () => {
+    const id = await workspace();
+    await index(id);
+    const picked = await jsonOrThrow(await fetch(`${api}/workspaces/${id}/data_frames/resource/${path}?sql=${encodeURIComponent(`SELECT * FROM df WHERE id % ${ROWS / EDITS} = 0`)}&page_size=${EDITS}`));
+    const value = `batch ${batchRound++}`;
+    const data = picked.data_frame.view.data.map((row: Record<string, unknown>) => ({ row_id: row._oxen_id, value: { tag: value } }));
+    await jsonOrThrow(await fetch(`${api}/workspaces/${id}/data_frames/rows/resource/${path}`, { method: 'PUT', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ data }) }));
+    await jsonOrThrow(await fetch(`${api}/workspaces/${id}/commit/main`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ message: value, author: AUTHOR.name, email: AUTHOR.email }) }));
+  });
 
   const diffPath = `d.${format}`;
+  // Create (or replace) the comparison, then read the first page of changed rows: the join runs once per version pair.
+  let round = 0;
   ops.diff = await median(async () => {
-    const compare = await jsonOrThrow(
+    const compareId = `bench-${format}-${round++}`;
+    await jsonOrThrow(
       await fetch(`${api}/compare/data_frames`, {
         method: 'POST',
         headers: { 'content-type': 'application/json' },
-        body: JSON.stringify({ compare_id: `bench-${format}`, left: { path: `${diffPath}`, version: 'v1' }, right: { path: `${diffPath}`, version: 'main' }, keys: ['id'], compare: [], display: [] }),
+        body: JSON.stringify({ compare_id: compareId, left: { path: diffPath, version: 'v1' }, right: { path: diffPath, version: 'main' }, keys: [{ left: 'id', right: 'id' }], compare: [], display: [] }),
       }),
     );
-    return compare;
+    const changed = await jsonOrThrow(await fetch(`${api}/compare/data_frames/${compareId}/diff/v1..main?page_size=100`));
+    if (changed.data_frame.source.size.height !== ROWS / 100) throw new Error(`expected ${ROWS / 100} changed rows, got ${changed.data_frame.source.size.height}`);
   });
   return ops as Ops;
 }
@@ -164,6 +179,7 @@ export async function framesBench(): Promise<string> {
         filtered_page: cliMedian(cli, `SELECT * FROM ${source('v1')} WHERE category = 42 LIMIT 100; SELECT count(*) FROM ${source('v1')} WHERE category = 42;`),
         group_by: cliMedian(cli, `SELECT category, count(*) AS n, avg(score) AS mean FROM ${source('v1')} GROUP BY category;`),
         index: cliMedian(cli, `ATTACH '${join(work, 'cli-index.duckdb')}' AS w; CREATE OR REPLACE TABLE w.df AS SELECT * FROM ${source('v1')};`),
+        batch_edit_commit: cliMedian(cli, `ATTACH '${join(work, 'cli-index.duckdb')}' AS w; USE w; UPDATE df SET tag = 'batch' WHERE id % ${ROWS / EDITS} = 0; COPY df TO ${out} ${format === 'csv' ? '(HEADER)' : '(FORMAT parquet)'};`),
         edit_commit: cliMedian(cli, `ATTACH '${join(work, 'cli-index.duckdb')}' AS w; USE w; ${edits} COPY df TO ${out} ${format === 'csv' ? '(HEADER)' : '(FORMAT parquet)'};`),
         diff: cliMedian(cli, `SELECT count(*) FROM ((SELECT * FROM ${source('v1')} EXCEPT SELECT * FROM ${source('v2')}) UNION ALL (SELECT * FROM ${source('v2')} EXCEPT SELECT * FROM ${source('v1')}));`),
       };
@@ -176,7 +192,8 @@ export async function framesBench(): Promise<string> {
       filtered_page: 'filtered page (`category = 42`, 100 rows + count)',
       group_by: '`GROUP BY category` (count, mean)',
       index: 'index into a workspace',
-      edit_commit: `edit ${EDITS} rows and commit`,
+      edit_commit: `edit ${EDITS} rows (one request each, 8 in flight) and commit`,
+      batch_edit_commit: `edit ${EDITS} rows (one batch request) and commit`,
       diff: 'diff of two versions differing in 1 % of rows',
     };
     lines.push(`### Data frames: ${ROWS.toLocaleString('en')} rows × 10 columns (medians of ${ROUNDS})`, '');
