@@ -24,6 +24,7 @@ import {
   type Json,
 } from '@duckdb/node-api';
 import { quoteLiteral, type TabularFormat } from '../../core/tabular.js';
+import { processAlive } from '../local-blob-store.js';
 
 export interface FrameEngineOptions {
   /** Spill files of queries larger than memory go to `<scratchDir>/spill`. */
@@ -345,17 +346,8 @@ function removeSpillOfDeadProcesses(spillDir: string): void {
   const host = hostname();
   for (const name of readdirSync(spillDir)) {
     const match = /^(.*)-(\d+)-\d+$/.exec(name);
-    if (!match || match[1] !== host || isAlive(Number(match[2]))) continue;
+    if (!match || match[1] !== host || processAlive(Number(match[2]))) continue;
     rmSync(join(spillDir, name), { recursive: true, force: true });
-  }
-}
-
-function isAlive(pid: number): boolean {
-  try {
-    process.kill(pid, 0);
-    return true;
-  } catch (error) {
-    return (error as NodeJS.ErrnoException).code === 'EPERM';
   }
 }
 

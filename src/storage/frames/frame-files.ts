@@ -5,7 +5,7 @@
  * deleting the directory loses nothing.
  */
 import { createWriteStream } from 'node:fs';
-import { mkdir, rename, rm, stat, utimes } from 'node:fs/promises';
+import { mkdir, rename, rm, stat } from 'node:fs/promises';
 import { join } from 'node:path';
 import { Transform } from 'node:stream';
 import { pipeline } from 'node:stream/promises';
@@ -32,12 +32,7 @@ export class FrameFiles {
       return own;
     }
     const cached = join(this.cacheDir, canonical);
-    const present = await stat(cached).catch(() => null);
-    if (present) {
-      // Touched on use so that a size-bounded cleanup can drop the least recently read copies first.
-      await utimes(cached, new Date(), new Date()).catch(() => undefined);
-      return cached;
-    }
+    if (await stat(cached).catch(() => null)) return cached;
     let copy = this.copying.get(canonical);
     if (!copy) {
       copy = this.copy(canonical, cached).finally(() => this.copying.delete(canonical));
