@@ -11,12 +11,19 @@ export function Gallery({ context, first }: { context: RepoContext; first: DirPa
   const [entries, setEntries] = useState<Entry[]>(first.entries);
   const [page, setPage] = useState(1);
   const [busy, setBusy] = useState(false);
+  const [error, setError] = useState<string | null>(null);
   const more = async () => {
     setBusy(true);
-    const next = await client.listDirectory(namespace, repo, resourceOf(revision, path), page + 1, first.page_size);
-    setEntries((old) => [...old, ...next.entries]);
-    setPage(page + 1);
-    setBusy(false);
+    setError(null);
+    try {
+      const next = await client.listDirectory(namespace, repo, resourceOf(revision, path), page + 1, first.page_size);
+      setEntries((old) => [...old, ...next.entries]);
+      setPage(page + 1);
+    } catch (err) {
+      setError(`More images could not be loaded: ${(err as Error).message}`);
+    } finally {
+      setBusy(false);
+    }
   };
   return (
     <>
@@ -36,6 +43,11 @@ export function Gallery({ context, first }: { context: RepoContext; first: DirPa
         <button type="button" onClick={more} disabled={busy}>
           Show more
         </button>
+      )}
+      {error && (
+        <p class="error" role="alert">
+          {error}
+        </p>
       )}
     </>
   );

@@ -194,7 +194,10 @@ function ReadmeBeyondFirstPage({ context, first }: { context: RepoContext; first
 function Readme({ context, entry }: { context: RepoContext; entry: Entry }) {
   const { namespace, repo, revision, path } = context;
   const resource = `${revision}/${joinPath(path, entry.filename)}`;
-  const text = useLoad(async (signal) => new TextDecoder().decode(await client.readFile(namespace, repo, resource, { start: 0, end: Math.min(entry.size, 512 * 1024) - 1 }, signal)), [resource, entry.hash]);
+  const text = useLoad(
+    async (signal) => (entry.size === 0 ? '' : new TextDecoder().decode(await client.readFile(namespace, repo, resource, { start: 0, end: Math.min(entry.size, 512 * 1024) - 1 }, signal))),
+    [resource, entry.hash],
+  );
   if (entry.size === 0) return null;
   return (
     <section class="card readme" aria-label={entry.filename}>
