@@ -1,8 +1,13 @@
 import type { Readable } from 'node:stream';
 import { NotFound, YokeError } from '../core/errors.js';
+import { hashBuffer } from '../core/hash.js';
 import { SMALL_READ_BYTES, type BlobStore, type ByteRange, type PutResult } from '../storage/blob-store.js';
 import type { MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { chooseGzipLevel, findRepoBlobSizes, resolveBatch, versionBlobsMissing, versionsTarGz, type RequestedVersion } from './version-download.js';
+import { WeightedLru } from './weighted-lru.js';
+
+/** Bytes of small whole blobs kept in memory for repeated GETs (each at most SMALL_READ_BYTES). */
+export const SMALL_BLOB_CACHE_BYTES = 32 * 1024 * 1024;
 
 /**
  * The blob writes of one request. They share one durability barrier, taken by `commit` once every
@@ -19,6 +24,13 @@ export interface BlobWrites {
  * What a repository holds is answered from its record (`repo_blobs`), never by listing the store.
  */
 export class VersionService {
+  /**
+   * Small blobs read whole, verified against their hash: a GET of a small file costs three thread-pool trips
+   * (open, read, close), more CPU than the rest of the request. A blob's bytes never change, so a copy
+   * stays right on every backend and across processes.
+   */
+  private readonly smallBlobs = new WeightedLru<Buffer>(SMALL_BLOB_CACHE_BYTES);
+
   constructor(
     private readonly meta: MetaStore,
     private readonly blobs: BlobStore,
@@ -69,7 +81,7 @@ export class VersionService {
   readCommitted(hash: string, range: ByteRange): Promise<Readable | Buffer>;
   async readCommitted(hash: string, range?: ByteRange): Promise<Readable | Buffer> {
     try {
-      if (range && range.end - range.start < SMALL_READ_BYTES) return await this.blobs.read(hash, range);
+      if (range && range.end - range.start < SMALL_READ_BYTES) return await this.readSmall(hash, range);
       return await this.blobs.get(hash, range);
     } catch (err) {
       if (err instanceof NotFound) {
@@ -77,5 +89,14 @@ export class VersionService {
       }
       throw err;
     }
+  }
+
+  /** A small range from the cache of whole small blobs; a read from the start that hashes to `hash` was the whole blob and is kept. */
+  private async readSmall(hash: string, range: ByteRange): Promise<Buffer> {
+    const whole = this.smallBlobs.get(hash);
+    if (whole && range.end < whole.length) return whole.subarray(range.start, range.end + 1);
+    const bytes = await this.blobs.read(hash, range);
+    if (range.start === 0 && hashBuffer(bytes) === hash) this.smallBlobs.set(hash, bytes, bytes.length);
+    return bytes;
   }
 }

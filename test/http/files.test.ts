@@ -1,8 +1,10 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { rm, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
-import { AUTHOR, assertEnvelope, blobTempFiles, createRepo, putFiles, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
+import type { LocalBlobStore } from '../../src/storage/local-blob-store.js';
+import { AUTHOR, assertEnvelope, blobsInS3, blobTempFiles, createRepo, putFiles, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
 
 describe('files: upload, download, delete, move, list', () => {
   let server: TestServer;
@@ -310,6 +312,27 @@ describe('files: server-side damage', () => {
       assert.equal(res.status, 500);
       assert.equal(res.body.error.type, 'version_blob_missing');
       assert.equal(res.body.error.hash, body.file.hash);
+    } finally {
+      await server.stop();
+    }
+  });
+
+  it('keeps a small file in memory only once its bytes matched their hash (issue 15)', { skip: blobsInS3 && 'blobs in S3 have no local path to damage' }, async () => {
+    const server = await startTestServer();
+    try {
+      await createRepo(server, 'dmg', 'cached');
+      const { body } = await putFiles(server, 'dmg/cached', 'main/x.txt', [{ name: 'x.txt', content: 'precious' }]);
+      const path = (server.yoke.blobs as LocalBlobStore).localPath(body.file.hash);
+      const read = async () => (await server.fetch('/api/repos/dmg/cached/file/main/x.txt')).text();
+      // Damaged bytes are served as stored (fsck finds them), but not kept: once repaired, the right bytes show.
+      await writeFile(path, 'damaged!');
+      assert.equal(await read(), 'damaged!');
+      await writeFile(path, 'precious');
+      assert.equal(await read(), 'precious');
+      // Verified bytes are kept: later reads do not touch the store.
+      await rm(path);
+      assert.equal(await read(), 'precious');
+      assert.equal(await read(), 'precious');
     } finally {
       await server.stop();
     }

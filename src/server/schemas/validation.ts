@@ -6,10 +6,16 @@ import { jsonValue } from '../json-body.js';
 /**
  * Oxen's clients send many JSON bodies with no Content-Type or as text/plain, which the catch-all parser
  * keeps as text: a route with a body schema gets such a body parsed here (preValidation), so its schema
- * checks the JSON either way.
+ * checks the JSON either way. A callback hook, not async: it runs on every request.
  */
-export async function parseTextBody(request: FastifyRequest): Promise<void> {
-  if (typeof request.body === 'string' && request.routeOptions.schema?.body !== undefined) request.body = jsonValue(request.body);
+export function parseTextBody(request: FastifyRequest, _reply: unknown, done: (err?: Error) => void): void {
+  if (typeof request.body !== 'string' || request.routeOptions.schema?.body === undefined) return done();
+  try {
+    request.body = jsonValue(request.body);
+  } catch (err) {
+    return done(err as Error);
+  }
+  done();
 }
 
 /**
