@@ -25,10 +25,10 @@ export interface ServerProcess {
   stop(): Promise<void>;
 }
 
-/** Runs `yoke serve` in its own process, so client work does not share the server's event loop. */
-export async function startServerProcess(dataDir: string, env: Record<string, string> = {}): Promise<ServerProcess> {
+/** Runs `yoke serve` in its own process, so client work does not share the server's event loop; `root`: another checkout's (a before/after run). */
+export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, root = ROOT): Promise<ServerProcess> {
   const port = await freePort();
-  const child = spawn(process.execPath, [join(ROOT, 'bin/yoke.cjs'), 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], {
+  const child = spawn(process.execPath, [join(root, 'bin/yoke.cjs'), 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, ...env },
   });

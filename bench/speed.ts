@@ -1,8 +1,10 @@
 /**
  * Speed benchmark (issue 15): each hot path beside its raw floor, measured alternately in the same run.
  *  get    GET of one 1 KiB committed file from CONNECTIONS keep-alive connections for SECONDS, vs a plain
- *         node:http static file server (its own process, stat + read stream of the same bytes); then the
+ *         node:http static file server (its own process, stat + read stream of the same bytes), from each client of
+ *         YOKE_BENCH_SPEED_CLIENTS (node,autocannon), with the CPU each server and client used; then the
  *         same after IDLE seconds without requests, over connections kept open through the idle period.
+ *         YOKE_BENCH_SPEED_BEFORE=<another checkout> serves that one too, in the same rounds.
  *  list   first page (100) of a DIR_ENTRIES-entry directory vs of a 100-entry one; every entry of the big one
  *         (pages of 10,000, the most a page holds) vs `git ls-tree -l` of the same directory in a git repository.
  *  batch  POST versions/batch-download of BATCH_FILES × 4 KiB blobs, extracted by `tar -xz` (curl | tar), vs
@@ -10,15 +12,16 @@
  * YOKE_BENCH_SPEED_ONLY=get|list|batch runs one part.
  * Env: YOKE_BENCH_SPEED_BATCH_FILES (10000), YOKE_BENCH_SPEED_DIR_ENTRIES (100000), YOKE_BENCH_SPEED_ROUNDS (5), _SECONDS (3), _CONNECTIONS (32), _IDLE (10).
  */
-import { execFileSync, spawn } from 'node:child_process';
+import { execFile, execFileSync, spawn } from 'node:child_process';
+import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
-import { mkdir, mkdtemp, rm, writeFile } from 'node:fs/promises';
+import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { hashBuffer } from '../src/core/hash.js';
-import { jsonOrThrow, multipart, send, startServerProcess, time } from './lib.js';
+import { jsonOrThrow, multipart, ROOT, send, startServerProcess, time } from './lib.js';
 
 const ROUNDS = Number(process.env.YOKE_BENCH_SPEED_ROUNDS ?? 5);
 const SECONDS = Number(process.env.YOKE_BENCH_SPEED_SECONDS ?? 3);
@@ -27,30 +30,52 @@ const IDLE = Number(process.env.YOKE_BENCH_SPEED_IDLE ?? 10);
 const DIR_ENTRIES = Number(process.env.YOKE_BENCH_SPEED_DIR_ENTRIES ?? 100_000);
 const BATCH_FILES = Number(process.env.YOKE_BENCH_SPEED_BATCH_FILES ?? 10_000);
 const AUTHOR = { name: 'Bench', email: 'bench@example.com' };
+/** Load clients of the GET part, in order: `node` (http.request in this process), `autocannon` (its own process). */
+const CLIENTS = (process.env.YOKE_BENCH_SPEED_CLIENTS ?? 'node,autocannon').split(',');
+/** Another checkout of Yoke (dependencies installed) served beside this one in the same rounds: before and after a change. */
+const BEFORE = process.env.YOKE_BENCH_SPEED_BEFORE;
 
 interface Load {
   perSecond: number;
   p50: number;
   p99: number;
+  /** CPU seconds the server process spent per 1,000 requests. */
+  serverCpuPer1000: number;
+  /** Cores the load client kept busy (CPU seconds per second). */
+  clientCores: number;
 }
 
 const median = (xs: number[]) => [...xs].sort((a, b) => a - b)[Math.floor(xs.length / 2)];
 const sleep = (ms: number) => new Promise((r) => setTimeout(r, ms));
+const CLOCK_TICKS = Number(execFileSync('getconf', ['CLK_TCK']).toString());
 
-/** GETs `url` from CONNECTIONS keep-alive connections for `seconds`; every answer must be `expected`. */
-async function hammer(url: string, expected: Buffer, seconds: number, kept?: Agent): Promise<Load> {
+/** CPU seconds (user + system) a process has used so far, from /proc. */
+function cpuSeconds(pid: number): number {
+  const fields = readFileSync(`/proc/${pid}/stat`, 'utf8').split(') ')[1].split(' ');
+  return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
+}
+
+/** A server under load: where its requests go and the process whose CPU is counted. */
+interface Target {
+  name: string;
+  url: string;
+  pid: number;
+}
+
+/** GETs the target from CONNECTIONS keep-alive connections of this process for `seconds`; every answer must be `expected`. */
+async function hammer(target: Target, expected: Buffer, seconds: number, kept?: Agent): Promise<Load> {
   const agent = kept ?? new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
   const latencies: number[] = [];
   const until = performance.now() + seconds * 1000;
   const getOnce = () =>
     new Promise<void>((resolve, reject) => {
       const start = performance.now();
-      request(url, { agent }, (res) => {
+      request(target.url, { agent }, (res) => {
         const chunks: Buffer[] = [];
         res.on('data', (c: Buffer) => chunks.push(c));
         res.on('error', reject);
         res.on('end', () => {
-          if (res.statusCode !== 200 || !Buffer.concat(chunks).equals(expected)) return reject(new Error(`GET ${url}: ${res.statusCode}`));
+          if (res.statusCode !== 200 || !Buffer.concat(chunks).equals(expected)) return reject(new Error(`GET ${target.url}: ${res.statusCode}`));
           latencies.push(performance.now() - start);
           resolve();
         });
@@ -59,17 +84,52 @@ async function hammer(url: string, expected: Buffer, seconds: number, kept?: Age
         .end();
     });
   const t0 = performance.now();
+  const server0 = cpuSeconds(target.pid);
+  const client0 = process.cpuUsage();
   await Promise.all(Array.from({ length: CONNECTIONS }, async () => {
     while (performance.now() < until) await getOnce();
   }));
   const elapsed = (performance.now() - t0) / 1000;
+  const client = process.cpuUsage(client0);
+  const serverCpu = cpuSeconds(target.pid) - server0;
   if (!kept) agent.destroy();
   latencies.sort((a, b) => a - b);
-  return { perSecond: latencies.length / elapsed, p50: latencies[Math.floor(latencies.length * 0.5)], p99: latencies[Math.floor(latencies.length * 0.99)] };
+  return {
+    perSecond: latencies.length / elapsed,
+    p50: latencies[Math.floor(latencies.length * 0.5)],
+    p99: latencies[Math.floor(latencies.length * 0.99)],
+    serverCpuPer1000: (serverCpu * 1000) / latencies.length,
+    clientCores: (client.user + client.system) / 1e6 / elapsed,
+  };
+}
+
+/**
+ * The same load from autocannon in its own process (a client that does less per request than Node's http module,
+ * to see whether the Node client bounds the figures); its latencies have whole milliseconds. Bodies are not checked.
+ */
+async function cannon(target: Target, seconds: number): Promise<Load> {
+  const times = join(tmpdir(), `yoke-bench-autocannon-${process.pid}`);
+  const server0 = cpuSeconds(target.pid);
+  const out = await new Promise<string>((resolve, reject) => {
+    const args = ['-f', '%U %S', '-o', times, join(ROOT, 'node_modules/.bin/autocannon'), '-c', String(CONNECTIONS), '-d', String(seconds), '-j', target.url];
+    execFile('/usr/bin/time', args, { maxBuffer: 1 << 24 }, (err, stdout) => (err ? reject(err) : resolve(stdout)));
+  });
+  const serverCpu = cpuSeconds(target.pid) - server0;
+  const result = JSON.parse(out);
+  if (result.non2xx > 0 || result.errors > 0) throw new Error(`autocannon ${target.url}: ${result.non2xx} non-2xx, ${result.errors} errors`);
+  const [user, system] = (await readFile(times, 'utf8')).trim().split(/\s+/).slice(-2).map(Number);
+  await rm(times, { force: true });
+  return {
+    perSecond: result.requests.total / result.duration,
+    p50: result.latency.p50,
+    p99: result.latency.p99,
+    serverCpuPer1000: (serverCpu * 1000) / result.requests.total,
+    clientCores: (user + system) / result.duration,
+  };
 }
 
 /** A plain node:http server (its own process) answering every GET with the file at `path`. */
-async function startStaticServer(path: string): Promise<{ url: string; stop(): void }> {
+async function startStaticServer(path: string): Promise<{ url: string; pid: number; stop(): void }> {
   const code = `
     const fs = require('node:fs');
     const server = require('node:http').createServer((req, res) => {
@@ -86,14 +146,25 @@ async function startStaticServer(path: string): Promise<{ url: string; stop(): v
     child.stdout!.once('data', (d: Buffer) => resolve(Number(d.toString().trim())));
     child.once('exit', () => reject(new Error('static server exited')));
   });
-  return { url: `http://127.0.0.1:${port}/one.bin`, stop: () => child.kill('SIGTERM') };
+  return { url: `http://127.0.0.1:${port}/one.bin`, pid: child.pid!, stop: () => child.kill('SIGTERM') };
 }
 
-function loadLine(name: string, runs: Load[]): string {
-  const rps = median(runs.map((r) => r.perSecond));
-  const p50 = median(runs.map((r) => r.p50));
-  const p99 = median(runs.map((r) => r.p99));
-  return `| ${name} | ${rps.toFixed(0)} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${(p99 / p50).toFixed(1)} | ${runs.map((r) => r.perSecond.toFixed(0)).join(', ')} |`;
+function loadLine(name: string, client: string, runs: Load[]): string {
+  const of = (pick: (r: Load) => number) => median(runs.map(pick));
+  const p50 = of((r) => r.p50);
+  const p99 = of((r) => r.p99);
+  return `| ${name} | ${client} | ${of((r) => r.perSecond).toFixed(0)} | ${p50.toFixed(2)} | ${p99.toFixed(2)} | ${(p99 / p50).toFixed(1)} | ${(of((r) => r.serverCpuPer1000) * 1000).toFixed(0)} | ${of((r) => r.clientCores).toFixed(2)} | ${runs.map((r) => r.perSecond.toFixed(0)).join(', ')} |`;
+}
+
+/** Creates repository bench/get on `url` holding `bytes` at main/small/one.bin; its GET address. */
+async function commitSmallFile(url: string, bytes: Buffer<ArrayBuffer>): Promise<string> {
+  await jsonOrThrow(await fetch(`${url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'get' }) }));
+  const form = new FormData();
+  form.append('name', AUTHOR.name);
+  form.append('email', AUTHOR.email);
+  form.append('files[]', new Blob([bytes]), 'one.bin');
+  await jsonOrThrow(await fetch(`${url}/api/repos/bench/get/file/main/small`, { method: 'PUT', body: form }));
+  return `${url}/api/repos/bench/get/file/main/small/one.bin`;
 }
 
 async function smallFileGet(work: string): Promise<string> {
@@ -101,46 +172,53 @@ async function smallFileGet(work: string): Promise<string> {
   const file = join(work, 'one.bin');
   await writeFile(file, bytes);
   const server = await startServerProcess(join(work, 'data'));
+  const before = BEFORE ? await startServerProcess(join(work, 'data-before'), {}, BEFORE) : null;
   const plain = await startStaticServer(file);
   try {
-    await jsonOrThrow(await fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'get' }) }));
-    const form = new FormData();
-    form.append('name', AUTHOR.name);
-    form.append('email', AUTHOR.email);
-    form.append('files[]', new Blob([bytes]), 'one.bin');
-    await jsonOrThrow(await fetch(`${server.url}/api/repos/bench/get/file/main/small`, { method: 'PUT', body: form }));
-    const yokeUrl = `${server.url}/api/repos/bench/get/file/main/small/one.bin`;
-    // Warm both (JIT, caches) before measuring.
-    await hammer(yokeUrl, bytes, 1);
-    await hammer(plain.url, bytes, 1);
-    const yoke: Load[] = [];
-    const baseline: Load[] = [];
-    const afterIdle: Load[] = [];
+    const targets: Target[] = [{ name: 'Yoke GET file/main/small/one.bin', url: await commitSmallFile(server.url, bytes), pid: server.child.pid! }];
+    if (before) targets.push({ name: `Yoke before (${BEFORE})`, url: await commitSmallFile(before.url, bytes), pid: before.child.pid! });
+    targets.push({ name: 'plain node:http static file server', url: plain.url, pid: plain.pid });
+    const clients: Record<string, (target: Target, seconds: number) => Promise<Load>> = {
+      node: (target, seconds) => hammer(target, bytes, seconds),
+      autocannon: cannon,
+    };
+    // Warm every server (JIT, caches) before measuring.
+    for (const target of targets) await hammer(target, bytes, 1);
+    const runs = new Map<string, Load[]>();
     const load: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       load.push(loadavg()[0]);
-      yoke.push(await hammer(yokeUrl, bytes, SECONDS));
-      baseline.push(await hammer(plain.url, bytes, SECONDS));
+      for (const client of CLIENTS) {
+        for (const target of targets) {
+          const key = `${target.name}\0${client}`;
+          runs.set(key, [...(runs.get(key) ?? []), await clients[client](target, SECONDS)]);
+        }
+      }
     }
     // The connections of the round before stay open through the idle period, as a client's pool keeps them.
+    const afterIdle: Load[] = [];
     const kept = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
-    await hammer(yokeUrl, bytes, 1, kept);
+    await hammer(targets[0], bytes, 1, kept);
     for (let round = 0; round < ROUNDS; round++) {
       await sleep(IDLE * 1000);
-      afterIdle.push(await hammer(yokeUrl, bytes, SECONDS, kept));
+      afterIdle.push(await hammer(targets[0], bytes, SECONDS, kept));
     }
     kept.destroy();
-    const ratio = median(yoke.map((r) => r.perSecond)) / median(baseline.map((r) => r.perSecond));
+    const rate = (target: Target, client: string) => median(runs.get(`${target.name}\0${client}`)!.map((r) => r.perSecond));
+    const baseline = targets[targets.length - 1];
+    const ratios = CLIENTS.flatMap((client) =>
+      targets.slice(0, -1).map((target) => `${target.name} / node:http with the ${client} client: ${((rate(target, client) / rate(baseline, client)) * 100).toFixed(0)} %.`),
+    );
     const lines = [
       `### Small-file GET (1 KiB, ${CONNECTIONS} keep-alive connections, ${SECONDS} s × ${ROUNDS} rounds, alternating)`,
       '',
-      '| server | req/s (median) | p50 ms | p99 ms | p99 / p50 | req/s per round |',
-      '|---|---:|---:|---:|---:|---|',
-      loadLine('Yoke GET file/main/small/one.bin', yoke),
-      loadLine('plain node:http static file server', baseline),
-      loadLine(`Yoke, each round after ${IDLE} s idle`, afterIdle),
+      '| server | client | req/s (median) | p50 ms | p99 ms | p99 / p50 | server CPU ms per 1,000 req | client cores | req/s per round |',
+      '|---|---|---:|---:|---:|---:|---:|---:|---|',
+      ...CLIENTS.flatMap((client) => targets.map((target) => loadLine(target.name, client, runs.get(`${target.name}\0${client}`)!))),
+      loadLine(`${targets[0].name}, each round after ${IDLE} s idle`, 'node', afterIdle),
       '',
-      `Yoke / node:http: ${(ratio * 100).toFixed(0)} %. Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
+      ...ratios,
+      `Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
       '',
     ];
     console.log(lines.join('\n'));
@@ -148,6 +226,7 @@ async function smallFileGet(work: string): Promise<string> {
   } finally {
     plain.stop();
     await server.stop();
+    await before?.stop();
   }
 }
 
