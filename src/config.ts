@@ -91,6 +91,14 @@ function parsePoolSize(value: string | number): number {
   return size;
 }
 
+/** pino's levels, and silent (no log at all). */
+export const LOG_LEVELS = ['fatal', 'error', 'warn', 'info', 'debug', 'trace', 'silent'];
+
+function parseLogLevel(value: string): string {
+  if (!LOG_LEVELS.includes(value)) throw new Error(`Invalid log level: ${value} (one of ${LOG_LEVELS.join(', ')})`);
+  return value;
+}
+
 function parsePort(value: string | number): number {
   const port = Number(value);
   if (!Number.isInteger(port) || port < 0 || port > 65535) throw new Error(`Invalid port: ${value}`);
@@ -147,7 +155,7 @@ export function serverConfig(flags: ServerFlags = {}, env: NodeJS.ProcessEnv = p
     databaseUrl: parseDatabaseUrl(flags.databaseUrl ?? env.YOKE_DATABASE_URL ?? ''),
     databasePoolSize: parsePoolSize(flags.databasePoolSize ?? env.YOKE_DATABASE_POOL_SIZE ?? DEFAULT_DATABASE_POOL_SIZE),
     s3: parseS3(flags, env),
-    logLevel: flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info',
+    logLevel: parseLogLevel(flags.logLevel ?? env.YOKE_LOG_LEVEL ?? 'info'),
     maxFileBytes: parsePositive('YOKE_MAX_FILE_BYTES', env.YOKE_MAX_FILE_BYTES ?? 64 * 1024 ** 3),
     maxDecompressedBytes: parsePositive('YOKE_MAX_DECOMPRESSED_BYTES', env.YOKE_MAX_DECOMPRESSED_BYTES ?? DEFAULT_MAX_DECOMPRESSED_BYTES),
     frameMemoryBytes: parsePositive('YOKE_FRAME_MEMORY_BYTES', env.YOKE_FRAME_MEMORY_BYTES ?? 256 * 1024 ** 2),

@@ -27,21 +27,28 @@ program
   .option('--s3-endpoint <url>', 'S3 endpoint for radosgw, MinIO and the like, http(s)://host:port (env YOKE_S3_ENDPOINT; default AWS)')
   .option('--s3-region <region>', 'S3 region (env YOKE_S3_REGION, default us-east-1)')
   .option('--s3-prefix <prefix>', 'key prefix ending with / (env YOKE_S3_PREFIX; default none)')
-  .option('--log-level <level>', 'pino log level or "silent" (env YOKE_LOG_LEVEL, default info)')
+  .option('--log-level <level>', 'fatal, error, warn, info, debug, trace or silent (env YOKE_LOG_LEVEL, default info)')
   .option('--auth', 'require a token on every request but version and health (env YOKE_AUTH=1; the default when listening beyond loopback)')
   .option('--no-auth', 'serve without tokens even when listening beyond loopback (a warning is logged)')
   .option('--cors-origin <origins>', 'web origins that may call the API, comma-separated, or * (env YOKE_CORS_ORIGINS; default none)')
   .action(async (flags) => {
     const server = await startServer(serverConfig(flags));
     let stopping = false;
-    const shutdown = async () => {
+    const shutdown = async (signal: NodeJS.Signals) => {
       // A second signal means "now".
       if (stopping) process.exit(1);
       stopping = true;
+      server.app.log.info({ signal }, `${signal}: stopping (requests under way get ${SHUTDOWN_GRACE_MS / 1000} s, then the stores close)`);
       // Requests under way get a grace period; a client holding a request open must not keep the
       // process alive after that.
       setTimeout(() => server.app.server.closeAllConnections(), SHUTDOWN_GRACE_MS).unref();
-      await server.close();
+      try {
+        await server.close();
+      } catch (err) {
+        server.app.log.error({ err }, 'stopping failed: the stores may not have closed cleanly');
+        process.exit(1);
+      }
+      server.app.log.info('stopped cleanly: server and stores closed');
       process.exit(0);
     };
     process.on('SIGINT', shutdown);

@@ -29,6 +29,7 @@ import { compareDataFrameRoutes } from './routes/compare-data-frames.js';
 import { authorizeRequest } from './access.js';
 import { assertJsonDepth } from './json-body.js';
 import { MULTIPART_LIMITS } from './multipart.js';
+import { noteRefusal, RequestLogController } from './request-log.js';
 import { sharedCompilers } from './schemas/compilers.js';
 import { documentRoute, markOptionalBodies } from './schemas/openapi.js';
 import { AJV_OPTIONS, parseTextBody, validationError } from './schemas/validation.js';
@@ -85,6 +86,7 @@ export const KEEP_ALIVE_MS = 75_000;
 export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<FastifyInstance> {
   const app = Fastify({
     logger: options.logger ?? false,
+    logController: new RequestLogController(),
     // Oxen clients send many requests over one connection and large bodies; be generous.
     keepAliveTimeout: KEEP_ALIVE_MS,
     requestTimeout: 0,
@@ -134,6 +136,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   });
 
   if (options.onRoute) app.addHook('onRoute', options.onRoute);
+  if (options.logger) app.addHook('onSend', noteRefusal);
   app.setErrorHandler(handleError);
   // Like Oxen, accept an empty body where JSON is optional (DELETE, PATCH) instead of failing.
   app.removeContentTypeParser('application/json');

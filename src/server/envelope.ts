@@ -1,5 +1,6 @@
 import type { FastifyError, FastifyReply, FastifyRequest } from 'fastify';
 import { YokeError } from '../core/errors.js';
+import { acceptedMediaTypes } from './schemas/openapi.js';
 
 /** The Oxen version we speak; clients compare it against their minimum. */
 export const OXEN_VERSION = '0.54.0';
@@ -44,6 +45,14 @@ export function errorBody(status: number, code: string, title: string, detail: s
   };
 }
 
+/** fastify's bare 415 (a Content-Type no parser takes, or not a media type at all), with what the route takes. */
+function unsupportedMediaType(request: FastifyRequest): string {
+  const given = request.headers['content-type'];
+  const accepted = acceptedMediaTypes(request.routeOptions.schema);
+  const takes = accepted.length > 0 ? accepted.join(' or ') : 'application/json';
+  return `Unsupported Media Type: Content-Type ${JSON.stringify(given ?? '')} is not one this route reads (a media type is type/subtype); it takes ${takes}`;
+}
+
 /**
  * The single error mapper. Domain errors carry their status; framework and parser errors with a
  * 4xx status keep it; anything else is ours and answers 500 (and is logged).
@@ -60,7 +69,7 @@ export function handleError(error: FastifyError | Error, request: FastifyRequest
   if (status >= 400 && status < 500) {
     const code = CODE_BY_STATUS[status] ?? 'bad_request';
     const title = code.split('_').map((w) => w[0].toUpperCase() + w.slice(1)).join(' ');
-    return reply.status(status).send(errorBody(status, code, title, error.message));
+    return reply.status(status).send(errorBody(status, code, title, status === 415 ? unsupportedMediaType(request) : error.message));
   }
   const errno = (error as NodeJS.ErrnoException).code;
   // A write past the largest file the file system can hold comes from an offset the client chose.

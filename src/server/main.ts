@@ -1,4 +1,4 @@
-import { mkdir, readdir, rm } from 'node:fs/promises';
+import { mkdir, readdir, readFile, rm } from 'node:fs/promises';
 import { join } from 'node:path';
 import type { FastifyInstance } from 'fastify';
 import type { ServerConfig } from '../config.js';
@@ -7,7 +7,8 @@ import { LocalBlobStore, processAlive } from '../storage/local-blob-store.js';
 import type { BlobStore } from '../storage/blob-store.js';
 import type { MetaStore } from '../storage/meta-store.js';
 import { SqliteMetaStore } from '../storage/sqlite-meta-store.js';
-import { buildApp } from './app.js';
+import { buildApp, SPEC_PATH } from './app.js';
+import { requestLogFields } from './request-log.js';
 
 /** Scratch directories (`dir-hashes-<pid>-…`) of processes that are gone: a kill left them. */
 async function removeAbandonedScratch(scratchRoot: string): Promise<void> {
@@ -42,6 +43,33 @@ export async function openBlobStore(config: Pick<ServerConfig, 'dataDir' | 's3'>
   return LocalBlobStore.open(join(config.dataDir, 'blobs'));
 }
 
+/** A URL as it may be logged: its password (and any password-like query parameter) masked. */
+export function redactCredentials(url: string): string {
+  try {
+    const parsed = new URL(url);
+    if (parsed.password !== '') parsed.password = '***';
+    for (const key of [...parsed.searchParams.keys()]) if (/pass|secret|key|token/i.test(key)) parsed.searchParams.set(key, '***');
+    return parsed.toString();
+  } catch {
+    return '(unreadable URL)';
+  }
+}
+
+/** What a person starting the server needs to know: where the data is, whether tokens are needed, where to go. */
+async function startupReport(config: ServerConfig, url: string) {
+  const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+  const meta = config.databaseUrl === null ? { kind: 'sqlite', path: join(config.dataDir, 'meta.sqlite') } : { kind: 'postgresql', database: redactCredentials(config.databaseUrl) };
+  const blobs =
+    config.s3 === null
+      ? { kind: 'local', path: join(config.dataDir, 'blobs') }
+      : { kind: 's3', bucket: config.s3.bucket, prefix: config.s3.prefix, region: config.s3.region, endpoint: config.s3.endpoint === null ? 'AWS' : redactCredentials(config.s3.endpoint) };
+  const fields = { version, dataDir: config.dataDir, meta, blobs, auth: config.auth, web: `${url}/`, api: `${url}${SPEC_PATH}` };
+  const metaText = config.databaseUrl === null ? `SQLite in ${config.dataDir}` : `PostgreSQL ${redactCredentials(config.databaseUrl)}`;
+  const blobText = config.s3 === null ? `files in ${join(config.dataDir, 'blobs')}` : `files in S3 bucket ${config.s3.bucket}`;
+  const message = `Yoke ${version} serving ${fields.web} (API document ${fields.api}); data: ${metaText}, ${blobText}; auth ${config.auth ? 'on: requests need a token' : 'off'}`;
+  return { fields, message };
+}
+
 export interface RunningServer {
   app: FastifyInstance;
   yoke: Yoke;
@@ -68,9 +96,16 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   });
   await yoke.uploads.releaseAbandonedUploads();
   await yoke.workspaceFrames.removeAbandoned();
-  const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'] };
+  const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'], serializers: { req: requestLogFields } };
   const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins, idleTimeoutMs: config.idleTimeoutMs, minBodyRate: config.minBodyRate });
-  await app.listen({ host: config.host, port: config.port });
+  // fastify's own "Server listening at" line is replaced by the fuller one below.
+  const level = app.log.level;
+  app.log.level = 'warn';
+  try {
+    await app.listen({ host: config.host, port: config.port });
+  } finally {
+    app.log.level = level;
+  }
   if (config.authOffOnNetwork) app.log.warn({ host: config.host }, 'auth is off (--no-auth) while listening beyond loopback: anyone who can reach this address can read, write and delete every repository');
   // Abandoned partial uploads expire; look for them a few times per TTL.
   const ttl = yoke.uploads.idleTtlMs;
@@ -81,10 +116,15 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   const address = app.server.address();
   const port = typeof address === 'object' && address ? address.port : config.port;
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
+  const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
+  if (config.logLevel !== 'silent') {
+    const { fields, message } = await startupReport(config, url);
+    app.log.info(fields, message);
+  }
   return {
     app,
     yoke,
-    url: `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`,
+    url,
     async close() {
       clearInterval(sweeper);
       await app.close();

@@ -91,6 +91,10 @@ describe('files: upload, download, delete, move, list', () => {
     const { status, body } = await putFiles(server, R, 'main/images/image_4.jpg', [{ name: 'image_4.jpg', content: 'i4' }]);
     assert.equal(status, 200);
     assert.equal(body.no_changes, true);
+    // What Oxen's clients read (status, status_message, commit) stays; the text says the message went unused.
+    assert.equal(body.status, 'success');
+    assert.equal(body.status_message, 'resource_found');
+    assert.match(body.status_description, /^Nothing was committed: main\/images\/image_4\.jpg already holds these bytes.*message was not used/);
     assert.equal(body.commit.id, before[0].id);
     assert.equal((await history()).length, before.length);
   });

@@ -1,4 +1,5 @@
 import { strict as assert } from 'node:assert';
+import { execFileSync } from 'node:child_process';
 import { after, before, describe, it } from 'node:test';
 import { AUTHOR, assertEnvelope, createRepo, putFiles, startTestServer, type TestServer } from '../helpers/server.js';
 
@@ -19,6 +20,18 @@ describe('server and repositories', () => {
     assert.ok(health.body.disk_usage.total_gb > 0);
     const res = await server.fetch('/api/version');
     assert.equal(res.headers.get('oxen-version'), '0.54.0');
+  });
+
+  it("reports the data directory's disk use as df does (used ÷ (used + available), root's reserve left out)", async () => {
+    const { disk_usage: disk } = (await server.json('/api/health')).body;
+    // df -P -k: 1024-byte blocks; Used, Available, Capacity (rounded up).
+    const row = execFileSync('df', ['-P', '-k', server.dataDir], { encoding: 'utf8' }).trim().split('\n')[1].split(/\s+/);
+    const [usedKb, availableKb, capacity] = [Number(row[2]), Number(row[3]), Number(row[4].replace('%', ''))];
+    const kb = 1024 ** 3 / 1024;
+    // Others write to the same file system meanwhile: allow 64 MiB of drift.
+    assert.ok(Math.abs(disk.used_gb * kb - usedKb) < 64 * 1024, `used ${disk.used_gb * kb} KiB, df ${usedKb} KiB`);
+    assert.ok(Math.abs(disk.free_gb * kb - availableKb) < 64 * 1024, `free ${disk.free_gb * kb} KiB, df ${availableKb} KiB`);
+    assert.ok(Math.abs(Math.ceil(disk.percent_used) - capacity) <= 1, `percent ${disk.percent_used}, df ${capacity}%`);
   });
 
   it('keeps idle connections open for as long as its Keep-Alive header announces (no earlier cut by the headers timeout)', async () => {

@@ -42,7 +42,8 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke, options: { auth?: b
       commit: commitView(commit),
       files,
       ...(files.length === 1 ? { file: files[0] } : {}),
-      ...(created ? {} : { no_changes: true }),
+      // Oxen's clients read status and commit only; a person reading the reply learns the message went unused.
+      ...(created ? {} : { no_changes: true, status_description: `Nothing was committed: ${request.params['*']} already holds these bytes, so commit ${commit.id} stays the latest and the message was not used` }),
     });
   });
 

@@ -17,14 +17,16 @@ export function metaRoutes(app: FastifyInstance, yoke: Yoke, dataDir = process.c
   app.get('/api/health', { schema: { tags, summary: 'Health and disk usage', ...health } }, async () => {
     const fs = await statfs(dataDir);
     const total = fs.blocks * fs.bsize;
+    // As df counts: free is what an unprivileged process may still write (the root reserve excluded), and the
+    // share used is of what such a process can ever have, used + free.
     const free = fs.bavail * fs.bsize;
-    const used = total - fs.bfree * fs.bsize;
+    const used = (fs.blocks - fs.bfree) * fs.bsize;
     return ok('resource_found', {
       disk_usage: {
         total_gb: total / GB,
         used_gb: used / GB,
         free_gb: free / GB,
-        percent_used: total === 0 ? 0 : (used / total) * 100,
+        percent_used: used + free === 0 ? 0 : (used / (used + free)) * 100,
       },
     });
   });

@@ -43,6 +43,7 @@ export const uploadFiles = {
       files: arrayOf(FILE),
       file: { ...FILE, description: 'When one file was uploaded' },
       no_changes: boolean('True when the files were already there: no commit was made'),
+      status_description: text('With no_changes: says that nothing was committed and the message was not used'),
     }),
   ),
 };

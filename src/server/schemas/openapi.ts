@@ -13,6 +13,13 @@ function withDocumentedTypes(schema: unknown): unknown {
   return Object.fromEntries(Object.entries(schema).map(([key, value]) => [key === 'documentedType' ? 'type' : key, withDocumentedTypes(value)]));
 }
 
+/** The media types a route's schema says it takes (a JSON body, a streamed body), for a 415 to name. */
+export function acceptedMediaTypes(schema: FastifySchema | undefined): string[] {
+  const { streamedBody, body } = (schema ?? {}) as { streamedBody?: { content: MediaMap }; body?: unknown };
+  const json = body === undefined ? [] : isMediaMap(body) ? Object.keys(body.content) : ['application/json'];
+  return [...json, ...Object.keys(streamedBody?.content ?? {})];
+}
+
 /**
  * `transform`: a route's `streamedBody` (multipart, raw bytes) is published as its request body, beside the
  * JSON body it may also take (fastify itself never sees it, so it never validates a stream); the types
