@@ -7,10 +7,12 @@
  *         YOKE_BENCH_SPEED_BEFORE=<another checkout> serves that one too, in the same rounds.
  *  list   first page (100) of a DIR_ENTRIES-entry directory vs of a 100-entry one; every entry of the big one
  *         (pages of 10,000, the most a page holds) vs `git ls-tree -l` of the same directory in a git repository.
- *  batch  POST versions/batch-download of BATCH_FILES × 4 KiB blobs, extracted by `tar -xz` (curl | tar), vs
- *         `tar -c | tar -x` of the same files from a directory.
- * YOKE_BENCH_SPEED_ONLY=get|list|batch runs one part.
- * Env: YOKE_BENCH_SPEED_BATCH_FILES (10000), YOKE_BENCH_SPEED_DIR_ENTRIES (100000), YOKE_BENCH_SPEED_ROUNDS (5), _SECONDS (3), _CONNECTIONS (32), _IDLE (10).
+ *  batch  POST versions/batch-download and QUERY versions of BATCH_FILES × 4 KiB blobs (each count of the list),
+ *         extracted by `tar -xz` (curl | tar), vs `tar -c | tar -x` of the same files from a directory.
+ *  ingest batch upload, PUT file with many parts and workspace staging vs a Node fsync+rename floor, and the server's
+ *         RSS as files arrive (bench/speed-ingest.ts).
+ * YOKE_BENCH_SPEED_ONLY=get|list|batch|ingest runs one part.
+ * Env: YOKE_BENCH_SPEED_BATCH_FILES (10000,100000), YOKE_BENCH_SPEED_DIR_ENTRIES (100000), YOKE_BENCH_SPEED_ROUNDS (5), _SECONDS (3), _CONNECTIONS (32), _IDLE (10).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { readFileSync } from 'node:fs';
@@ -22,13 +24,14 @@ import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { hashBuffer } from '../src/core/hash.js';
 import { jsonOrThrow, multipart, ROOT, send, startServerProcess, time } from './lib.js';
+import { ingest } from './speed-ingest.js';
 
 const ROUNDS = Number(process.env.YOKE_BENCH_SPEED_ROUNDS ?? 5);
 const SECONDS = Number(process.env.YOKE_BENCH_SPEED_SECONDS ?? 3);
 const CONNECTIONS = Number(process.env.YOKE_BENCH_SPEED_CONNECTIONS ?? 32);
 const IDLE = Number(process.env.YOKE_BENCH_SPEED_IDLE ?? 10);
 const DIR_ENTRIES = Number(process.env.YOKE_BENCH_SPEED_DIR_ENTRIES ?? 100_000);
-const BATCH_FILES = Number(process.env.YOKE_BENCH_SPEED_BATCH_FILES ?? 10_000);
+const BATCH_FILES = (process.env.YOKE_BENCH_SPEED_BATCH_FILES ?? '10000,100000').split(',').map(Number);
 const AUTHOR = { name: 'Bench', email: 'bench@example.com' };
 /** Load clients of the GET part, in order: `node` (http.request in this process), `autocannon` (its own process). */
 const CLIENTS = (process.env.YOKE_BENCH_SPEED_CLIENTS ?? 'node,autocannon').split(',');
@@ -303,56 +306,76 @@ async function listing(work: string): Promise<string> {
   }
 }
 
-async function batchDownload(work: string): Promise<string> {
-  const server = await startServerProcess(join(work, 'batch-data'));
-  try {
-    await jsonOrThrow(await fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'batch' }) }));
-    const repoUrl = `${server.url}/api/repos/bench/batch`;
-    const source = join(work, 'batch-files');
-    await mkdir(source);
-    const hashes: string[] = [];
-    for (let start = 0; start < BATCH_FILES; start += 500) {
-      const files = Array.from({ length: Math.min(500, BATCH_FILES - start) }, () => randomBytes(4096)).map((data) => ({ name: hashBuffer(data), data }));
-      const res = await send(`${repoUrl}/versions`, 'POST', multipart(files, 'SPEED'), { 'content-type': 'multipart/form-data; boundary=SPEED' });
+/** Uploads `count` random 4 KiB blobs to repository bench/batch on each server (500 per POST) and keeps them as files under `source`; their hashes. */
+async function uploadBatchBlobs(urls: string[], source: string, count: number): Promise<string[]> {
+  for (const url of urls) await jsonOrThrow(await fetch(`${url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'batch' }) }));
+  await mkdir(source);
+  const hashes: string[] = [];
+  for (let start = 0; start < count; start += 500) {
+    const files = Array.from({ length: Math.min(500, count - start) }, () => randomBytes(4096)).map((data) => ({ name: hashBuffer(data), data }));
+    for (const url of urls) {
+      const res = await send(`${url}/api/repos/bench/batch/versions`, 'POST', multipart(files, 'SPEED'), { 'content-type': 'multipart/form-data; boundary=SPEED' });
       if (res.status !== 200) throw new Error(`batch upload: ${res.status}`);
-      for (const f of files) {
-        hashes.push(f.name);
-        await writeFile(join(source, f.name), f.data);
-      }
     }
+    for (const f of files) {
+      hashes.push(f.name);
+      await writeFile(join(source, f.name), f.data);
+    }
+  }
+  return hashes;
+}
+
+async function batchDownload(work: string, count: number): Promise<string> {
+  const server = await startServerProcess(join(work, `batch-data-${count}`));
+  const before = BEFORE ? await startServerProcess(join(work, `batch-data-before-${count}`), {}, BEFORE) : null;
+  try {
+    const source = join(work, `batch-files-${count}`);
+    const hashes = await uploadBatchBlobs([server.url, ...(before ? [before.url] : [])], source, count);
     const request = join(work, 'batch-request.gz');
     await writeFile(request, gzipSync(hashes.map((hash) => `${hash}\n`).join('')));
+    const out = join(work, 'batch-out');
     const extract = async (command: string) => {
-      const out = join(work, 'batch-out');
       await rm(out, { recursive: true, force: true });
       await mkdir(out);
-      const seconds = (await time(async () => execFileSync('sh', ['-c', command.replaceAll('$OUT', out)]))).seconds;
-      const count = Number(execFileSync('sh', ['-c', `find '${out}' -type f | wc -l`]).toString());
-      if (count !== BATCH_FILES) throw new Error(`${command}: ${count} files`);
+      const seconds = (await time(async () => execFileSync('sh', ['-c', command]))).seconds;
+      const extracted = Number(execFileSync('sh', ['-c', `find '${out}' -type f | wc -l`]).toString());
+      if (extracted !== count) throw new Error(`${command}: ${extracted} files`);
       return seconds;
     };
-    const yoke: number[] = [];
-    const tar: number[] = [];
+    const download = (url: string, method: string, path: string) =>
+      `curl -sS --fail -X ${method} -H 'content-type: application/gzip' --data-binary @'${request}' '${url}/api/repos/bench/batch/${path}' | tar -xz -C '${out}'`;
+    const cases: Array<{ name: string; command: string }> = [
+      { name: 'POST versions/batch-download, curl \\| tar -xz', command: download(server.url, 'POST', 'versions/batch-download') },
+      { name: 'QUERY versions, curl \\| tar -xz', command: download(server.url, 'QUERY', 'versions') },
+      ...(before ? [{ name: `POST versions/batch-download, before (${BEFORE})`, command: download(before.url, 'POST', 'versions/batch-download') }] : []),
+      { name: 'baseline: tar -c \\| tar -x', command: `tar -c -C '${source}' . | tar -x -C '${out}'` },
+    ];
+    const seconds = new Map<string, number[]>(cases.map((c) => [c.name, []]));
     const load: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       load.push(loadavg()[0]);
-      yoke.push(await extract(`curl -sS --fail -X POST -H 'content-type: application/gzip' --data-binary @'${request}' '${repoUrl}/versions/batch-download' | tar -xz -C '$OUT'`));
-      tar.push(await extract(`tar -c -C '${source}' . | tar -x -C '$OUT'`));
+      for (const c of cases) seconds.get(c.name)!.push(await extract(c.command));
     }
+    await rm(source, { recursive: true, force: true });
+    const tar = median(seconds.get(cases[cases.length - 1].name)!);
     const lines = [
-      `### Batch download (${BATCH_FILES} × 4 KiB, extracted; ${ROUNDS} rounds, alternating; medians)`,
+      `### Batch download (${count} × 4 KiB, extracted; ${ROUNDS} rounds, alternating; medians)`,
       '',
-      '| case | Yoke s | baseline | baseline s | ratio |',
-      '|---|---:|---|---:|---:|',
-      `| POST versions/batch-download, curl \\| tar -xz | ${median(yoke).toFixed(3)} | tar -c \\| tar -x | ${median(tar).toFixed(3)} | ${(median(yoke) / median(tar)).toFixed(1)}× |`,
+      '| case | s (median) | ÷ tar | rounds |',
+      '|---|---:|---:|---|',
+      ...cases.map((c) => {
+        const runs = seconds.get(c.name)!;
+        return `| ${c.name} | ${median(runs).toFixed(3)} | ${(median(runs) / tar).toFixed(2)}× | ${runs.map((x) => x.toFixed(3)).join(', ')} |`;
+      }),
       '',
-      `Rounds: Yoke ${yoke.map((x) => x.toFixed(3)).join(', ')}; tar ${tar.map((x) => x.toFixed(3)).join(', ')}. Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
+      `Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
       '',
     ];
     console.log(lines.join('\n'));
     return lines.join('\n');
   } finally {
     await server.stop();
+    await before?.stop();
   }
 }
 
@@ -363,7 +386,8 @@ export async function speedBench(): Promise<string> {
     const parts: string[] = [];
     if (!only || only === 'get') parts.push(await smallFileGet(work));
     if (!only || only === 'list') parts.push(await listing(work));
-    if (!only || only === 'batch') parts.push(await batchDownload(work));
+    if (!only || only === 'batch') for (const count of BATCH_FILES) parts.push(await batchDownload(work, count));
+    if (!only || only === 'ingest') parts.push(await ingest(work));
     return parts.join('\n');
   } finally {
     await rm(work, { recursive: true, force: true });

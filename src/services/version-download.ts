@@ -116,7 +116,11 @@ export async function resolveBatch(
 ): Promise<{ entries: VersionEntry[]; missing: string[] }> {
   const recorded = await findRepoBlobSizes(meta, repoId, requested.map((r) => r.hash));
   const onDisk = new Map<string, number | null>();
-  if (!blobs.remote) {
+  if (!blobs.remote && blobs.statMany) {
+    const hashes = [...recorded.keys()];
+    const sizes = await blobs.statMany(hashes);
+    hashes.forEach((hash, i) => onDisk.set(hash, sizes[i]));
+  } else if (!blobs.remote) {
     await forEachLimited([...recorded.keys()], 32, async (hash) => {
       onDisk.set(hash, await blobs.stat(hash));
     });
@@ -176,10 +180,13 @@ export async function chooseGzipLevel(blobs: BlobStore, entries: VersionEntry[])
 
 /** Blobs up to this size are read whole (one read into a buffer) and read ahead; larger ones are streamed on their turn. */
 const SMALL_BLOB_BYTES = 256 * 1024;
-/** Read-ahead window: at most this many entries ahead of the one being written… */
-const READ_AHEAD_ENTRIES = 32;
+/** Read-ahead window: at most this many entries ahead of the one being written (refilled when half of it is left)… */
+const READ_AHEAD_ENTRIES = 256;
 /** …and at most this many bytes of small blobs read but not yet written. */
 const READ_AHEAD_BYTES = 16 * 1024 ** 2;
+/** Consecutive small blobs are read in batches of at most this many entries and bytes (one `readMany` each). */
+const READ_BATCH_ENTRIES = 64;
+const READ_BATCH_BYTES = 1024 ** 2;
 /**
  * Tar bytes are gathered into batches of about this size before they reach gzip: every write
  * into a zlib stream is a thread-pool round trip, which per 512-byte header or 4 KiB blob costs
@@ -229,9 +236,13 @@ function encodeTarHeader(out: Buffer, at: number, name: string, size: number): v
   out.write(`${sum.toString(8).padStart(6, '0')} `, at + 148, 'latin1');
 }
 
-/** A whole small blob in one buffer of its size, without a stream per blob; a blob shorter than its record is refused. */
-function readWhole(blobs: BlobStore, e: VersionEntry): Promise<Buffer> {
-  return blobs.read(e.hash, { start: 0, end: e.size - 1 });
+/**
+ * Whole small blobs, each in a buffer of its size, without a stream per blob: in one call where the store
+ * reads many at once, else one read each, all in flight. A blob shorter than its record is refused.
+ */
+function readWhole(blobs: BlobStore, batch: VersionEntry[]): Promise<Buffer[]> {
+  if (blobs.readMany) return blobs.readMany(batch);
+  return Promise.all(batch.map((e) => blobs.read(e.hash, { start: 0, end: e.size - 1 })));
 }
 
 /**
@@ -291,23 +302,38 @@ export function versionsTarGz(
   const zeros = Buffer.alloc(TAR_BLOCK * 2);
   const padding = (size: number) => (size % TAR_BLOCK === 0 ? null : zeros.subarray(0, TAR_BLOCK - (size % TAR_BLOCK)));
 
-  // Read-ahead of small blobs: pending reads by entry index.
+  // Read-ahead of small blobs: by entry index, the pending read of its batch and its place in it.
   const isSmall = (e: VersionEntry) => e.size > 0 && e.size <= SMALL_BLOB_BYTES;
-  const ahead = new Map<number, Promise<Buffer>>();
+  const ahead = new Map<number, { reading: Promise<Buffer[]>; at: number }>();
   let nextAhead = 0;
   let aheadBytes = 0;
+  const startReading = (indexes: number[]) => {
+    if (indexes.length === 0) return;
+    const reading = readWhole(blobs, indexes.map((i) => entries[i]));
+    reading.catch(() => {}); // awaited on its turn; never unhandled if we stop before then
+    indexes.forEach((index, at) => ahead.set(index, { reading, at }));
+  };
   const readAhead = (current: number) => {
+    // Refilled only once half the window is used, so that reads go out in whole batches.
+    if (ahead.size > 0 && nextAhead - current > READ_AHEAD_ENTRIES / 2 && aheadBytes < READ_AHEAD_BYTES / 2) return;
+    let batch: number[] = [];
+    let batchBytes = 0;
     while (nextAhead < entries.length && nextAhead - current < READ_AHEAD_ENTRIES) {
       const e = entries[nextAhead];
       if (isSmall(e)) {
-        if (aheadBytes + e.size > READ_AHEAD_BYTES && ahead.size > 0) return;
+        if (aheadBytes + e.size > READ_AHEAD_BYTES && (ahead.size > 0 || batch.length > 0)) break;
+        if (batch.length === READ_BATCH_ENTRIES || batchBytes + e.size > READ_BATCH_BYTES) {
+          startReading(batch);
+          batch = [];
+          batchBytes = 0;
+        }
         aheadBytes += e.size;
-        const reading = readWhole(blobs, e);
-        reading.catch(() => {}); // awaited on its turn; never unhandled if we stop before then
-        ahead.set(nextAhead, reading);
+        batchBytes += e.size;
+        batch.push(nextAhead);
       }
       nextAhead++;
     }
+    startReading(batch);
   };
 
   const feed = async () => {
@@ -318,7 +344,8 @@ export function versionsTarGz(
       if (e.size === 0) {
         await header(e);
       } else if (isSmall(e)) {
-        const data = await ahead.get(i)!;
+        const { reading, at } = ahead.get(i)!;
+        const data = (await reading)[at];
         ahead.delete(i);
         aheadBytes -= e.size;
         if (stopped()) return;

@@ -91,6 +91,13 @@ export interface BlobStore {
    */
   read(hash: string, range: ByteRange): Promise<Buffer>;
   /**
+   * Many whole small blobs in one call (callers bound the count and sizes), for batch downloads: cheaper than a
+   * `read` each where every read costs round trips of its own. NotFound when one is absent. Optional.
+   */
+  readMany?(blobs: Array<{ hash: string; size: number }>): Promise<Buffer[]>;
+  /** Sizes of many blobs (null when absent), cheaper than a `stat` each. Optional, as `readMany`. */
+  statMany?(hashes: string[]): Promise<Array<number | null>>;
+  /**
    * The blob's own file on this machine, for engines that read files in place (DuckDB), or null when the
    * store keeps no local file (an object store: callers copy the blob to a cache). Does not check presence.
    */

@@ -7,6 +7,7 @@ import { Readable } from 'node:stream';
 import { createStreamHasher, hashBuffer } from '../core/hash.js';
 import { BadRequest, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
+import { BlobFileReader, type FileReadError } from './blob-file-reader.js';
 import type { BlobStore, ByteRange, HashFrontier, PutOptions, PutResult, StagedPart, StoredBlob, WriteBatch } from './blob-store.js';
 import { hashFileRange, streamToFile } from './file-writes.js';
 import { layoutParts } from './staging.js';
@@ -48,6 +49,8 @@ export class LocalBlobStore implements BlobStore {
   private readonly tmpDir: string;
 
   private readonly uploadsDir: string;
+  /** Batch downloads' reads and stats of many small blobs (worker threads, synchronous calls). */
+  private readonly reader = new BlobFileReader();
 
   private constructor(root: string) {
     this.objectsDir = join(root, 'objects');
@@ -247,6 +250,25 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
+  async readMany(blobs: Array<{ hash: string; size: number }>): Promise<Buffer[]> {
+    let bytes: Buffer;
+    try {
+      bytes = await this.reader.read(blobs.map((b) => this.pathOf(b.hash)), blobs.map((b) => b.size));
+    } catch (err) {
+      const { code, index } = err as FileReadError;
+      const failed = index === undefined ? undefined : blobs[index];
+      if (!failed) throw err;
+      throw code === 'ENOENT' ? new NotFound(`Blob not found: ${failed.hash}`) : new Error(`Blob ${failed.hash} ${(err as Error).message}`);
+    }
+    let at = 0;
+    return blobs.map((b) => bytes.subarray(at, (at += b.size)));
+  }
+
+  async statMany(hashes: string[]): Promise<Array<number | null>> {
+    const sizes = await this.reader.stat(hashes.map((hash) => this.pathOf(hash)));
+    return Array.from(sizes, (size) => (size < 0 ? null : size));
+  }
+
   async delete(hash: string): Promise<void> {
     await rm(this.pathOf(hash), { force: true });
   }
@@ -416,7 +438,9 @@ export class LocalBlobStore implements BlobStore {
     }
   }
 
-  async close(): Promise<void> {}
+  async close(): Promise<void> {
+    await this.reader.close();
+  }
 }
 
 /** Streams bytes [start, end) of an open file, closing it when done (at once for an empty range). */

@@ -141,6 +141,19 @@ export function blobStoreConformance(name: string, open: OpenBlobStore): void {
         await assert.rejects(store.read(hashBuffer(randomBytes(32)), { start: 0, end: 9 }), isYokeError('NotFound', 404));
       }));
 
+    it('readMany and statMany, where a store has them, answer as read and stat of each blob (issue 15)', () =>
+      withStore(async (store) => {
+        if (!store.readMany || !store.statMany) return;
+        const blobs = [randomBytes(1), randomBytes(4_096), randomBytes(70_000), randomBytes(4_096)];
+        const hashes = await Promise.all(blobs.map(async (data) => (await store.put(chunksOf(data, 1_000))).hash));
+        const absent = hashBuffer(randomBytes(32));
+        assert.deepEqual(await store.statMany([...hashes, absent, hashes[0]]), [1, 4_096, 70_000, 4_096, null, 1]);
+        const read = await store.readMany(hashes.map((hash, i) => ({ hash, size: blobs[i].length })));
+        assert.deepEqual(read, blobs);
+        await assert.rejects(store.readMany([{ hash: hashes[1], size: 4_096 }, { hash: absent, size: 10 }]), isYokeError('NotFound', 404));
+        await assert.rejects(store.readMany([{ hash: hashes[0], size: 2 }]), /has 1 bytes, not 2/);
+      }));
+
     it('get of a missing blob rejects with NotFound (404)', () =>
       withStore(async (store) => {
         const missing = hashBuffer(randomBytes(32));
