@@ -4,25 +4,28 @@
  *         node:http static file server (its own process, stat + read stream of the same bytes), from each client of
  *         YOKE_BENCH_SPEED_CLIENTS (node,autocannon), with the CPU each server and client used; then the
  *         same after IDLE seconds without requests, over connections kept open through the idle period.
- *         YOKE_BENCH_SPEED_BEFORE=<another checkout> serves that one too, in the same rounds.
  *  list   first page (100) of a DIR_ENTRIES-entry directory vs of a 100-entry one; every entry of the big one
  *         (pages of 10,000, the most a page holds) vs `git ls-tree -l` of the same directory in a git repository.
  *  batch  POST versions/batch-download and QUERY versions of BATCH_FILES × 4 KiB blobs (each count of the list),
  *         extracted by `tar -xz` (curl | tar), vs `tar -c | tar -x` of the same files from a directory.
  *  ingest batch upload, PUT file with many parts and workspace staging vs a Node fsync+rename floor, and the server's
  *         RSS as files arrive (bench/speed-ingest.ts).
- * YOKE_BENCH_SPEED_ONLY=get|list|batch|ingest runs one part.
+ * YOKE_BENCH_SPEED_ONLY=get|list|batch|ingest runs one part. YOKE_BENCH_SPEED_SHAPE=local|postgres|s3: where Yoke keeps
+ * metadata and blobs (PostgreSQL and radosgw started as bench/scale.ts does). YOKE_BENCH_SPEED_BEFORE=<another checkout>
+ * serves that one too, in the same rounds (get and batch).
  * Env: YOKE_BENCH_SPEED_BATCH_FILES (10000,100000), YOKE_BENCH_SPEED_DIR_ENTRIES (100000), YOKE_BENCH_SPEED_ROUNDS (5), _SECONDS (3), _CONNECTIONS (32), _IDLE (10).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
-import { readFileSync } from 'node:fs';
 import { randomBytes } from 'node:crypto';
+import { readFileSync } from 'node:fs';
 import { mkdir, mkdtemp, readFile, rm, writeFile } from 'node:fs/promises';
 import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
 import { hashBuffer } from '../src/core/hash.js';
+import { startPostgres } from '../test/helpers/postgres.js';
+import { startRadosgw } from '../test/helpers/radosgw.js';
 import { jsonOrThrow, multipart, ROOT, send, startServerProcess, time } from './lib.js';
 import { ingest } from './speed-ingest.js';
 
@@ -37,6 +40,8 @@ const AUTHOR = { name: 'Bench', email: 'bench@example.com' };
 const CLIENTS = (process.env.YOKE_BENCH_SPEED_CLIENTS ?? 'node,autocannon').split(',');
 /** Another checkout of Yoke (dependencies installed) served beside this one in the same rounds: before and after a change. */
 const BEFORE = process.env.YOKE_BENCH_SPEED_BEFORE;
+/** Where Yoke keeps its data: `local` (SQLite + data directory), `postgres` (+ local blobs) or `s3` (PostgreSQL + radosgw). */
+const SHAPE = process.env.YOKE_BENCH_SPEED_SHAPE ?? 'local';
 
 interface Load {
   perSecond: number;
@@ -174,8 +179,8 @@ async function smallFileGet(work: string): Promise<string> {
   const bytes = randomBytes(1024);
   const file = join(work, 'one.bin');
   await writeFile(file, bytes);
-  const server = await startServerProcess(join(work, 'data'));
-  const before = BEFORE ? await startServerProcess(join(work, 'data-before'), {}, BEFORE) : null;
+  const server = await startServerProcess(join(work, 'data'), await storageEnv());
+  const before = BEFORE ? await startServerProcess(join(work, 'data-before'), await storageEnv(), BEFORE) : null;
   const plain = await startStaticServer(file);
   try {
     const targets: Target[] = [{ name: 'Yoke GET file/main/small/one.bin', url: await commitSmallFile(server.url, bytes), pid: server.child.pid! }];
@@ -256,7 +261,7 @@ function gitRepository(path: string, dir: string, count: number) {
 }
 
 async function listing(work: string): Promise<string> {
-  const server = await startServerProcess(join(work, 'list-data'));
+  const server = await startServerProcess(join(work, 'list-data'), await storageEnv());
   try {
     await jsonOrThrow(await fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'list' }) }));
     const repoUrl = `${server.url}/api/repos/bench/list`;
@@ -326,8 +331,8 @@ async function uploadBatchBlobs(urls: string[], source: string, count: number): 
 }
 
 async function batchDownload(work: string, count: number): Promise<string> {
-  const server = await startServerProcess(join(work, `batch-data-${count}`));
-  const before = BEFORE ? await startServerProcess(join(work, `batch-data-before-${count}`), {}, BEFORE) : null;
+  const server = await startServerProcess(join(work, `batch-data-${count}`), await storageEnv());
+  const before = BEFORE ? await startServerProcess(join(work, `batch-data-before-${count}`), await storageEnv(), BEFORE) : null;
   try {
     const source = join(work, `batch-files-${count}`);
     const hashes = await uploadBatchBlobs([server.url, ...(before ? [before.url] : [])], source, count);
@@ -379,8 +384,24 @@ async function batchDownload(work: string, count: number): Promise<string> {
   }
 }
 
+/** The environment of each Yoke server: the data directory alone, or a fresh database (and bucket) of the shape chosen. */
+let storageEnv: () => Promise<Record<string, string>> = async () => ({});
+
+/** Starts PostgreSQL (and radosgw) for SHAPE as bench/scale.ts does; what stops them. */
+async function startShape(): Promise<() => Promise<void>> {
+  if (SHAPE === 'local') return async () => {};
+  const postgres = await startPostgres();
+  if (!postgres.cluster) throw new Error(`PostgreSQL did not start: ${postgres.skip}`);
+  const cluster = postgres.cluster;
+  const s3 = SHAPE === 's3' ? await startRadosgw() : null;
+  if (s3 && !s3.server) throw new Error(`radosgw did not start: ${s3.skip}`);
+  storageEnv = async () => ({ YOKE_DATABASE_URL: await cluster.createDatabase(), ...(s3?.server ? await s3.server.env() : {}) });
+  return () => cluster.stop();
+}
+
 export async function speedBench(): Promise<string> {
   const work = await mkdtemp(join(tmpdir(), 'yoke-bench-speed-'));
+  const stopShape = await startShape();
   try {
     const only = process.env.YOKE_BENCH_SPEED_ONLY;
     const parts: string[] = [];
@@ -390,6 +411,7 @@ export async function speedBench(): Promise<string> {
     if (!only || only === 'ingest') parts.push(await ingest(work));
     return parts.join('\n');
   } finally {
+    await stopShape();
     await rm(work, { recursive: true, force: true });
   }
 }
