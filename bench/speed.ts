@@ -408,7 +408,7 @@ export async function speedBench(): Promise<string> {
     if (!only || only === 'get') parts.push(await smallFileGet(work));
     if (!only || only === 'list') parts.push(await listing(work));
     if (!only || only === 'batch') for (const count of BATCH_FILES) parts.push(await batchDownload(work, count));
-    if (!only || only === 'ingest') parts.push(await ingest(work));
+    if (!only || only === 'ingest') parts.push(await ingest(work, storageEnv));
     return parts.join('\n');
   } finally {
     await stopShape();
