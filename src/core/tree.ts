@@ -17,6 +17,9 @@ import {
 } from './oxen-nodes.js';
 import { basename, joinRepoPath, splitRepoPath } from './paths.js';
 import { runInRounds, type WalkStep } from './rounds.js';
+import { frameRecord, noChunks, storedBlobs, storedRows, type ChunkLookup } from './stored-records.js';
+
+export { frameRecord, unframeRecord } from './stored-records.js';
 
 /**
  * The merkle tree, in Oxen's node format (oxen-nodes.ts), so that trees travel to and from Oxen's
@@ -113,6 +116,8 @@ export interface NodeSource {
   getNode(id: string): Promise<TreeNode>;
   /** Several nodes in the order asked, in one read: a source whose reads are round trips provides it. */
   getNodes?(ids: string[]): Promise<TreeNode[]>;
+  /** The chunks a stored node's record lists, when known (a rewrite then stores only its new chunks; see stored-records.ts). */
+  storedChunks?(id: string): readonly string[] | undefined;
 }
 
 /** Nodes by id, in one read when the source can. */
@@ -134,22 +139,6 @@ export function overlaySource(source: NodeSource, local: (id: string) => TreeNod
 }
 
 // ---- stored form ----------------------------------------------------------------------------
-
-/** A record as stored: u32 LE length of the `node` blob, the `node` blob, then the `children` blob. */
-export function frameRecord(record: Pick<NodeRecord, 'node' | 'children'>): Buffer {
-  const head = Buffer.alloc(4);
-  head.writeUInt32LE(record.node.length, 0);
-  return Buffer.concat([head, record.node, record.children]);
-}
-
-/** The `node` and `children` blobs of a stored record. */
-export function unframeRecord(bytes: Uint8Array): { node: Buffer; children: Buffer } {
-  const buf = Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
-  if (buf.length < 4) throw new Error('stored node shorter than its frame');
-  const length = buf.readUInt32LE(0);
-  if (4 + length > buf.length) throw new Error('stored node frame is longer than the record');
-  return { node: buf.subarray(4, 4 + length), children: buf.subarray(4 + length) };
-}
 
 function dirEntry(payload: Buffer, node: OxenDirNode): DirEntry {
   return { kind: 'dir', name: node.name, id: node.hash, size: node.numBytes, files: sumCounts(node.dataTypeCounts), lastCommitId: node.lastCommitId, payload };
@@ -206,17 +195,22 @@ export function decodeRecord(id: string, node: Uint8Array, children: Uint8Array)
   }
 }
 
-export function decodeStoredNode(id: string, bytes: Uint8Array): TreeNode {
-  const { node, children } = unframeRecord(bytes);
+/** A stored record (plain or chunked: stored-records.ts), decoded; a chunked one's chunks come from `chunk`. */
+export function decodeStoredNode(id: string, bytes: Uint8Array, chunk: ChunkLookup = noChunks): TreeNode {
+  const { node, children } = storedBlobs(bytes, chunk);
   return decodeRecord(id, node, children);
 }
 
-/** Collects the records a change creates, stored form by id; re-adding one is harmless. */
+/** Collects the records a change creates: as records, and as the rows that store them; re-adding one is harmless. */
 export class NodeWriter {
+  /** Stored rows by id: records' heads and the chunks not known to be stored already. */
   readonly nodes = new Map<string, Uint8Array>();
+  readonly records = new Map<string, NodeRecord>();
 
-  put(record: NodeRecord): void {
-    this.nodes.set(record.id, frameRecord(record));
+  /** `keys` cut the children into chunks (stored-records.ts); `stored` are chunks stored already. */
+  put(record: NodeRecord, keys: readonly string[] | 'position', stored?: ReadonlySet<string>): void {
+    this.records.set(record.id, record);
+    for (const [id, bytes] of storedRows(record, keys, stored)) this.nodes.set(id, bytes);
   }
 }
 
@@ -411,7 +405,10 @@ export interface ApplyOptions {
 export interface ApplyResult {
   rootId: string;
   root: DirNode;
+  /** Rows to store (see NodeWriter). */
   nodes: Map<string, Uint8Array>;
+  /** The records written, by id. */
+  records: Map<string, NodeRecord>;
 }
 
 /**
@@ -426,11 +423,12 @@ export async function applyChanges(source: NodeSource, rootId: string | null, ch
   const grouped = groupChanges(changes);
   // A change along one path reads one directory after another anyway (rewriteDir reads each one's vnodes together).
   const read = rootId === null || !forks(grouped) ? source : await readAhead(source, rootId, grouped);
-  const context: RewriteContext = { source: read, writer, commitId: options.commitId, vnodeSize: options.vnodeSize ?? DEFAULT_VNODE_SIZE };
+  const storedChunks = (id: string | undefined) => new Set(id === undefined ? [] : (source.storedChunks?.(id) ?? []));
+  const context: RewriteContext = { source: read, writer, commitId: options.commitId, vnodeSize: options.vnodeSize ?? DEFAULT_VNODE_SIZE, storedChunks };
   const root = rootId === null ? null : await loadDir(read, rootId);
   const rewritten = await rewriteDir(context, root, '', grouped);
   const node = rewritten ?? writeDir(context, '', [], emptySummary());
-  return { rootId: node.id, root: node, nodes: writer.nodes };
+  return { rootId: node.id, root: node, nodes: writer.nodes, records: writer.records };
 }
 
 /** Whether a change set goes into two subdirectories of some directory (so that reading ahead saves reads). */
@@ -477,6 +475,8 @@ interface RewriteContext {
   writer: NodeWriter;
   commitId: string;
   vnodeSize: number;
+  /** The chunks the record a write replaces (by id) is stored with: those are not stored again. */
+  storedChunks: (id: string | undefined) => ReadonlySet<string>;
 }
 
 interface Summary {
@@ -588,7 +588,7 @@ async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: st
       else map.delete(name);
       touched.add(index);
     }
-    for (const index of touched) vnodes[index] = writeVnode(context, path, [...loaded.get(index)!.values()]);
+    for (const index of touched) vnodes[index] = writeVnode(context, path, [...loaded.get(index)!.values()], dir!.vnodes[index]);
   } else {
     // The count changed: redistribute every entry.
     const all = new Map<string, Entry>();
@@ -602,7 +602,7 @@ async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: st
     for (const e of all.values()) spread[oxenVnodeIndex(joinRepoPath(path, e.name), count)].push(e);
     vnodes = spread.map((entries) => writeVnode(context, path, entries));
   }
-  return writeDir(context, path, vnodes, summary);
+  return writeDir(context, path, vnodes, summary, dir?.id);
 }
 
 function newFileEntry(context: RewriteContext, name: string, leaf: FileLeaf): FileEntry {
@@ -635,18 +635,20 @@ interface WrittenVnode {
   payload: Buffer;
 }
 
-function writeVnode(context: RewriteContext, dirPath: string, entries: Entry[]): WrittenVnode {
+/** Writes a vnode of `entries`, in place of the vnode `replacing` (if any). */
+function writeVnode(context: RewriteContext, dirPath: string, entries: Entry[], replacing?: string): WrittenVnode {
   entries.sort(byName);
   // The commit is in the id as in the directory's: ids a pusher could predict from a tree it can
   // read would let it store a record under an id a later commit of Yoke's takes (stored first wins).
   const id = hashBuffer(Buffer.concat([Buffer.from(`vnode\0${dirPath}\0${context.commitId}\0`, 'utf8'), ...entries.map((e) => e.payload)]));
   const children: RecordChild[] = entries.map((e) => ({ type: e.kind === 'file' ? 'File' : 'Dir', hash: e.kind === 'file' ? e.hash : e.id, payload: e.payload }));
   const payload = encodeOxenNode({ type: 'VNode', hash: id, numEntries: entries.length });
-  context.writer.put(encodeNodeRecord(id, 'VNode', NO_PARENT, payload, children));
+  context.writer.put(encodeNodeRecord(id, 'VNode', NO_PARENT, payload, children), entries.map((e) => e.name), context.storedChunks(replacing));
   return { id, payload };
 }
 
-function writeDir(context: RewriteContext, path: string, vnodes: WrittenVnode[], summary: Summary): DirNode {
+/** Writes a directory of `vnodes`, in place of the directory `replacing` (if any). */
+function writeDir(context: RewriteContext, path: string, vnodes: WrittenVnode[], summary: Summary, replacing?: string): DirNode {
   const id = hashBuffer(`dir\0${path}\0${context.commitId}\0${vnodes.map((v) => v.id).join(',')}`);
   const children: RecordChild[] = vnodes.map((v) => ({ type: 'VNode', hash: v.id, payload: v.payload }));
   const size = Object.values(summary.sizes).reduce((a, b) => a + b, 0);
@@ -663,7 +665,7 @@ function writeDir(context: RewriteContext, path: string, vnodes: WrittenVnode[],
     dataTypeCounts: summary.counts,
     dataTypeSizes: summary.sizes,
   });
-  context.writer.put(encodeNodeRecord(id, 'Dir', NO_PARENT, payload, children));
+  context.writer.put(encodeNodeRecord(id, 'Dir', NO_PARENT, payload, children), 'position', context.storedChunks(replacing));
   return {
     kind: 'dir',
     id,

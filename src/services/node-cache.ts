@@ -1,14 +1,29 @@
-import { decodeStoredNode, type NodeSource, type TreeNode } from '../core/tree.js';
+import { storedBlobs, storedChunkIds, type ChunkLookup } from '../core/stored-records.js';
+import { decodeRecord, type NodeSource, type TreeNode } from '../core/tree.js';
 import type { MetaStore } from '../storage/meta-store.js';
 import { WeightedLru } from './weighted-lru.js';
 
-/** A node, decoded and as stored. */
+/** A node, decoded and as Oxen's blobs (what a download sends). */
 export interface CachedNode {
   node: TreeNode;
-  bytes: Uint8Array;
+  blobs: { node: Buffer; children: Buffer };
+  /** The chunks its stored form lists (none if plain: see core/stored-records.ts). */
+  chunks: string[];
 }
 
-/** Memory a cached node takes, as a multiple of its stored size. */
+/**
+ * The stored forms of those of `ids` the store holds, and a lookup of the chunks the chunked ones list
+ * (read in a second query, only when there are any).
+ */
+export async function readStored(meta: MetaStore, repoId: string, ids: string[]): Promise<{ stored: Map<string, Uint8Array>; chunk: ChunkLookup }> {
+  const stored = await meta.getNodes(repoId, ids);
+  const chunkIds = new Set<string>();
+  for (const bytes of stored.values()) for (const id of storedChunkIds(bytes)) chunkIds.add(id);
+  const chunks = chunkIds.size === 0 ? new Map<string, Uint8Array>() : await meta.getNodes(repoId, [...chunkIds]);
+  return { stored, chunk: (id) => chunks.get(id) };
+}
+
+/** Memory a cached node takes, as a multiple of its size as Oxen's blobs. */
 const DECODED_COST_FACTOR = 3;
 
 /**
@@ -29,7 +44,11 @@ export class NodeCache {
 
   forRepo(repoId: string): NodeSource {
     const nodes = async (ids: string[]) => (await this.records(repoId, ids)).map((entry) => entry.node);
-    return { getNode: async (id) => (await nodes([id]))[0], getNodes: nodes };
+    return {
+      getNode: async (id) => (await nodes([id]))[0],
+      getNodes: nodes,
+      storedChunks: (id) => this.entries.get(`${repoId}:${id}`)?.chunks,
+    };
   }
 
   /** The nodes `ids` name, in that order; one that is not stored is an error (the trees Yoke serves are complete). */
@@ -48,13 +67,14 @@ export class NodeCache {
     const found = ids.map((id) => this.entries.get(`${repoId}:${id}`) ?? null);
     const misses = [...new Set(ids.filter((_, i) => found[i] === null))];
     if (misses.length === 0) return found;
-    const stored = await this.meta.getNodes(repoId, misses);
+    const { stored, chunk } = await readStored(this.meta, repoId, misses);
     const read = new Map<string, CachedNode>();
     for (const [id, bytes] of stored) {
-      const entry = { node: decodeStoredNode(id, bytes), bytes };
-      // Weighed by what it costs in memory, not on disk: the stored bytes plus the decoded entries
-      // (strings, objects), about twice the stored size again (measured under the load benchmark).
-      this.entries.set(`${repoId}:${id}`, entry, bytes.byteLength * DECODED_COST_FACTOR);
+      const blobs = storedBlobs(bytes, chunk);
+      const entry = { node: decodeRecord(id, blobs.node, blobs.children), blobs, chunks: storedChunkIds(bytes) };
+      // Weighed by what it costs in memory, not on disk: the blobs plus the decoded entries
+      // (strings, objects), about twice their size again (measured under the load benchmark).
+      this.entries.set(`${repoId}:${id}`, entry, (blobs.node.length + blobs.children.length) * DECODED_COST_FACTOR);
       read.set(id, entry);
     }
     return found.map((entry, i) => entry ?? read.get(ids[i]) ?? null);

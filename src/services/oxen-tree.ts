@@ -5,7 +5,7 @@ import { nodeDirPath, type NodeRecord } from '../core/oxen-nodes.js';
 export type WireRecord = Pick<NodeRecord, 'id' | 'node' | 'children'>;
 import { joinRepoPath, splitRepoPath } from '../core/paths.js';
 import { walkInRounds, type WalkStep } from '../core/rounds.js';
-import { asDir, asVnode, findChild, holderVnode, loadDir, lookup, unframeRecord, type NodeSource } from '../core/tree.js';
+import { asDir, asVnode, findChild, holderVnode, loadDir, lookup, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween } from './history.js';
 import type { CachedNode, NodeCache } from './node-cache.js';
@@ -94,7 +94,7 @@ export class OxenTreeService {
     const emit = (id: string, entry: CachedNode) => {
       if (walk.written.has(id)) return;
       walk.written.add(id);
-      if (!silent) out.push({ id, ...unframeRecord(entry.bytes) });
+      if (!silent) out.push({ id, ...entry.blobs });
     };
     const emitAll = (ids: string[]): Step => ({ ids, then: (entries) => entries.forEach((entry, i) => emit(ids[i], entry)) });
     const start: Step[] = [];

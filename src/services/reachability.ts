@@ -2,8 +2,10 @@ import { decodeOxenNode, oxenVnodeIndex, type OxenVNode } from '../core/oxen-nod
 import { indexedFileOf } from '../core/frame-edits.js';
 import { joinRepoPath } from '../core/paths.js';
 import { runInRounds, type WalkStep } from '../core/rounds.js';
+import { MissingChunk, storedChunkIds, type ChunkLookup } from '../core/stored-records.js';
 import { decodeStoredNode, type DirNode, type FileEntry, type TreeNode } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
+import { readStored } from './node-cache.js';
 
 /** Something a walk found wrong: what kind, which object, where. */
 export interface Problem {
@@ -19,6 +21,7 @@ export interface Problem {
 /** What one repository reaches, kept across walks so that nothing is walked twice. */
 export interface Reached {
   commits: Set<string>;
+  /** Node records and the chunks their stored forms list. */
   nodes: Set<string>;
 }
 
@@ -32,7 +35,9 @@ export interface WalkVisitor {
 const COMMIT_BATCH = 2000;
 const FIRST_COMMIT_BATCH = 50;
 
-type Step = WalkStep<Uint8Array | undefined>;
+/** A stored record and where its chunks are. */
+type Stored = { bytes: Uint8Array; chunk: ChunkLookup };
+type Step = WalkStep<Stored | undefined>;
 
 /**
  * Walks from `heads` (commit ids, each with a label saying where it came from) to every ancestor,
@@ -45,19 +50,24 @@ export async function walkRepository(meta: MetaStore, repo: RepoRecord, heads: A
   const name = `${repo.namespace}/${repo.name}`;
   const report = (kind: Problem['kind'], id: string, where: string, detail: string) => visitor.problem({ kind, repo: name, id, where, detail });
   const read = async (ids: string[]) => {
-    const found = await meta.getNodes(repo.id, ids);
-    return ids.map((id) => found.get(id));
+    const { stored, chunk } = await readStored(meta, repo.id, ids);
+    return ids.map((id) => {
+      const bytes = stored.get(id);
+      return bytes === undefined ? undefined : { bytes, chunk };
+    });
   };
 
-  const decode = (id: string, bytes: Uint8Array | undefined, where: string): TreeNode | null => {
-    if (bytes === undefined) {
+  const decode = (id: string, found: Stored | undefined, where: string): TreeNode | null => {
+    if (found === undefined) {
       report('missing_node', id, where, 'the node is not stored');
       return null;
     }
     try {
-      return decodeStoredNode(id, bytes);
+      for (const chunkId of storedChunkIds(found.bytes)) reached.nodes.add(chunkId);
+      return decodeStoredNode(id, found.bytes, found.chunk);
     } catch (err) {
-      report('corrupt_node', id, where, (err as Error).message);
+      if (err instanceof MissingChunk) report('missing_node', err.chunkId, where, `a chunk of node ${id} is not stored`);
+      else report('corrupt_node', id, where, (err as Error).message);
       return null;
     }
   };

@@ -7,7 +7,8 @@ import { normalizeHash } from '../core/hash.js';
 import { compareNames, decodeNodeRecord, dirHashesMemberCommit, decodeOxenNode, encodeNodeRecord, oxenVnodeIndex, type OxenNodeType } from '../core/oxen-nodes.js';
 import { joinRepoPath } from '../core/paths.js';
 import { runInRounds, type WalkStep } from '../core/rounds.js';
-import { asDir, asVnode, decodeRecord, frameRecord, readNodes, type CommitNode, type DirNode, type Entry, type FileEntry, type NodeSource, type TreeNode } from '../core/tree.js';
+import { storedRowsOfBlobs } from '../core/stored-records.js';
+import { asDir, asVnode, decodeRecord, readNodes, type CommitNode, type DirNode, type Entry, type FileEntry, type NodeSource, type TreeNode } from '../core/tree.js';
 import { writeDirHashesDb } from '../storage/dir-hashes-db.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import { allAncestors, commitsBetween, firstParents } from './history.js';
@@ -64,7 +65,6 @@ export class SyncService {
     const flush = async () => {
       if (batch.length === 0) return;
       await this.meta.putNodes(repo.id, batch);
-      stored += batch.length;
       batch = [];
       batched = 0;
     };
@@ -81,9 +81,12 @@ export class SyncService {
         return;
       }
       half = null;
-      const record = checkedRecord(id, parts.node, parts.children);
-      batch.push([id, record]);
-      batched += record.length;
+      // A record and its chunks go in one batch: a stored record always has its chunks.
+      for (const row of checkedRecord(id, parts.node, parts.children)) {
+        batch.push(row);
+        batched += row[1].length;
+      }
+      stored += 1;
       if (batched >= WRITE_BATCH_BYTES) await flush();
     });
     if (half) throw unpaired(half);
@@ -557,11 +560,11 @@ async function readEntry(entry: AsyncIterable<Buffer>, name: string): Promise<Bu
 }
 
 /**
- * A pushed record, checked and in stored form: it decodes, its payload names its own id, and a
+ * A pushed record, checked, as the rows that store it (core/stored-records.ts): it decodes, its payload names its own id, and a
  * vnode's entries are sorted by name (re-sorted if a client wrote them otherwise: order carries no
  * meaning, and Yoke's and Oxen's readers search vnodes by name).
  */
-function checkedRecord(id: string, node: Buffer, children: Buffer): Buffer {
+function checkedRecord(id: string, node: Buffer, children: Buffer): Array<[string, Uint8Array]> {
   let raw;
   try {
     raw = decodeNodeRecord(node, children);
@@ -588,5 +591,5 @@ function checkedRecord(id: string, node: Buffer, children: Buffer): Buffer {
   } catch (err) {
     throw new BadRequest(`Node ${id} is malformed: ${(err as Error).message}`, { type: 'bad_node' });
   }
-  return frameRecord({ node, children });
+  return storedRowsOfBlobs(id, node, children);
 }

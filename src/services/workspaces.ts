@@ -1,7 +1,7 @@
 import { BadRequest, NotFound, shown, Unprocessable } from '../core/errors.js';
 import { assertBranchName } from '../core/names.js';
 import { ancestors, normalizeRepoPath } from '../core/paths.js';
-import { applyChanges, decodeStoredNode, lookup, lookupMany, overlaySource, UNCOMMITTED, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
+import { applyChanges, decodeRecord, lookup, lookupMany, overlaySource, UNCOMMITTED, type ChangeSet, type Entry, type NodeSource, type TreeNode } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord, StagedChange, WorkspaceRecord } from '../storage/meta-store.js';
 import type { Author, CommitService } from './commits.js';
 import { commitsBetween } from './history.js';
@@ -152,10 +152,10 @@ export class WorkspaceService {
     const applied = await applyChanges(stored, base.rootId, changeSet(changes), { commitId: UNCOMMITTED, vnodeSize: this.vnodeSize });
     const decoded = new Map<string, TreeNode>();
     const source = overlaySource(stored, (id) => {
-      const bytes = applied.nodes.get(id);
-      if (!bytes) return undefined;
+      const record = applied.records.get(id);
+      if (!record) return undefined;
       let node = decoded.get(id);
-      if (!node) decoded.set(id, (node = decodeStoredNode(id, bytes)));
+      if (!node) decoded.set(id, (node = decodeRecord(id, record.node, record.children)));
       return node;
     });
     return { base, rootId: applied.rootId, source };

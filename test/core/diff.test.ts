@@ -14,7 +14,7 @@ class MemorySource implements NodeSource {
     this.reads += 1;
     const bytes = this.nodes.get(id);
     if (!bytes) throw new Error(`missing node ${id}`);
-    return decodeStoredNode(id, bytes);
+    return decodeStoredNode(id, bytes, (chunk) => this.nodes.get(chunk));
   }
   async apply(root: string | null, changes: ChangeSet, vnodeSize = 16) {
     const result = await applyChanges(this, root, changes, { commitId: hashBuffer(`commit ${++this.commits}`), vnodeSize });

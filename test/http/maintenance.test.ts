@@ -224,6 +224,48 @@ describe('yoke gc', { skip: localStoresOnly }, () => {
     assert.equal((await fsck(server)).clean, true);
   });
 
+  it("keeps the chunks a large directory's records are stored in, drops those only a deleted branch listed; fsck names a missing one", async () => {
+    await createRepo(server, 'maint', 'gc-chunks');
+    const chunky = 'maint/gc-chunks';
+    const many = Array.from({ length: 100 }, (_, i) => ({ name: `f${i}.txt`, content: `file ${i}` }));
+    assert.equal((await putFiles(server, chunky, 'main/data', many)).status, 200);
+    const first = (await server.json(`/api/repos/${chunky}/commits/history/main`)).body.commits[0].id;
+    await commitFile(server, chunky, 'main', 'data/f5.txt', 'changed on main');
+    assert.equal((await server.json(`/api/repos/${chunky}/branches`, json('POST', { new_name: 'side', from_name: 'main' }))).status, 200);
+    await commitFile(server, chunky, 'side', 'data/f7.txt', 'only on side');
+    assert.equal((await server.json(`/api/repos/${chunky}/branches/side`, { method: 'DELETE' })).status, 200);
+
+    const db = new Database(join(server.dataDir, 'meta.sqlite'));
+    try {
+      // Chunk ids start with 'k' (core/stored-records.ts); node ids are hex.
+      const chunkIds = () => (db.prepare("SELECT id FROM tree_nodes WHERE id LIKE 'k%'").all() as Array<{ id: string }>).map((r) => r.id);
+      const before = chunkIds();
+      assert.ok(before.length > 0, 'the 100-entry vnode is stored in chunks');
+      await gc(server, '0');
+      const kept = chunkIds();
+      assert.ok(kept.length < before.length, `the side branch's own chunks are gone (${before.length} → ${kept.length})`);
+      assert.deepEqual(await fileAt(server, chunky, 'main', 'data/f5.txt'), { status: 200, text: 'changed on main' });
+      assert.deepEqual(await fileAt(server, chunky, first, 'data/f5.txt'), { status: 200, text: 'file 5' });
+      assert.deepEqual(await fileAt(server, chunky, 'main', 'data/f99.txt'), { status: 200, text: 'file 99' });
+      assert.equal((await fsck(server)).clean, true);
+
+      // A chunk row removed behind the server's back: fsck (a fresh process) names it.
+      const row = db.prepare('SELECT * FROM tree_nodes WHERE id = ?').get(kept[0]) as Record<string, unknown>;
+      db.prepare('DELETE FROM tree_nodes WHERE id = ?').run(kept[0]);
+      try {
+        const cli = await yoke(['fsck', '--json', '--data-dir', server.dataDir]);
+        assert.equal(cli.code, 1);
+        const problems = JSON.parse(cli.stdout).problems;
+        assert.ok(problems.length > 0 && problems.every((p: any) => p.kind === 'missing_node' && p.id === kept[0] && p.where === 'data'), JSON.stringify(problems));
+      } finally {
+        db.prepare('INSERT INTO tree_nodes (repo_id, id, data, stored_at) VALUES (@repo_id, @id, @data, @stored_at)').run(row);
+      }
+    } finally {
+      db.close();
+    }
+    assert.equal((await yoke(['fsck', '--data-dir', server.dataDir])).code, 0);
+  });
+
   it('runs from the command line beside the server, and refuses a bad grace period', async () => {
     await uploadVersion(server, repo, Buffer.from('cli stray'));
     const dry = await yoke(['gc', '--dry-run', '--grace', '0', '--json', '--data-dir', server.dataDir]);

@@ -634,6 +634,28 @@ describe('sync: pushes built by hand (tree/nodes, commits/upload, branches)', ()
     }
   });
 
+  it('serves a large pushed vnode (stored in chunks) and the directory records Yoke writes above it byte for byte', async () => {
+    const R = await newRepo();
+    const id = commitId('large vnode');
+    const files = Object.fromEntries(Array.from({ length: 300 }, (_, i) => [`big/f${i}.txt`, { content: `file ${i}`, lastCommitId: id }]));
+    const built = buildCommit({ id, parents: [], message: 'large vnode', seconds: 1_700_000_000, order: [id], files, vnodes: { big: 2 } });
+    await push(R, built);
+    assert.equal((await postJson(R, 'branches', { new_name: 'main', commit_id: id })).status, 200);
+    const served = await untarRecords(Buffer.from(await (await server.fetch(api(R, 'tree/download'))).arrayBuffer()));
+    assert.deepEqual([...served.keys()].sort(), built.records.map((r) => r.id).sort());
+    for (const r of built.records) assert.deepEqual(frameRecord(served.get(r.id)!), frameRecord(r), `record ${r.id} (${r.type})`);
+    // A commit of Yoke's into it: its new vnode and directory records read back whole, as they would travel.
+    assert.equal((await putFiles(server, R, 'main/big', [{ name: 'f7.txt', content: 'changed' }])).status, 200);
+    const rewritten = await untarRecords(Buffer.from(await (await server.fetch(api(R, 'tree/download'))).arrayBuffer()));
+    for (const [recordId, r] of rewritten) {
+      const decoded = decodeNodeRecord(r.node, r.children);
+      const rebuilt = encodeNodeRecord(recordId, decoded.type, decoded.parentId, decoded.payload, decoded.children);
+      assert.deepEqual(frameRecord(rebuilt), frameRecord(r), `record ${recordId}`);
+    }
+    assert.equal(await (await server.fetch(api(R, 'file/main/big/f7.txt'))).text(), 'changed');
+    assert.equal(await (await server.fetch(api(R, 'file/main/big/f299.txt'))).text(), 'file 299');
+  });
+
   it('stores vnode children sent out of order sorted by name, and serves them so', async () => {
     const R = await newRepo();
     const id = commitId('unsorted');
