@@ -193,6 +193,14 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     if (!request.raw.complete && request.raw.readableDidRead) reply.header('connection', 'close');
     done(null, payload);
   });
+  // On close Node shuts the connections idle at that moment. One still draining a body answered early (a
+  // refused upload part) or finishing a reply becomes idle later, and would hold close() for the whole
+  // keep-alive time (75 s): close each as soon as it is idle.
+  app.addHook('preClose', (done) => {
+    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    app.server.once('close', () => clearInterval(sweep));
+    done();
+  });
   // A body that trickles in (a byte every few minutes keeps the idle clock from ever running out)
   // must still average a minimum rate over each window while it arrives. Once the body is complete
   // the server may work on it for long (assembling a large upload): that is not the client's delay.

@@ -1,5 +1,6 @@
 import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
+import { Agent, request } from 'node:http';
 import { connect } from 'node:net';
 import { after, before, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
@@ -62,5 +63,30 @@ describe('a request body that trickles in below the minimum rate is cut off (iss
     const pieces = Array.from({ length: 15 }, (_, i) => data.subarray(i * 2000, i * 2000 + 2000));
     const { outcome } = await drip(server, `/api/repos/drip/repo/versions/${hashBuffer(data)}/chunks?offset=0`, pieces, 100);
     assert.equal(outcome, 'HTTP/1.1 200 OK');
+  });
+});
+
+describe('closing the server does not wait out keep-alive connections', () => {
+  it('closes a connection that drains a body answered early as soon as it is idle (75 s keep-alive otherwise)', { timeout: 20_000 }, async () => {
+    const server = await startTestServer();
+    await createRepo(server, 'closing', 'repo');
+    const url = new URL(server.url);
+    const agent = new Agent({ keepAlive: true });
+    const body = randomBytes(16 * 1024 * 1024);
+    // An unknown upload: 404 before the 16 MiB body is read; Node then drains it on the kept-alive connection.
+    const status = await new Promise<number>((resolve, reject) => {
+      const req = request({ agent, host: url.hostname, port: url.port, method: 'PUT', path: '/api/repos/closing/repo/versions/uploads/ffff/parts/1', headers: { 'content-length': String(body.length) } }, (res) => {
+        res.resume();
+        res.on('end', () => resolve(res.statusCode ?? 0));
+      });
+      req.on('error', reject);
+      req.end(body);
+    });
+    assert.equal(status, 404);
+    const started = Date.now();
+    await server.stop();
+    const ms = Date.now() - started;
+    agent.destroy();
+    assert.ok(ms < 5000, `close() took ${ms} ms`);
   });
 });
