@@ -58,14 +58,16 @@ export function redactCredentials(url: string): string {
 /** What a person starting the server needs to know: where the data is, whether tokens are needed, where to go. */
 async function startupReport(config: ServerConfig, url: string) {
   const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
-  const meta = config.databaseUrl === null ? { kind: 'sqlite', path: join(config.dataDir, 'meta.sqlite') } : { kind: 'postgresql', database: redactCredentials(config.databaseUrl) };
+  const database = config.databaseUrl === null ? null : redactCredentials(config.databaseUrl);
+  const blobsDir = join(config.dataDir, 'blobs');
+  const meta = database === null ? { kind: 'sqlite', path: join(config.dataDir, 'meta.sqlite') } : { kind: 'postgresql', database };
   const blobs =
     config.s3 === null
-      ? { kind: 'local', path: join(config.dataDir, 'blobs') }
+      ? { kind: 'local', path: blobsDir }
       : { kind: 's3', bucket: config.s3.bucket, prefix: config.s3.prefix, region: config.s3.region, endpoint: config.s3.endpoint === null ? 'AWS' : redactCredentials(config.s3.endpoint) };
   const fields = { version, dataDir: config.dataDir, meta, blobs, auth: config.auth, web: `${url}/`, api: `${url}${SPEC_PATH}` };
-  const metaText = config.databaseUrl === null ? `SQLite in ${config.dataDir}` : `PostgreSQL ${redactCredentials(config.databaseUrl)}`;
-  const blobText = config.s3 === null ? `files in ${join(config.dataDir, 'blobs')}` : `files in S3 bucket ${config.s3.bucket}`;
+  const metaText = database === null ? `SQLite in ${config.dataDir}` : `PostgreSQL ${database}`;
+  const blobText = config.s3 === null ? `files in ${blobsDir}` : `files in S3 bucket ${config.s3.bucket}`;
   const message = `Yoke ${version} serving ${fields.web} (API document ${fields.api}); data: ${metaText}, ${blobText}; auth ${config.auth ? 'on: requests need a token' : 'off'}`;
   return { fields, message };
 }

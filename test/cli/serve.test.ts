@@ -6,6 +6,7 @@ import { get } from 'node:http';
 import { tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { after, before, describe, it } from 'node:test';
+import { redactCredentials } from '../../src/server/main.js';
 import { freePort, runYoke, YOKE_BIN } from '../helpers/cli.js';
 
 /** `yoke serve` in its own process, its log lines (JSON, on standard output) collected as they come. */
@@ -151,6 +152,14 @@ describe('yoke serve: what it says', () => {
     const messages = serve.lines.map((line) => line.msg);
     assert.ok(messages.some((m) => /^SIGINT: stopping/.test(m)), messages.join('\n'));
     assert.equal(messages.at(-1), 'stopped cleanly: server and stores closed');
+  });
+});
+
+describe('yoke serve: the start-up line', () => {
+  it('masks the password of a database URL or S3 endpoint, and password-like query parameters', () => {
+    const shown = redactCredentials('postgres://yoke:s3cret-pw@db.example:5432/yoke?sslmode=require&sslpassword=key-pw');
+    assert.equal(shown, 'postgres://yoke:***@db.example:5432/yoke?sslmode=require&sslpassword=***');
+    assert.equal(redactCredentials('http://radosgw:7480'), 'http://radosgw:7480/');
   });
 });
 
