@@ -124,32 +124,45 @@ export function storedBlobs(bytes: Uint8Array, chunk: ChunkLookup): { node: Buff
   const buf = asBuffer(bytes);
   if (buf.length < 8 || buf.readUInt32LE(0) !== CHUNKED_MARK) return unframeRecord(buf);
   const { head, chunkIds } = readHead(buf);
-  const rows: Buffer[] = [];
-  const payloads: Buffer[] = [];
-  for (const id of chunkIds) {
+  // Two passes: check each chunk and size the blobs, then copy straight into them.
+  const chunks = chunkIds.map((id) => {
     const found = chunk(id);
     if (found === undefined) throw new MissingChunk(id);
     const bytes = asBuffer(found);
     if (CHUNK_PREFIX + hashBuffer(bytes) !== id) throw new Error(`chunk ${id} does not match its hash`);
-    for (let at = 0; at < bytes.length; ) {
-      if (at + 21 > bytes.length) throw new Error(`chunk ${id} ends inside a child`);
+    return bytes;
+  });
+  let rows = 0;
+  let payloadBytes = 0;
+  chunks.forEach((bytes, k) => {
+    for (let at = 0; at < bytes.length; rows++) {
+      if (at + 21 > bytes.length) throw new Error(`chunk ${chunkIds[k]} ends inside a child`);
       const length = bytes.readUInt32LE(at + 17);
-      if (at + 21 + length > bytes.length) throw new Error(`chunk ${id} ends inside a payload`);
-      rows.push(bytes.subarray(at, at + 17));
-      payloads.push(bytes.subarray(at + 21, at + 21 + length));
+      if (at + 21 + length > bytes.length) throw new Error(`chunk ${chunkIds[k]} ends inside a payload`);
+      payloadBytes += length;
+      at += 21 + length;
+    }
+  });
+  const node = Buffer.allocUnsafe(head.length + CHILD_ROW * rows);
+  const children = Buffer.allocUnsafe(payloadBytes);
+  let row = head.copy(node, 0);
+  let offset = 0;
+  for (const bytes of chunks) {
+    for (let at = 0; at < bytes.length; ) {
+      const length = bytes.readUInt32LE(at + 17);
+      bytes.copy(node, row, at, at + 17);
+      // u64 LE offset and length, as two u32 halves (no BigInt).
+      node.writeUInt32LE(offset % 2 ** 32, row + 17);
+      node.writeUInt32LE(Math.floor(offset / 2 ** 32), row + 21);
+      node.writeUInt32LE(length, row + 25);
+      node.writeUInt32LE(0, row + 29);
+      bytes.copy(children, offset, at + 21, at + 21 + length);
+      row += CHILD_ROW;
+      offset += length;
       at += 21 + length;
     }
   }
-  const node = Buffer.alloc(head.length + CHILD_ROW * rows.length);
-  let at = head.copy(node, 0);
-  let offset = 0;
-  rows.forEach((row, i) => {
-    at += row.copy(node, at);
-    at = node.writeBigUInt64LE(BigInt(offset), at);
-    at = node.writeBigUInt64LE(BigInt(payloads[i].length), at);
-    offset += payloads[i].length;
-  });
-  return { node, children: Buffer.concat(payloads, offset) };
+  return { node, children };
 }
 
 function readHead(buf: Buffer): { head: Buffer; chunkIds: string[] } {

@@ -27,9 +27,10 @@ export async function readStored(meta: MetaStore, repoId: string, ids: string[])
 const DECODED_COST_FACTOR = 3;
 
 /**
- * Tree nodes, cached by (repo, id), decoded and as stored: a download sends the stored bytes of the
- * nodes it walks, and a decoded node's payloads are views of those bytes anyway, so keeping both
- * costs nothing and reads each node once. A node id names one record for good, so a cached node
+ * Tree nodes, cached by (repo, id), decoded and as Oxen's blobs (reassembled from chunks once): a
+ * download sends the blobs of the nodes it walks, and a decoded node's payloads are views of those
+ * bytes anyway, so keeping both costs nothing and reads each node once. The chunk ids of a cached
+ * node's stored form tell a commit rewriting it which chunks are stored already. A node id names one record for good, so a cached node
  * never goes stale; the cache is bounded by an estimate of the memory what it holds takes.
  */
 export class NodeCache {
