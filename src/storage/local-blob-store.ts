@@ -8,11 +8,17 @@ import { createStreamHasher, hashBuffer } from '../core/hash.js';
 import { BadRequest, HashMismatch, NotFound, PayloadTooLarge } from '../core/errors.js';
 import { normalizeHash } from '../core/hash.js';
 import { BlobFileReader, type FileReadError } from './blob-file-reader.js';
+import { BlobFileWriter } from './blob-file-writer.js';
 import type { BlobStore, ByteRange, HashFrontier, PutOptions, PutResult, StagedPart, StoredBlob, WriteBatch } from './blob-store.js';
 import { hashFileRange, streamToFile } from './file-writes.js';
 import { layoutParts } from './staging.js';
 
 const STALE_TEMP_MS = 24 * 60 * 60 * 1000;
+/**
+ * Whole blobs up to this size are written by the worker (BlobFileWriter), which takes a copy of them; larger ones
+ * from the main thread, where their trips cost little beside their bytes and no copy is made.
+ */
+const WORKER_WRITE_BYTES = 64 * 1024;
 
 /** Whether a process with this id runs on this machine (signal 0 only asks). */
 export function processAlive(pid: number): boolean {
@@ -51,6 +57,8 @@ export class LocalBlobStore implements BlobStore {
   private readonly uploadsDir: string;
   /** Batch downloads' reads and stats of many small blobs (worker threads, synchronous calls). */
   private readonly reader = new BlobFileReader();
+  /** Small whole blobs' writes (a worker thread; only fsync goes through the thread pool). */
+  private readonly writer = new BlobFileWriter();
 
   private constructor(root: string) {
     this.objectsDir = join(root, 'objects');
@@ -156,6 +164,14 @@ export class LocalBlobStore implements BlobStore {
     const hash = hashBuffer(data);
     if (expected !== undefined && expected !== hash) throw new HashMismatch(expected, hash);
     const size = data.byteLength;
+    if (size <= WORKER_WRITE_BYTES) {
+      const target = this.pathOf(hash);
+      // Written, or found and marked as reused (as alreadyStored does); either way the directory's sync is the barrier.
+      const created = await this.writer.write(this.tempPath(), target, data);
+      if (batch) batch.dirs.add(dirname(target));
+      else await fsyncDir(dirname(target));
+      return { hash, size, created };
+    }
     if (await this.alreadyStored(hash, batch)) return { hash, size, created: false };
     const tmpPath = this.tempPath();
     try {
@@ -440,6 +456,7 @@ export class LocalBlobStore implements BlobStore {
 
   async close(): Promise<void> {
     await this.reader.close();
+    await this.writer.close();
   }
 }
 

@@ -1,4 +1,4 @@
-import { spawnSync } from 'node:child_process';
+import { spawn, spawnSync } from 'node:child_process';
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { mkdtemp, readdir, readFile, rm, stat, utimes, writeFile } from 'node:fs/promises';
@@ -109,6 +109,82 @@ describe('LocalBlobStore specifics', () => {
       const padded = hashBuffer(data).padStart(32, '0');
       assert.equal((await stat(join(root, 'objects', padded.slice(0, 2), padded.slice(2)))).ino, staged.ino);
       await store.close();
+    }));
+
+  it('small whole blobs (written on the worker thread): many at once, one already stored touched and not rewritten, nothing left in tmp', () =>
+    inFreshRoot(async (root) => {
+      const store = await LocalBlobStore.open(root);
+      const present = randomBytes(4_096);
+      const { hash: presentHash } = await store.put([present]);
+      const presentPath = join(root, 'objects', presentHash.padStart(32, '0').slice(0, 2), presentHash.padStart(32, '0').slice(2));
+      const long = new Date(Date.now() - 3_600_000);
+      await utimes(presentPath, long, long);
+      const inode = (await stat(presentPath)).ino;
+
+      const batch = store.createBatch();
+      const blobs = Array.from({ length: 300 }, (_, i) => randomBytes(1 + ((i * 97) % 8_192)));
+      const results = await Promise.all([store.put([present], { batch, expectedHash: presentHash }), ...blobs.map((b) => store.put([b], { batch }))]);
+      await batch.commit();
+      assert.deepEqual(results[0], { hash: presentHash, size: 4_096, created: false });
+      assert.equal((await stat(presentPath)).ino, inode, 'a stored blob is not written again');
+      assert.ok((await stat(presentPath)).mtimeMs > long.getTime() + 1_000, 'a reused blob is marked as reused for gc');
+      for (const [i, b] of blobs.entries()) {
+        assert.deepEqual(results[i + 1], { hash: hashBuffer(b), size: b.length, created: true });
+        assert.deepEqual(await readAll(await store.get(hashBuffer(b))), b);
+      }
+      assert.deepEqual(await readdir(join(root, 'tmp')), []);
+      await store.close();
+    }));
+
+  it('a small write the file system refuses rejects with its error code and leaves no temp file', () =>
+    inFreshRoot(async (root) => {
+      const store = await LocalBlobStore.open(root);
+      const data = randomBytes(100);
+      const padded = hashBuffer(data).padStart(32, '0');
+      await rm(join(root, 'objects', padded.slice(0, 2)), { recursive: true });
+      await assert.rejects(store.put([data]), (err: NodeJS.ErrnoException) => err.code === 'ENOENT' && err.syscall === 'rename');
+      assert.deepEqual(await readdir(join(root, 'tmp')), []);
+      await store.close();
+    }));
+
+  it('a process killed mid-batch leaves no half-visible blob: every object holds the bytes its name says, and its temp files go at the next open', () =>
+    inFreshRoot(async (root) => {
+      // A child writes small blobs 64 at a time, in batches of 500, until it is killed.
+      const script = `
+        import { randomBytes } from 'node:crypto';
+        import { LocalBlobStore } from ${JSON.stringify(new URL('../../src/storage/local-blob-store.ts', import.meta.url).pathname)};
+        const store = await LocalBlobStore.open(${JSON.stringify(root)});
+        for (let round = 0; ; round++) {
+          const batch = store.createBatch();
+          await Promise.all(Array.from({ length: 64 }, async () => {
+            for (let i = 0; i < 8; i++) await store.put([randomBytes(1 + Math.floor(Math.random() * 16384))], { batch });
+          }));
+          await batch.commit();
+          if (round === 0) console.log('writing');
+        }`;
+      const scriptPath = join(root, 'writer.mts');
+      await writeFile(scriptPath, script);
+      const child = spawn(process.execPath, ['--import', 'tsx', scriptPath], { stdio: ['ignore', 'pipe', 'inherit'] });
+      await new Promise<void>((resolve, reject) => {
+        child.stdout!.once('data', () => resolve());
+        child.once('exit', (code) => reject(new Error(`writer exited (${code}) before writing`)));
+      });
+      await new Promise((r) => setTimeout(r, 150 + Math.random() * 300));
+      const exited = new Promise((r) => child.once('exit', r));
+      child.kill('SIGKILL');
+      await exited;
+      let objects = 0;
+      for (const shard of await readdir(join(root, 'objects'))) {
+        for (const name of await readdir(join(root, 'objects', shard))) {
+          const bytes = await readFile(join(root, 'objects', shard, name));
+          assert.equal(hashBuffer(bytes).padStart(32, '0'), shard + name, `object ${shard}/${name} holds other bytes than its name says`);
+          objects += 1;
+        }
+      }
+      assert.ok(objects >= 500, `the writer stored ${objects} blobs before the kill`);
+      const reopened = await LocalBlobStore.open(root);
+      assert.deepEqual(await readdir(join(root, 'tmp')), [], "the killed process's temp files are removed");
+      await reopened.close();
     }));
 
   it('stores objects sharded by the zero-padded hash', () =>
