@@ -1,7 +1,7 @@
 import { crc32, deflateSync } from 'node:zlib';
 import type { Browser } from 'playwright-core';
 
-/** Small real media files made on the spot: a PNG, a WAV and (recorded by Chromium itself) a WebM video. */
+/** Small real media files made on the spot: a PNG, a WAV and (recorded by the browser under test) a WebM video. */
 
 function pngChunk(type: string, data: Buffer): Buffer {
   const length = Buffer.alloc(4);
@@ -52,7 +52,7 @@ export function wav(seconds: number): Buffer {
   return Buffer.concat([header, samples]);
 }
 
-/** A short WebM clip: Chromium records a canvas animation with MediaRecorder. */
+/** A short WebM clip: the browser records a canvas animation with MediaRecorder. */
 export async function webm(browser: Browser): Promise<Buffer> {
   const page = await browser.newPage();
   try {
