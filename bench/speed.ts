@@ -339,38 +339,54 @@ async function batchDownload(work: string, count: number): Promise<string> {
     const request = join(work, 'batch-request.gz');
     await writeFile(request, gzipSync(hashes.map((hash) => `${hash}\n`).join('')));
     const out = join(work, 'batch-out');
-    const extract = async (command: string) => {
+    // Wall time, and the CPU time of every process involved (the command's, and the server's): on a shared
+    // machine the wall time depends on the others' load, the CPU time much less.
+    const times = join(work, 'batch-times');
+    const run = async ({ command, extracts, pid }: Case) => {
       await rm(out, { recursive: true, force: true });
       await mkdir(out);
-      const seconds = (await time(async () => execFileSync('sh', ['-c', command]))).seconds;
+      const server0 = pid === undefined ? 0 : cpuSeconds(pid);
+      const seconds = (await time(async () => execFileSync('/usr/bin/time', ['-f', '%U %S', '-o', times, 'sh', '-c', command]))).seconds;
+      const serverCpu = pid === undefined ? 0 : cpuSeconds(pid) - server0;
+      const [user, system] = (await readFile(times, 'utf8')).trim().split(/\s+/).slice(-2).map(Number);
       const extracted = Number(execFileSync('sh', ['-c', `find '${out}' -type f | wc -l`]).toString());
-      if (extracted !== count) throw new Error(`${command}: ${extracted} files`);
-      return seconds;
+      if (extracts && extracted !== count) throw new Error(`${command}: ${extracted} files`);
+      return { seconds, cpu: user + system + serverCpu };
     };
-    const download = (url: string, method: string, path: string) =>
-      `curl -sS --fail -X ${method} -H 'content-type: application/gzip' --data-binary @'${request}' '${url}/api/repos/bench/batch/${path}' | tar -xz -C '${out}'`;
-    const cases: Array<{ name: string; command: string }> = [
-      { name: 'POST versions/batch-download, curl \\| tar -xz', command: download(server.url, 'POST', 'versions/batch-download') },
-      { name: 'QUERY versions, curl \\| tar -xz', command: download(server.url, 'QUERY', 'versions') },
-      ...(before ? [{ name: `POST versions/batch-download, before (${BEFORE})`, command: download(before.url, 'POST', 'versions/batch-download') }] : []),
-      { name: 'baseline: tar -c \\| tar -x', command: `tar -c -C '${source}' . | tar -x -C '${out}'` },
+    const download = (url: string, method: string, path: string, sink = `| tar -xz -C '${out}'`) =>
+      `curl -sS --fail -X ${method} -H 'content-type: application/gzip' --data-binary @'${request}' '${url}/api/repos/bench/batch/${path}' ${sink}`;
+    // Extracted (the goal), and the archive alone into a pipe (what the server does, without creating files).
+    type Case = { name: string; command: string; extracts: boolean; pid?: number };
+    const tarCase: Case = { name: 'baseline: tar -c \\| tar -x', command: `tar -c -C '${source}' . | tar -x -C '${out}'`, extracts: true };
+    const tarStream: Case = { name: 'baseline: tar -c \\| cat > /dev/null', command: `tar -c -C '${source}' . | cat > /dev/null`, extracts: false };
+    const cases: Case[] = [
+      { name: 'POST versions/batch-download, curl \\| tar -xz', command: download(server.url, 'POST', 'versions/batch-download'), extracts: true, pid: server.child.pid },
+      { name: 'QUERY versions, curl \\| tar -xz', command: download(server.url, 'QUERY', 'versions'), extracts: true, pid: server.child.pid },
+      ...(before ? [{ name: `POST versions/batch-download, before (${BEFORE})`, command: download(before.url, 'POST', 'versions/batch-download'), extracts: true, pid: before.child.pid }] : []),
+      tarCase,
+      { name: 'POST versions/batch-download, curl > /dev/null', command: download(server.url, 'POST', 'versions/batch-download', '> /dev/null'), extracts: false, pid: server.child.pid },
+      ...(before ? [{ name: 'the same, before', command: download(before.url, 'POST', 'versions/batch-download', '> /dev/null'), extracts: false, pid: before.child.pid }] : []),
+      tarStream,
     ];
-    const seconds = new Map<string, number[]>(cases.map((c) => [c.name, []]));
+    const results = new Map<string, Array<{ seconds: number; cpu: number }>>(cases.map((c) => [c.name, []]));
     const load: number[] = [];
     for (let round = 0; round < ROUNDS; round++) {
       load.push(loadavg()[0]);
-      for (const c of cases) seconds.get(c.name)!.push(await extract(c.command));
+      for (const c of cases) results.get(c.name)!.push(await run(c));
     }
     await rm(source, { recursive: true, force: true });
-    const tar = median(seconds.get(cases[cases.length - 1].name)!);
+    const seconds = (c: Case) => results.get(c.name)!.map((r) => r.seconds);
+    const cpu = (c: Case) => median(results.get(c.name)!.map((r) => r.cpu));
+    const baseline = (c: Case) => (c.extracts ? tarCase : tarStream);
     const lines = [
       `### Batch download (${count} × 4 KiB, extracted; ${ROUNDS} rounds, alternating; medians)`,
       '',
-      '| case | s (median) | ÷ tar | rounds |',
-      '|---|---:|---:|---|',
+      '| case | s (median) | ÷ its tar baseline | CPU s, all processes | ÷ baseline | s per round |',
+      '|---|---:|---:|---:|---:|---|',
       ...cases.map((c) => {
-        const runs = seconds.get(c.name)!;
-        return `| ${c.name} | ${median(runs).toFixed(3)} | ${(median(runs) / tar).toFixed(2)}× | ${runs.map((x) => x.toFixed(3)).join(', ')} |`;
+        const runs = seconds(c);
+        const ratio = median(runs) / median(seconds(baseline(c)));
+        return `| ${c.name} | ${median(runs).toFixed(3)} | ${ratio.toFixed(2)}× | ${cpu(c).toFixed(2)} | ${(cpu(c) / cpu(baseline(c))).toFixed(2)}× | ${runs.map((x) => x.toFixed(3)).join(', ')} |`;
       }),
       '',
       `Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
