@@ -6,7 +6,8 @@
  *        process writing the same number of files the plain way (open, write, fsync, close, rename into one of 256
  *        shard directories, 32 in flight with fs/promises, then one fsync per shard directory), timed inside it.
  *  rss   a fresh server per total of INGEST_RSS_TOTALS: its RSS idle, then sampled every 100 ms while that many
- *        files arrive by POST versions, in requests of INGEST_RSS_REQUEST files (0: one request for all).
+ *        files arrive by POST versions, in requests of INGEST_RSS_REQUEST files (0: one request for all); the same on
+ *        YOKE_BENCH_SPEED_BEFORE's checkout when set.
  * YOKE_BENCH_SPEED_BEFORE=<another checkout> runs the same cases on that one too, in the same rounds.
  * Env: YOKE_BENCH_SPEED_INGEST_FILES (10000), _INGEST_RSS_TOTALS (1000,10000,100000), _INGEST_RSS_REQUEST (10000),
  * _INGEST_PARTS (rate,rss).
@@ -94,8 +95,21 @@ async function floor(work: string, files: Files): Promise<{ seconds: number; cpu
   return { seconds, cpu };
 }
 
-/** A multipart body of `file[]` parts, generated as it is sent (a 100,000-file body is not held whole here). */
+/** A multipart body of `file[]` parts, generated in 1 MiB writes as it is sent (a 100,000-file body is not held whole here). */
 function multipartStream(files: Files, fields: Record<string, string> = {}): Readable {
+  function* coalesced() {
+    let batch: Buffer[] = [];
+    let size = 0;
+    for (const piece of pieces()) {
+      batch.push(piece);
+      size += piece.length;
+      if (size < 1 << 20) continue;
+      yield Buffer.concat(batch);
+      batch = [];
+      size = 0;
+    }
+    if (size > 0) yield Buffer.concat(batch);
+  }
   function* pieces() {
     for (const [name, value] of Object.entries(fields)) yield Buffer.from(`--${BOUNDARY}\r\nContent-Disposition: form-data; name="${name}"\r\n\r\n${value}\r\n`);
     for (let i = 0; i < files.data.length; i++) {
@@ -105,7 +119,7 @@ function multipartStream(files: Files, fields: Record<string, string> = {}): Rea
     }
     yield Buffer.from(`--${BOUNDARY}--\r\n`);
   }
-  return Readable.from(pieces(), { objectMode: false });
+  return Readable.from(coalesced(), { objectMode: false });
 }
 
 /** Sends a multipart body and returns the parsed JSON reply, failing on any status but 200 or any err_files. */
@@ -137,17 +151,16 @@ async function prepare(server: ServerProcess): Promise<string> {
   return repo;
 }
 
-/** The ingest cases against one server: name → seconds for FILES fresh files. `round` keeps the paths of each round apart. */
+/** The ingest cases against one server, each with its FILES fresh files (made before the clock starts). `round` keeps the paths of each round apart. */
 function cases(repo: string, round: number): Array<[string, () => Promise<unknown>]> {
-  let stored: Files | null = null;
+  const stored = byHash(FILES);
+  const put = freshFiles(FILES, (i) => `f${i}.bin`);
+  const staged = freshFiles(FILES, (i) => `f${i}.bin`);
   return [
-    ['POST versions', () => {
-      stored = byHash(FILES);
-      return sendForm(`${repo}/versions`, 'POST', multipartStream(stored));
-    }],
-    ['PUT file, one part per file', () => sendForm(`${repo}/file/main/put${round}`, 'PUT', multipartStream(freshFiles(FILES, (i) => `f${i}.bin`), AUTHOR))],
-    ['workspace staging', () => sendForm(`${repo}/workspaces/ingest/files/ws${round}`, 'POST', multipartStream(freshFiles(FILES, (i) => `f${i}.bin`)))],
-    ['POST versions, every blob already stored', () => sendForm(`${repo}/versions`, 'POST', multipartStream(stored!))],
+    ['POST versions', () => sendForm(`${repo}/versions`, 'POST', multipartStream(stored))],
+    ['PUT file, one part per file', () => sendForm(`${repo}/file/main/put${round}`, 'PUT', multipartStream(put, AUTHOR))],
+    ['workspace staging', () => sendForm(`${repo}/workspaces/ingest/files/ws${round}`, 'POST', multipartStream(staged))],
+    ['POST versions, every blob already stored', () => sendForm(`${repo}/versions`, 'POST', multipartStream(stored))],
   ];
 }
 
@@ -218,8 +231,9 @@ function rssMiB(pid: number): number {
 
 async function ingestRss(work: string, env: StorageEnv): Promise<string[]> {
   const rows: string[] = [];
-  for (const total of RSS_TOTALS) {
-    const server = await startServerProcess(join(work, `rss-data-${total}`), await env());
+  const checkouts: Array<[string, string | undefined]> = [['Yoke', undefined], ...(BEFORE ? [[`Yoke before`, BEFORE] as [string, string]] : [])];
+  for (const total of RSS_TOTALS) for (const [name, checkout] of checkouts) {
+    const server = await startServerProcess(join(work, `rss-data-${total}`), await env(), checkout);
     try {
       const pid = server.child.pid!;
       await jsonOrThrow(await fetch(`${server.url}/api/repos`, { method: 'POST', headers: { 'content-type': 'application/json' }, body: JSON.stringify({ namespace: 'bench', name: 'rss' }) }));
@@ -231,12 +245,14 @@ async function ingestRss(work: string, env: StorageEnv): Promise<string[]> {
       let peak = idle;
       const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
       const perRequest = RSS_REQUEST > 0 ? Math.min(RSS_REQUEST, total) : total;
-      const spent = await time(async () => {
-        for (let sent = 0; sent < total; sent += perRequest) await sendForm(`${repo}/versions`, 'POST', multipartStream(byHash(Math.min(perRequest, total - sent))));
-      });
+      let seconds = 0;
+      for (let sent = 0; sent < total; sent += perRequest) {
+        const files = byHash(Math.min(perRequest, total - sent));
+        seconds += (await time(() => sendForm(`${repo}/versions`, 'POST', multipartStream(files)))).seconds;
+      }
       clearInterval(sampler);
       const after = rssMiB(pid);
-      rows.push(`| ${total.toLocaleString('en')} | ${perRequest.toLocaleString('en')} | ${Math.round(total / spent.seconds).toLocaleString('en')} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${(peak - idle).toFixed(0)} | ${after.toFixed(0)} |`);
+      rows.push(`| ${name} | ${total.toLocaleString('en')} | ${perRequest.toLocaleString('en')} | ${Math.round(total / seconds).toLocaleString('en')} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${(peak - idle).toFixed(0)} | ${after.toFixed(0)} |`);
     } finally {
       await server.stop();
       await rm(join(work, `rss-data-${total}`), { recursive: true, force: true });
@@ -245,8 +261,8 @@ async function ingestRss(work: string, env: StorageEnv): Promise<string[]> {
   return [
     `### Server RSS while files arrive (POST versions of 4 KiB files; a fresh server per total)`,
     '',
-    '| files in all | files per request | files/s | idle MiB | peak MiB | peak − idle MiB | after MiB |',
-    '|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | files in all | files per request | files/s | idle MiB | peak MiB | peak − idle MiB | after MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
   ];
