@@ -56,8 +56,11 @@ export function redactCredentials(url: string): string {
 }
 
 /** What a person starting the server needs to know: where the data is, whether tokens are needed, where to go. */
-async function startupReport(config: ServerConfig, url: string) {
-  const { version } = JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string };
+async function packageVersion(): Promise<string> {
+  return (JSON.parse(await readFile(new URL('../../package.json', import.meta.url), 'utf8')) as { version: string }).version;
+}
+
+function startupReport(config: ServerConfig, url: string, version: string) {
   const database = config.databaseUrl === null ? null : redactCredentials(config.databaseUrl);
   const blobsDir = join(config.dataDir, 'blobs');
   const meta = database === null ? { kind: 'sqlite', path: join(config.dataDir, 'meta.sqlite') } : { kind: 'postgresql', database };
@@ -100,7 +103,8 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   await yoke.workspaceFrames.removeAbandoned();
   const logger = config.logLevel === 'silent' ? false : { level: config.logLevel, redact: ['req.headers.authorization'], serializers: { req: requestLogFields } };
   const app = await buildApp(yoke, { logger, maxFileBytes: config.maxFileBytes, maxDecompressedBytes: config.maxDecompressedBytes, dataDir: config.dataDir, auth: config.auth, corsOrigins: config.corsOrigins, idleTimeoutMs: config.idleTimeoutMs, minBodyRate: config.minBodyRate });
-  // fastify's own "Server listening at" line is replaced by the fuller one below.
+  const version = await packageVersion();
+  // fastify's own "Server listening at" line is replaced by the fuller one below, written before any request's.
   const level = app.log.level;
   app.log.level = 'warn';
   try {
@@ -120,7 +124,7 @@ export async function startServer(config: ServerConfig, options: YokeOptions = {
   const host = config.host.includes(':') ? `[${config.host}]` : config.host;
   const url = `http://${host === '0.0.0.0' ? '127.0.0.1' : host}:${port}`;
   if (config.logLevel !== 'silent') {
-    const { fields, message } = await startupReport(config, url);
+    const { fields, message } = startupReport(config, url, version);
     app.log.info(fields, message);
   }
   return {
