@@ -11,9 +11,10 @@ import { closeSharedBrowsers, DESKTOP, ENGINES, horizontalOverflow, openPage, PH
 import { png, wav, webm } from './fixtures.js';
 
 /**
- * The web interface in headless Chromium and Firefox (each skipped when absent) against a real server: browsing, each file preview, a directory of
- * 100,000 entries, history, a commit, a diff, branches, workspaces, a folder upload with progress and the token
- * prompt, at desktop and phone widths, with no console errors. Screenshots go to test/e2e/screenshots/.
+ * The web interface in headless Chromium and Firefox (each skipped when absent) against a real server: browsing,
+ * each file preview, a directory of 100,000 entries, history, a commit, a diff, branches, workspaces, a folder
+ * upload with progress and the token prompt, at desktop and phone widths, with no console errors. Screenshots go
+ * to test/e2e/screenshots/ (Firefox's to its firefox/ folder).
  */
 
 const WIDE_ENTRIES = 100_000;
@@ -26,7 +27,7 @@ for (const engine of ENGINES) describe(`web interface in ${engine.name}`, { skip
   const metrics: Record<string, number> = {};
   // Firefox runs the tests of what a browser can change (rendering, media, events, uploads, keyboard, widths);
   // the rest is the same page logic and API in any browser, so it runs once, keeping the Firefox pass short.
-  const chromiumOnly = engine.name === 'chromium' ? undefined : 'Chromium only: the same in Firefox, whose pass is kept short';
+  const chromiumOnly = engine.name === 'chromium' ? undefined : 'Chromium only: no browser changes what it tests, and the Firefox pass is kept short';
   let server: TestServer;
   let browser: Browser;
   let manifest: Manifest;
