@@ -337,16 +337,18 @@ describe('versions: batch upload', () => {
     assertEnvelope(noBoundary.body, 'error');
   });
 
-  it('2,000 small parts in one request all land', async () => {
-    const datas = Array.from({ length: 2000 }, (_, i) => Buffer.from(`small part number ${i} ${'x'.repeat(i % 97)}`));
+  // Through radosgw each small blob is a round trip or two (bench/RESULTS.md): fewer parts there, the same parser.
+  const manyParts = blobsInS3 ? 500 : 2000;
+  it(`${manyParts.toLocaleString('en')} small parts in one request all land`, async () => {
+    const datas = Array.from({ length: manyParts }, (_, i) => Buffer.from(`small part number ${i} ${'x'.repeat(i % 97)}`));
     const parts = datas.map((d, i) => (i % 2 === 0 ? gz(d, { field: i % 4 === 0 ? 'file' : 'file[]' }) : plain(d)));
     const res = await upload(server.url, B, multipart(parts));
     assert.equal(res.status, 200);
     assert.deepEqual(res.body.err_files, []);
-    assert.equal(res.body.files.length, 2000);
+    assert.equal(res.body.files.length, manyParts);
     const held = await recorded(server, B, datas.map((d) => hashBuffer(d)));
-    assert.equal(held.size, 2000);
-    for (let i = 0; i < 2000; i += 97) assert.ok((await readBlob(server, hashBuffer(datas[i]))).equals(datas[i]), `part ${i}`);
+    assert.equal(held.size, manyParts);
+    for (let i = 0; i < manyParts; i += 97) assert.ok((await readBlob(server, hashBuffer(datas[i]))).equals(datas[i]), `part ${i}`);
   });
 
   it('blobs uploaded to one repository are recorded for it and not for another', async () => {
