@@ -11,8 +11,9 @@ import { loadBench } from './load.js';
 import { scaleBench } from './scale.js';
 import { framesBench } from './frames.js';
 import { speedBench } from './speed.js';
+import { commitsBench } from './commits.js';
 
-const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench, sync: syncBench, load: loadBench, scale: scaleBench, frames: framesBench, speed: speedBench };
+const benches: Record<string, () => Promise<string>> = { foundation: foundationBench, versions: versionsBench, workspaces: workspacesBench, compare: compareBench, sync: syncBench, load: loadBench, scale: scaleBench, frames: framesBench, speed: speedBench, commits: commitsBench };
 const chosen = process.argv.slice(2);
 for (const name of chosen.length > 0 ? chosen : Object.keys(benches)) {
   if (!benches[name]) throw new Error(`Unknown benchmark ${name}; choose from ${Object.keys(benches).join(', ')}`);
