@@ -1,5 +1,5 @@
 import { hashBuffer } from './hash.js';
-import { decodeNodeRecord, decodeOxenNode, idBytesBE, idFromBytesBE, type NodeRecord, type OxenDirNode } from './oxen-nodes.js';
+import { decodeNodeRecord, idBytesBE, idFromBytesBE, type NodeRecord } from './oxen-nodes.js';
 
 /**
  * How node records are stored (what goes on the wire stays Oxen's `node` and `children` blobs).
@@ -92,10 +92,10 @@ export function storedRows(record: NodeRecord, keys: readonly string[] | 'positi
 }
 
 /**
- * The rows that store a record as a client sent it: chunked (keyed by the entries' names, or vnode
- * positions) when its blobs are what reassembly gives back (payloads in row order, end to end), else plain.
+ * The rows that store a record as a client sent it: chunked (`keys` as for storedRows) when its blobs
+ * are what reassembly gives back (payloads in row order, end to end), else plain.
  */
-export function storedRowsOfBlobs(id: string, node: Buffer, children: Buffer): Array<[string, Uint8Array]> {
+export function storedRowsOfBlobs(id: string, node: Buffer, children: Buffer, keys: readonly string[] | 'position'): Array<[string, Uint8Array]> {
   const decoded = decodeNodeRecord(node, children);
   const record: NodeRecord = { id, type: decoded.type, node, children };
   let offset = 0;
@@ -104,10 +104,6 @@ export function storedRowsOfBlobs(id: string, node: Buffer, children: Buffer): A
     offset += child.payload.length;
   }
   if (offset !== children.length || decoded.children.length < MIN_CHUNKED_CHILDREN) return [[id, frameRecord(record)]];
-  const keys =
-    decoded.type === 'Dir'
-      ? 'position'
-      : decoded.children.map((c) => (c.type === 'File' || c.type === 'Dir' ? (decodeOxenNode(c.type, c.payload) as OxenDirNode).name : ''));
   return storedRows(record, keys);
 }
 

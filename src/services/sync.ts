@@ -566,6 +566,8 @@ async function readEntry(entry: AsyncIterable<Buffer>, name: string): Promise<Bu
  */
 function checkedRecord(id: string, node: Buffer, children: Buffer): Array<[string, Uint8Array]> {
   let raw;
+  // Where the stored form cuts the children into chunks: entries' names (a vnode), else positions.
+  let keys: string[] | 'position' = 'position';
   try {
     raw = decodeNodeRecord(node, children);
     if (raw.type === 'File') throw new Error('file nodes travel inside their vnode, not as records');
@@ -581,6 +583,7 @@ function checkedRecord(id: string, node: Buffer, children: Buffer): Array<[strin
     if (raw.type === 'VNode') {
       const named = raw.children.map((c) => ({ ...c, name: (decodeOxenNode(c.type, c.payload) as { name?: string }).name ?? '' }));
       const sorted = [...named].sort((a, b) => compareNames(a.name, b.name));
+      keys = sorted.map((c) => c.name);
       if (sorted.some((c, i) => c !== named[i])) {
         const rebuilt = encodeNodeRecord(id, 'VNode', raw.parentId, raw.payload, sorted.map(({ type, hash, payload }) => ({ type: type as OxenNodeType, hash, payload })));
         node = rebuilt.node;
@@ -591,5 +594,5 @@ function checkedRecord(id: string, node: Buffer, children: Buffer): Array<[strin
   } catch (err) {
     throw new BadRequest(`Node ${id} is malformed: ${(err as Error).message}`, { type: 'bad_node' });
   }
-  return storedRowsOfBlobs(id, node, children);
+  return storedRowsOfBlobs(id, node, children, keys);
 }

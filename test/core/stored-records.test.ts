@@ -99,12 +99,13 @@ describe('stored records: large ones in content-defined chunks', () => {
     });
     const id = hashBuffer('client vnode');
     const record = encodeNodeRecord(id, 'VNode', NO_PARENT, encodeOxenNode({ type: 'VNode', hash: id, numEntries: children.length }), children);
-    const rows = new Map(storedRowsOfBlobs(id, record.node, record.children));
+    const names = children.map((_, i) => `f${String(i).padStart(3, '0')}.txt`);
+    const rows = new Map(storedRowsOfBlobs(id, record.node, record.children, names));
     assert.ok(rows.size > 2, 'head and chunks');
     assert.deepEqual(storedBlobs(rows.get(id)!, (chunk) => rows.get(chunk)), { node: record.node, children: record.children });
     // A row pointing back at another's payload: reassembly (payloads end to end) could not give these blobs back.
     const reused = Buffer.from(record.node);
     reused.writeBigUInt64LE(0n, reused.length - 33 * children.length + 33 + 17);
-    assert.deepEqual(storedRowsOfBlobs(id, reused, record.children), [[id, frameRecord({ node: reused, children: record.children })]]);
+    assert.deepEqual(storedRowsOfBlobs(id, reused, record.children, names), [[id, frameRecord({ node: reused, children: record.children })]]);
   });
 });
