@@ -64,7 +64,10 @@ export async function* multipartParts(request: FastifyRequest, options?: Paramet
     // Attached before busboy's pipe, so a refused block is seen before busboy hands its part over.
     raw.on('data', onData);
   }
-  const parts = request.parts(options)[Symbol.asyncIterator]();
+  // No read-ahead per part: busboy goes on to the next chunk of the body only once the parts it holds are being read.
+  // With its default (16 KiB per part), every part smaller than that counted as consumed, and a body of small files
+  // was parsed as fast as it arrived, all of it queued in memory ahead of the writes.
+  const parts = request.parts({ fileHwm: 0, ...options })[Symbol.asyncIterator]();
   let waiting = false;
   try {
     for (;;) {
@@ -77,6 +80,9 @@ export async function* multipartParts(request: FastifyRequest, options?: Paramet
       interrupt = null;
       waiting = false;
       if (next.done) return;
+      // @fastify/multipart also files every part under its field name in one object kept for the whole request
+      // (`part.fields`), stream and all, so a body of a million parts held a million. Nothing here reads it.
+      delete (next.value.fields as Record<string, unknown>)[next.value.fieldname];
       yield next.value;
     }
   } finally {
