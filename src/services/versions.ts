@@ -8,6 +8,8 @@ import { WeightedLru } from './weighted-lru.js';
 
 /** Bytes of small whole blobs kept in memory for repeated GETs (each at most SMALL_READ_BYTES). */
 export const SMALL_BLOB_CACHE_BYTES = 32 * 1024 * 1024;
+/** What an entry of it costs beyond the bytes (its key, map entry and buffer object), counted in its weight. */
+const CACHE_ENTRY_OVERHEAD = 200;
 
 /**
  * The blob writes of one request. They share one durability barrier, taken by `commit` once every
@@ -96,7 +98,12 @@ export class VersionService {
     const whole = this.smallBlobs.get(hash);
     if (whole && range.end < whole.length) return whole.subarray(range.start, range.end + 1);
     const bytes = await this.blobs.read(hash, range);
-    if (range.start === 0 && hashBuffer(bytes) === hash) this.smallBlobs.set(hash, bytes, bytes.length);
+    if (range.start === 0 && hashBuffer(bytes) === hash) {
+      // A small buffer may be a slice of Node's shared 8 KiB pool, which it would keep alive: keep a copy of its own.
+      const own = bytes.byteLength === bytes.buffer.byteLength ? bytes : Buffer.allocUnsafeSlow(bytes.length);
+      if (own !== bytes) bytes.copy(own);
+      this.smallBlobs.set(hash, own, own.length + CACHE_ENTRY_OVERHEAD);
+    }
     return bytes;
   }
 }
