@@ -181,7 +181,10 @@ export interface MetaStore {
   getNodes(repoId: string, ids: string[]): Promise<Map<string, Uint8Array>>;
   /** Which of `ids` the repository holds as nodes. */
   hasNodes(repoId: string, ids: string[]): Promise<Set<string>>;
-  /** Stores node records (stored form by id); ids already present are left as they are. */
+  /**
+   * Stores node records (stored form by id); ids already present keep their bytes and count as stored
+   * now (as in `landCommit`): gc's grace period protects a row a new record shares with garbage.
+   */
   putNodes(repoId: string, nodes: Array<[id: string, bytes: Uint8Array]>): Promise<void>;
   /** Marks pushed commits as completely sent (Oxen's client sends a commit's dir_hashes last), or (false) no longer so. */
   markCommitsReceived(repoId: string, ids: string[], received?: boolean): Promise<void>;

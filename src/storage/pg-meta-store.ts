@@ -1040,6 +1040,12 @@ async function insertNodes(db: Queryable, repoId: string, nodes: Array<[string, 
     );
     for (const row of rows) inserted.add(row.id);
   }
+  // Stored again counts as stored now (MetaStore.putNodes): gc's grace period then covers a row a
+  // landing shares with garbage (a chunk two records hold) until what names it is reachable.
+  const present = sorted.filter(([id]) => !inserted.has(id)).map(([id]) => id);
+  if (present.length > 0) {
+    await db.query('UPDATE tree_nodes SET stored_at = $2 WHERE repo_id = $1 AND id = ANY($3::text[]) AND stored_at < $2', [repoId, now, present]);
+  }
   return inserted;
 }
 

@@ -258,6 +258,7 @@ export class SqliteMetaStore implements MetaStore {
       unmarkReceived: prepare('DELETE FROM received_commits WHERE repo_id = ? AND commit_id = ?'),
       isReceived: prepare('SELECT 1 FROM received_commits WHERE repo_id = ? AND commit_id = ?'),
       insertNode: prepare('INSERT OR IGNORE INTO tree_nodes (repo_id, id, data, stored_at) VALUES (?, ?, ?, ?)'),
+      touchNode: prepare('UPDATE tree_nodes SET stored_at = ? WHERE repo_id = ? AND id = ? AND stored_at < ?'),
       listNodeIds: prepare('SELECT id FROM tree_nodes WHERE repo_id = ? AND id > ? AND stored_at < ? ORDER BY id LIMIT ?'),
       deleteNode: prepare('DELETE FROM tree_nodes WHERE repo_id = ? AND id = ? AND stored_at < ?'),
       commitsStoredSince: prepare('SELECT id FROM commits WHERE repo_id = ? AND stored_at >= ?'),
@@ -513,7 +514,9 @@ export class SqliteMetaStore implements MetaStore {
 
   private readonly putNodesTransaction = (repoId: string, nodes: Array<[string, Uint8Array]>) => {
     const now = Date.now();
-    for (const [id, bytes] of nodes) this.stmt.insertNode.run(repoId, id, bytes, now);
+    for (const [id, bytes] of nodes) {
+      if (this.stmt.insertNode.run(repoId, id, bytes, now).changes === 0) this.stmt.touchNode.run(now, repoId, id, now);
+    }
   };
 
   async putNodes(repoId: string, nodes: Array<[id: string, bytes: Uint8Array]>): Promise<void> {
@@ -831,9 +834,11 @@ export class SqliteMetaStore implements MetaStore {
     for (const [id, bytes] of landing.nodes) {
       // An id already stored must hold these very bytes: a record stored first under an id a commit
       // then writes would otherwise stand in for the commit's own.
-      if (this.stmt.insertNode.run(repoId, id, bytes, Date.now()).changes === 0) {
+      const now = Date.now();
+      if (this.stmt.insertNode.run(repoId, id, bytes, now).changes === 0) {
         const stored = (this.stmt.getNode.get(repoId, id) as { data: Buffer }).data;
         if (!stored.equals(bytes)) throw new Error(`Tree node ${id} is stored with other bytes than the commit writes`);
+        this.stmt.touchNode.run(now, repoId, id, now);
       }
     }
     this.addBlobsTransaction(repoId, landing.blobs);

@@ -575,6 +575,23 @@ export function metaStoreConformance(name: string, open: OpenMetaStore): void {
           assert.deepEqual(await store.listNodeIds((await newRepo(store)).id, Date.now() + 1000, null, 10), []);
         }));
 
+      it('counts a node stored again (putNodes or landCommit) as stored then: gc spares it for the grace period', () =>
+        withStore(async (store) => {
+          const repo = await newRepo(store);
+          const [pushed, landed] = [hex(), hex()];
+          await store.putNodes(repo.id, [[pushed, Buffer.from('pushed')], [landed, Buffer.from('landed')]]);
+          await new Promise((r) => setTimeout(r, 5));
+          const cutoff = Date.now();
+          await new Promise((r) => setTimeout(r, 5));
+          await store.putNodes(repo.id, [[pushed, Buffer.from('pushed')]]);
+          const landing = landingFor(makeCommit([], 0), 'main', null);
+          landing.nodes.push([landed, Buffer.from('landed')]);
+          assert.equal(await store.landCommit(repo.id, landing), true);
+          assert.deepEqual(await store.listNodeIds(repo.id, cutoff, null, 10), []);
+          assert.equal(await store.deleteNodes(repo.id, [pushed, landed], cutoff), 0);
+          assertSameBytes(await store.getNode(repo.id, landed), Buffer.from('landed'));
+        }));
+
       it('lists commits stored since a time and deletes only older ones, with their parent links and received marks', () =>
         withStore(async (store) => {
           const repo = await newRepo(store);
