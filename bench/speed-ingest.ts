@@ -4,7 +4,8 @@
  *        (batch upload by hash), PUT file with one part per file (one commit), workspace staging (POST
  *        workspaces/{id}/files); then POST versions of blobs already stored. Baseline in the same rounds: a Node
  *        process writing the same number of files the plain way (open, write, fsync, close, rename into one of 256
- *        shard directories, 32 in flight with fs/promises, then one fsync per shard directory), timed inside it.
+ *        shard directories, 32 in flight with fs/promises, then one fsync per shard directory), timed inside it; on
+ *        YOKE_BENCH_SPEED_SHAPE=s3, a PutObject of each file into a bucket of the same radosgw, 32 in flight.
  *  rss   a fresh server per total of INGEST_RSS_TOTALS: its RSS idle, then sampled every 100 ms while that many
  *        files arrive by POST versions, in requests of INGEST_RSS_REQUEST files (0: one request for all); the same on
  *        YOKE_BENCH_SPEED_BEFORE's checkout when set.
@@ -21,7 +22,7 @@ import { loadavg } from 'node:os';
 import { join } from 'node:path';
 import { Readable } from 'node:stream';
 import { hashBuffer } from '../src/core/hash.js';
-import { jsonOrThrow, startServerProcess, time, type ServerProcess } from './lib.js';
+import { jsonOrThrow, ROOT, startServerProcess, time, type ServerProcess } from './lib.js';
 
 const ROUNDS = Number(process.env.YOKE_BENCH_SPEED_ROUNDS ?? 5);
 const FILES = Number(process.env.YOKE_BENCH_SPEED_INGEST_FILES ?? 10_000);
@@ -67,6 +68,31 @@ const [pack, namesFile, root] = process.argv.slice(1);
   console.log((performance.now() - start) / 1000, (used.user + used.system) / 1e6);
 })();`;
 
+/** The baseline on S3: PutObject of each file into a fresh bucket, 32 in flight, with the SDK settings Yoke uses. */
+const S3_FLOOR_SCRIPT = `
+const fs = require('node:fs/promises');
+const { CreateBucketCommand, PutObjectCommand, S3Client } = require('@aws-sdk/client-s3');
+const [pack, namesFile] = process.argv.slice(1);
+(async () => {
+  const bytes = await fs.readFile(pack);
+  const names = JSON.parse(await fs.readFile(namesFile, 'utf8'));
+  const client = new S3Client({ region: process.env.YOKE_S3_REGION, endpoint: process.env.YOKE_S3_ENDPOINT, forcePathStyle: true,
+    requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
+  const Bucket = process.env.YOKE_S3_BUCKET + '-floor';
+  await client.send(new CreateBucketCommand({ Bucket }));
+  const start = performance.now();
+  const cpu = process.cpuUsage();
+  let next = 0;
+  await Promise.all(Array.from({ length: 32 }, async () => {
+    while (next < names.length) {
+      const i = next++;
+      await client.send(new PutObjectCommand({ Bucket, Key: 'blobs/' + names[i], Body: bytes.subarray(i * ${FILE_BYTES}, (i + 1) * ${FILE_BYTES}) }));
+    }
+  }));
+  const used = process.cpuUsage(cpu);
+  console.log((performance.now() - start) / 1000, (used.user + used.system) / 1e6);
+})();`;
+
 interface Files {
   names: string[];
   data: Buffer[];
@@ -79,8 +105,11 @@ function freshFiles(count: number, name: (i: number, data: Buffer) => string): F
 
 const byHash = (count: number) => freshFiles(count, (_, data) => hashBuffer(data).padStart(32, '0'));
 
-/** Seconds the baseline takes to write `files` under `root`, and the CPU seconds its process spent meanwhile. */
-async function floor(work: string, files: Files): Promise<{ seconds: number; cpu: number }> {
+/**
+ * Seconds the baseline takes to write `files` under `root` (or into a bucket of the S3 server `env` names), and the CPU
+ * seconds its process spent meanwhile.
+ */
+async function floor(work: string, files: Files, env: Record<string, string>): Promise<{ seconds: number; cpu: number }> {
   const pack = join(work, 'floor-pack');
   const names = join(work, 'floor-names.json');
   const root = join(work, 'floor-root');
@@ -88,7 +117,9 @@ async function floor(work: string, files: Files): Promise<{ seconds: number; cpu
   await writeFile(names, JSON.stringify(files.data.map((d) => hashBuffer(d).padStart(32, '0'))));
   await rm(root, { recursive: true, force: true });
   const out = await new Promise<string>((resolve, reject) =>
-    execFile(process.execPath, ['-e', FLOOR_SCRIPT, pack, names, root], (err, stdout) => (err ? reject(err) : resolve(stdout))),
+    env.YOKE_S3_BUCKET
+      ? execFile(process.execPath, ['-e', S3_FLOOR_SCRIPT, pack, names], { cwd: ROOT, env: { ...process.env, ...env } }, (err, stdout) => (err ? reject(err) : resolve(stdout)))
+      : execFile(process.execPath, ['-e', FLOOR_SCRIPT, pack, names, root], (err, stdout) => (err ? reject(err) : resolve(stdout))),
   );
   await rm(root, { recursive: true, force: true });
   const [seconds, cpu] = out.trim().split(' ').map(Number);
@@ -178,9 +209,10 @@ async function ingestRate(work: string, env: StorageEnv): Promise<string[]> {
     const add = (key: string, s: number) => seconds.set(key, [...(seconds.get(key) ?? []), s]);
     const load: number[] = [];
     const floorCpu: number[] = [];
+    const floorEnv = await env();
     for (let round = 0; round < ROUNDS; round++) {
       load.push(loadavg()[0]);
-      const measured = await floor(work, byHash(FILES));
+      const measured = await floor(work, byHash(FILES), floorEnv);
       add('floor', measured.seconds);
       floorCpu.push(measured.cpu);
       for (const { name, server, repo } of servers) {
@@ -206,7 +238,7 @@ async function ingestRate(work: string, env: StorageEnv): Promise<string[]> {
       '| server | case | s | files/s | of the floor | server CPU ms per 1,000 files | s per round |',
       '|---|---|---:|---:|---:|---:|---|',
       ...rows,
-      `| floor | Node, open/write/fsync/close/rename, 32 in flight, + 256 directory fsyncs | ${base.toFixed(3)} | ${rate(base)} | 100 % | ${((median(floorCpu) * 1000 * 1000) / FILES).toFixed(0)} | ${floorRuns.map((x) => x.toFixed(2)).join(', ')} |`,
+      `| floor | ${floorEnv.YOKE_S3_BUCKET ? 'Node, PutObject of each file (AWS SDK), 32 in flight' : 'Node, open/write/fsync/close/rename, 32 in flight, + 256 directory fsyncs'} | ${base.toFixed(3)} | ${rate(base)} | 100 % | ${((median(floorCpu) * 1000 * 1000) / FILES).toFixed(0)} | ${floorRuns.map((x) => x.toFixed(2)).join(', ')} |`,
       '',
       `Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
       '',
