@@ -78,7 +78,7 @@ const [pack, namesFile] = process.argv.slice(1);
   const names = JSON.parse(await fs.readFile(namesFile, 'utf8'));
   const client = new S3Client({ region: process.env.YOKE_S3_REGION, endpoint: process.env.YOKE_S3_ENDPOINT, forcePathStyle: true,
     requestChecksumCalculation: 'WHEN_REQUIRED', responseChecksumValidation: 'WHEN_REQUIRED' });
-  const Bucket = process.env.YOKE_S3_BUCKET + '-floor';
+  const Bucket = process.env.YOKE_S3_BUCKET + '-floor-' + process.pid;
   await client.send(new CreateBucketCommand({ Bucket }));
   const start = performance.now();
   const cpu = process.cpuUsage();
