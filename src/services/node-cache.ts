@@ -46,7 +46,8 @@ export class NodeCache {
   forRepo(repoId: string): NodeSource {
     const nodes = async (ids: string[]) => (await this.records(repoId, ids)).map((entry) => entry.node);
     return {
-      getNode: async (id) => (await nodes([id]))[0],
+      // A hit takes no arrays, Set or second key: a small GET reads four nodes this way (issue 15).
+      getNode: async (id) => this.entries.get(`${repoId}:${id}`)?.node ?? (await nodes([id]))[0],
       getNodes: nodes,
       storedChunks: (id) => this.entries.get(`${repoId}:${id}`)?.chunks,
     };
