@@ -203,17 +203,24 @@ async function smallFileGet(work: string): Promise<string> {
         }
       }
     }
-    // The connections of the round before stay open through the idle period, as a client's pool keeps them.
+    // The connections of the round before stay open through the idle period, as a client's pool keeps them. The
+    // static server idles too, in turn: a drop both show is the machine's, not Yoke's.
+    const baseline = targets[targets.length - 1];
     const afterIdle: Load[] = [];
+    const baselineAfterIdle: Load[] = [];
     const kept = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
+    const keptBaseline = new Agent({ keepAlive: true, maxSockets: CONNECTIONS });
     await hammer(targets[0], bytes, 1, kept);
+    await hammer(baseline, bytes, 1, keptBaseline);
     for (let round = 0; round < ROUNDS; round++) {
       await sleep(IDLE * 1000);
       afterIdle.push(await hammer(targets[0], bytes, SECONDS, kept));
+      await sleep(IDLE * 1000);
+      baselineAfterIdle.push(await hammer(baseline, bytes, SECONDS, keptBaseline));
     }
     kept.destroy();
+    keptBaseline.destroy();
     const rate = (target: Target, client: string) => median(runs.get(`${target.name}\0${client}`)!.map((r) => r.perSecond));
-    const baseline = targets[targets.length - 1];
     const ratios = CLIENTS.flatMap((client) =>
       targets.slice(0, -1).map((target) => `${target.name} / node:http with the ${client} client: ${((rate(target, client) / rate(baseline, client)) * 100).toFixed(0)} %.`),
     );
@@ -224,6 +231,7 @@ async function smallFileGet(work: string): Promise<string> {
       '|---|---|---:|---:|---:|---:|---:|---:|---|',
       ...CLIENTS.flatMap((client) => targets.map((target) => loadLine(target.name, client, runs.get(`${target.name}\0${client}`)!))),
       loadLine(`${targets[0].name}, each round after ${IDLE} s idle`, 'node', afterIdle),
+      loadLine(`${baseline.name}, each round after ${IDLE} s idle`, 'node', baselineAfterIdle),
       '',
       ...ratios,
       `Load average (1 min) before each round: ${load.map((l) => l.toFixed(2)).join(', ')}.`,
