@@ -424,8 +424,8 @@ async function startShape(): Promise<() => Promise<void>> {
 }
 
 export async function speedBench(): Promise<string> {
-  const work = await mkdtemp(join(tmpdir(), 'yoke-bench-speed-'));
   const stopShape = await startShape();
+  const work = await mkdtemp(join(tmpdir(), 'yoke-bench-speed-'));
   try {
     const only = process.env.YOKE_BENCH_SPEED_ONLY;
     const parts: string[] = [];
