@@ -102,9 +102,7 @@ export class S3BlobStore implements BlobStore {
     if (first.done) {
       const hash = hashBuffer(first.bytes);
       if (expected !== undefined && expected !== hash) throw new HashMismatch(expected, hash);
-      if (await this.touch(hash)) return { hash, size: first.bytes.length, created: false };
-      await this.client.send(new PutObjectCommand({ Bucket: this.bucket, Key: this.blobKey(hash), Body: first.bytes, ContentLength: first.bytes.length, Metadata: touchedNow() }));
-      return { hash, size: first.bytes.length, created: true };
+      return { hash, size: first.bytes.length, created: await this.putSmall(hash, first.bytes) };
     }
     // Already stored under the expected hash: the bytes are verified, not sent again.
     if (expected !== undefined && (await this.stat(expected)) !== null) {
@@ -164,6 +162,26 @@ export class S3BlobStore implements BlobStore {
     } catch (err) {
       await this.client.send(new AbortMultipartUploadCommand({ Bucket: this.bucket, Key: key, UploadId })).catch(() => {});
       throw err;
+    }
+  }
+
+  /**
+   * Stores a small verified blob in one request when it is new: a PutObject only if absent (`If-None-Match: *`,
+   * which radosgw and AWS answer 412 when the key exists); an existing blob is then touched instead. Answers
+   * whether it was created. A store that ignores the condition overwrites the same bytes: still correct.
+   */
+  private async putSmall(hash: string, bytes: Buffer): Promise<boolean> {
+    for (;;) {
+      try {
+        await this.client.send(
+          new PutObjectCommand({ Bucket: this.bucket, Key: this.blobKey(hash), Body: bytes, ContentLength: bytes.length, Metadata: touchedNow(), IfNoneMatch: '*' }),
+        );
+        return true;
+      } catch (err) {
+        if ((err as { $metadata?: { httpStatusCode?: number } }).$metadata?.httpStatusCode !== 412) throw err;
+      }
+      if (await this.touch(hash)) return false;
+      // Deleted between the two requests (gc after its grace period): store it again.
     }
   }
 

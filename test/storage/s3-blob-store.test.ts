@@ -1,6 +1,8 @@
 import { describe, it } from 'node:test';
 import assert from 'node:assert/strict';
 import { randomBytes } from 'node:crypto';
+import { createServer, request, type Server } from 'node:http';
+import type { AddressInfo } from 'node:net';
 import { ListMultipartUploadsCommand, ListObjectsV2Command, S3Client } from '@aws-sdk/client-s3';
 import { hashBuffer } from '../../src/core/hash.js';
 import { S3BlobStore } from '../../src/storage/s3-blob-store.js';
@@ -48,6 +50,33 @@ if (s3.skip !== undefined) {
       assert.deepEqual(await keysOf(settings.bucket), [`blobs/${result.hash.padStart(32, '0')}`], 'no partial, scratch or mismatching object');
       assert.deepEqual(await pendingUploads(settings.bucket), [], 'the mismatching multipart upload was aborted');
       await store.close();
+    });
+
+    it('a new small blob costs one request; the same bytes again two (a refused conditional PUT, then the touch)', async () => {
+      // A pass-through proxy in front of radosgw counts what the store sends.
+      const target = new URL(server.endpoint);
+      const seen: string[] = [];
+      const proxy: Server = createServer((req, res) => {
+        seen.push(req.method!);
+        const upstream = request({ host: target.hostname, port: target.port, method: req.method, path: req.url, headers: req.headers }, (answer) => {
+          res.writeHead(answer.statusCode!, answer.headers);
+          answer.pipe(res);
+        });
+        req.pipe(upstream);
+      });
+      await new Promise<void>((resolve) => proxy.listen(0, '127.0.0.1', resolve));
+      const settings = { ...server.settings(), endpoint: `http://127.0.0.1:${(proxy.address() as AddressInfo).port}` };
+      const store = await S3BlobStore.open(settings);
+      const data = randomBytes(4096);
+      seen.length = 0;
+      assert.deepEqual(await store.put([data]), { hash: hashBuffer(data), size: data.length, created: true });
+      assert.deepEqual(seen, ['PUT']);
+      seen.length = 0;
+      assert.deepEqual(await store.put([data]), { hash: hashBuffer(data), size: data.length, created: false });
+      assert.deepEqual(seen, ['PUT', 'PUT']);
+      assert.ok((await readAll(await store.get(hashBuffer(data)))).equals(data));
+      await store.close();
+      await new Promise((resolve) => proxy.close(resolve));
     });
 
     it('staged parts of 6 MiB are published by server-side copy, and the staging objects are removed', async () => {
