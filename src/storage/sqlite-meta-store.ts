@@ -149,6 +149,9 @@ CREATE TABLE IF NOT EXISTS upload_parts (
 ) WITHOUT ROWID;
 `;
 
+/** Address space SQLite may map for reads (not memory: pages come from the OS cache). */
+const SQLITE_MMAP_BYTES = 1024 * 1024 * 1024;
+
 // CROSS JOIN keeps anc as the outer loop of the recursive step, each row one primary-key search of
 // its parents. With a plain JOIN, SQLite 3.53 (better-sqlite3 12) put commit_parents outside and
 // scanned every parent row of the repository once per ancestor: quadratic, 1 s for 5,000 commits.
@@ -174,6 +177,10 @@ export class SqliteMetaStore implements MetaStore {
     this.db.pragma('synchronous = NORMAL');
     this.db.pragma('foreign_keys = ON');
     this.db.pragma('busy_timeout = 5000');
+    // Reads through a memory map: a cold listing of a large directory reads thousands of node rows, each a
+    // pread and a copy otherwise (13,000 random rows: 265 → 125 ms; the cold first page of a 100,000-entry directory
+    // 680 → 600 ms). Writes still go through the journal as before.
+    this.db.pragma(`mmap_size = ${SQLITE_MMAP_BYTES}`);
     const version = this.db.pragma('user_version', { simple: true }) as number;
     const used = this.db.prepare("SELECT count(*) AS n FROM sqlite_master WHERE name = 'tree_nodes'").get() as { n: number };
     if (version < SCHEMA_VERSION && used.n > 0) {
