@@ -185,14 +185,6 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
     reply.raw.once('finish', () => socket.setTimeout(0, onIdle));
     done();
   });
-  // A reply sent once a handler began reading its request's body but stopped (an upload refused
-  // part-way) leaves the rest unread: Node drains only bodies nobody began to read, so the next request
-  // on the kept-alive connection would wait behind it for ever. As fastify does when a body parser
-  // fails, close the connection after the reply instead.
-  app.addHook('onSend', (request, reply, payload, done) => {
-    if (!request.raw.complete && request.raw.readableDidRead) reply.header('connection', 'close');
-    done(null, payload);
-  });
   // On close Node shuts the connections idle at that moment. One still draining a body answered early (a
   // refused upload part) or finishing a reply becomes idle later, and would hold close() for the whole
   // keep-alive time (75 s): close each as soon as it is idle.
@@ -246,9 +238,15 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   // Before any body is read: a multipart upload stores blobs while it is parsed, so a request that may
   // not write must be stopped here, not in its route.
   if (options.auth) app.addHook('onRequest', async (request, reply) => authorizeRequest(yoke, request, reply));
+  // One onSend hook for every reply (each hook is a dispatch per request on the hot path).
   app.addHook('onSend', (request, reply, payload, done) => {
     reply.header('oxen-version', OXEN_VERSION);
     reply.header('x-oxen-request-id', request.id);
+    // A reply sent once a handler began reading its request's body but stopped (an upload refused
+    // part-way) leaves the rest unread: Node drains only bodies nobody began to read, so the next request
+    // on the kept-alive connection would wait behind it for ever. As fastify does when a body parser
+    // fails, close the connection after the reply instead.
+    if (!request.raw.complete && request.raw.readableDidRead) reply.header('connection', 'close');
     done(null, payload);
   });
 
