@@ -72,7 +72,7 @@ export function storedRows(record: NodeRecord, keys: readonly string[] | 'positi
   const chunkIds: string[] = [];
   let start = 0;
   for (let i = 0; i < count; i++) {
-    const last = i === count - 1 || i + 1 - start >= MAX_RUN || (keys === 'position' ? (i + 1) % POSITION_RUN === 0 : mix(keys[i]) % NAME_BOUNDARY === 0);
+    const last = i === count - 1 || i + 1 - start >= MAX_RUN || (keys === 'position' ? (i + 1) % POSITION_RUN === 0 : mixKey(keys[i]) % NAME_BOUNDARY === 0);
     if (!last) continue;
     const chunk = encodeChunk(record.node, count, start, i + 1, record.children);
     const id = CHUNK_PREFIX + hashBuffer(chunk);
@@ -187,9 +187,12 @@ function encodeChunk(node: Buffer, count: number, from: number, to: number, chil
   return Buffer.concat(parts);
 }
 
-/** FNV-1a of a name's UTF-16 units with murmur3's finalizer: cheap, stable, well spread in its low bits. */
-function mix(key: string): number {
-  let h = 0x811c9dc5;
+/**
+ * FNV-1a of a key's UTF-16 units with murmur3's finalizer: cheap, stable, well spread in its low bits.
+ * `salt` gives an unrelated hash for each level of a tree (name-index.ts); salt 0 is the chunks'.
+ */
+export function mixKey(key: string, salt = 0): number {
+  let h = 0x811c9dc5 ^ Math.imul(salt, 0x9e3779b9);
   for (let i = 0; i < key.length; i++) h = Math.imul(h ^ key.charCodeAt(i), 0x01000193);
   h = Math.imul(h ^ (h >>> 16), 0x85ebca6b);
   h = Math.imul(h ^ (h >>> 13), 0xc2b2ae35);

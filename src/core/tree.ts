@@ -17,6 +17,20 @@ import {
 } from './oxen-nodes.js';
 import { basename, joinRepoPath, splitRepoPath } from './paths.js';
 import { runInRounds, type WalkStep } from './rounds.js';
+import {
+  buildIndex,
+  decodeIndexRoot,
+  encodeIndexRoot,
+  entryKey,
+  indexCount,
+  indexRootId,
+  INDEXED_ENTRIES,
+  updateIndex,
+  type IndexChange,
+  type IndexItem,
+  type IndexRoot,
+  type IndexRows,
+} from './name-index.js';
 import { frameRecord, noChunks, storedBlobs, storedRows, type ChunkLookup } from './stored-records.js';
 
 export { frameRecord, unframeRecord } from './stored-records.js';
@@ -118,6 +132,8 @@ export interface NodeSource {
   getNodes?(ids: string[]): Promise<TreeNode[]>;
   /** The chunks a stored node's record lists, when known (a rewrite then stores only its new chunks; see stored-records.ts). */
   storedChunks?(id: string): readonly string[] | undefined;
+  /** Stored rows as they are (those not stored are left out): what a directory's name index (name-index.ts) is read from. */
+  readRows?(ids: string[]): Promise<Map<string, Uint8Array>>;
 }
 
 /** Nodes by id, in one read when the source can. */
@@ -135,6 +151,7 @@ export function overlaySource(source: NodeSource, local: (id: string) => TreeNod
       const fromSource = new Map(rest.map((id, i) => [id, read[i]]));
       return ids.map((id) => local(id) ?? fromSource.get(id)!);
     },
+    readRows: source.readRows?.bind(source),
   };
 }
 
@@ -145,6 +162,13 @@ function dirEntry(payload: Buffer, node: OxenDirNode): DirEntry {
 }
 
 const sumCounts = (counts: Record<string, number>) => Object.values(counts).reduce((a, b) => a + b, 0);
+
+/** A directory entry from its Oxen payload (as a vnode or a name index holds it). */
+export function entryFromPayload(kind: 'file' | 'dir', payload: Buffer): Entry {
+  if (kind === 'dir') return dirEntry(payload, decodeOxenNode('Dir', payload) as OxenDirNode);
+  const file = readFileSummary(payload);
+  return { kind: 'file', name: file.name, hash: file.hash, size: file.numBytes, lastCommitId: file.lastCommitId, dataType: file.dataType, payload };
+}
 
 /** Decodes a record (as Oxen writes it: `node` and `children` blobs) into Yoke's view of it. */
 export function decodeRecord(id: string, node: Uint8Array, children: Uint8Array): TreeNode {
@@ -170,12 +194,8 @@ export function decodeRecord(id: string, node: Uint8Array, children: Uint8Array)
     }
     case 'VNode': {
       const entries = record.children.map((c): Entry => {
-        if (c.type === 'File') {
-          const file = readFileSummary(c.payload);
-          return { kind: 'file', name: file.name, hash: file.hash, size: file.numBytes, lastCommitId: file.lastCommitId, dataType: file.dataType, payload: c.payload };
-        }
-        if (c.type === 'Dir') return dirEntry(c.payload, decodeOxenNode('Dir', c.payload) as OxenDirNode);
-        throw new Error(`vnode ${id}: a vnode holds files and directories, not a ${c.type}`);
+        if (c.type !== 'File' && c.type !== 'Dir') throw new Error(`vnode ${id}: a vnode holds files and directories, not a ${c.type}`);
+        return entryFromPayload(c.type === 'File' ? 'file' : 'dir', c.payload);
       });
       for (let i = 1; i < entries.length; i++) {
         if (compareNames(entries[i - 1].name, entries[i].name) >= 0) throw new Error(`vnode ${id}: entries are not sorted by name (or repeat one)`);
@@ -424,7 +444,15 @@ export async function applyChanges(source: NodeSource, rootId: string | null, ch
   // A change along one path reads one directory after another anyway (rewriteDir reads each one's vnodes together).
   const read = rootId === null || !forks(grouped) ? source : await readAhead(source, rootId, grouped);
   const storedChunks = (id: string | undefined) => new Set(id === undefined ? [] : (source.storedChunks?.(id) ?? []));
-  const context: RewriteContext = { source: read, writer, commitId: options.commitId, vnodeSize: options.vnodeSize ?? DEFAULT_VNODE_SIZE, storedChunks };
+  const context: RewriteContext = {
+    source: read,
+    writer,
+    commitId: options.commitId,
+    vnodeSize: options.vnodeSize ?? DEFAULT_VNODE_SIZE,
+    storedChunks,
+    // A workspace's view is never stored, so it needs no index.
+    indexed: options.commitId !== UNCOMMITTED,
+  };
   const root = rootId === null ? null : await loadDir(read, rootId);
   const rewritten = await rewriteDir(context, root, '', grouped);
   const node = rewritten ?? writeDir(context, '', [], emptySummary());
@@ -477,6 +505,8 @@ interface RewriteContext {
   vnodeSize: number;
   /** The chunks the record a write replaces (by id) is stored with: those are not stored again. */
   storedChunks: (id: string | undefined) => ReadonlySet<string>;
+  /** Whether large directories get their name index written (name-index.ts). */
+  indexed: boolean;
 }
 
 interface Summary {
@@ -577,6 +607,7 @@ async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: st
 
   const count = chooseVnodeCount(oldCount, summary.entries, context.vnodeSize);
   let vnodes: WrittenVnode[];
+  let allEntries: Entry[] | null = null;
   if (count === oldCount) {
     // Same partition: rewrite only the vnodes holding a changed name.
     vnodes = dir!.vnodes.map((id, i) => ({ id, payload: dir!.vnodePayloads[i] }));
@@ -598,11 +629,59 @@ async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: st
       if (next) all.set(name, next);
       else all.delete(name);
     }
+    allEntries = [...all.values()];
     const spread: Entry[][] = Array.from({ length: count }, () => []);
-    for (const e of all.values()) spread[oxenVnodeIndex(joinRepoPath(path, e.name), count)].push(e);
+    for (const e of allEntries) spread[oxenVnodeIndex(joinRepoPath(path, e.name), count)].push(e);
     vnodes = spread.map((entries) => writeVnode(context, path, entries));
   }
-  return writeDir(context, path, vnodes, summary, dir?.id);
+  const written = writeDir(context, path, vnodes, summary, dir?.id);
+  await writeNameIndex(context, dir, written, allEntries, replacements);
+  return written;
+}
+
+/** The name index items of `entries`, in listing order. */
+export function nameIndexItems(entries: Iterable<Entry>): IndexItem[] {
+  const items = [...entries].map((e) => ({ key: entryKey(e.kind, e.name), count: 1, value: e.payload }));
+  return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+}
+
+/**
+ * Writes the name index (name-index.ts) of `written` when it is large: built from its entries when all of them
+ * were read, else by updating the index of `dir`, the directory it replaces, if that has one. An index that cannot
+ * be updated (or comes out with the wrong count) is not written: a listing of the directory builds it again.
+ */
+async function writeNameIndex(context: RewriteContext, dir: DirNode | null, written: DirNode, all: Entry[] | null, replacements: Map<string, { old: Entry | undefined; next: Entry | null }>): Promise<void> {
+  const readRows = context.source.readRows?.bind(context.source);
+  if (!context.indexed || readRows === undefined || written.entries < INDEXED_ENTRIES) return;
+  const nodes = context.writer.nodes;
+  const rows: IndexRows = {
+    read: async (ids) => {
+      const found = await readRows(ids.filter((id) => !nodes.has(id)));
+      return ids.map((id) => {
+        const bytes = nodes.get(id) ?? found.get(id);
+        if (bytes === undefined) throw new Error(`index node ${id} is not stored`);
+        return bytes;
+      });
+    },
+    write: (id, bytes) => nodes.set(id, bytes),
+  };
+  let root: IndexRoot | null = null;
+  if (all !== null) root = buildIndex(nameIndexItems(all), rows);
+  else if (dir !== null) {
+    const stored = (await readRows([indexRootId(dir.id)])).get(indexRootId(dir.id));
+    if (stored === undefined) return;
+    const changes: IndexChange[] = [];
+    for (const [name, { old, next }] of replacements) {
+      if (old && old.kind !== next?.kind) changes.push({ key: entryKey(old.kind, name), value: null });
+      if (next) changes.push({ key: entryKey(next.kind, name), value: next.payload });
+    }
+    try {
+      root = await updateIndex(decodeIndexRoot(stored), changes, rows);
+    } catch {
+      return; // a damaged index: the directory's next listing builds a new one
+    }
+  }
+  if (root !== null && indexCount(root.top) === written.entries) nodes.set(indexRootId(written.id), encodeIndexRoot(root));
 }
 
 function newFileEntry(context: RewriteContext, name: string, leaf: FileLeaf): FileEntry {

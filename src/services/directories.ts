@@ -1,6 +1,8 @@
 import { NotFound } from '../core/errors.js';
 import { basename } from '../core/paths.js';
-import { listDir, lookup, UNCOMMITTED, type DirEntry, type Entry } from '../core/tree.js';
+import { buildIndex, decodeIndexRoot, encodeIndexRoot, indexCount, indexRootId, INDEXED_ENTRIES, keyKind, readIndexRange } from '../core/name-index.js';
+import { decodeOxenNode, type OxenDirNode } from '../core/oxen-nodes.js';
+import { entryFromPayload, listDir, lookup, nameIndexItems, UNCOMMITTED, type DirEntry, type Entry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
 import type { ResolvedTree, TreeResolver } from './trees.js';
 import { WeightedLru } from './weighted-lru.js';
@@ -26,9 +28,17 @@ export interface ListedEntry {
 export interface OpenDirectory {
   tree: ResolvedTree;
   dir: DirEntry;
-  /** Directories first, then files, each kind by name. */
+  /** Entries in all. */
+  count: number;
+  /** How many entries are directories (they come first). */
+  dirCount: number;
+  /** Entries [from, to) in name order: directories first, then files, each kind by name. */
+  range(from: number, to: number): Promise<Entry[]>;
+}
+
+/** Entries in name order, held in memory. */
+interface NameOrder {
   entries: Entry[];
-  /** How many of `entries` are directories. */
   dirCount: number;
 }
 
@@ -39,14 +49,19 @@ export interface OpenDirectory {
 const LISTED_ENTRIES_CACHED = 200_000;
 
 /** Page [offset, offset + limit) of an open directory in name order, each kind's order flipped when `reverse`. */
-function nameOrderPage(open: OpenDirectory, reverse: boolean, offset: number, limit: number): Entry[] {
-  const { entries, dirCount } = open;
-  if (!reverse) return entries.slice(offset, offset + limit);
-  const page: Entry[] = [];
-  for (let i = offset; i < Math.min(entries.length, offset + limit); i++) {
-    page.push(i < dirCount ? entries[dirCount - 1 - i] : entries[entries.length - 1 - (i - dirCount)]);
-  }
-  return page;
+async function nameOrderPage(open: OpenDirectory, reverse: boolean, offset: number, limit: number): Promise<Entry[]> {
+  const { count, dirCount } = open;
+  const end = Math.min(count, offset + limit);
+  if (!reverse) return open.range(offset, end);
+  // Reversed, page positions map to two runs read forwards: the directories' and the files'.
+  const dirs = offset < Math.min(end, dirCount) ? await open.range(dirCount - Math.min(end, dirCount), dirCount - offset) : [];
+  const fileFrom = Math.max(offset, dirCount);
+  const files = fileFrom < end ? await open.range(count - (end - dirCount), count - (fileFrom - dirCount)) : [];
+  return [...dirs.reverse(), ...files.reverse()];
+}
+
+function inMemory(order: NameOrder): Pick<OpenDirectory, 'count' | 'dirCount' | 'range'> {
+  return { count: order.entries.length, dirCount: order.dirCount, range: async (from, to) => order.entries.slice(from, to) };
 }
 
 /** Directories first, then by name or by the date of their latest commit (`reverse` flips the second key only, as Oxen does). */
@@ -66,7 +81,7 @@ export class DirectoryService {
    * Committed directories' entries in name order, by repository and node id: a committed node never changes,
    * so every page of a large directory is a slice instead of a merge and sort of all its entries.
    */
-  private readonly nameOrders = new WeightedLru<{ entries: Entry[]; dirCount: number }>(LISTED_ENTRIES_CACHED);
+  private readonly nameOrders = new WeightedLru<NameOrder>(LISTED_ENTRIES_CACHED);
 
   constructor(
     private readonly meta: MetaStore,
@@ -78,24 +93,52 @@ export class DirectoryService {
     const tree = await this.trees.resolve(repo, resource);
     const dir = await lookup(tree.source, tree.rootId, tree.path);
     if (!dir || dir.kind !== 'dir') throw new NotFound(`Directory not found: ${tree.path || '/'} at ${tree.version}`);
-    // A workspace's view may change under the same ids: only committed trees are cached.
-    const key = tree.workspace === null ? `${repo.id}:${dir.id}` : null;
-    let order = key === null ? undefined : this.nameOrders.get(key);
-    if (!order) {
-      const entries = sortEntries(await listDir(tree.source, dir.id), new Map(), 'name', false);
-      const firstFile = entries.findIndex((e) => e.kind !== 'dir');
-      order = { entries, dirCount: firstFile === -1 ? entries.length : firstFile };
-      if (key !== null) this.nameOrders.set(key, order, entries.length);
+    const found = { tree, dir: { ...dir, name: basename(tree.path) } };
+    // A workspace's view may change under the same ids: only committed trees are cached or indexed.
+    const committed = tree.workspace === null;
+    const key = `${repo.id}:${dir.id}`;
+    const cached = committed ? this.nameOrders.get(key) : undefined;
+    if (cached) return { ...found, ...inMemory(cached) };
+    const large = committed && tree.source.readRows !== undefined && (decodeOxenNode('Dir', dir.payload) as OxenDirNode).numEntries >= INDEXED_ENTRIES;
+    if (large) {
+      const index = await this.nameIndex(tree.source, dir.id);
+      if (index) return { ...found, ...index };
     }
-    return { tree, dir: { ...dir, name: basename(tree.path) }, ...order };
+    const entries = sortEntries(await listDir(tree.source, dir.id), new Map(), 'name', false);
+    const firstFile = entries.findIndex((e) => e.kind !== 'dir');
+    const order = { entries, dirCount: firstFile === -1 ? entries.length : firstFile };
+    if (committed) this.nameOrders.set(key, order, entries.length);
+    // A large directory without an index (pushed by a client, or written before indexes) gets one, for the next cold read.
+    if (large) await this.meta.putNodes(repo.id, indexRows(dir.id, entries));
+    return { ...found, ...inMemory(order) };
+  }
+
+  /** Paging through directory `dirId`'s stored name index, if it has one whose count matches. */
+  private async nameIndex(source: NodeSource, dirId: string): Promise<Pick<OpenDirectory, 'count' | 'dirCount' | 'range'> | null> {
+    const readRows = source.readRows!.bind(source);
+    const stored = (await readRows([indexRootId(dirId)])).get(indexRootId(dirId));
+    if (stored === undefined) return null;
+    const root = decodeIndexRoot(stored);
+    const rows = {
+      read: async (ids: string[]) => {
+        const found = await readRows(ids);
+        return ids.map((id) => found.get(id) ?? raise(new Error(`index node ${id} of directory ${dirId} is not stored`)));
+      },
+    };
+    return {
+      count: indexCount(root.top),
+      dirCount: root.dirCount,
+      range: async (from, to) => (await readIndexRange(root, from, to, rows)).map((item) => entryFromPayload(keyKind(item.key), item.value)),
+    };
   }
 
   /** One page of an open directory's entries in the asked order, with `options.depth` levels of children below each. */
   async page(repo: RepoRecord, open: OpenDirectory, options: ListOptions, offset: number, limit: number): Promise<{ dir: ListedEntry; entries: ListedEntry[] }> {
     // Sorting by name needs the page's commits only; by date, every entry's.
-    let latest = options.sortBy === 'date' ? await this.latestCommits(repo, open.entries) : new Map<string, CommitRecord | null>();
+    const all = options.sortBy === 'date' ? await open.range(0, open.count) : [];
+    let latest = options.sortBy === 'date' ? await this.latestCommits(repo, all) : new Map<string, CommitRecord | null>();
     const pageEntries =
-      options.sortBy === 'name' ? nameOrderPage(open, options.reverse, offset, limit) : sortEntries(open.entries, latest, options.sortBy, options.reverse).slice(offset, offset + limit);
+      options.sortBy === 'name' ? await nameOrderPage(open, options.reverse, offset, limit) : sortEntries(all, latest, options.sortBy, options.reverse).slice(offset, offset + limit);
     if (options.sortBy === 'name') latest = await this.latestCommits(repo, pageEntries);
     return {
       dir: await this.dated(repo, open.dir),
@@ -140,4 +183,16 @@ export class DirectoryService {
     }
     return listed;
   }
+}
+
+/** The rows that store the name index of directory `dirId`, whose entries are `entries`. */
+function indexRows(dirId: string, entries: Entry[]): Array<[string, Uint8Array]> {
+  const rows: Array<[string, Uint8Array]> = [];
+  const root = buildIndex(nameIndexItems(entries), { write: (id, bytes) => rows.push([id, bytes]) });
+  rows.push([indexRootId(dirId), encodeIndexRoot(root)]);
+  return rows;
+}
+
+function raise(err: Error): never {
+  throw err;
 }

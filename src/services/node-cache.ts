@@ -50,6 +50,8 @@ export class NodeCache {
       getNode: async (id) => this.entries.get(`${repoId}:${id}`)?.node ?? (await nodes([id]))[0],
       getNodes: nodes,
       storedChunks: (id) => this.entries.get(`${repoId}:${id}`)?.chunks,
+      // Index nodes (name-index.ts) are read a few per page and are not kept: their bytes are what a page decodes.
+      readRows: (ids) => this.meta.getNodes(repoId, ids),
     };
   }
 

@@ -1,5 +1,6 @@
 import { decodeOxenNode, oxenVnodeIndex, type OxenVNode } from '../core/oxen-nodes.js';
 import { indexedFileOf } from '../core/frame-edits.js';
+import { decodeIndexNode, decodeIndexRoot, indexChildIds, indexRootId, type IndexNode } from '../core/name-index.js';
 import { joinRepoPath } from '../core/paths.js';
 import { runInRounds, type WalkStep } from '../core/rounds.js';
 import { MissingChunk, storedChunkIds, type ChunkLookup } from '../core/stored-records.js';
@@ -72,12 +73,47 @@ export async function walkRepository(meta: MetaStore, repo: RepoRecord, heads: A
     }
   };
 
-  /** The steps for a directory not reached yet (none if it was). */
+  /** The nodes of a directory's name index below `node` (name-index.ts), a level at a time. */
+  const walkIndex = (node: IndexNode, dirId: string, where: string): Step[] => {
+    const unread = indexChildIds(node).filter((id) => !reached.nodes.has(id));
+    if (unread.length === 0) return [];
+    for (const id of unread) reached.nodes.add(id);
+    return [
+      {
+        ids: unread,
+        then: (records) =>
+          records.flatMap((found, i) => {
+            try {
+              if (found !== undefined) return walkIndex(decodeIndexNode(found.bytes), dirId, where);
+              report('missing_node', unread[i], where, `a node of the name index of directory ${dirId} is not stored`);
+            } catch (err) {
+              report('corrupt_node', unread[i], where, `name index of directory ${dirId}: ${(err as Error).message}`);
+            }
+            return [];
+          }),
+      },
+    ];
+  };
+
+  /** The steps for a directory not reached yet (none if it was): its record, then its vnodes, and its name index if it has one. */
   const walkDir = (dirId: string, path: string): Step[] => {
     if (reached.nodes.has(dirId)) return [];
     reached.nodes.add(dirId);
     const where = path === '' ? '/' : path;
+    const index: Step = {
+      ids: [indexRootId(dirId)],
+      then: ([found]) => {
+        if (found === undefined) return;
+        reached.nodes.add(indexRootId(dirId));
+        try {
+          return walkIndex(decodeIndexRoot(found.bytes).top, dirId, where);
+        } catch (err) {
+          report('corrupt_node', indexRootId(dirId), where, `name index of directory ${dirId}: ${(err as Error).message}`);
+        }
+      },
+    };
     return [
+      index,
       {
         ids: [dirId],
         then: ([bytes]) => {

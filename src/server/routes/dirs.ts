@@ -64,7 +64,7 @@ export function dirRoutes(app: FastifyInstance, yoke: Yoke) {
         entries: entries.map(listedView),
         resource: { path: open.tree.path, version: open.tree.version },
         metadata: null,
-        ...pageView(page, pageSize, open.entries.length),
+        ...pageView(page, pageSize, open.count),
       });
     },
   );
