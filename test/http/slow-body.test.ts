@@ -89,4 +89,17 @@ describe('closing the server does not wait out keep-alive connections', () => {
     agent.destroy();
     assert.ok(ms < 5000, `close() took ${ms} ms`);
   });
+
+  it('closes a connection that has not sent a byte yet (Node counts it idle only after its headers timeout, 60 s)', { timeout: 20_000 }, async () => {
+    const server = await startTestServer();
+    const url = new URL(server.url);
+    const socket = connect(Number(url.port), url.hostname);
+    await new Promise((resolve) => socket.once('connect', resolve));
+    const closed = new Promise((resolve) => socket.once('close', resolve));
+    const started = Date.now();
+    await server.stop();
+    const ms = Date.now() - started;
+    await closed;
+    assert.ok(ms < 5000, `close() took ${ms} ms`);
+  });
 });
