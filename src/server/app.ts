@@ -1,3 +1,4 @@
+import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import cors from '@fastify/cors';
 import multipart from '@fastify/multipart';
@@ -187,9 +188,19 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   });
   // On close Node shuts the connections idle at that moment. One still draining a body answered early (a
   // refused upload part) or finishing a reply becomes idle later, and would hold close() for the whole
-  // keep-alive time (75 s): close each as soon as it is idle.
+  // keep-alive time (75 s): close each as soon as it is idle. Node does not count a connection that has not
+  // sent a byte yet as idle (it would wait for its headers timeout, 60 s and more): those are closed too.
+  const silent = new Set<Socket>();
+  app.server.on('connection', (socket: Socket) => {
+    silent.add(socket);
+    socket.once('data', () => silent.delete(socket));
+    socket.once('close', () => silent.delete(socket));
+  });
   app.addHook('preClose', (done) => {
-    const sweep = setInterval(() => app.server.closeIdleConnections(), 50);
+    const sweep = setInterval(() => {
+      app.server.closeIdleConnections();
+      for (const socket of silent) socket.destroy();
+    }, 50);
     app.server.once('close', () => clearInterval(sweep));
     done();
   });
