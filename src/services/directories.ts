@@ -99,21 +99,24 @@ export class DirectoryService {
     const key = `${repo.id}:${dir.id}`;
     const cached = committed ? this.nameOrders.get(key) : undefined;
     if (cached) return { ...found, ...inMemory(cached) };
-    const large = committed && tree.source.readRows !== undefined && (decodeOxenNode('Dir', dir.payload) as OxenDirNode).numEntries >= INDEXED_ENTRIES;
+    const entryCount = (decodeOxenNode('Dir', dir.payload) as OxenDirNode).numEntries;
+    const large = committed && tree.source.readRows !== undefined && entryCount >= INDEXED_ENTRIES;
     if (large) {
       const index = await this.nameIndex(tree.source, dir.id);
-      if (index) return { ...found, ...index };
+      // An index that disagrees with its directory is not used (the directory's entries are what is true).
+      if (index && index.count === entryCount) return { ...found, ...index };
     }
     const entries = sortEntries(await listDir(tree.source, dir.id), new Map(), 'name', false);
     const firstFile = entries.findIndex((e) => e.kind !== 'dir');
     const order = { entries, dirCount: firstFile === -1 ? entries.length : firstFile };
     if (committed) this.nameOrders.set(key, order, entries.length);
-    // A large directory without an index (pushed by a client, or written before indexes) gets one, for the next cold read.
-    if (large) await this.meta.putNodes(repo.id, indexRows(dir.id, entries));
+    // A large directory without an index (pushed by a client, or written before indexes) gets one, for the next cold
+    // read. It only saves time: a store that refuses the write does not fail the listing.
+    if (large) await this.meta.putNodes(repo.id, indexRows(dir.id, entries)).catch(() => {});
     return { ...found, ...inMemory(order) };
   }
 
-  /** Paging through directory `dirId`'s stored name index, if it has one whose count matches. */
+  /** Paging through directory `dirId`'s stored name index, if it has one. */
   private async nameIndex(source: NodeSource, dirId: string): Promise<Pick<OpenDirectory, 'count' | 'dirCount' | 'range'> | null> {
     const readRows = source.readRows!.bind(source);
     const stored = (await readRows([indexRootId(dirId)])).get(indexRootId(dirId));
