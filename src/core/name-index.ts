@@ -165,8 +165,11 @@ export async function updateIndex(root: IndexRoot, changes: IndexChange[], rows:
   }
 }
 
+/** Decoded index nodes by id (each must be stored): a reader may cache them, since a node id names its bytes. */
+export type IndexNodeReader = (ids: string[]) => Promise<IndexNode[]>;
+
 /** Items [from, to) of the index's leaves, in key order: one read per level. */
-export async function readIndexRange(root: IndexRoot, from: number, to: number, rows: Pick<IndexRows, 'read'>): Promise<IndexItem[]> {
+export async function readIndexRange(root: IndexRoot, from: number, to: number, readNodes: IndexNodeReader): Promise<IndexItem[]> {
   let level = [{ node: root.top, from, to }];
   while (level.length > 0 && level[0].node.height > 0) {
     const wanted: Array<{ id: string; from: number; to: number }> = [];
@@ -179,8 +182,8 @@ export async function readIndexRange(root: IndexRoot, from: number, to: number, 
         start = end;
       });
     }
-    const read = await rows.read(wanted.map((w) => w.id));
-    level = wanted.map((w, i) => ({ node: decodeIndexNode(read[i]), from: w.from, to: w.to }));
+    const read = await readNodes(wanted.map((w) => w.id));
+    level = wanted.map((w, i) => ({ node: read[i], from: w.from, to: w.to }));
   }
   return level.flatMap(({ node, from, to }) => node.items.slice(from, to));
 }

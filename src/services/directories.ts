@@ -1,6 +1,18 @@
 import { NotFound } from '../core/errors.js';
 import { basename } from '../core/paths.js';
-import { buildIndex, decodeIndexRoot, encodeIndexRoot, indexCount, indexRootId, INDEXED_ENTRIES, keyKind, readIndexRange } from '../core/name-index.js';
+import {
+  buildIndex,
+  decodeIndexNode,
+  decodeIndexRoot,
+  encodeIndexRoot,
+  indexCount,
+  indexRootId,
+  INDEXED_ENTRIES,
+  keyKind,
+  readIndexRange,
+  type IndexItem,
+  type IndexNode,
+} from '../core/name-index.js';
 import { decodeOxenNode, type OxenDirNode } from '../core/oxen-nodes.js';
 import { entryFromPayload, listDir, lookup, nameIndexItems, UNCOMMITTED, type DirEntry, type Entry, type NodeSource } from '../core/tree.js';
 import type { CommitRecord, MetaStore, RepoRecord } from '../storage/meta-store.js';
@@ -82,6 +94,9 @@ export class DirectoryService {
    * so every page of a large directory is a slice instead of a merge and sort of all its entries.
    */
   private readonly nameOrders = new WeightedLru<NameOrder>(LISTED_ENTRIES_CACHED);
+  /** Name index nodes, decoded, by repository and id (weighed by their items), and the entries of the leaves' items. */
+  private readonly indexNodes = new WeightedLru<IndexNode>(LISTED_ENTRIES_CACHED);
+  private readonly indexedEntries = new WeakMap<IndexItem, Entry>();
 
   constructor(
     private readonly meta: MetaStore,
@@ -102,7 +117,7 @@ export class DirectoryService {
     const entryCount = (decodeOxenNode('Dir', dir.payload) as OxenDirNode).numEntries;
     const large = committed && tree.source.readRows !== undefined && entryCount >= INDEXED_ENTRIES;
     if (large) {
-      const index = await this.nameIndex(tree.source, dir.id);
+      const index = await this.nameIndex(repo, tree.source, dir.id);
       // An index that disagrees with its directory is not used (the directory's entries are what is true).
       if (index && index.count === entryCount) return { ...found, ...index };
     }
@@ -117,21 +132,32 @@ export class DirectoryService {
   }
 
   /** Paging through directory `dirId`'s stored name index, if it has one. */
-  private async nameIndex(source: NodeSource, dirId: string): Promise<Pick<OpenDirectory, 'count' | 'dirCount' | 'range'> | null> {
+  private async nameIndex(repo: RepoRecord, source: NodeSource, dirId: string): Promise<Pick<OpenDirectory, 'count' | 'dirCount' | 'range'> | null> {
     const readRows = source.readRows!.bind(source);
     const stored = (await readRows([indexRootId(dirId)])).get(indexRootId(dirId));
     if (stored === undefined) return null;
     const root = decodeIndexRoot(stored);
-    const rows = {
-      read: async (ids: string[]) => {
-        const found = await readRows(ids);
-        return ids.map((id) => found.get(id) ?? raise(new Error(`index node ${id} of directory ${dirId} is not stored`)));
-      },
+    // Index nodes are immutable (named by their bytes): cached decoded, so pages over a large directory decode it once.
+    const readNodes = async (ids: string[]) => {
+      const nodes = new Map(ids.map((id) => [id, this.indexNodes.get(`${repo.id}:${id}`)]));
+      const missing = ids.filter((id) => nodes.get(id) === undefined);
+      const found = missing.length === 0 ? new Map<string, Uint8Array>() : await readRows(missing);
+      for (const id of missing) {
+        const node = decodeIndexNode(found.get(id) ?? raise(new Error(`index node ${id} of directory ${dirId} is not stored`)));
+        this.indexNodes.set(`${repo.id}:${id}`, node, node.items.length);
+        nodes.set(id, node);
+      }
+      return ids.map((id) => nodes.get(id)!);
+    };
+    const entryOf = (item: IndexItem) => {
+      let entry = this.indexedEntries.get(item);
+      if (entry === undefined) this.indexedEntries.set(item, (entry = entryFromPayload(keyKind(item.key), item.value)));
+      return entry;
     };
     return {
       count: indexCount(root.top),
       dirCount: root.dirCount,
-      range: async (from, to) => (await readIndexRange(root, from, to, rows)).map((item) => entryFromPayload(keyKind(item.key), item.value)),
+      range: async (from, to) => (await readIndexRange(root, from, to, readNodes)).map(entryOf),
     };
   }
 

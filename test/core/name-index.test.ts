@@ -24,6 +24,7 @@ class Rows {
     this.reads += ids.length;
     return ids.map((id) => this.stored.get(id) ?? assert.fail(`index node ${id} is not stored`));
   }
+  readonly nodes = async (ids: string[]) => (await this.read(ids)).map(decodeIndexNode);
   write(id: string, bytes: Buffer): void {
     this.stored.set(id, bytes);
     this.written.push([id, bytes]);
@@ -47,7 +48,7 @@ async function assertHolds(root: IndexRoot, model: Map<string, IndexItem>, rows:
   const expected = ordered(model);
   assert.equal(indexCount(root.top), expected.length);
   assert.equal(root.dirCount, expected.filter((e) => e.key.startsWith('d')).length);
-  const all = await readIndexRange(root, 0, expected.length, rows);
+  const all = await readIndexRange(root, 0, expected.length, rows.nodes);
   assert.deepEqual(
     all.map((e) => [e.key, e.value.toString()]),
     expected.map((e) => [e.key, e.value.toString()]),
@@ -72,7 +73,7 @@ describe('name index', () => {
       [5299, 5300],
       [17, 17],
     ]) {
-      const got = await readIndexRange(root, from, to, rows);
+      const got = await readIndexRange(root, from, to, rows.nodes);
       assert.deepEqual(
         got.map((e) => e.key),
         expected.slice(from, to).map((e) => e.key),
@@ -86,7 +87,7 @@ describe('name index', () => {
     const entries = Array.from({ length: 100_000 }, (_, i) => item(fileName(i)));
     const root = buildIndex(entries, rows);
     rows.reads = 0;
-    const page = await readIndexRange(root, 0, 100, rows);
+    const page = await readIndexRange(root, 0, 100, rows.nodes);
     assert.equal(page.length, 100);
     assert.ok(rows.reads < 40, `the first page of 100,000 entries read ${rows.reads} nodes`);
   });
