@@ -13,7 +13,7 @@
  * YOKE_BENCH_SPEED_ONLY=get|list|batch|ingest runs one part. YOKE_BENCH_SPEED_SHAPE=local|postgres|s3: where Yoke keeps
  * metadata and blobs (PostgreSQL and radosgw started as bench/scale.ts does). YOKE_BENCH_SPEED_BEFORE=<another checkout>
  * serves that one too, in the same rounds (get and batch).
- * Env: YOKE_BENCH_SPEED_BATCH_FILES (10000,100000), YOKE_BENCH_SPEED_DIR_ENTRIES (100000), YOKE_BENCH_SPEED_ROUNDS (5), _SECONDS (3), _CONNECTIONS (32), _IDLE (10).
+ * Env: YOKE_BENCH_SPEED_BATCH_FILES (10000,100000), YOKE_BENCH_SPEED_DIR_ENTRIES (100000), YOKE_BENCH_SPEED_SAME_BYTES (1: one blob for all), YOKE_BENCH_SPEED_GIT (0: no git baseline), YOKE_BENCH_SPEED_ROUNDS (5), _SECONDS (3), _CONNECTIONS (32), _IDLE (10).
  */
 import { execFile, execFileSync, spawn } from 'node:child_process';
 import { randomBytes } from 'node:crypto';
@@ -35,6 +35,10 @@ const CONNECTIONS = Number(process.env.YOKE_BENCH_SPEED_CONNECTIONS ?? 32);
 const IDLE = Number(process.env.YOKE_BENCH_SPEED_IDLE ?? 10);
 const DIR_ENTRIES = Number(process.env.YOKE_BENCH_SPEED_DIR_ENTRIES ?? 100_000);
 const BATCH_FILES = (process.env.YOKE_BENCH_SPEED_BATCH_FILES ?? '10000,100000').split(',').map(Number);
+/** Every file of the listed directory holds the same bytes (a 1,000,000-entry directory then fills without writing a blob per file). */
+const SAME_BYTES = process.env.YOKE_BENCH_SPEED_SAME_BYTES === '1';
+/** Whether to write the git repository of `git ls-tree` (fast-import takes many minutes for one tree of 1,000,000 entries). */
+const WITH_GIT = process.env.YOKE_BENCH_SPEED_GIT !== '0';
 const AUTHOR = { name: 'Bench', email: 'bench@example.com' };
 /** Load clients of the GET part, in order: `node` (http.request in this process), `autocannon` (its own process). */
 const CLIENTS = (process.env.YOKE_BENCH_SPEED_CLIENTS ?? 'node,autocannon').split(',');
@@ -252,7 +256,7 @@ async function fillDirectory(repoUrl: string, dir: string, count: number) {
     const form = new FormData();
     form.append('name', AUTHOR.name);
     form.append('email', AUTHOR.email);
-    for (let i = start; i < Math.min(count, start + 10_000); i++) form.append('files[]', new Blob([`entry ${i}\n`]), `e${String(i).padStart(7, '0')}.txt`);
+    for (let i = start; i < Math.min(count, start + 10_000); i++) form.append('files[]', new Blob([SAME_BYTES ? 'entry\n' : `entry ${i}\n`]), `e${String(i).padStart(7, '0')}.txt`);
     await jsonOrThrow(await fetch(`${repoUrl}/file/main/${dir}`, { method: 'PUT', body: form }));
   }
 }
@@ -262,7 +266,7 @@ function gitRepository(path: string, dir: string, count: number) {
   execFileSync('git', ['init', '-q', '--bare', path]);
   const lines = ['commit refs/heads/main', 'committer Bench <bench@example.com> 0 +0000', 'data 5', 'fill'];
   for (let i = 0; i < count; i++) {
-    const data = `entry ${i}\n`;
+    const data = SAME_BYTES ? 'entry\n' : `entry ${i}\n`;
     lines.push(`M 100644 inline ${dir}/e${String(i).padStart(7, '0')}.txt`, `data ${Buffer.byteLength(data)}`, data);
   }
   execFileSync('git', ['-C', path, 'fast-import', '--quiet'], { input: lines.join('\n') + '\n', maxBuffer: 1 << 30 });
@@ -275,7 +279,7 @@ async function listing(work: string): Promise<string> {
     const repoUrl = `${server.url}/api/repos/bench/list`;
     // git's repository first: its writes (100,000 objects) would otherwise stall the server's first read after them.
     const git = join(work, 'list.git');
-    gitRepository(git, 'wide', DIR_ENTRIES);
+    if (WITH_GIT) gitRepository(git, 'wide', DIR_ENTRIES);
     await fillDirectory(repoUrl, 'narrow', 100);
     const fill = await time(() => fillDirectory(repoUrl, 'wide', DIR_ENTRIES));
     const page = async (dir: string, size: number, number: number, expected: number) => {
@@ -307,7 +311,7 @@ async function listing(work: string): Promise<string> {
           })
         ).seconds,
       );
-      lsTree.push((await time(async () => execFileSync('git', ['-C', git, 'ls-tree', '-l', 'main', 'wide/'], { maxBuffer: 1 << 30 }))).seconds);
+      if (WITH_GIT) lsTree.push((await time(async () => execFileSync('git', ['-C', git, 'ls-tree', '-l', 'main', 'wide/'], { maxBuffer: 1 << 30 }))).seconds);
     }
     const ms = (xs: number[]) => (median(xs) * 1000).toFixed(1);
     const jsonBytes = pageTexts.reduce((sum, text) => sum + Buffer.byteLength(text), 0);
@@ -318,7 +322,7 @@ async function listing(work: string): Promise<string> {
       '| case | Yoke ms | baseline | baseline ms | ratio |',
       '|---|---:|---|---:|---:|',
       `| first page (100) of the ${DIR_ENTRIES}-entry directory | ${ms(wide)} | first page of a 100-entry directory | ${ms(narrow)} | ${(median(wide) / median(narrow)).toFixed(1)}× |`,
-      `| every entry (pages of 10,000) | ${ms(all)} | git ls-tree -l | ${ms(lsTree)} | ${(median(all) / median(lsTree)).toFixed(1)}× |`,
+      WITH_GIT ? `| every entry (pages of 10,000) | ${ms(all)} | git ls-tree -l | ${ms(lsTree)} | ${(median(all) / median(lsTree)).toFixed(1)}× |` : `| every entry (pages of 10,000) | ${ms(all)} | (git not run) | | |`,
       '',
       `Every entry is ${(jsonBytes / 1e6).toFixed(1)} MB of Oxen's JSON (${Math.round(jsonBytes / DIR_ENTRIES)} bytes an entry); the client's JSON.parse of it alone takes ${(parse.seconds * 1000).toFixed(0)} ms.`,
       '',
