@@ -1,6 +1,6 @@
 import { hashBuffer } from './hash.js';
 import { idBytesBE, idFromBytesBE } from './oxen-nodes.js';
-import { mixKey } from './stored-records.js';
+import { asBuffer, mixKey } from './stored-records.js';
 
 /**
  * A large directory's entries in listing order, stored beside it (Oxen's records spread them over vnodes
@@ -64,7 +64,8 @@ export const indexRootId = (dirId: string) => ROOT_PREFIX + dirId;
 /** Listing order: directories first, then files, each by name (JavaScript string order). */
 export const entryKey = (kind: 'dir' | 'file', name: string) => (kind === 'dir' ? 'd' : 'f') + name;
 export const keyKind = (key: string): 'dir' | 'file' => (key[0] === 'd' ? 'dir' : 'file');
-export const keyName = (key: string) => key.slice(1);
+/** Orders keys (or items and changes by their keys) as the index holds them. */
+export const compareKeys = (a: { key: string }, b: { key: string }) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0);
 
 const isBoundary = (key: string, height: number) => mixKey(key, height) % BOUNDARY[Math.min(height, 1)] === 0;
 
@@ -90,7 +91,7 @@ export function encodeIndexNode(node: IndexNode): Buffer {
 }
 
 export function decodeIndexNode(bytes: Uint8Array): IndexNode {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   const fail = () => {
     throw new Error('index node is malformed');
   };
@@ -122,7 +123,7 @@ export function encodeIndexRoot(root: IndexRoot): Buffer {
 }
 
 export function decodeIndexRoot(bytes: Uint8Array): IndexRoot {
-  const buf = Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
+  const buf = asBuffer(bytes);
   if (buf.length < 4) throw new Error('index root is malformed');
   return { dirCount: buf.readUInt32LE(0), top: decodeIndexNode(buf.subarray(4)) };
 }
@@ -146,7 +147,7 @@ export function buildIndex(entries: IndexItem[], rows: Pick<IndexRows, 'write'>)
  * paths are read and rewritten, the rest shared. Returns null when no entry is left.
  */
 export async function updateIndex(root: IndexRoot, changes: IndexChange[], rows: IndexRows): Promise<IndexRoot | null> {
-  const sorted = [...changes].sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  const sorted = [...changes].sort(compareKeys);
   const dirDelta = { value: 0 };
   let items = await rewrite(root.top, sorted, rows, dirDelta);
   let height = root.top.height;
@@ -186,18 +187,6 @@ export async function readIndexRange(root: IndexRoot, from: number, to: number, 
     level = wanted.map((w, i) => ({ node: read[i], from: w.from, to: w.to }));
   }
   return level.flatMap(({ node, from, to }) => node.items.slice(from, to));
-}
-
-/** Every node id below `root`'s top, a level at a time (for gc's and fsck's walks). */
-export async function indexNodeIds(root: IndexRoot, rows: Pick<IndexRows, 'read'>): Promise<string[]> {
-  const ids: string[] = [];
-  let level = [root.top];
-  while (level[0]?.height > 0) {
-    const children = level.flatMap(indexChildIds);
-    ids.push(...children);
-    level = (await rows.read(children)).map(decodeIndexNode);
-  }
-  return ids;
 }
 
 /** `items` (of nodes at `height`) cut into nodes. */

@@ -199,6 +199,7 @@ export function mixKey(key: string, salt = 0): number {
   return (h ^ (h >>> 16)) >>> 0;
 }
 
-function asBuffer(bytes: Uint8Array): Buffer {
+/** `bytes` as a Buffer over the same memory. */
+export function asBuffer(bytes: Uint8Array): Buffer {
   return Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength);
 }

@@ -19,6 +19,7 @@ import { basename, joinRepoPath, splitRepoPath } from './paths.js';
 import { runInRounds, type WalkStep } from './rounds.js';
 import {
   buildIndex,
+  compareKeys,
   decodeIndexRoot,
   encodeIndexRoot,
   entryKey,
@@ -641,8 +642,7 @@ async function rewriteDir(context: RewriteContext, dir: DirNode | null, path: st
 
 /** The name index items of `entries`, in listing order. */
 export function nameIndexItems(entries: Iterable<Entry>): IndexItem[] {
-  const items = [...entries].map((e) => ({ key: entryKey(e.kind, e.name), count: 1, value: e.payload }));
-  return items.sort((a, b) => (a.key < b.key ? -1 : a.key > b.key ? 1 : 0));
+  return [...entries].map((e) => ({ key: entryKey(e.kind, e.name), count: 1, value: e.payload })).sort(compareKeys);
 }
 
 /**

@@ -114,8 +114,8 @@ export class DirectoryService {
     const key = `${repo.id}:${dir.id}`;
     const cached = committed ? this.nameOrders.get(key) : undefined;
     if (cached) return { ...found, ...inMemory(cached) };
-    const entryCount = (decodeOxenNode('Dir', dir.payload) as OxenDirNode).numEntries;
-    const large = committed && tree.source.readRows !== undefined && entryCount >= INDEXED_ENTRIES;
+    const entryCount = committed && tree.source.readRows !== undefined ? (decodeOxenNode('Dir', dir.payload) as OxenDirNode).numEntries : 0;
+    const large = entryCount >= INDEXED_ENTRIES;
     if (large) {
       const index = await this.nameIndex(repo, tree.source, dir.id);
       // An index that disagrees with its directory is not used (the directory's entries are what is true).

@@ -1,6 +1,7 @@
 import pg from 'pg';
 import { randomUUID } from 'node:crypto';
 import { Conflict, NotFound } from '../core/errors.js';
+import { asBuffer } from '../core/stored-records.js';
 import { FRONTIER_COLUMNS, toRepo, toBranch, toCommit, toUpload, toUploadFrontier, toUploadPart, toWorkspace, toToken, type RepoRow, type BranchRow, type CommitRow, type UploadFrontierRow, type UploadPartRow, type UploadRow, type WorkspaceRow, type TokenRow } from './sql-rows.js';
 import type { HashFrontier } from './blob-store.js';
 import type {
@@ -209,7 +210,6 @@ type Queryable = pg.Pool | pg.PoolClient;
 /** PostgreSQL text cannot hold NUL, so no stored key contains one: a lookup of such a key finds nothing (not an error). */
 const storable = (key: string) => !key.includes('\0');
 
-const asBuffer = (bytes: Uint8Array): Buffer => (Buffer.isBuffer(bytes) ? bytes : Buffer.from(bytes.buffer, bytes.byteOffset, bytes.byteLength));
 const byKey = <T>(key: (x: T) => string) => (a: T, b: T) => (key(a) < key(b) ? -1 : key(a) > key(b) ? 1 : 0);
 
 /** `head` and every ancestor id reachable through commit_parents ($1 repository, $2 head). */
