@@ -287,6 +287,22 @@ async function listing(work: string): Promise<string> {
       if (body.entries.length !== expected) throw new Error(`${dir} page ${number}: ${body.entries.length} entries`);
     };
     const cold = await time(() => page('wide', 100, 1, 100));
+    // Every entry as JSON lines (`ls`, a Yoke extension): the body as text, as git's output is taken; then each line parsed.
+    const ls = async (parse: boolean) => {
+      const res = await fetch(`${repoUrl}/ls/main/wide`);
+      const text = await res.text();
+      let count = 0;
+      if (parse) {
+        for (const line of text.split('\n')) if (line !== '') count += JSON.parse(line).type === 'file' ? 1 : 0;
+      } else {
+        for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) count++;
+      }
+      if (!res.ok || count !== DIR_ENTRIES) throw new Error(`ls: ${res.status}, ${count} entries`);
+      return Buffer.byteLength(text);
+    };
+    const coldLs = await time(() => ls(false));
+    const lsText: number[] = [];
+    const lsParsed: number[] = [];
     const narrow: number[] = [];
     const wide: number[] = [];
     const all: number[] = [];
@@ -311,6 +327,8 @@ async function listing(work: string): Promise<string> {
           })
         ).seconds,
       );
+      lsText.push((await time(() => ls(false))).seconds);
+      lsParsed.push((await time(() => ls(true))).seconds);
       if (WITH_GIT) lsTree.push((await time(async () => execFileSync('git', ['-C', git, 'ls-tree', '-l', 'main', 'wide/'], { maxBuffer: 1 << 30 }))).seconds);
     }
     const ms = (xs: number[]) => (median(xs) * 1000).toFixed(1);
@@ -322,7 +340,13 @@ async function listing(work: string): Promise<string> {
       '| case | Yoke ms | baseline | baseline ms | ratio |',
       '|---|---:|---|---:|---:|',
       `| first page (100) of the ${DIR_ENTRIES}-entry directory | ${ms(wide)} | first page of a 100-entry directory | ${ms(narrow)} | ${(median(wide) / median(narrow)).toFixed(1)}× |`,
-      WITH_GIT ? `| every entry (pages of 10,000) | ${ms(all)} | git ls-tree -l | ${ms(lsTree)} | ${(median(all) / median(lsTree)).toFixed(1)}× |` : `| every entry (pages of 10,000) | ${ms(all)} | (git not run) | | |`,
+      ...([
+        ['every entry (pages of 10,000)', all],
+        ['every entry, one `ls` reply (JSON lines), as text', lsText],
+        ['every entry, one `ls` reply, each line parsed', lsParsed],
+      ] as const).map(([name, xs]) => (WITH_GIT ? `| ${name} | ${ms(xs)} | git ls-tree -l | ${ms(lsTree)} | ${(median(xs) / median(lsTree)).toFixed(1)}× |` : `| ${name} | ${ms(xs)} | (git not run) | | |`)),
+      '',
+      `The \`ls\` reply is ${(coldLs.result / 1e6).toFixed(1)} MB (${Math.round(coldLs.result / DIR_ENTRIES)} bytes an entry); its first time, right after the first page, took ${(coldLs.seconds * 1000).toFixed(0)} ms.`,
       '',
       `Every entry is ${(jsonBytes / 1e6).toFixed(1)} MB of Oxen's JSON (${Math.round(jsonBytes / DIR_ENTRIES)} bytes an entry); the client's JSON.parse of it alone takes ${(parse.seconds * 1000).toFixed(0)} ms.`,
       '',

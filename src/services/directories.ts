@@ -108,7 +108,12 @@ export class DirectoryService {
     const tree = await this.trees.resolve(repo, resource);
     const dir = await lookup(tree.source, tree.rootId, tree.path);
     if (!dir || dir.kind !== 'dir') throw new NotFound(`Directory not found: ${tree.path || '/'} at ${tree.version}`);
-    const found = { tree, dir: { ...dir, name: basename(tree.path) } };
+    return this.openEntry(repo, tree, { ...dir, name: basename(tree.path) });
+  }
+
+  /** Directory entry `dir` of `tree`, opened for paging. */
+  private async openEntry(repo: RepoRecord, tree: ResolvedTree, dir: DirEntry): Promise<OpenDirectory> {
+    const found = { tree, dir };
     // A workspace's view may change under the same ids: only committed trees are cached or indexed.
     const committed = tree.workspace === null;
     const key = `${repo.id}:${dir.id}`;
@@ -173,6 +178,31 @@ export class DirectoryService {
       dir: await this.dated(repo, open.dir),
       entries: await this.describeEntries(repo, open.tree, pageEntries, latest, options),
     };
+  }
+
+  /**
+   * Every entry of an open directory in name order, `batchSize` at a time, each with its path below the directory;
+   * with `recursive`, each directory is followed by its own entries. Memory holds a batch per level, whatever the
+   * directory's size, since a large directory's entries are read from its name index range by range.
+   */
+  async *entries(repo: RepoRecord, open: OpenDirectory, recursive: boolean, batchSize = 1000, prefix = ''): AsyncGenerator<Array<{ path: string; entry: Entry }>> {
+    for (let from = 0; from < open.count; from += batchSize) {
+      const batch = (await open.range(from, Math.min(open.count, from + batchSize))).map((entry) => ({ path: prefix + entry.name, entry }));
+      if (!recursive) {
+        yield batch;
+        continue;
+      }
+      // Directories come first: each is followed by what is below it, then the rest of the batch.
+      let start = 0;
+      for (let i = 0; i < batch.length; i++) {
+        const { path, entry } = batch[i];
+        if (entry.kind !== 'dir') continue;
+        yield batch.slice(start, i + 1);
+        start = i + 1;
+        yield* this.entries(repo, await this.openEntry(repo, open.tree, entry), true, batchSize, `${path}/`);
+      }
+      if (start < batch.length) yield batch.slice(start);
+    }
   }
 
   /** The file or directory at `resource`, named by its path's last segment; 404 if nothing is there. */

@@ -134,6 +134,41 @@ describe('files: upload, download, delete, move, list', () => {
     }
   });
 
+  it('lists every entry of a directory as JSON lines (ls), below each directory too when recursive', async () => {
+    const odd = 'tab\té ✓.txt';
+    assert.equal((await putFiles(server, R, 'main/ls', [{ name: 'b.txt', content: 'bb' }, { name: odd, content: 'odd' }])).status, 200);
+    await putFiles(server, R, 'main/ls/sub/deeper/x.bin', [{ name: 'x.bin', content: 'xyz' }]);
+    await putFiles(server, R, 'main/ls/a-sub/y.txt', [{ name: 'y.txt', content: 'y' }]);
+    const ls = async (query = '') => {
+      const res = await server.fetch(`/api/repos/${R}/ls/main/ls${query}`);
+      assert.equal(res.status, 200);
+      assert.equal(res.headers.get('content-type'), 'application/x-ndjson');
+      const text = await res.text();
+      assert.ok(text.endsWith('\n'));
+      return text.trim().split('\n').map((line) => JSON.parse(line) as { path: string; type: string; hash: string; size: number; last_commit_id: string | null });
+    };
+    const flat = await ls();
+    assert.deepEqual(flat.map((l) => `${l.type} ${l.path}`), ['dir a-sub', 'dir sub', 'file b.txt', `file ${odd}`]);
+    // Each line says what the paged listing says of the same entry.
+    const paged = (await server.json(`/api/repos/${R}/dir/main/ls`)).body.entries;
+    assert.deepEqual(
+      flat.map((l) => [l.path, l.hash, l.size, l.last_commit_id]),
+      paged.map((e: { filename: string; hash: string; size: number; latest_commit: { id: string } }) => [e.filename, e.hash, e.size, e.latest_commit.id]),
+    );
+    const deep = await ls('?recursive=true');
+    assert.deepEqual(deep.map((l) => l.path), ['a-sub', 'a-sub/y.txt', 'sub', 'sub/deeper', 'sub/deeper/x.bin', 'b.txt', odd]);
+    const head = (await history())[0].id;
+    assert.equal(deep.find((l) => l.path === 'sub/deeper/x.bin')?.size, 3);
+    assert.equal(deep.find((l) => l.path === 'a-sub/y.txt')?.last_commit_id, head);
+    assert.equal((await (await server.fetch(`/api/repos/${R}/ls/${head}/ls/sub?recursive=1`)).text()).split('\n').length, 3, 'by commit id, below a path');
+
+    for (const [path, status] of [['ls/main/ls/b.txt', 404], ['ls/main/nope', 404], ['ls/nobranch/ls', 404], ['ls/main/ls?recursive=maybe', 400]] as const) {
+      const res = await server.json(`/api/repos/${R}/${path}`);
+      assert.equal(res.status, status, path);
+      assertEnvelope(res.body, 'error');
+    }
+  });
+
   it('answers metadata and revision resolution', async () => {
     const meta = await server.json(`/api/repos/${R}/meta/main/data/example.txt`);
     assert.equal(meta.status, 200);

@@ -125,6 +125,14 @@ describe('listing a directory with a name index', () => {
     assert.deepEqual(await listAll('&reverse=true'), shown(expectedOrder(true)));
     const byDate = await listAll('&sort_by=date');
     assert.deepEqual([...byDate].sort(), shown(expectedOrder()).sort());
+    // Every entry in one reply, read from the index a batch at a time; recursive, each directory's entries follow it.
+    const ls = async (query = '') => (await (await server.fetch(`/api/repos/big/listing/ls/main/d${query}`)).text()).trim().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual((await ls()).map((l) => `${l.path}${l.type === 'dir' ? '/' : ''}`), shown(expectedOrder()));
+    const inside = (name: string) => (name === file(3) ? 'now-a-dir.txt' : 'inner.txt');
+    assert.deepEqual(
+      (await ls('?recursive=true')).map((l) => l.path),
+      expectedOrder().flatMap((name) => (model.get(name) ? [name, `${name}/${inside(name)}`] : [name])),
+    );
   });
 
   it('is built when a directory without one (as a client pushes it) is first listed, and gc and fsck keep to it', async () => {

@@ -94,6 +94,9 @@ describe('workspaces', () => {
     assert.deepEqual(Buffer.from(await staged.arrayBuffer()), a);
     const listing = await server.json(api('/dir/w-seed/data/train'));
     assert.deepEqual(listing.body.entries.map((e: { filename: string }) => e.filename), ['sub', 'a.png', 'c.bin']);
+    // The workspace's view line by line: staged entries name no commit yet.
+    const lines = (await (await server.fetch(api('/ls/w-seed/data/train?recursive=true'))).text()).trim().split('\n').map((line) => JSON.parse(line));
+    assert.deepEqual(lines.map((l) => `${l.path} ${l.type} ${l.size} ${l.last_commit_id}`), ['sub dir 11 null', 'sub/b.txt file 11 null', 'a.png file 3000 null', 'c.bin file 10 null']);
     assert.equal(await file('main', 'data/train/a.png'), 404, 'nothing lands before the commit');
 
     const done = await server.json(api('/workspaces/w-seed/commit/main'), json('POST', COMMIT));

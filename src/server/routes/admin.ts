@@ -1,17 +1,9 @@
 import type { FastifyInstance } from 'fastify';
-import { BadRequest } from '../../core/errors.js';
 import { DEFAULT_GC_GRACE_MS, parseGrace } from '../../services/gc.js';
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { checkIntegrity, collectGarbage } from '../schemas/server.js';
-
-/** A boolean query parameter: `true`/`1` or `false`/`0`. */
-function flag(name: string, value: string | undefined, fallback: boolean): boolean {
-  if (value === undefined) return fallback;
-  if (value === 'true' || value === '1') return true;
-  if (value === 'false' || value === '0') return false;
-  throw new BadRequest(`${name} must be true or false, got ${value}`);
-}
+import { booleanQuery } from './params.js';
 
 /** Maintenance (admin scope on the whole server): the same checks and collection as `yoke fsck` and `yoke gc`. */
 export function adminRoutes(app: FastifyInstance, yoke: Yoke) {
@@ -23,7 +15,7 @@ export function adminRoutes(app: FastifyInstance, yoke: Yoke) {
     async (request) => {
       const { repo, content } = request.query;
       const record = repo === undefined ? undefined : await yoke.repos.requireByPath(repo);
-      return ok('resource_found', { fsck: await yoke.fsck.check({ repo: record, verifyContent: flag('content', content, true) }) });
+      return ok('resource_found', { fsck: await yoke.fsck.check({ repo: record, verifyContent: booleanQuery('content', content, true) }) });
     },
   );
 
@@ -33,7 +25,7 @@ export function adminRoutes(app: FastifyInstance, yoke: Yoke) {
     async (request) => {
       const { grace, dry_run } = request.query;
       const graceMs = grace === undefined ? DEFAULT_GC_GRACE_MS : parseGrace(grace);
-      return ok('resource_deleted', { gc: await yoke.gc.run({ graceMs, dryRun: flag('dry_run', dry_run, false) }) });
+      return ok('resource_deleted', { gc: await yoke.gc.run({ graceMs, dryRun: booleanQuery('dry_run', dry_run, false) }) });
     },
   );
 }

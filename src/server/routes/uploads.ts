@@ -8,7 +8,7 @@ import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
 import { beginPartUpload, completeVersionUpload, createVersionUpload, putUploadPart, putVersionChunk, uploadChunk, versionUploadStatus } from '../schemas/uploads.js';
-import { REPO, type RepoParams } from './params.js';
+import { booleanQuery, REPO, type RepoParams } from './params.js';
 
 type HashParams = RepoParams & { hash: string };
 type Query = Record<string, string | undefined>;
@@ -22,13 +22,6 @@ function integerParam(query: Query, name: string, fallback?: number): number {
   const value = Number(raw);
   if (!/^\d+$/.test(raw) || !Number.isSafeInteger(value)) throw new BadRequest(`Query parameter ${name} must be a non-negative integer: ${raw}`);
   return value;
-}
-
-function booleanParam(query: Query, name: string): boolean {
-  const raw = query[name];
-  if (raw === 'true' || raw === '1') return true;
-  if (raw === 'false' || raw === '0') return false;
-  throw new BadRequest(`Query parameter ${name} must be true or false`);
 }
 
 function hashParam(raw: string | undefined, name = 'hash'): string {
@@ -63,7 +56,7 @@ export function uploadRoutes(app: FastifyInstance, yoke: Yoke) {
             chunkNum: integerParam(q, 'chunk_num'),
             totalChunks: integerParam(q, 'total_chunks'),
             totalSize: integerParam(q, 'total_size'),
-            isCompressed: booleanParam(q, 'is_compressed'),
+            isCompressed: booleanQuery('is_compressed', q.is_compressed),
             filename: q.filename ?? null,
             declaredBytes: declaredLength(request.headers['content-length']),
           },

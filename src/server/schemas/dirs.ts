@@ -1,5 +1,5 @@
 /** Schemas of the listing and metadata routes (../routes/dirs.ts). */
-import { anyObject, arrayOf, envelope, nullable, object, PAGE_QUERY, query, replies, repoWildcardParams, text } from './common.js';
+import { anyObject, arrayOf, bytesReply, envelope, nullable, object, PAGE_QUERY, query, replies, repoWildcardParams, text } from './common.js';
 import { ENTRY, PAGE_FIELDS, RESOURCE } from './views.js';
 
 export const listDir = {
@@ -18,6 +18,18 @@ export const listDir = {
       metadata: nullable(anyObject()),
       ...PAGE_FIELDS,
     }),
+  ),
+};
+
+export const listEveryEntry = {
+  params: repoWildcardParams('{revision}/{path} (a branch or commit id), or {workspace_id}/{path}'),
+  querystring: query({ recursive: 'true: each directory is followed by the entries below it (default false)' }),
+  response: replies(
+    bytesReply(
+      'One JSON object per line, in name order (directories first): {"path", "type": "dir" or "file", "hash", "size", "last_commit_id"}; ' +
+        'path is below the listed directory, hash a file\'s content hash or a directory\'s node id, last_commit_id null for a change not yet committed',
+      'application/x-ndjson',
+    ),
   ),
 };
 
