@@ -5,7 +5,8 @@
  *         YOKE_BENCH_SPEED_CLIENTS (node,autocannon), with the CPU each server and client used; then the
  *         same after IDLE seconds without requests, over connections kept open through the idle period.
  *  list   first page (100) of a DIR_ENTRIES-entry directory vs of a 100-entry one; every entry of the big one
- *         (pages of 10,000, the most a page holds) vs `git ls-tree -l` of the same directory in a git repository.
+ *         (pages of 10,000, the most a page holds; or one `ls` reply of JSON lines) vs `git ls-tree -l` of the same
+ *         directory in a git repository.
  *  batch  POST versions/batch-download and QUERY versions of BATCH_FILES × 4 KiB blobs (each count of the list),
  *         extracted by `tar -xz` (curl | tar), vs `tar -c | tar -x` of the same files from a directory.
  *  ingest batch upload, PUT file with many parts and workspace staging vs a Node fsync+rename floor, and the server's
@@ -23,6 +24,7 @@ import { Agent, request } from 'node:http';
 import { loadavg, tmpdir } from 'node:os';
 import { join } from 'node:path';
 import { gzipSync } from 'node:zlib';
+import { YokeClient } from '../src/client/index.js';
 import { hashBuffer } from '../src/core/hash.js';
 import { startPostgres } from '../test/helpers/postgres.js';
 import { startRadosgw } from '../test/helpers/radosgw.js';
@@ -287,21 +289,23 @@ async function listing(work: string): Promise<string> {
       if (body.entries.length !== expected) throw new Error(`${dir} page ${number}: ${body.entries.length} entries`);
     };
     const cold = await time(() => page('wide', 100, 1, 100));
-    // Every entry as JSON lines (`ls`, a Yoke extension): the body as text, as git's output is taken; then each line parsed.
-    const ls = async (parse: boolean) => {
+    // Every entry as JSON lines (`ls`, a Yoke extension): the body as text, as git's output is taken; then through
+    // the typed client, which parses each line as the stream delivers it.
+    const lsText = async () => {
       const res = await fetch(`${repoUrl}/ls/main/wide`);
       const text = await res.text();
       let count = 0;
-      if (parse) {
-        for (const line of text.split('\n')) if (line !== '') count += JSON.parse(line).type === 'file' ? 1 : 0;
-      } else {
-        for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) count++;
-      }
+      for (let at = text.indexOf('\n'); at !== -1; at = text.indexOf('\n', at + 1)) count++;
       if (!res.ok || count !== DIR_ENTRIES) throw new Error(`ls: ${res.status}, ${count} entries`);
       return Buffer.byteLength(text);
     };
-    const coldLs = await time(() => ls(false));
-    const lsText: number[] = [];
+    const lsClient = async () => {
+      let count = 0;
+      for await (const entry of new YokeClient({ baseUrl: server.url }).entries('bench', 'list', 'main/wide')) count += entry.type === 'file' ? 1 : 0;
+      if (count !== DIR_ENTRIES) throw new Error(`ls through the client: ${count} entries`);
+    };
+    const coldLs = await time(lsText);
+    const lsTexts: number[] = [];
     const lsParsed: number[] = [];
     const narrow: number[] = [];
     const wide: number[] = [];
@@ -327,8 +331,8 @@ async function listing(work: string): Promise<string> {
           })
         ).seconds,
       );
-      lsText.push((await time(() => ls(false))).seconds);
-      lsParsed.push((await time(() => ls(true))).seconds);
+      lsTexts.push((await time(lsText)).seconds);
+      lsParsed.push((await time(lsClient)).seconds);
       if (WITH_GIT) lsTree.push((await time(async () => execFileSync('git', ['-C', git, 'ls-tree', '-l', 'main', 'wide/'], { maxBuffer: 1 << 30 }))).seconds);
     }
     const ms = (xs: number[]) => (median(xs) * 1000).toFixed(1);
@@ -342,8 +346,8 @@ async function listing(work: string): Promise<string> {
       `| first page (100) of the ${DIR_ENTRIES}-entry directory | ${ms(wide)} | first page of a 100-entry directory | ${ms(narrow)} | ${(median(wide) / median(narrow)).toFixed(1)}× |`,
       ...([
         ['every entry (pages of 10,000)', all],
-        ['every entry, one `ls` reply (JSON lines), as text', lsText],
-        ['every entry, one `ls` reply, each line parsed', lsParsed],
+        ['every entry, one `ls` reply (JSON lines), as text', lsTexts],
+        ['every entry, one `ls` reply, through the typed client (each line parsed)', lsParsed],
       ] as const).map(([name, xs]) => (WITH_GIT ? `| ${name} | ${ms(xs)} | git ls-tree -l | ${ms(lsTree)} | ${(median(xs) / median(lsTree)).toFixed(1)}× |` : `| ${name} | ${ms(xs)} | (git not run) | | |`)),
       '',
       `The \`ls\` reply is ${(coldLs.result / 1e6).toFixed(1)} MB (${Math.round(coldLs.result / DIR_ENTRIES)} bytes an entry); its first time, right after the first page, took ${(coldLs.seconds * 1000).toFixed(0)} ms.`,

@@ -47,6 +47,17 @@ export interface Entry {
   resource?: { commit: Commit | null; branch: Branch | null; path: string; version: string; resource: string } | null;
 }
 
+/** One line of `ls`: an entry below the listed directory. */
+export interface ListedPath {
+  path: string;
+  type: 'dir' | 'file';
+  /** A file's content hash, a directory's node id. */
+  hash: string;
+  size: number;
+  /** null for a change a workspace has not committed. */
+  last_commit_id: string | null;
+}
+
 export interface Pagination {
   page_number: number;
   page_size: number;

@@ -10,6 +10,7 @@ import type {
   ErrorBody,
   FileLink,
   FileComparison,
+  ListedPath,
   Mergeability,
   Repository,
   TableComparison,
@@ -170,6 +171,27 @@ export class YokeClient {
   }
 
   /** The entry at `{revision}/{path}` with its latest commit. */
+  /**
+   * Every entry of the directory at `{revision}/{path}` in name order (directories first), as the server streams
+   * them: one reply however large the directory, read line by line. `recursive`: each directory is followed by
+   * what is below it.
+   */
+  async *entries(namespace: string, repo: string, resource: string, options: { recursive?: boolean; signal?: AbortSignal } = {}): AsyncGenerator<ListedPath> {
+    const url = this.repoUrl(namespace, repo, `/ls/${encodePath(resource)}${options.recursive ? '?recursive=true' : ''}`);
+    const response = await this.fetchImpl(url, { headers: this.headers(), signal: options.signal });
+    if (!response.ok || response.body === null) {
+      throw apiError(response.status, await response.json().catch(() => null));
+    }
+    let rest = '';
+    for await (const chunk of response.body.pipeThrough(new TextDecoderStream()) as unknown as AsyncIterable<string>) {
+      const lines = (rest + chunk).split('\n');
+      rest = lines.pop()!;
+      for (const line of lines) yield JSON.parse(line) as ListedPath;
+    }
+    // Every line ends in a newline: anything left means the reply was cut short.
+    if (rest !== '') throw new ApiError(response.status, `GET ${url}: the listing ended mid-line`);
+  }
+
   async metadata(namespace: string, repo: string, resource: string, signal?: AbortSignal): Promise<Entry> {
     return (await this.get<{ entry: Entry }>(this.repoUrl(namespace, repo, `/meta/${encodePath(resource)}`), signal)).entry;
   }

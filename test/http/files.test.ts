@@ -2,6 +2,7 @@ import { strict as assert } from 'node:assert';
 import { randomBytes } from 'node:crypto';
 import { rm, writeFile } from 'node:fs/promises';
 import { after, before, describe, it } from 'node:test';
+import { ApiError, YokeClient } from '../../src/client/index.js';
 import { hashBuffer } from '../../src/core/hash.js';
 import type { LocalBlobStore } from '../../src/storage/local-blob-store.js';
 import { AUTHOR, assertEnvelope, blobsInS3, blobTempFiles, createRepo, putFiles, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
@@ -161,6 +162,15 @@ describe('files: upload, download, delete, move, list', () => {
     assert.equal(deep.find((l) => l.path === 'sub/deeper/x.bin')?.size, 3);
     assert.equal(deep.find((l) => l.path === 'a-sub/y.txt')?.last_commit_id, head);
     assert.equal((await (await server.fetch(`/api/repos/${R}/ls/${head}/ls/sub?recursive=1`)).text()).split('\n').length, 3, 'by commit id, below a path');
+
+    // The typed client reads the same lines from the stream, and throws the server's error.
+    const client = new YokeClient({ baseUrl: server.url });
+    const streamed = [];
+    for await (const line of client.entries('files', 'repo', 'main/ls', { recursive: true })) streamed.push(line);
+    assert.deepEqual(streamed, deep);
+    await assert.rejects(async () => {
+      for await (const _ of client.entries('files', 'repo', 'main/nope')) assert.fail('no entries expected');
+    }, (err: ApiError) => err.status === 404 && /nope/.test(err.message));
 
     for (const [path, status] of [['ls/main/ls/b.txt', 404], ['ls/main/nope', 404], ['ls/nobranch/ls', 404], ['ls/main/ls?recursive=maybe', 400]] as const) {
       const res = await server.json(`/api/repos/${R}/${path}`);
