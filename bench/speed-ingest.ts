@@ -6,7 +6,8 @@
  *        process writing the same number of files the plain way (open, write, fsync, close, rename into one of 256
  *        shard directories, 32 in flight with fs/promises, then one fsync per shard directory), timed inside it; on
  *        YOKE_BENCH_SPEED_SHAPE=s3, a PutObject of each file into a bucket of the same radosgw, 32 in flight.
- *  rss   a fresh server per total of INGEST_RSS_TOTALS: its RSS idle, then sampled every 100 ms while that many
+ *  rss   a fresh server per total of INGEST_RSS_TOTALS: its RSS idle (in all, and its anonymous part: file-backed
+ *        pages are mapped files, SQLite's database among them), then sampled every 100 ms while that many
  *        files arrive by POST versions, in requests of INGEST_RSS_REQUEST files (0: one request for all); the same on
  *        YOKE_BENCH_SPEED_BEFORE's checkout when set.
  * YOKE_BENCH_SPEED_BEFORE=<another checkout> runs the same cases on that one too, in the same rounds.
@@ -256,9 +257,11 @@ function cpuSeconds(pid: number): number {
   return (Number(fields[11]) + Number(fields[12])) / CLOCK_TICKS;
 }
 
-function rssMiB(pid: number): number {
-  const line = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n').find((l) => l.startsWith('VmRSS:'))!;
-  return Number(line.split(/\s+/)[1]) / 1024;
+/** The process's resident memory in MiB: in all, and its anonymous part (heaps, stacks: what it allocated itself). */
+function rssMiB(pid: number): { all: number; anon: number } {
+  const lines = readFileSync(`/proc/${pid}/status`, 'utf8').split('\n');
+  const kib = (field: string) => Number(lines.find((l) => l.startsWith(`${field}:`))!.split(/\s+/)[1]);
+  return { all: kib('VmRSS') / 1024, anon: kib('RssAnon') / 1024 };
 }
 
 async function ingestRss(work: string, env: StorageEnv): Promise<string[]> {
@@ -274,8 +277,12 @@ async function ingestRss(work: string, env: StorageEnv): Promise<string[]> {
       await sendForm(`${repo}/versions`, 'POST', multipartStream(byHash(100)));
       await sleep(1000);
       const idle = rssMiB(pid);
-      let peak = idle;
-      const sampler = setInterval(() => (peak = Math.max(peak, rssMiB(pid))), 100);
+      const peak = { ...idle };
+      const sampler = setInterval(() => {
+        const now = rssMiB(pid);
+        peak.all = Math.max(peak.all, now.all);
+        peak.anon = Math.max(peak.anon, now.anon);
+      }, 100);
       const perRequest = RSS_REQUEST > 0 ? Math.min(RSS_REQUEST, total) : total;
       let seconds = 0;
       for (let sent = 0; sent < total; sent += perRequest) {
@@ -284,7 +291,10 @@ async function ingestRss(work: string, env: StorageEnv): Promise<string[]> {
       }
       clearInterval(sampler);
       const after = rssMiB(pid);
-      rows.push(`| ${name} | ${total.toLocaleString('en')} | ${perRequest.toLocaleString('en')} | ${Math.round(total / seconds).toLocaleString('en')} | ${idle.toFixed(0)} | ${peak.toFixed(0)} | ${(peak - idle).toFixed(0)} | ${after.toFixed(0)} |`);
+      const mib = (x: number) => x.toFixed(0);
+      rows.push(
+        `| ${name} | ${total.toLocaleString('en')} | ${perRequest.toLocaleString('en')} | ${Math.round(total / seconds).toLocaleString('en')} | ${mib(idle.all)} | ${mib(peak.all)} | ${mib(peak.all - idle.all)} | ${mib(after.all)} | ${mib(idle.anon)} | ${mib(peak.anon - idle.anon)} | ${mib(after.all - after.anon)} |`,
+      );
     } finally {
       await server.stop();
       await rm(join(work, `rss-data-${total}`), { recursive: true, force: true });
@@ -293,8 +303,8 @@ async function ingestRss(work: string, env: StorageEnv): Promise<string[]> {
   return [
     `### Server RSS while files arrive (POST versions of 4 KiB files; a fresh server per total)`,
     '',
-    '| server | files in all | files per request | files/s | idle MiB | peak MiB | peak − idle MiB | after MiB |',
-    '|---|---:|---:|---:|---:|---:|---:|---:|',
+    '| server | files in all | files per request | files/s | idle MiB | peak MiB | peak − idle MiB | after MiB | anonymous idle MiB | anonymous peak − idle MiB | file-backed after MiB |',
+    '|---|---:|---:|---:|---:|---:|---:|---:|---:|---:|---:|',
     ...rows,
     '',
   ];
