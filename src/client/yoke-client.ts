@@ -170,7 +170,6 @@ export class YokeClient {
     return this.get<DirPage>(this.repoUrl(namespace, repo, `/dir/${encodePath(resource)}?page=${page}&page_size=${pageSize}`), signal);
   }
 
-  /** The entry at `{revision}/{path}` with its latest commit. */
   /**
    * Every entry of the directory at `{revision}/{path}` in name order (directories first), as the server streams
    * them: one reply however large the directory, read line by line. `recursive`: each directory is followed by
@@ -192,6 +191,7 @@ export class YokeClient {
     if (rest !== '') throw new ApiError(response.status, `GET ${url}: the listing ended mid-line`);
   }
 
+  /** The entry at `{revision}/{path}` with its latest commit. */
   async metadata(namespace: string, repo: string, resource: string, signal?: AbortSignal): Promise<Entry> {
     return (await this.get<{ entry: Entry }>(this.repoUrl(namespace, repo, `/meta/${encodePath(resource)}`), signal)).entry;
   }

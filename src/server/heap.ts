@@ -7,10 +7,10 @@ import { runInNewContext } from 'node:vm';
  * there but not yet collected keep the young ones they point to alive through scavenges (the streams' and promises'
  * linked structures), so nearly all a scavenge finds alive is promoted, ~8 KB a part. V8 then lets the old generation
  * grow to several times its live size before a full collection: RSS rose ~100 MiB over 100,000 files. One collection
- * per 10,000 parts costs ~20-40 ms of the main thread, against seconds of work for those parts. Setting V8's heap
+ * per 10,000 parts costs 45-75 ms of the main thread, against seconds of work for those parts. Setting V8's heap
  * growth low instead (`--heap-growing-percent=10`) bounded RSS too, for 60 % more CPU per file (bench/RESULTS.md).
  */
-export const PARTS_PER_COLLECTION = 10_000;
+const PARTS_PER_COLLECTION = 10_000;
 
 let collector: (() => void) | undefined;
 
