@@ -4,7 +4,6 @@ import { BadRequest, PayloadTooLarge, YokeError } from '../core/errors.js';
 import type { PutResult } from '../services/records.js';
 import type { BlobWrites } from '../services/versions.js';
 import { multipartBoundary, PartHeaderScanner } from './part-headers.js';
-import { partTakenIn } from './heap.js';
 
 export interface UploadedPart {
   field: string;
@@ -84,7 +83,6 @@ export async function* multipartParts(request: FastifyRequest, options?: Paramet
       // @fastify/multipart also files every part under its field name in one object kept for the whole request
       // (`part.fields`), stream and all, so a body of a million parts held a million. Nothing here reads it.
       delete (next.value.fields as Record<string, unknown>)[next.value.fieldname];
-      partTakenIn();
       yield next.value;
     }
   } finally {
