@@ -183,7 +183,8 @@ export class DirectoryService {
   /**
    * Every entry of an open directory in name order, `batchSize` at a time, each with its path below the directory;
    * with `recursive`, each directory is followed by its own entries. Memory holds a batch per level, whatever the
-   * directory's size, since a large directory's entries are read from its name index range by range.
+   * directory's size, since a large directory's entries are read from its name index range by range (one without an
+   * index yet is read whole once, as a page of it would be, and gets one).
    */
   async *entries(repo: RepoRecord, open: OpenDirectory, recursive: boolean, batchSize = 1000, prefix = ''): AsyncGenerator<Array<{ path: string; entry: Entry }>> {
     for (let from = 0; from < open.count; from += batchSize) {
