@@ -1,7 +1,7 @@
 #!/usr/bin/env bash
 # The Node test suites: every test file once on the embedded default, then the HTTP suite again with every
 # test server on PostgreSQL + S3 (radosgw), the shape several processes share (docs/DEPLOYMENT.md). That second
-# pass needs PostgreSQL's server binaries and a radosgw; without them it is skipped, saying so. package.json runs
+# pass needs PostgreSQL's server binaries and a radosgw; without them it is skipped, saying so. test/all.sh runs
 # this inside test/services/with-radosgw.sh and with-postgres.ts: one radosgw and one PostgreSQL cluster serve
 # every file. The first pass includes test/e2e, the web interface in headless Chromium and Firefox
 # (/usr/bin/chromium, /usr/bin/firefox-esr; each skipped, saying so, without it).

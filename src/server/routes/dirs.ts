@@ -1,8 +1,7 @@
 import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { Readable } from 'node:stream';
 import { BadRequest } from '../../core/errors.js';
-import type { Entry } from '../../core/tree.js';
-import { UNCOMMITTED } from '../../core/tree.js';
+import { UNCOMMITTED, type Entry } from '../../core/tree.js';
 import type { ListedEntry, ListOptions } from '../../services/directories.js';
 import type { Yoke } from '../../services/yoke.js';
 import type { ResolvedRevision } from '../../services/revisions.js';
