@@ -1,7 +1,6 @@
 import type { Socket } from 'node:net';
 import Fastify, { type FastifyError, type FastifyInstance, type FastifyReply, type FastifyRequest, type FastifyServerOptions, type RouteOptions } from 'fastify';
 import cors from '@fastify/cors';
-import multipart from '@fastify/multipart';
 import swagger from '@fastify/swagger';
 import swaggerUi from '@fastify/swagger-ui';
 import { BadRequest } from '../core/errors.js';
@@ -29,7 +28,7 @@ import { workspaceDataFrameRoutes } from './routes/workspace-data-frames.js';
 import { compareDataFrameRoutes } from './routes/compare-data-frames.js';
 import { authorizeRequest } from './access.js';
 import { assertJsonDepth } from './json-body.js';
-import { MULTIPART_LIMITS } from './multipart.js';
+import { registerMultipart } from './multipart.js';
 import { noteRefusal, RequestLogController } from './request-log.js';
 import { sharedCompilers } from './schemas/compilers.js';
 import { documentRoute, markOptionalBodies } from './schemas/openapi.js';
@@ -273,12 +272,7 @@ export async function buildApp(yoke: Yoke, options: AppOptions = {}): Promise<Fa
   await app.register(swaggerUi, { routePrefix: '/swagger-ui' });
   app.get(SPEC_PATH, { schema: { hide: true } }, async () => app.swagger());
 
-  await app.register(multipart, {
-    // Keep directories in part filenames: they are validated as repository paths, never stripped silently.
-    preservePath: true,
-    // Part header blocks are checked ahead of busboy (multipartParts), well under its own silent 80 KiB cut.
-    limits: { ...MULTIPART_LIMITS, fileSize: options.maxFileBytes ?? 64 * 1024 ** 3 },
-  });
+  registerMultipart(app, options.maxFileBytes ?? 64 * 1024 ** 3);
 
   metaRoutes(app, yoke, options.dataDir);
   namespaceRoutes(app, yoke);

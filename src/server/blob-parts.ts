@@ -1,5 +1,4 @@
 import type { FastifyRequest } from 'fastify';
-import type { MultipartFile } from '@fastify/multipart';
 import { createGunzip, gunzip } from 'node:zlib';
 import { pipeline } from 'node:stream/promises';
 import { promisify } from 'node:util';
@@ -7,7 +6,8 @@ import { HashMismatch } from '../core/errors.js';
 import { hashStream } from '../core/hash.js';
 import type { PutResult } from '../services/records.js';
 import type { BlobWrites } from '../services/versions.js';
-import { asClientError, MAX_WRITES_IN_FLIGHT, multipartParts, readHead, Semaphore, SMALL_PART_BYTES } from './multipart.js';
+import { MAX_WRITES_IN_FLIGHT, multipartParts, readHead, Semaphore, SMALL_PART_BYTES } from './multipart.js';
+import type { FilePart, IsFilePart } from './multipart-reader.js';
 
 /**
  * Multipart parts that each carry one blob, stored in the blob store with per-part outcomes:
@@ -46,13 +46,8 @@ export type PartOutcome =
 /** A problem with one part: reported in its outcome, the rest of the request carries on. */
 class PartFailure extends Error {}
 
-/** Busboy options: a `file`/`file[]` part is a file even without a filename (it then fails alone). */
-const PARSE_OPTIONS = {
-  // A part over the server's file size limit fails alone instead of failing the whole request.
-  throwFileSizeLimit: false,
-  isPartAFile: (field: string | undefined, contentType: string | undefined, filename: string | undefined) =>
-    FILE_FIELDS.has(field ?? '') || contentType === 'application/octet-stream' || filename !== undefined,
-} as Parameters<FastifyRequest['parts']>[0];
+/** A `file`/`file[]` part is a file even without a filename (it then fails alone). */
+const isFilePart: IsFilePart = (name, contentType, filename) => FILE_FIELDS.has(name) || contentType === 'application/octet-stream' || filename !== undefined;
 
 /**
  * Reads every part and stores the blobs. Resolves with one outcome per `file`/`file[]` part, in
@@ -64,11 +59,9 @@ export async function receiveBlobParts(request: FastifyRequest, blobs: BlobWrite
   const pending: Array<Promise<PartOutcome>> = [];
   const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
   try {
-    for await (const part of multipartParts(request, PARSE_OPTIONS)) {
-      if (!FILE_FIELDS.has(part.fieldname)) {
-        if (part.type === 'file') await drain(part.file[Symbol.asyncIterator]());
-        continue;
-      }
+    for await (const part of multipartParts(request, isFilePart)) {
+      // Parts under other names are skipped by the reader.
+      if (!FILE_FIELDS.has(part.name)) continue;
       if (part.type !== 'file') {
         pending.push(Promise.resolve({ ok: false, filename: '', error: options.missingFilename }));
         continue;
@@ -79,7 +72,7 @@ export async function receiveBlobParts(request: FastifyRequest, blobs: BlobWrite
     await Promise.allSettled(pending);
     // Blobs already published stay (harmless orphans); make them durable like any other.
     await blobs.commit().catch(() => {});
-    throw asClientError(err);
+    throw err;
   }
   const settled = await Promise.allSettled(pending);
   await blobs.commit();
@@ -96,27 +89,25 @@ export async function receiveBlobParts(request: FastifyRequest, blobs: BlobWrite
  * failures that are not the part's (the body, the disk) reject.
  */
 async function receivePart(
-  file: MultipartFile,
+  file: FilePart,
   blobs: BlobWrites,
   writes: Semaphore,
   options: ReceiveOptions,
 ): Promise<{ outcome: Promise<PartOutcome> }> {
   const { cap } = options;
   const sent = file.filename ?? '';
-  const iterator = file.file[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
   const fail = (error: string): PartOutcome => ({ ok: false, filename: sent, error });
   const accepted = sent === '' ? { error: options.missingFilename } : options.accept(sent);
   if ('error' in accepted) {
-    await drain(iterator);
     return { outcome: Promise.resolve(fail(accepted.error)) };
   }
   const expected = accepted.expectedHash;
-  const gzip = GZIP_TYPES.has((file.mimetype ?? '').toLowerCase());
+  const gzip = GZIP_TYPES.has(file.contentType);
   const tooLarge = () => new PartFailure(`File part ${sent} exceeds the server's size limit`);
 
-  const { head, finished } = await readHead(iterator, SMALL_PART_BYTES);
+  const { head, finished } = await readHead(file, SMALL_PART_BYTES);
   if (finished) {
-    if (file.file.truncated) return { outcome: Promise.resolve(fail(tooLarge().message)) };
+    if (file.truncated) return { outcome: Promise.resolve(fail(tooLarge().message)) };
     const bytes = head.length === 1 ? head[0] : Buffer.concat(head);
     await writes.acquire();
     const outcome = settle(sent, storeBuffered(bytes, gzip, expected, blobs, cap)).finally(() => writes.release());
@@ -126,20 +117,14 @@ async function receivePart(
     return { outcome };
   }
 
-  // Streamed. Reading the rest never destroys the part's stream (that would end the whole parse),
-  // so after a failure what is left of the part can still be drained.
+  // Streamed. After a failure, what is left of the part is skipped by the reader.
   async function* body(): AsyncGenerator<Buffer> {
     yield* head;
-    for (;;) {
-      const next = await iterator.next();
-      if (next.done) break;
-      yield next.value;
-    }
-    if (file.file.truncated) throw tooLarge();
+    yield* file;
+    if (file.truncated) throw tooLarge();
   }
   // The blob store verifies without rewriting when the blob is already stored.
   const outcome = await settle(sent, blobs.put(gzip ? capped(gunzipChunks(body()), cap) : body(), { expectedHash: expected }));
-  if (!outcome.ok) await drain(iterator);
   return { outcome: Promise.resolve(outcome) };
 }
 
@@ -213,10 +198,4 @@ async function* capped(source: AsyncIterable<Buffer>, cap: number): AsyncGenerat
 
 function decompressedTooLarge(cap: number): PartFailure {
   return new PartFailure(`Failed to decompress: decompressed size exceeds the limit of ${cap} bytes`);
-}
-
-
-/** Reads and discards the rest of a part: the parser only moves on once a part is consumed. */
-async function drain(iterator: AsyncIterator<unknown>): Promise<void> {
-  while (!(await iterator.next()).done);
 }

@@ -1,9 +1,8 @@
-import type { FastifyRequest } from 'fastify';
-import type { Multipart, MultipartFile } from '@fastify/multipart';
-import { BadRequest, PayloadTooLarge, YokeError } from '../core/errors.js';
+import type { FastifyInstance, FastifyRequest } from 'fastify';
+import { BadRequest, PayloadTooLarge } from '../core/errors.js';
 import type { PutResult } from '../services/records.js';
 import type { BlobWrites } from '../services/versions.js';
-import { multipartBoundary, PartHeaderScanner } from './part-headers.js';
+import { type FilePart, type IsFilePart, type MultipartLimits, MultipartReader, multipartBoundary, type Part } from './multipart-reader.js';
 
 export interface UploadedPart {
   field: string;
@@ -17,7 +16,7 @@ export interface UploadForm {
   files: UploadedPart[];
 }
 
-/** The parser's limits on a multipart body (the largest file part is the server's `maxFileBytes`). */
+/** The reader's limits on a multipart body (the largest file part is the server's `maxFileBytes`). */
 export const MULTIPART_LIMITS = {
   /** Text fields: no route takes more than a handful. */
   fields: 1000,
@@ -27,68 +26,34 @@ export const MULTIPART_LIMITS = {
   parts: 1_000_000,
 } as const;
 
-/**
- * `request.parts()`, guarded: every part's header block is checked as the body arrives (see
- * ./part-headers.ts), and the iteration fails with that 4xx as soon as a block is refused, where
- * busboy would go on with a silently truncated part or stall without ever ending the iteration.
- * Use it for every multipart body.
- */
-export async function* multipartParts(request: FastifyRequest, options?: Parameters<FastifyRequest['parts']>[0]): AsyncGenerator<Multipart> {
-  const boundary = multipartBoundary(request.headers['content-type']);
-  let refused: Error | null = null;
-  // Fails the `next` being awaited. (Not one long-lived promise raced against every `next`: each
-  // race would leave it a reaction, a million of them for a million parts.)
-  let interrupt: ((err: Error) => void) | null = null;
-  const refuse = (err: Error) => {
-    refused ??= err;
-    interrupt?.(err);
-  };
-  const raw = request.raw;
-  let onData: ((chunk: Buffer) => void) | null = null;
-  const stop = () => {
-    if (onData) raw.removeListener('data', onData);
-    onData = null;
-  };
-  if (boundary !== null) {
-    const scanner = new PartHeaderScanner(boundary, (err) => refuse(err));
-    onData = (chunk) => {
-      try {
-        scanner.push(chunk);
-      } catch (err) {
-        // A fault of the scanner must never break the upload: busboy alone decides then.
-        request.log.warn({ err }, 'multipart part header scanner failed');
-        stop();
-      }
-      if (scanner.done) stop();
-    };
-    // Attached before busboy's pipe, so a refused block is seen before busboy hands its part over.
-    raw.on('data', onData);
+declare module 'fastify' {
+  interface FastifyInstance {
+    multipartLimits: MultipartLimits;
   }
-  // No read-ahead per part: busboy goes on to the next chunk of the body only once the parts it holds are being read.
-  // With its default (16 KiB per part), every part smaller than that counted as consumed, and a body of small files
-  // was parsed as fast as it arrived, all of it queued in memory ahead of the writes.
-  const parts = request.parts({ fileHwm: 0, ...options })[Symbol.asyncIterator]();
-  let waiting = false;
+}
+
+/** Lets multipart bodies through unread (the routes read them as they stream), within these limits. */
+export function registerMultipart(app: FastifyInstance, maxFileBytes: number): void {
+  app.decorate('multipartLimits', { ...MULTIPART_LIMITS, fileSize: maxFileBytes });
+  app.addContentTypeParser('multipart/form-data', (_request, _payload, done) => done(null));
+}
+
+export function isMultipart(request: FastifyRequest): boolean {
+  return /^multipart\/form-data/i.test(request.headers['content-type'] ?? '');
+}
+
+/**
+ * The parts of a request's multipart body, one at a time (see ./multipart-reader.ts). A body that
+ * cannot be read whole fails the iteration with a 4xx.
+ */
+export async function* multipartParts(request: FastifyRequest, isFile?: IsFilePart): AsyncGenerator<Part> {
+  const boundary = multipartBoundary(request.headers['content-type']);
+  if (boundary === null) throw new BadRequest('Expected a multipart/form-data body with a boundary');
+  const reader = new MultipartReader(request.raw, boundary, request.server.multipartLimits, isFile);
   try {
-    for (;;) {
-      if (refused) throw refused;
-      waiting = true;
-      const next = await new Promise<IteratorResult<Multipart>>((resolve, reject) => {
-        interrupt = reject;
-        parts.next().then(resolve, reject);
-      });
-      interrupt = null;
-      waiting = false;
-      if (next.done) return;
-      // @fastify/multipart also files every part under its field name in one object kept for the whole request
-      // (`part.fields`), stream and all, so a body of a million parts held a million. Nothing here reads it.
-      delete (next.value.fields as Record<string, unknown>)[next.value.fieldname];
-      yield next.value;
-    }
+    for (let part = await reader.nextPart(); part !== null; part = await reader.nextPart()) yield part;
   } finally {
-    stop();
-    // Left early (the caller failed): let the parser clean up, unless it is stuck mid-`next`.
-    if (!waiting) void Promise.resolve(parts.return?.(undefined)).catch(() => {});
+    reader.release();
   }
 }
 
@@ -137,18 +102,16 @@ export async function readHead(iterator: AsyncIterator<Buffer>, limit: number): 
  * the parser moves on to the next part while fsyncs run in parallel; larger parts stream straight
  * into the blob store (never buffered whole).
  */
-async function startStoring(file: MultipartFile, blobs: BlobWrites, writes: Semaphore): Promise<{ write: Promise<PutResult> }> {
-  const stream = file.file;
-  const iterator = stream[Symbol.asyncIterator]() as AsyncIterator<Buffer>;
-  const { head, finished } = await readHead(iterator, SMALL_PART_BYTES);
-  if (stream.truncated) throw new PayloadTooLarge(`File part '${file.filename ?? file.fieldname}' is too large`);
+async function startStoring(file: FilePart, blobs: BlobWrites, writes: Semaphore): Promise<{ write: Promise<PutResult> }> {
+  const tooLarge = () => new PayloadTooLarge(`File part '${file.filename ?? file.name}' is too large`);
+  const { head, finished } = await readHead(file, SMALL_PART_BYTES);
+  if (file.truncated) throw tooLarge();
   if (!finished) {
-    const rest = { [Symbol.asyncIterator]: () => iterator };
     async function* all() {
       yield* head;
-      yield* rest;
+      yield* file;
       // Throwing here, before the source ends, makes the blob store discard what it received.
-      if (stream.truncated) throw new PayloadTooLarge(`File part '${file.filename ?? file.fieldname}' is too large`);
+      if (file.truncated) throw tooLarge();
     }
     return { write: Promise.resolve(await blobs.put(all())) };
   }
@@ -166,29 +129,23 @@ async function startStoring(file: MultipartFile, blobs: BlobWrites, writes: Sema
  * drained and ignored, as Oxen does.
  */
 export async function readUploadForm(request: FastifyRequest, blobs: BlobWrites, fileFields: ReadonlySet<string>): Promise<UploadForm> {
-  if (!request.isMultipart()) throw new BadRequest('Expected a multipart/form-data body');
+  if (!isMultipart(request)) throw new BadRequest('Expected a multipart/form-data body');
   const fields = new Map<string, string>();
   const pending: Array<{ field: string; filename: string | undefined; write: Promise<PutResult> }> = [];
   const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
   try {
     for await (const part of multipartParts(request)) {
-      if (part.type === 'file') {
-        if (!fileFields.has(part.fieldname)) {
-          for await (const _ of part.file);
-          continue;
-        }
-        pending.push({ field: part.fieldname, filename: part.filename || undefined, ...(await startStoring(part, blobs, writes)) });
-      } else {
-        fields.set(part.fieldname, String(part.value));
-      }
+      if (part.type === 'field') fields.set(part.name, part.value);
+      // File parts under other names are skipped by the reader.
+      else if (fileFields.has(part.name)) pending.push({ field: part.name, filename: part.filename || undefined, ...(await startStoring(part, blobs, writes)) });
     }
   } catch (err) {
     await Promise.allSettled(pending.map((p) => p.write));
-    throw asClientError(err);
+    throw err;
   }
   const settled = await Promise.allSettled(pending.map((p) => p.write));
   const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failure) throw asClientError(failure.reason);
+  if (failure) throw failure.reason;
   await blobs.commit();
   const files = pending.map((p, i) => {
     const stored = (settled[i] as PromiseFulfilledResult<PutResult>).value;
@@ -200,28 +157,7 @@ export async function readUploadForm(request: FastifyRequest, blobs: BlobWrites,
 /** Reads only the text fields of an optional multipart body (file parts are drained). */
 export async function readFormFields(request: FastifyRequest): Promise<Map<string, string>> {
   const fields = new Map<string, string>();
-  if (!request.isMultipart()) return fields;
-  try {
-    for await (const part of multipartParts(request)) {
-      if (part.type === 'file') for await (const _ of part.file);
-      else fields.set(part.fieldname, String(part.value));
-    }
-  } catch (err) {
-    throw asClientError(err);
-  }
+  if (!isMultipart(request)) return fields;
+  for await (const part of multipartParts(request)) if (part.type === 'field') fields.set(part.name, part.value);
   return fields;
-}
-
-/** Parser failures on a client's body are the client's mistake: 400 unless they carry a 4xx. */
-export function asClientError(err: unknown): Error {
-  if (err instanceof YokeError) return err;
-  const code = (err as { code?: unknown }).code;
-  if (code === 'FST_FIELDS_LIMIT') return new PayloadTooLarge(`Too many fields in the multipart body: at most ${MULTIPART_LIMITS.fields}`);
-  if (code === 'FST_FILES_LIMIT') return new PayloadTooLarge(`Too many file parts in the multipart body: at most ${MULTIPART_LIMITS.files}`);
-  if (code === 'FST_PARTS_LIMIT') return new PayloadTooLarge(`Too many parts in the multipart body: at most ${MULTIPART_LIMITS.parts}`);
-  // A failing disk is ours, not the client's.
-  if ((err as NodeJS.ErrnoException).syscall !== undefined) return err as Error;
-  const status = (err as { statusCode?: number }).statusCode;
-  if (status !== undefined && status >= 400 && status < 500) return err as Error;
-  return new BadRequest(`Malformed multipart body: ${(err as Error).message}`);
 }

@@ -2,10 +2,10 @@ import { strict as assert } from 'node:assert';
 import { createRequire } from 'node:module';
 import { Agent, request as httpRequest } from 'node:http';
 import { connect } from 'node:net';
-import { dirname } from 'node:path';
+import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
-import { MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, multipartBoundary, PartHeaderScanner } from '../../src/server/part-headers.js';
+import { MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, type MultipartLimits, MultipartReader, multipartBoundary } from '../../src/server/multipart-reader.js';
 import { MULTIPART_LIMITS } from '../../src/server/multipart.js';
 import { assertEnvelope, blobTempFiles, createRepo, putFiles, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
 
@@ -212,78 +212,151 @@ describe('multipart part headers and parser limits answer a 4xx, never hang (iss
   });
 });
 
-describe('the part header scanner reads bodies as busboy does (issue 11)', () => {
+describe('the multipart reader reads well-formed bodies as busboy does, and refuses what busboy loses (issues 11, 15)', () => {
   const require = createRequire(import.meta.url);
-  // busboy itself, as @fastify/multipart uses it (a dependency of it, not of ours).
-  const Busboy = require(require.resolve('@fastify/busboy', { paths: [dirname(require.resolve('@fastify/multipart'))] }));
+  // busboy, the parser the server used before its own reader: a dev dependency kept as the oracle.
+  const Busboy = require('@fastify/busboy');
+  const contentType = `multipart/form-data; boundary=${BOUNDARY}`;
+  const limits: MultipartLimits = { ...MULTIPART_LIMITS, fileSize: 1024 ** 3 };
 
-  /** Feeds `body` in `chunk`-byte pieces to the scanner and to busboy. */
-  async function both(body: Buffer, chunk: number) {
-    let refused: Error | null = null;
-    const scanner = new PartHeaderScanner(BOUNDARY, (err) => (refused = err));
-    const bb = Busboy({ headers: { 'content-type': `multipart/form-data; boundary=${BOUNDARY}` }, preservePath: true });
-    let parts = 0;
-    let finished = false;
-    bb.on('file', (_name: string, stream: NodeJS.ReadableStream) => {
-      parts += 1;
-      stream.resume();
-    });
-    bb.on('field', () => (parts += 1));
-    bb.on('finish', () => (finished = true));
-    bb.on('error', () => {});
-    for (let i = 0; i < body.length; i += chunk) {
-      scanner.push(body.subarray(i, i + chunk));
-      bb.write(body.subarray(i, i + chunk));
-    }
-    bb.end();
-    await new Promise((r) => setTimeout(r, 5));
-    return { refused: refused as Error | null, blocks: scanner.blocks, parts, finished };
+  interface ReadPart {
+    type: 'file' | 'field';
+    name: string;
+    filename?: string;
+    contentType: string;
+    data: string;
   }
 
-  it('counts the same parts as busboy, whatever the chunking, for data full of near-delimiters', async () => {
+  /** `body` in `chunk`-byte pieces, as a request stream. */
+  const pieces = (body: Buffer, chunk: number) => Readable.from((function* () {
+    for (let i = 0; i < body.length; i += chunk) yield body.subarray(i, i + chunk);
+  })());
+
+  async function read(body: Buffer, chunk: number, readerLimits = limits): Promise<ReadPart[]> {
+    const reader = new MultipartReader(pieces(body, chunk), BOUNDARY, readerLimits);
+    const parts: ReadPart[] = [];
+    try {
+      for (let p = await reader.nextPart(); p !== null; p = await reader.nextPart()) {
+        if (p.type === 'field') {
+          parts.push({ type: 'field', name: p.name, contentType: p.contentType, data: p.value });
+        } else {
+          const chunks: Buffer[] = [];
+          for await (const c of p) chunks.push(Buffer.from(c));
+          parts.push({ type: 'file', name: p.name, filename: p.filename, contentType: p.contentType, data: Buffer.concat(chunks).toString('latin1') });
+        }
+      }
+    } finally {
+      reader.release();
+    }
+    return parts;
+  }
+
+  function readWithBusboy(body: Buffer, chunk: number): Promise<ReadPart[]> {
+    const bb = Busboy({ headers: { 'content-type': contentType }, preservePath: true });
+    const parts: ReadPart[] = [];
+    return new Promise((resolve, reject) => {
+      bb.on('file', (name: string, stream: NodeJS.ReadableStream, filename: string | undefined, _enc: string, type: string) => {
+        const entry: ReadPart = { type: 'file', name, filename, contentType: type, data: '' };
+        parts.push(entry);
+        stream.on('data', (c: Buffer) => (entry.data += c.toString('latin1')));
+      });
+      bb.on('field', (name: string, value: string, _a: boolean, _b: boolean, _enc: string, type: string) => parts.push({ type: 'field', name, contentType: type, data: value }));
+      bb.on('finish', () => resolve(parts));
+      bb.on('error', reject);
+      pieces(body, chunk).pipe(bb);
+    });
+  }
+
+  it('reads the same parts as busboy, whatever the chunking, for data full of near-delimiters', async () => {
     // Everything but the delimiter itself (CRLF, two dashes, the boundary).
-    const tricky = Buffer.from(`\r\n--${BOUNDARY.slice(0, -1)}x\r\n\r\n--\r\n-\r--${BOUNDARY}\n--${BOUNDARY}\r\n-${BOUNDARY}\r\n\r\n`);
+    const tricky = Buffer.from(`\r\n--${BOUNDARY.slice(0, -1)}x\r\n\r\n--\r\n-\r--${BOUNDARY}\n--${BOUNDARY}\r\n-${BOUNDARY}\r\n\r\n\r`);
     const body = Buffer.concat([
       Buffer.from('a preamble\r\n'),
       part([disposition('file', 'a.bin'), 'Content-Type: application/octet-stream'], Buffer.concat([tricky, Buffer.alloc(30_000, 1), tricky])),
       field('message', ''),
-      part([disposition('file[]', 'b.bin'), 'Content-Type:\r\n  application/gzip'], tricky),
+      field('message', 'ünïcode'),
+      part([disposition('file[]', 'b.bin'), 'Content-Type: application/gzip'], tricky),
+      part(['Content-Disposition: form-data; name="raw"', 'Content-Type: application/octet-stream'], '\r'),
       close,
       Buffer.from(`an epilogue\r\n--${BOUNDARY}\r\n`),
     ]);
+    const expected = await readWithBusboy(body, body.length);
+    assert.equal(expected.length, 5);
     for (const chunk of [1, 2, 3, 7, 64, 1000, 16_384, 65_536, body.length]) {
-      const result = await both(body, chunk);
-      assert.deepEqual(result, { refused: null, blocks: 3, parts: 3, finished: true }, `chunk ${chunk}`);
+      assert.deepEqual(await read(body, chunk), expected, `chunk ${chunk}`);
+      assert.deepEqual(await readWithBusboy(body, chunk), expected, `busboy, chunk ${chunk}`);
     }
   });
 
-  it('refuses every header block busboy would skip or cut, and busboy then indeed loses the part', async () => {
-    const refusedBlocks = [
-      ['Content-Type: text/plain'],
-      ['Content-Disposition: attachment; name="a"'],
-      ['Content-Disposition: form-data '],
-      ['Content-Disposition : form-data; name="a"'],
-      ["Content-Disposition: form-data; name*=utf-8''a%0Ab"],
-      [`X-Big: ${'x'.repeat(90 * 1024)}`, disposition('file', 'a')],
+  it('decodes names and filenames as busboy does: RFC 5987, raw UTF-8, quoted escapes, Windows paths', async () => {
+    const cases: Array<[string, string]> = [
+      [`form-data; name="file"; filename*=utf-8''%E2%9C%93%20ok.txt`, '✓ ok.txt'],
+      [Buffer.from('form-data; name="file"; filename="naïve/日本.txt"').toString('latin1'), 'naïve/日本.txt'],
+      ['form-data; name="file"; filename="a\\"b.txt"', 'a"b.txt'],
+      ['form-data; name="file"; filename="C:\\dir\\f.txt"', 'C:\\dir\\f.txt'],
+      ['form-data; name=file; filename=plain.txt', 'plain.txt'],
+      ['Form-Data ; name="file" ; filename="spaced.txt"', 'spaced.txt'],
     ];
-    for (const headers of refusedBlocks) {
-      const result = await both(form(part(headers, Buffer.alloc(10, 'd'))), 65_536);
-      assert.ok(result.refused, `not refused: ${headers[0].slice(0, 60)}`);
-      assert.equal(result.parts, 0, `busboy handed over the part: ${headers[0].slice(0, 60)}`);
+    for (const [value, filename] of cases) {
+      const body = form(part([`Content-Disposition: ${value}`], 'x'));
+      const ours = await read(body, 7);
+      assert.equal(ours[0]?.filename, filename, value);
+      assert.equal(ours[0]?.name, 'file', value);
+      assert.deepEqual(ours, await readWithBusboy(body, body.length), value);
     }
-    // Transport padding after the boundary: busboy cannot read the part's headers.
-    const padded = Buffer.concat([Buffer.from(`--${BOUNDARY}  \r\n${disposition('f')}\r\n\r\nv\r\n`), close]);
-    const result = await both(padded, 65_536);
-    assert.ok(result.refused);
-    assert.equal(result.parts, 0);
+    // Where busboy differs: `filename*` wins over `filename` whatever their order (RFC 6266; busboy takes the
+    // last), and a folded header's value loses its leading blanks (busboy kept them: a folded gzip type was missed).
+    const both = form(part([`Content-Disposition: form-data; name="file"; filename*=UTF-8''caf%C3%A9; filename="fallback"`, 'Content-Type:\r\n  application/GZIP'], 'x'));
+    assert.deepEqual(await read(both, 5), [{ type: 'file', name: 'file', filename: 'café', contentType: 'application/gzip', data: 'x' }]);
   });
 
-  it('reads the boundary busboy reads, or declines to check', () => {
+  it('refuses every header block busboy would skip or cut, where busboy loses the part without a word', async () => {
+    const refused: Array<[string[], number]> = [
+      [['Content-Type: text/plain'], 400],
+      [['Content-Disposition: attachment; name="a"'], 400],
+      [['Content-Disposition : form-data; name="a"'], 400],
+      [["Content-Disposition: form-data; name*=utf-8''a%0Ab"], 400],
+      [[`X-Big: ${'x'.repeat(90 * 1024)}`, disposition('file', 'a')], 413],
+    ];
+    for (const [headers, status] of refused) {
+      const body = form(part(headers, Buffer.alloc(10, 'd')));
+      assert.deepEqual(await readWithBusboy(body, body.length), [], `busboy handed over the part: ${headers[0].slice(0, 60)}`);
+      for (const chunk of [5, body.length]) {
+        await assert.rejects(read(body, chunk), (err: { httpStatus?: number }) => err.httpStatus === status, headers[0].slice(0, 60));
+      }
+    }
+    // Transport padding (blanks) after a boundary is allowed; anything else there is not.
+    const padded = Buffer.concat([Buffer.from(`--${BOUNDARY} \t\r\n${disposition('f')}\r\n\r\nv\r\n`), close]);
+    assert.deepEqual(await read(padded, 3), [{ type: 'field', name: 'f', contentType: 'text/plain', data: 'v' }]);
+    const junk = Buffer.concat([Buffer.from(`--${BOUNDARY}x\r\n${disposition('f')}\r\n\r\nv\r\n`), close]);
+    await assert.rejects(read(junk, 3), /unexpected characters after a boundary/);
+  });
+
+  it('refuses a body cut short, a field over its size, and parts over the count; marks a file over its size truncated', async () => {
+    const body = form(field('a', 'value'), part([disposition('file', 'f.bin')], 'abcdefgh'));
+    await assert.rejects(read(body.subarray(0, body.length - close.length - 3), 4), /ended before its closing boundary/);
+    await assert.rejects(read(body, 4, { ...limits, fieldSize: 4 }), (err: { httpStatus?: number }) => err.httpStatus === 413);
+    await assert.rejects(read(body, 4, { ...limits, parts: 1 }), /Too many parts/);
+    await assert.rejects(read(body, 4, { ...limits, files: 0 }), /Too many file parts/);
+    const reader = new MultipartReader(pieces(body, 3), BOUNDARY, { ...limits, fileSize: 5 });
+    assert.equal((await reader.nextPart())?.type, 'field');
+    const file = await reader.nextPart();
+    assert.ok(file && file.type === 'file');
+    const chunks: Buffer[] = [];
+    for await (const c of file) chunks.push(Buffer.from(c));
+    assert.equal(Buffer.concat(chunks).toString(), 'abcde');
+    assert.equal(file.truncated, true);
+    assert.equal(await reader.nextPart(), null);
+    // An empty body is an empty form.
+    assert.deepEqual(await read(Buffer.alloc(0), 1), []);
+  });
+
+  it('finds the boundary in a Content-Type, quoted or not, or none', () => {
     assert.equal(multipartBoundary(`multipart/form-data; boundary=${BOUNDARY}`), BOUNDARY);
     assert.equal(multipartBoundary(`Multipart/Form-Data;boundary="${BOUNDARY}"; charset=utf-8`), BOUNDARY);
     assert.equal(multipartBoundary('multipart/form-data; charset=utf-8; BOUNDARY = abc'), 'abc');
-    assert.equal(multipartBoundary('multipart/form-data; boundary="a\\"b"'), null);
-    assert.equal(multipartBoundary("multipart/form-data; boundary*=utf-8''abc"), null);
+    assert.equal(multipartBoundary('multipart/form-data; boundary=""'), null);
+    assert.equal(multipartBoundary('multipart/form-data'), null);
     assert.equal(multipartBoundary('application/json'), null);
   });
 });

@@ -7,7 +7,7 @@ import type { Author } from '../../services/commits.js';
 import type { Yoke } from '../../services/yoke.js';
 import { errorBody, ok } from '../envelope.js';
 import { jsonObject } from '../json-body.js';
-import { readFormFields, readUploadForm } from '../multipart.js';
+import { isMultipart, readFormFields, readUploadForm } from '../multipart.js';
 import { parseRange } from '../range.js';
 import { deleteFile, downloadFile, fileLink, moveFile, uploadFiles } from '../schemas/files.js';
 import { commitView } from '../views.js';
@@ -73,7 +73,7 @@ export function fileRoutes(app: FastifyInstance, yoke: Yoke, options: { auth?: b
   app.delete(url, { schema: { tags, summary: 'Delete a file or directory at {branch}/{path} as one commit', ...deleteFile } }, async (request: Req) => {
     const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
     const target = await yoke.revisions.resolveWrite(repo, request.params['*']);
-    const fields = request.isMultipart() ? Object.fromEntries(await readFormFields(request)) : jsonObject(request.body, { optional: true });
+    const fields = isMultipart(request) ? Object.fromEntries(await readFormFields(request)) : jsonObject(request.body, { optional: true });
     const commit = await yoke.files.remove(repo, target, optionalAuthor(fields), optionalText(fields.message));
     return ok('resource_deleted', { commit: commitView(commit) });
   });

@@ -6,7 +6,7 @@ import type { CreateRepoInput, InitialFiles } from '../../services/repositories.
 import type { Yoke } from '../../services/yoke.js';
 import { ok } from '../envelope.js';
 import { assertJsonDepth, jsonObject } from '../json-body.js';
-import { readUploadForm } from '../multipart.js';
+import { isMultipart, readUploadForm } from '../multipart.js';
 import { createRepo, deleteRepo, getRepo, listRepos, repoAction, transferRepo } from '../schemas/repos.js';
 import { repoView } from '../views.js';
 import { REPO, type RepoParams } from './params.js';
@@ -17,7 +17,7 @@ export function repoRoutes(app: FastifyInstance, yoke: Yoke) {
   app.post('/api/repos', { schema: { tags, summary: 'Create a repository (JSON or multipart with initial files)', ...createRepo } }, async (request) => {
     let input: CreateRepoInput;
     let initial: InitialFiles | null = null;
-    if (request.isMultipart()) {
+    if (isMultipart(request)) {
       const form = await readUploadForm(request, yoke.versions.startWrites(), new Set(['file', 'file[]']));
       const raw = form.fields.get('new_repo');
       if (raw === undefined) throw new BadRequest('Missing new_repo field');

@@ -4,6 +4,7 @@ import { BadRequest } from '../../core/errors.js';
 import { normalizeHash } from '../../core/hash.js';
 import type { Yoke } from '../../services/yoke.js';
 import { receiveBlobParts } from '../blob-parts.js';
+import { isMultipart } from '../multipart.js';
 import { ok } from '../envelope.js';
 import { uploadVersions } from '../schemas/versions.js';
 import { REPO, type RepoParams } from './params.js';
@@ -40,7 +41,7 @@ export function versionsUploadRoutes(app: FastifyInstance, yoke: Yoke, options: 
     },
     async (request: FastifyRequest<{ Params: RepoParams }>) => {
       const repo = await yoke.repos.require(request.params.namespace, request.params.repo_name);
-      if (!request.isMultipart()) throw new BadRequest('Expected a multipart/form-data body');
+      if (!isMultipart(request)) throw new BadRequest('Expected a multipart/form-data body');
       const outcomes = await receiveBlobParts(request, yoke.versions.startWrites(), {
         cap: maxDecompressedBytes,
         missingFilename: 'Missing hash in multipart request',

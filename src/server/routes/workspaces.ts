@@ -6,6 +6,7 @@ import type { Yoke } from '../../services/yoke.js';
 import type { ClassifiedChange } from '../../services/workspaces.js';
 import type { CommitRecord, RepoRecord, WorkspaceRecord } from '../../services/records.js';
 import { receiveBlobParts } from '../blob-parts.js';
+import { isMultipart } from '../multipart.js';
 import { ok } from '../envelope.js';
 import {
   commitWorkspace,
@@ -159,7 +160,7 @@ export function workspaceRoutes(app: FastifyInstance, yoke: Yoke, options: { max
     async (request) => {
       const { workspace } = await context(request.params);
       const dir = normalizeRepoPath(request.params['*'], { allowRoot: true });
-      if (!request.isMultipart()) throw new BadRequest('Expected a multipart/form-data body');
+      if (!isMultipart(request)) throw new BadRequest('Expected a multipart/form-data body');
       const invalid: Array<{ path: string; error: string }> = [];
       const outcomes = await receiveBlobParts(request, yoke.versions.startWrites(), {
         cap,
