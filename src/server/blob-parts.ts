@@ -55,66 +55,74 @@ const isFilePart: IsFilePart = (name, contentType, filename) => FILE_FIELDS.has(
  * all writes in flight have settled, so nothing is left in the blob store's temp directory.
  */
 export async function receiveBlobParts(request: FastifyRequest, blobs: BlobWrites, options: ReceiveOptions): Promise<PartOutcome[]> {
-  const { cap } = options;
-  const pending: Array<Promise<PartOutcome>> = [];
+  // Filled in as writes finish. Not one promise per part: kept to the request's end, 10,000 of them (and what
+  // they hold) reached the old generation in every large request.
+  const outcomes: Array<PartOutcome | undefined> = [];
   const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
+  // Not a per-part problem (a failing disk, a bug): ours, and the whole request fails.
+  let fault: { error: unknown } | null = null;
+  const background: BackgroundWrites = { writes, failed: (error) => (fault ??= { error }) };
   try {
     for await (const part of multipartParts(request, isFilePart)) {
       // Parts under other names are skipped by the reader.
       if (!FILE_FIELDS.has(part.name)) continue;
       if (part.type !== 'file') {
-        pending.push(Promise.resolve({ ok: false, filename: '', error: options.missingFilename }));
+        outcomes.push({ ok: false, filename: '', error: options.missingFilename });
         continue;
       }
-      pending.push((await receivePart(part, blobs, writes, options)).outcome);
+      const index = outcomes.push(undefined) - 1;
+      await receivePart(part, blobs, options, background, (outcome) => (outcomes[index] = outcome));
     }
   } catch (err) {
-    await Promise.allSettled(pending);
+    await writes.idle();
     // Blobs already published stay (harmless orphans); make them durable like any other.
     await blobs.commit().catch(() => {});
     throw err;
   }
-  const settled = await Promise.allSettled(pending);
+  await writes.idle();
   await blobs.commit();
-  const fault = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  // Not a per-part problem (a failing disk, a bug): ours, and the whole request fails.
-  if (fault) throw fault.reason;
-  return settled.map((s) => (s as PromiseFulfilledResult<PartOutcome>).value);
+  if (fault) throw (fault as { error: unknown }).error;
+  return outcomes as PartOutcome[];
+}
+
+interface BackgroundWrites {
+  /** Bounds the buffered parts being written at once. */
+  writes: Semaphore;
+  failed(error: unknown): void;
 }
 
 /**
- * Starts storing one part. A small part is read whole and handed to a background write (the
- * returned outcome is still pending); a large one is streamed to the end before this returns, so the
- * parser can move on to the next part either way. Per-part problems become a failed outcome; only
- * failures that are not the part's (the body, the disk) reject.
+ * Stores one part and hands its outcome to `done`. A small part is read whole and its write runs in
+ * the background (this resolves before `done` is called); a large one is streamed to the end before
+ * this resolves, so the parser can move on to the next part either way. Per-part problems become a
+ * failed outcome; failures that are not the part's reject (the body) or go to `background.failed`.
  */
 async function receivePart(
   file: FilePart,
   blobs: BlobWrites,
-  writes: Semaphore,
   options: ReceiveOptions,
-): Promise<{ outcome: Promise<PartOutcome> }> {
+  background: BackgroundWrites,
+  done: (outcome: PartOutcome) => void,
+): Promise<void> {
   const { cap } = options;
   const sent = file.filename ?? '';
   const fail = (error: string): PartOutcome => ({ ok: false, filename: sent, error });
   const accepted = sent === '' ? { error: options.missingFilename } : options.accept(sent);
-  if ('error' in accepted) {
-    return { outcome: Promise.resolve(fail(accepted.error)) };
-  }
+  if ('error' in accepted) return done(fail(accepted.error));
   const expected = accepted.expectedHash;
   const gzip = GZIP_TYPES.has(file.contentType);
   const tooLarge = () => new PartFailure(`File part ${sent} exceeds the server's size limit`);
 
   const { head, finished } = await readHead(file, SMALL_PART_BYTES);
   if (finished) {
-    if (file.truncated) return { outcome: Promise.resolve(fail(tooLarge().message)) };
+    if (file.truncated) return done(fail(tooLarge().message));
     const bytes = head.length === 1 ? head[0] : Buffer.concat(head);
+    const { writes } = background;
     await writes.acquire();
-    const outcome = settle(sent, storeBuffered(bytes, gzip, expected, blobs, cap)).finally(() => writes.release());
-    // Rejections are collected by the caller; keep Node from reporting them as unhandled meanwhile.
-    outcome.catch(() => {});
-    // Wrapped: returning the promise itself from an async function would wait for it.
-    return { outcome };
+    void settle(sent, storeBuffered(bytes, gzip, expected, blobs, cap))
+      .then(done, background.failed)
+      .finally(() => writes.release());
+    return;
   }
 
   // Streamed. After a failure, what is left of the part is skipped by the reader.
@@ -124,8 +132,7 @@ async function receivePart(
     if (file.truncated) throw tooLarge();
   }
   // The blob store verifies without rewriting when the blob is already stored.
-  const outcome = await settle(sent, blobs.put(gzip ? capped(gunzipChunks(body()), cap) : body(), { expectedHash: expected }));
-  return { outcome: Promise.resolve(outcome) };
+  done(await settle(sent, blobs.put(gzip ? capped(gunzipChunks(body()), cap) : body(), { expectedHash: expected })));
 }
 
 /** Turns a part's store result into an outcome; errors that are not the part's own are rethrown. */

@@ -66,7 +66,13 @@ export const MAX_WRITES_IN_FLIGHT = 64;
 export class Semaphore {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
+  private readonly whenIdle: Array<() => void> = [];
   constructor(private readonly limit: number) {}
+  /** Resolves once no holder is active and none is waiting. */
+  async idle(): Promise<void> {
+    if (this.active === 0) return;
+    await new Promise<void>((resolve) => this.whenIdle.push(resolve));
+  }
   async acquire(): Promise<void> {
     if (this.active < this.limit) {
       this.active += 1;
@@ -76,8 +82,9 @@ export class Semaphore {
   }
   release(): void {
     const next = this.waiting.shift();
-    if (next) next();
-    else this.active -= 1;
+    if (next) return next();
+    this.active -= 1;
+    if (this.active === 0) for (const resolve of this.whenIdle.splice(0)) resolve();
   }
 }
 
@@ -98,11 +105,11 @@ export async function readHead(iterator: AsyncIterator<Buffer>, limit: number): 
 }
 
 /**
- * Stores one file part. Small parts are read whole and their write is started without waiting, so
- * the parser moves on to the next part while fsyncs run in parallel; larger parts stream straight
- * into the blob store (never buffered whole).
+ * Stores one file part and hands what was stored to `done`. Small parts are read whole and their
+ * write runs in the background (this resolves first), so the reader moves on to the next part while
+ * fsyncs run in parallel; larger parts stream straight into the blob store (never buffered whole).
  */
-async function startStoring(file: FilePart, blobs: BlobWrites, writes: Semaphore): Promise<{ write: Promise<PutResult> }> {
+async function storePart(file: FilePart, blobs: BlobWrites, writes: Semaphore, failed: (error: unknown) => void, done: (stored: PutResult) => void): Promise<void> {
   const tooLarge = () => new PayloadTooLarge(`File part '${file.filename ?? file.name}' is too large`);
   const { head, finished } = await readHead(file, SMALL_PART_BYTES);
   if (file.truncated) throw tooLarge();
@@ -113,44 +120,43 @@ async function startStoring(file: FilePart, blobs: BlobWrites, writes: Semaphore
       // Throwing here, before the source ends, makes the blob store discard what it received.
       if (file.truncated) throw tooLarge();
     }
-    return { write: Promise.resolve(await blobs.put(all())) };
+    return done(await blobs.put(all()));
   }
   await writes.acquire();
-  const write = blobs.put([head.length === 1 ? head[0] : Buffer.concat(head)]).finally(() => writes.release());
-  // Rejections are collected by the caller; keep Node from reporting them as unhandled meanwhile.
-  write.catch(() => {});
-  // Wrapped: returning the promise itself from an async function would wait for it.
-  return { write };
+  void blobs
+    .put([head.length === 1 ? head[0] : Buffer.concat(head)])
+    .then(done, failed)
+    .finally(() => writes.release());
 }
 
 /**
  * Reads a multipart form, storing every file part in the blob store (hashed and verified on the
  * way). Text fields may come before or after the files. File parts under other field names are
- * drained and ignored, as Oxen does.
+ * skipped, as Oxen does.
  */
 export async function readUploadForm(request: FastifyRequest, blobs: BlobWrites, fileFields: ReadonlySet<string>): Promise<UploadForm> {
   if (!isMultipart(request)) throw new BadRequest('Expected a multipart/form-data body');
   const fields = new Map<string, string>();
-  const pending: Array<{ field: string; filename: string | undefined; write: Promise<PutResult> }> = [];
+  // Filled in as writes finish (no promise per part kept to the end: see receiveBlobParts).
+  const files: UploadedPart[] = [];
   const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
+  let failure: { error: unknown } | null = null;
+  const failed = (error: unknown) => (failure ??= { error });
   try {
     for await (const part of multipartParts(request)) {
       if (part.type === 'field') fields.set(part.name, part.value);
       // File parts under other names are skipped by the reader.
-      else if (fileFields.has(part.name)) pending.push({ field: part.name, filename: part.filename || undefined, ...(await startStoring(part, blobs, writes)) });
+      else if (fileFields.has(part.name)) {
+        const file: UploadedPart = { field: part.name, filename: part.filename || undefined, hash: '', size: 0 };
+        files.push(file);
+        await storePart(part, blobs, writes, failed, (stored) => Object.assign(file, { hash: stored.hash, size: stored.size }));
+      }
     }
-  } catch (err) {
-    await Promise.allSettled(pending.map((p) => p.write));
-    throw err;
+  } finally {
+    await writes.idle();
   }
-  const settled = await Promise.allSettled(pending.map((p) => p.write));
-  const failure = settled.find((s): s is PromiseRejectedResult => s.status === 'rejected');
-  if (failure) throw failure.reason;
+  if (failure) throw (failure as { error: unknown }).error;
   await blobs.commit();
-  const files = pending.map((p, i) => {
-    const stored = (settled[i] as PromiseFulfilledResult<PutResult>).value;
-    return { field: p.field, filename: p.filename, hash: stored.hash, size: stored.size };
-  });
   return { fields, files };
 }
 
