@@ -2,7 +2,8 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, PayloadTooLarge } from '../core/errors.js';
 import type { PutResult } from '../services/records.js';
 import type { BlobWrites } from '../services/versions.js';
-import { type FilePart, type IsFilePart, type MultipartLimits, MultipartReader, multipartBoundary, type Part } from './multipart-reader.js';
+import { multipartBoundary } from './multipart-headers.js';
+import { type FilePart, type IsFilePart, type MultipartLimits, MultipartReader, type Part } from './multipart-reader.js';
 
 export interface UploadedPart {
   field: string;

@@ -5,7 +5,8 @@ import { connect } from 'node:net';
 import { Readable } from 'node:stream';
 import { after, before, describe, it } from 'node:test';
 import { hashBuffer } from '../../src/core/hash.js';
-import { MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, type MultipartLimits, MultipartReader, multipartBoundary } from '../../src/server/multipart-reader.js';
+import { MAX_PART_HEADER_BYTES, MAX_PART_HEADERS, multipartBoundary } from '../../src/server/multipart-headers.js';
+import { type MultipartLimits, MultipartReader } from '../../src/server/multipart-reader.js';
 import { MULTIPART_LIMITS } from '../../src/server/multipart.js';
 import { assertEnvelope, blobTempFiles, createRepo, putFiles, startTestServer, storedBlobHashes, type TestServer } from '../helpers/server.js';
 
