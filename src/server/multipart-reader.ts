@@ -187,7 +187,7 @@ export class MultipartReader {
     return this.readPart();
   }
 
-  private async readPart(): Promise<Part | null> {
+  private async readPart(): Promise<Part> {
     const head = parsePartHeaders(await this.readHeaderSection());
     if (++this.counts.parts > this.limits.parts) throw new PayloadTooLarge(`Too many parts in the multipart body: at most ${this.limits.parts}`);
     if (this.isFile(head.name, head.contentType, head.filename)) {

@@ -134,6 +134,22 @@ def test_add_several_files(remote_repo, yoke_http, write_file):
     assert sorted(e.filename for e in remote_repo.ls("batch").entries) == sorted(contents)
 
 
+def test_add_files_with_non_ascii_names(remote_repo, yoke_http, write_file):
+    """The client names each multipart part after its file; whatever encoding it uses for characters beyond ASCII
+    (raw UTF-8 or RFC 5987's filename*=), the server's multipart reader must give back the same name."""
+    repo_id = remote_repo.identifier
+    contents = {"café ✓.txt": b"accents\n", "日本 語.csv": b"a,b\n1,2\n", "it's & 100%.txt": b"punctuation\n"}
+    paths = [str(write_file(name, content)) for name, content in contents.items()]
+    workspace = Workspace(remote_repo, "main")
+
+    assert workspace.add(paths, "names") == []
+    assert sorted(workspace.status().added_files()) == sorted(f"names/{n}" for n in contents)
+    workspace.commit("non-ASCII names")
+    for name, content in contents.items():
+        assert yoke_http.file(repo_id, "main", f"names/{name}") == content
+    assert sorted(e.filename for e in remote_repo.ls("names").entries) == sorted(contents)
+
+
 def test_add_into_nested_directories(remote_repo, yoke_http, write_file):
     repo_id = remote_repo.identifier
     workspace = Workspace(remote_repo, "main")
