@@ -19,6 +19,9 @@ export async function freePort(): Promise<number> {
   });
 }
 
+/** The Node flags of package.json's `start` script (and bin/yoke.cjs's first line). */
+const SERVER_NODE_FLAGS = '--max-semi-space-size=8';
+
 export interface ServerProcess {
   url: string;
   child: ChildProcess;
@@ -28,10 +31,11 @@ export interface ServerProcess {
 /** Runs `yoke serve` in its own process, so client work does not share the server's event loop; `root`: another checkout's (a before/after run). */
 export async function startServerProcess(dataDir: string, env: Record<string, string> = {}, root = ROOT): Promise<ServerProcess> {
   const port = await freePort();
-  // YOKE_BENCH_NODE_FLAGS: flags for the server's Node (V8's heap sizing, say), to measure their effect;
-  // YOKE_BENCH_BEFORE_NODE_FLAGS, when set, replaces them for the "before" checkout (the same code with and without a flag).
+  // The server runs with the Node flags `npm start` gives it. YOKE_BENCH_NODE_FLAGS replaces them (V8's heap sizing,
+  // say), to measure their effect; YOKE_BENCH_BEFORE_NODE_FLAGS, when set, replaces them for the "before" checkout
+  // (the same code with and without a flag).
   const flagsBefore = root !== ROOT ? process.env.YOKE_BENCH_BEFORE_NODE_FLAGS : undefined;
-  const nodeFlags = (flagsBefore ?? process.env.YOKE_BENCH_NODE_FLAGS ?? '').split(' ').filter((flag) => flag !== '');
+  const nodeFlags = (flagsBefore ?? process.env.YOKE_BENCH_NODE_FLAGS ?? SERVER_NODE_FLAGS).split(' ').filter((flag) => flag !== '');
   const child = spawn(process.execPath, [...nodeFlags, join(root, 'bin/yoke.cjs'), 'serve', '--port', String(port), '--data-dir', dataDir, '--log-level', 'warn'], {
     stdio: ['ignore', 'inherit', 'inherit'],
     env: { ...process.env, ...env },
