@@ -222,12 +222,7 @@ export class MultipartReader {
   async readData(): Promise<Buffer | null> {
     const d = this.delimiter;
     for (;;) {
-      if (this.pos >= this.chunk.length) {
-        const next = await this.pull();
-        if (next === null) throw endedEarly();
-        this.chunk = next;
-        this.pos = 0;
-      }
+      if (this.pos >= this.chunk.length) await this.nextChunk();
       const chunk = this.chunk;
       if (this.held > 0) {
         // Does the delimiter begun at the end of the last chunk go on here?
@@ -315,12 +310,7 @@ export class MultipartReader {
     const limit = MAX_PART_HEADER_BYTES + CRLF.length + CRLF2.length;
     let length = start.copy(this.headerBuffer, 0);
     for (;;) {
-      if (this.pos >= this.chunk.length) {
-        const next = await this.pull();
-        if (next === null) throw endedEarly();
-        this.chunk = next;
-        this.pos = 0;
-      }
+      if (this.pos >= this.chunk.length) await this.nextChunk();
       const before = length;
       const take = Math.min(this.chunk.length - this.pos, limit - length);
       if (length + take > this.headerBuffer.length) {
@@ -344,14 +334,17 @@ export class MultipartReader {
     }
   }
 
+  /** Moves on to the source's next chunk; the body may not end here. */
+  private async nextChunk(): Promise<void> {
+    const next = await this.pull();
+    if (next === null) throw endedEarly();
+    this.chunk = next;
+    this.pos = 0;
+  }
+
   /** The next byte of the body. */
   private async byte(): Promise<number> {
-    if (this.pos >= this.chunk.length) {
-      const next = await this.pull();
-      if (next === null) throw endedEarly();
-      this.chunk = next;
-      this.pos = 0;
-    }
+    if (this.pos >= this.chunk.length) await this.nextChunk();
     return this.chunk[this.pos++];
   }
 
