@@ -6,8 +6,8 @@ import { HashMismatch } from '../core/errors.js';
 import { hashStream } from '../core/hash.js';
 import type { PutResult } from '../services/records.js';
 import type { BlobWrites } from '../services/versions.js';
-import { MAX_WRITES_IN_FLIGHT, multipartParts, readHead, Semaphore, SMALL_PART_BYTES } from './multipart.js';
-import type { FilePart, IsFilePart } from './multipart-reader.js';
+import { BackgroundWrites, multipartParts, readHead, SMALL_PART_BYTES } from './multipart.js';
+import { defaultIsFilePart, type FilePart, type IsFilePart } from './multipart-reader.js';
 
 /**
  * Multipart parts that each carry one blob, stored in the blob store with per-part outcomes:
@@ -47,7 +47,7 @@ export type PartOutcome =
 class PartFailure extends Error {}
 
 /** A `file`/`file[]` part is a file even without a filename (it then fails alone). */
-const isFilePart: IsFilePart = (name, contentType, filename) => FILE_FIELDS.has(name) || contentType === 'application/octet-stream' || filename !== undefined;
+const isFilePart: IsFilePart = (name, contentType, filename) => FILE_FIELDS.has(name) || defaultIsFilePart(name, contentType, filename);
 
 /**
  * Reads every part and stores the blobs. Resolves with one outcome per `file`/`file[]` part, in
@@ -58,10 +58,7 @@ export async function receiveBlobParts(request: FastifyRequest, blobs: BlobWrite
   // Filled in as writes finish. Not one promise per part: kept to the request's end, 10,000 of them (and what
   // they hold) reached the old generation in every large request.
   const outcomes: Array<PartOutcome | undefined> = [];
-  const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
-  // Not a per-part problem (a failing disk, a bug): ours, and the whole request fails.
-  let fault: { error: unknown } | null = null;
-  const background: BackgroundWrites = { writes, failed: (error) => (fault ??= { error }) };
+  const background = new BackgroundWrites();
   try {
     for await (const part of multipartParts(request, isFilePart)) {
       // Parts under other names are skipped by the reader.
@@ -74,28 +71,23 @@ export async function receiveBlobParts(request: FastifyRequest, blobs: BlobWrite
       await receivePart(part, blobs, options, background, (outcome) => (outcomes[index] = outcome));
     }
   } catch (err) {
-    await writes.idle();
+    await background.idle();
     // Blobs already published stay (harmless orphans); make them durable like any other.
     await blobs.commit().catch(() => {});
     throw err;
   }
-  await writes.idle();
+  await background.idle();
   await blobs.commit();
-  if (fault) throw (fault as { error: unknown }).error;
+  // A write's failure that is not the part's own (a failing disk, a bug): ours, and the whole request fails.
+  await background.finish();
   return outcomes as PartOutcome[];
-}
-
-interface BackgroundWrites {
-  /** Bounds the buffered parts being written at once. */
-  writes: Semaphore;
-  failed(error: unknown): void;
 }
 
 /**
  * Stores one part and hands its outcome to `done`. A small part is read whole and its write runs in
  * the background (this resolves before `done` is called); a large one is streamed to the end before
  * this resolves, so the parser can move on to the next part either way. Per-part problems become a
- * failed outcome; failures that are not the part's reject (the body) or go to `background.failed`.
+ * failed outcome; failures that are not the part's reject (the body) or are kept by `background`.
  */
 async function receivePart(
   file: FilePart,
@@ -117,12 +109,7 @@ async function receivePart(
   if (finished) {
     if (file.truncated) return done(fail(tooLarge().message));
     const bytes = head.length === 1 ? head[0] : Buffer.concat(head);
-    const { writes } = background;
-    await writes.acquire();
-    void settle(sent, storeBuffered(bytes, gzip, expected, blobs, cap))
-      .then(done, background.failed)
-      .finally(() => writes.release());
-    return;
+    return background.start(() => settle(sent, storeBuffered(bytes, gzip, expected, blobs, cap)), done);
   }
 
   // Streamed. After a failure, what is left of the part is skipped by the reader.

@@ -140,12 +140,17 @@ export function decodeText(bytes: Buffer, charset: string | undefined): string {
   }
 }
 
+/** Whether a Content-Type is multipart/form-data (with or without its parameters). */
+export function isMultipartType(contentType: string | undefined): contentType is string {
+  return contentType !== undefined && /^multipart\/form-data/i.test(contentType);
+}
+
 /**
  * The boundary of a multipart/form-data Content-Type, or null when there is none (the body cannot be read).
  * The first `boundary` parameter counts; it may be quoted.
  */
 export function multipartBoundary(contentType: string | undefined): string | null {
-  if (contentType === undefined || !/^multipart\/form-data/i.test(contentType)) return null;
+  if (!isMultipartType(contentType)) return null;
   const boundary = parseHeaderValue(contentType).params.get('boundary');
   // RFC 2046: 1 to 70 characters; longer ones are accepted, an empty or non-ASCII one is not.
   return boundary !== undefined && boundary !== '' && /^[\x20-\x7e]+$/.test(boundary) ? boundary : null;

@@ -2,7 +2,7 @@ import type { FastifyInstance, FastifyRequest } from 'fastify';
 import { BadRequest, PayloadTooLarge } from '../core/errors.js';
 import type { PutResult } from '../services/records.js';
 import type { BlobWrites } from '../services/versions.js';
-import { multipartBoundary } from './multipart-headers.js';
+import { isMultipartType, multipartBoundary } from './multipart-headers.js';
 import { type FilePart, type IsFilePart, type MultipartLimits, MultipartReader, type Part } from './multipart-reader.js';
 
 export interface UploadedPart {
@@ -40,7 +40,7 @@ export function registerMultipart(app: FastifyInstance, maxFileBytes: number): v
 }
 
 export function isMultipart(request: FastifyRequest): boolean {
-  return /^multipart\/form-data/i.test(request.headers['content-type'] ?? '');
+  return isMultipartType(request.headers['content-type']);
 }
 
 /**
@@ -61,10 +61,10 @@ export async function* multipartParts(request: FastifyRequest, isFile?: IsFilePa
 /** Parts up to this size are buffered and written in the background while parsing continues. */
 export const SMALL_PART_BYTES = 512 * 1024;
 /** At most this many buffered parts are being written at once (bounds memory to ~32 MiB; fsyncs of concurrent writes share journal commits). */
-export const MAX_WRITES_IN_FLIGHT = 64;
+const MAX_WRITES_IN_FLIGHT = 64;
 
 /** A counting semaphore: `acquire` waits while `limit` holders are active. */
-export class Semaphore {
+class Semaphore {
   private active = 0;
   private readonly waiting: Array<() => void> = [];
   private readonly whenIdle: Array<() => void> = [];
@@ -90,6 +90,37 @@ export class Semaphore {
 }
 
 /**
+ * Writes of buffered parts, run in the background while the reader moves on: at most
+ * MAX_WRITES_IN_FLIGHT at once, the first failure kept for `finish`. Each write hands its result to
+ * its own callback as it ends, so a request keeps no promise per part to its end (issue 15).
+ */
+export class BackgroundWrites {
+  private readonly slots = new Semaphore(MAX_WRITES_IN_FLIGHT);
+  private failure: { error: unknown } | null = null;
+
+  /** Waits for a free slot, then starts `work` without waiting for it; its result goes to `done`. */
+  async start<T>(work: () => Promise<T>, done: (result: T) => void): Promise<void> {
+    await this.slots.acquire();
+    void work()
+      .then(done, (error) => {
+        this.failure ??= { error };
+      })
+      .finally(() => this.slots.release());
+  }
+
+  /** Resolves once every write started has ended. */
+  idle(): Promise<void> {
+    return this.slots.idle();
+  }
+
+  /** Waits for every write, then throws the first failure, if any. */
+  async finish(): Promise<void> {
+    await this.idle();
+    if (this.failure) throw this.failure.error;
+  }
+}
+
+/**
  * Reads a part's chunks until more than `limit` bytes have arrived or the part ends (`finished`).
  * The iterator is left where it stopped, so the caller can go on reading the rest.
  */
@@ -110,7 +141,7 @@ export async function readHead(iterator: AsyncIterator<Buffer>, limit: number): 
  * write runs in the background (this resolves first), so the reader moves on to the next part while
  * fsyncs run in parallel; larger parts stream straight into the blob store (never buffered whole).
  */
-async function storePart(file: FilePart, blobs: BlobWrites, writes: Semaphore, failed: (error: unknown) => void, done: (stored: PutResult) => void): Promise<void> {
+async function storePart(file: FilePart, blobs: BlobWrites, background: BackgroundWrites, done: (stored: PutResult) => void): Promise<void> {
   const tooLarge = () => new PayloadTooLarge(`File part '${file.filename ?? file.name}' is too large`);
   const { head, finished } = await readHead(file, SMALL_PART_BYTES);
   if (file.truncated) throw tooLarge();
@@ -123,11 +154,7 @@ async function storePart(file: FilePart, blobs: BlobWrites, writes: Semaphore, f
     }
     return done(await blobs.put(all()));
   }
-  await writes.acquire();
-  void blobs
-    .put([head.length === 1 ? head[0] : Buffer.concat(head)])
-    .then(done, failed)
-    .finally(() => writes.release());
+  await background.start(() => blobs.put([head.length === 1 ? head[0] : Buffer.concat(head)]), done);
 }
 
 /**
@@ -140,9 +167,7 @@ export async function readUploadForm(request: FastifyRequest, blobs: BlobWrites,
   const fields = new Map<string, string>();
   // Filled in as writes finish (no promise per part kept to the end: see receiveBlobParts).
   const files: UploadedPart[] = [];
-  const writes = new Semaphore(MAX_WRITES_IN_FLIGHT);
-  let failure: { error: unknown } | null = null;
-  const failed = (error: unknown) => (failure ??= { error });
+  const background = new BackgroundWrites();
   try {
     for await (const part of multipartParts(request)) {
       if (part.type === 'field') fields.set(part.name, part.value);
@@ -150,13 +175,13 @@ export async function readUploadForm(request: FastifyRequest, blobs: BlobWrites,
       else if (fileFields.has(part.name)) {
         const file: UploadedPart = { field: part.name, filename: part.filename || undefined, hash: '', size: 0 };
         files.push(file);
-        await storePart(part, blobs, writes, failed, (stored) => Object.assign(file, { hash: stored.hash, size: stored.size }));
+        await storePart(part, blobs, background, (stored) => Object.assign(file, { hash: stored.hash, size: stored.size }));
       }
     }
   } finally {
-    await writes.idle();
+    await background.idle();
   }
-  if (failure) throw (failure as { error: unknown }).error;
+  await background.finish();
   await blobs.commit();
   return { fields, files };
 }

@@ -120,34 +120,27 @@ def test_two_named_workspaces_are_separate(remote_repo, yoke_http, write_file):
     assert yoke_http.file(repo_id, "main", "l.txt") == b"l"
 
 
-def test_add_several_files(remote_repo, yoke_http, write_file):
+@pytest.mark.parametrize(
+    "contents",
+    [
+        {f"f{i}.txt": f"file {i}\n".encode() for i in range(5)},
+        # The client names each multipart part after its file; whatever encoding it uses beyond ASCII (raw UTF-8 or
+        # RFC 5987's filename*=), the server's multipart reader must give back the same name.
+        {"café ✓.txt": b"accents\n", "日本 語.csv": b"a,b\n1,2\n", "it's & 100%.txt": b"punctuation\n"},
+    ],
+    ids=["ascii", "non_ascii_names"],
+)
+def test_add_several_files(remote_repo, yoke_http, write_file, contents):
     repo_id = remote_repo.identifier
-    contents = {f"f{i}.txt": f"file {i}\n".encode() for i in range(5)}
     paths = [str(write_file(name, content)) for name, content in contents.items()]
     workspace = Workspace(remote_repo, "main")
 
     assert workspace.add(paths, "batch") == []
     assert sorted(workspace.status().added_files()) == sorted(f"batch/{n}" for n in contents)
-    workspace.commit("five files")
+    workspace.commit(f"{len(contents)} files")
     for name, content in contents.items():
         assert yoke_http.file(repo_id, "main", f"batch/{name}") == content
     assert sorted(e.filename for e in remote_repo.ls("batch").entries) == sorted(contents)
-
-
-def test_add_files_with_non_ascii_names(remote_repo, yoke_http, write_file):
-    """The client names each multipart part after its file; whatever encoding it uses for characters beyond ASCII
-    (raw UTF-8 or RFC 5987's filename*=), the server's multipart reader must give back the same name."""
-    repo_id = remote_repo.identifier
-    contents = {"café ✓.txt": b"accents\n", "日本 語.csv": b"a,b\n1,2\n", "it's & 100%.txt": b"punctuation\n"}
-    paths = [str(write_file(name, content)) for name, content in contents.items()]
-    workspace = Workspace(remote_repo, "main")
-
-    assert workspace.add(paths, "names") == []
-    assert sorted(workspace.status().added_files()) == sorted(f"names/{n}" for n in contents)
-    workspace.commit("non-ASCII names")
-    for name, content in contents.items():
-        assert yoke_http.file(repo_id, "main", f"names/{name}") == content
-    assert sorted(e.filename for e in remote_repo.ls("names").entries) == sorted(contents)
 
 
 def test_add_into_nested_directories(remote_repo, yoke_http, write_file):
